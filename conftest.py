@@ -1,0 +1,3 @@
+"""Project-wide pytest configuration: shared by every test under tests/."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,3 @@
+"""dispatch: the sanctioned path for background work on Google Cloud Tasks."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""pytest plugin for dispatch: fixtures for the emulator and for captured tasks."""

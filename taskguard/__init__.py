@@ -1,0 +1,22 @@
+"""taskguard: one sanctioned path for background-task dispatch; every other path fails loudly."""
+
+from taskguard._errors import ForbiddenImportError, PolicyError, TaskguardError
+from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
+from taskguard._rules import RULES, Rule, Violation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RULES",
+    "AllowEntry",
+    "ForbiddenImportError",
+    "Policy",
+    "PolicyError",
+    "Rule",
+    "TaskguardError",
+    "Verdict",
+    "Violation",
+    "__version__",
+    "decide",
+    "load_policy",
+]

@@ -1,0 +1,630 @@
+"""The policy: one frozen dataclass built by :func:`load_policy`, and the one pure decision.
+
+Everything here is pure data and pure functions. The static checker, the runtime guard
+and the pytest plugin all call :func:`decide`; none of them re-implements matching.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from taskguard._errors import PolicyError
+from taskguard._rules import TG001, TG002
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+Mode = Literal["error", "warn"]
+TypeChecking = Literal["ignore", "check"]
+
+DEFAULT_SANCTIONED: Final = ("dispatch", "**.infrastructure.tasks_client")
+DEFAULT_DISPATCH_MODULES: Final = (
+    "google.cloud.tasks",
+    "google.cloud.tasks_v2",
+    "google.cloud.tasks_v2beta2",
+    "google.cloud.tasks_v2beta3",
+)
+DEFAULT_PROTECTED: Final = ("**.api.services.episodes", "**.api.routers", "**.worker.tasks")
+DEFAULT_FORBIDDEN: Final = (
+    "httpx",
+    "requests",
+    "multiprocessing",
+    "aiohttp",
+    "urllib3",
+    "urllib.request",
+    "http.client",
+    "concurrent.futures.ProcessPoolExecutor",
+)
+
+# Directories never walked for files nor discovered as packages.
+SKIP_DIRS: Final = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "env", "site-packages", "build", "dist",
+        "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
+        ".pytest_cache", ".taskguard_cache", ".eggs",
+    }
+)
+# Top-level directories that hold code but are not the project's importable packages.
+NOT_PACKAGES: Final = frozenset({"tests", "test", "docs", "examples", "benchmarks", "scripts"})
+
+KEYS: Final = (
+    "root-packages",
+    "sanctioned",
+    "dispatch-modules",
+    "dispatch-distributions",
+    "protected",
+    "forbidden-in-protected",
+    "type-checking",
+    "exclude",
+    "mode",
+    "allow",
+    "indirect",
+)
+ALLOW_KEYS: Final = ("importer", "imported", "reason")
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def pattern_problem(pattern: object) -> str | None:
+    """Why ``pattern`` is not a valid module pattern, or ``None`` when it is."""
+    if not isinstance(pattern, str):
+        return f"expected a string, got {type(pattern).__name__}"
+    if not pattern:
+        return "empty pattern"
+    literal = False
+    for segment in pattern.split("."):
+        if segment in ("*", "**"):
+            continue
+        if not segment.isidentifier():
+            return (
+                f"malformed pattern {pattern!r}: segment {segment!r} is neither an "
+                "identifier nor '*' / '**'"
+            )
+        literal = True
+    if not literal:
+        return f"malformed pattern {pattern!r}: it needs at least one literal segment"
+    return None
+
+
+def _pattern_regex(pattern: str) -> str:
+    # Matched against "." + module name, so every segment carries its own leading dot and
+    # "**" can stand for zero segments without leaving a dangling separator.
+    out = []
+    for segment in pattern.split("."):
+        if segment == "**":
+            out.append(r"(?:\.[^.]+)*")
+        elif segment == "*":
+            out.append(r"\.[^.]+")
+        else:
+            out.append(r"\." + re.escape(segment))
+    # A pattern matches the module and every submodule, never a sibling with a longer name.
+    return "".join(out) + r"(?:\..+)?"
+
+
+@dataclass(frozen=True)
+class PatternSet:
+    """A tuple of module patterns compiled into one regular expression."""
+
+    patterns: tuple[str, ...]
+    _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = (
+            re.compile("|".join(f"(?:{_pattern_regex(p)})" for p in self.patterns), re.S)
+            if self.patterns
+            else None
+        )
+        object.__setattr__(self, "_regex", regex)
+
+    def first_match(self, module: str) -> str | None:
+        """The first pattern that matches ``module`` (or one of its parents), else ``None``."""
+        if self._regex is None or self._regex.fullmatch("." + module) is None:
+            return None
+        for pattern in self.patterns:
+            if re.fullmatch(_pattern_regex(pattern), "." + module, re.S):
+                return pattern
+        return None  # pragma: no cover - the combined regex and the parts always agree
+
+    def __contains__(self, module: object) -> bool:
+        return (
+            isinstance(module, str)
+            and self._regex is not None
+            and self._regex.fullmatch("." + module) is not None
+        )
+
+
+def matches(pattern: str, module: str) -> bool:
+    """Whether module ``pattern`` matches ``module`` or a package that contains it."""
+    return re.fullmatch(_pattern_regex(pattern), "." + module, re.S) is not None
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
+
+    importer: str
+    imported: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why ``importer`` may not import ``imported``.
+
+    ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but
+    the checker still needs to know which entry was used (TG005 reports the unused ones).
+    """
+
+    code: str
+    importer: str
+    imported: str
+    pattern: str
+    rule_pattern: str
+    allowed_by: AllowEntry | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.allowed_by is not None
+
+    @property
+    def message(self) -> str:
+        if self.code == TG001.code:
+            return TG001.template.format(
+                importer=self.importer, imported=self.imported, sanctioned=self.rule_pattern
+            )
+        return TG002.template.format(
+            importer=self.importer, imported=self.imported, protected=self.rule_pattern
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`."""
+
+    root_packages: tuple[str, ...] = ()
+    sanctioned: tuple[str, ...] = DEFAULT_SANCTIONED
+    dispatch_modules: tuple[str, ...] = DEFAULT_DISPATCH_MODULES
+    dispatch_distributions: tuple[str, ...] = ()
+    protected: tuple[str, ...] = DEFAULT_PROTECTED
+    forbidden_in_protected: tuple[str, ...] = DEFAULT_FORBIDDEN
+    type_checking: TypeChecking = "ignore"
+    exclude: tuple[str, ...] = ()
+    mode: Mode = "error"
+    allow: tuple[AllowEntry, ...] = ()
+    indirect: bool = False
+    project_root: Path | None = None
+    source: Path | None = None
+
+    _sanctioned: PatternSet = field(init=False, repr=False, compare=False)
+    _dispatch: PatternSet = field(init=False, repr=False, compare=False)
+    _protected: PatternSet = field(init=False, repr=False, compare=False)
+    _forbidden: PatternSet = field(init=False, repr=False, compare=False)
+    _roots: PatternSet = field(init=False, repr=False, compare=False)
+    _cache: dict[tuple[str, str], Verdict | None] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        problems = [
+            (key, problem)
+            for key, values in (
+                ("root-packages", self.root_packages),
+                ("sanctioned", self.sanctioned),
+                ("dispatch-modules", self.dispatch_modules),
+                ("protected", self.protected),
+                ("forbidden-in-protected", self.forbidden_in_protected),
+            )
+            for value in values
+            if (problem := pattern_problem(value)) is not None
+        ]
+        if problems:
+            raise PolicyError(problems)
+        setattr_ = object.__setattr__
+        setattr_(self, "_sanctioned", PatternSet(self.sanctioned))
+        setattr_(self, "_dispatch", PatternSet(self.dispatch_modules))
+        setattr_(self, "_protected", PatternSet(self.protected))
+        setattr_(self, "_forbidden", PatternSet(self.forbidden_in_protected))
+        setattr_(self, "_roots", PatternSet(self.root_packages))
+        setattr_(self, "_cache", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Compiled regexes and the decision cache are rebuilt, never shipped between processes.
+        return {f: getattr(self, f) for f in self.__dataclass_fields__ if not f.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
+    # ------------------------------------------------------------------ queries
+
+    def is_first_party(self, module: str) -> bool:
+        """Whether ``module`` belongs to one of the project's root packages."""
+        return module in self._roots
+
+    def is_protected(self, module: str) -> bool:
+        return module in self._protected
+
+    def protected_by(self, module: str) -> str | None:
+        return self._protected.first_match(module)
+
+    def is_sanctioned(self, module: str) -> bool:
+        return module in self._sanctioned
+
+    def is_dispatch_module(self, module: str) -> bool:
+        return module in self._dispatch
+
+    def is_forbidden_in_protected(self, module: str) -> bool:
+        return module in self._forbidden
+
+    def is_forbidden(self, importer: str, imported: str) -> bool:
+        """Whether the policy blocks ``importer`` from importing ``imported``."""
+        verdict = decide(self, importer, imported)
+        return verdict is not None and not verdict.allowed
+
+
+def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
+    """The one decision: may module ``importer`` import the fully resolved ``imported``?
+
+    Returns ``None`` when the import is fine, else a :class:`Verdict` (whose ``allowed_by``
+    is set when an allow entry excuses it). Pure: the answer depends only on the arguments,
+    and is memoised on the policy.
+    """
+    key = (importer, imported)
+    try:
+        return policy._cache[key]
+    except KeyError:
+        pass
+    verdict: Verdict | None = None
+    dispatch_pattern = policy._dispatch.first_match(imported)
+    if dispatch_pattern is not None and importer not in policy._sanctioned:
+        verdict = Verdict(
+            TG001.code,
+            importer,
+            imported,
+            dispatch_pattern,
+            ", ".join(policy.sanctioned) or "no module (none is sanctioned)",
+        )
+    else:
+        protected_pattern = policy._protected.first_match(importer)
+        if protected_pattern is not None:
+            forbidden_pattern = policy._forbidden.first_match(imported)
+            if forbidden_pattern is not None:
+                verdict = Verdict(
+                    TG002.code, importer, imported, forbidden_pattern, protected_pattern
+                )
+    if verdict is not None:
+        for entry in policy.allow:
+            if matches(entry.importer, importer) and matches(entry.imported, imported):
+                verdict = Verdict(
+                    verdict.code,
+                    importer,
+                    imported,
+                    verdict.pattern,
+                    verdict.rule_pattern,
+                    allowed_by=entry,
+                )
+                break
+    policy._cache[key] = verdict
+    return verdict
+
+
+def resolve_relative(name: str, package: str, level: int) -> str:
+    """Resolve a relative import exactly as ``importlib`` does.
+
+    Raises ``ImportError`` for a relative import beyond the top-level package.
+    """
+    if level == 0:
+        return name
+    bits = package.rsplit(".", level - 1)
+    if not package or len(bits) < level:
+        raise ImportError("attempted relative import beyond top-level package")
+    base = bits[0]
+    return f"{base}.{name}" if name else base
+
+
+def import_candidates(name: str, fromlist: Iterable[str] = ()) -> list[str]:
+    """Every full name an import statement may bind: the module, and each ``fromlist``
+    name as a possible submodule (``from google.cloud import tasks_v2``)."""
+    out = [name]
+    out.extend(f"{name}.{item}" for item in fromlist if item != "*")
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``."""
+    start = start.resolve()
+    here = start if start.is_dir() else start.parent
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def discover_root_packages(project_root: Path, exclude: Iterable[str] = ()) -> tuple[str, ...]:
+    """Top-level packages (regular and namespace) under the project root and under ``src/``."""
+    found: set[str] = set()
+    excluded = tuple(exclude)
+    for base in (project_root, project_root / "src"):
+        try:
+            entries = sorted(os.scandir(base), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if (
+                name in SKIP_DIRS
+                or name in NOT_PACKAGES
+                or name.startswith(".")
+                or not name.isidentifier()
+                or not entry.is_dir(follow_symlinks=True)
+            ):
+                continue
+            if base == project_root and name == "src":
+                continue
+            rel = os.path.relpath(entry.path, project_root).replace(os.sep, "/")
+            if is_excluded(rel, excluded):
+                continue
+            if os.path.isfile(os.path.join(entry.path, "__init__.py")) or _holds_python(
+                entry.path
+            ):
+                found.add(name)
+    return tuple(sorted(found))
+
+
+def _holds_python(directory: str, depth: int = 4) -> bool:
+    # A namespace package is a directory that holds Python files somewhere below it.
+    if depth < 0:
+        return False
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return False
+    for entry in entries:
+        if entry.is_file() and entry.name.endswith(".py"):
+            return True
+    return any(
+        entry.is_dir(follow_symlinks=False)
+        and entry.name not in SKIP_DIRS
+        and entry.name.isidentifier()
+        and _holds_python(entry.path, depth - 1)
+        for entry in entries
+    )
+
+
+def is_excluded(rel_path: str, globs: Iterable[str]) -> bool:
+    """Whether a ``/``-separated path relative to the project root matches an exclude glob.
+
+    ``*`` crosses ``/`` (``.venv/**`` and ``.venv/*`` both exclude everything below ``.venv``);
+    a directory is also tried with a trailing ``/`` so ``build/**`` excludes ``build`` itself.
+    """
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(rel_path, g) or fnmatchcase(rel_path + "/", g) for g in globs)
+
+
+def distribution_packages(distribution: str) -> tuple[str, ...]:
+    """Every import package a distribution provides, from its installed files.
+
+    Namespace parents are not claimed (``google-cloud-tasks`` provides ``google.cloud.tasks``
+    and ``google.cloud.tasks_v2*``, never ``google`` or ``google.cloud``). Raises
+    ``LookupError`` when the distribution is not installed.
+    """
+    import importlib_metadata
+
+    try:
+        dist = importlib_metadata.distribution(distribution)
+    except importlib_metadata.PackageNotFoundError as exc:
+        raise LookupError(f"distribution {distribution!r} is not installed") from exc
+    files = [f.as_posix() for f in (dist.files or ())]
+    inits = {f[: -len("/__init__.py")] for f in files if f.endswith("/__init__.py")}
+    provided: set[str] = set()
+    for path in files:
+        parts = path.split("/")
+        if any(p in ("..", "__pycache__") or p.endswith((".dist-info", ".data")) for p in parts):
+            continue
+        leaf = parts[-1]
+        if leaf.endswith(".py"):
+            module = leaf[:-3]
+        elif leaf.endswith((".so", ".pyd")):
+            module = leaf.split(".", 1)[0]
+        else:
+            continue
+        dirs = parts[:-1]
+        if not all(p.isidentifier() for p in dirs) or not module.isidentifier():
+            continue
+        for i in range(1, len(dirs) + 1):
+            if "/".join(dirs[:i]) in inits:
+                provided.add(".".join(dirs[:i]))
+                break
+        else:
+            provided.add(".".join([*dirs, module]) if module != "__init__" else ".".join(dirs))
+    provided.discard("")
+    return tuple(sorted(provided))
+
+
+def _suggest(key: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(key.replace("_", "-"), list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _string_list(
+    table: Mapping[str, Any], key: str, problems: list[tuple[str, str]], *, patterns: bool
+) -> tuple[str, ...] | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, list):
+        problems.append((key, f"expected a list of strings, got {type(value).__name__}"))
+        return None
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            problems.append((f"{key}[{i}]", f"expected a string, got {type(item).__name__}"))
+            continue
+        if patterns and (problem := pattern_problem(item)) is not None:
+            problems.append((f"{key}[{i}]", problem))
+            continue
+        out.append(item)
+    return tuple(out)
+
+
+def _choice(
+    table: Mapping[str, Any], key: str, options: tuple[str, ...], problems: list[tuple[str, str]]
+) -> str | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if value not in options or not isinstance(value, str):
+        allowed = " or ".join(repr(o) for o in options)
+        problems.append((key, f"expected {allowed}, got {value!r}"))
+        return None
+    return value
+
+
+def policy_from_table(
+    table: Mapping[str, Any],
+    *,
+    project_root: Path | None = None,
+    source: Path | None = None,
+) -> Policy:
+    """Build a :class:`Policy` from a ``[tool.taskguard]`` mapping.
+
+    Every problem is collected and raised together as one :class:`PolicyError`.
+    """
+    problems: list[tuple[str, str]] = []
+    for key in table:
+        if key not in KEYS:
+            problems.append((key, f"unknown key{_suggest(key, KEYS)}"))
+
+    kwargs: dict[str, Any] = {}
+    for key, attr, is_pattern in (
+        ("root-packages", "root_packages", True),
+        ("sanctioned", "sanctioned", True),
+        ("dispatch-modules", "dispatch_modules", True),
+        ("dispatch-distributions", "dispatch_distributions", False),
+        ("protected", "protected", True),
+        ("forbidden-in-protected", "forbidden_in_protected", True),
+        ("exclude", "exclude", False),
+    ):
+        value = _string_list(table, key, problems, patterns=is_pattern)
+        if value is not None:
+            kwargs[attr] = value
+    if (mode := _choice(table, "mode", ("error", "warn"), problems)) is not None:
+        kwargs["mode"] = mode
+    if (tc := _choice(table, "type-checking", ("ignore", "check"), problems)) is not None:
+        kwargs["type_checking"] = tc
+    if "indirect" in table:
+        if isinstance(table["indirect"], bool):
+            kwargs["indirect"] = table["indirect"]
+        else:
+            problems.append(
+                ("indirect", f"expected true or false, got {table['indirect']!r}")
+            )
+
+    allow: list[AllowEntry] = []
+    raw_allow = table.get("allow", [])
+    if not isinstance(raw_allow, list):
+        problems.append(("allow", "expected an array of tables ([[tool.taskguard.allow]])"))
+        raw_allow = []
+    for i, entry in enumerate(raw_allow):
+        where = f"allow[{i}]"
+        if not isinstance(entry, dict):
+            problems.append((where, f"expected a table, got {type(entry).__name__}"))
+            continue
+        ok = True
+        for key in entry:
+            if key not in ALLOW_KEYS:
+                problems.append((f"{where}.{key}", f"unknown key{_suggest(key, ALLOW_KEYS)}"))
+                ok = False
+        for key in ALLOW_KEYS:
+            value = entry.get(key)
+            if value is None:
+                why = " (say why the exception exists)" if key == "reason" else ""
+                problems.append((f"{where}.{key}", f"missing{why}"))
+                ok = False
+            elif not isinstance(value, str) or not value.strip():
+                problems.append((f"{where}.{key}", "expected a non-empty string"))
+                ok = False
+            elif key != "reason" and (problem := pattern_problem(value)) is not None:
+                problems.append((f"{where}.{key}", problem))
+                ok = False
+        if ok:
+            allow.append(AllowEntry(entry["importer"], entry["imported"], entry["reason"]))
+    kwargs["allow"] = tuple(allow)
+
+    dispatch_modules = list(kwargs.get("dispatch_modules", DEFAULT_DISPATCH_MODULES))
+    for i, dist in enumerate(kwargs.get("dispatch_distributions", ())):
+        try:
+            provided = distribution_packages(dist)
+        except LookupError as exc:
+            problems.append((f"dispatch-distributions[{i}]", str(exc)))
+            continue
+        if not provided:
+            problems.append(
+                (f"dispatch-distributions[{i}]", f"distribution {dist!r} provides no modules")
+            )
+        dispatch_modules.extend(p for p in provided if p not in dispatch_modules)
+    kwargs["dispatch_modules"] = tuple(dispatch_modules)
+
+    if problems:
+        raise PolicyError(problems, str(source) if source else None)
+
+    if "root_packages" not in kwargs and project_root is not None:
+        kwargs["root_packages"] = discover_root_packages(project_root, kwargs.get("exclude", ()))
+    return Policy(project_root=project_root, source=source, **kwargs)
+
+
+def load_policy(path: str | os.PathLike[str] | None = None, *, config: str | os.PathLike[str]
+                | None = None) -> Policy:
+    """Load the policy for ``path`` (default: the working directory).
+
+    ``config`` names the TOML file explicitly; otherwise the nearest ``pyproject.toml`` at or
+    above ``path`` is used. No ``[tool.taskguard]`` table means the defaults. Raises
+    :class:`PolicyError` for an unreadable file or an invalid table.
+    """
+    start = Path(path) if path is not None else Path.cwd()
+    if config is not None:
+        source: Path | None = Path(config).resolve()
+        assert source is not None
+        if not source.is_file():
+            raise PolicyError([("--config", f"no such file: {config}")])
+    else:
+        source = find_pyproject(start)
+    if source is None:
+        root = (start if start.is_dir() else start.parent).resolve()
+        return policy_from_table({}, project_root=root)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([(source.name, f"cannot read: {exc}")], str(source)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError([(source.name, f"invalid TOML: {exc}")], str(source)) from None
+    tool = data.get("tool", {})
+    table = tool.get("taskguard") if isinstance(tool, dict) else None
+    if table is None:
+        if config is not None:
+            raise PolicyError([("tool.taskguard", "no [tool.taskguard] table")], str(source))
+        table = {}
+    elif not isinstance(table, dict):
+        raise PolicyError([("tool.taskguard", "expected a table")], str(source))
+    return policy_from_table(table, project_root=source.parent, source=source)

@@ -1,0 +1,1 @@
+"""pytest plugin for taskguard (auto-enabled through the pytest11 entry point)."""
