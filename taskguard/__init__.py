@@ -7,11 +7,11 @@ from taskguard._rules import RULES, Rule, Violation
 __version__ = "0.1.0"
 
 __all__ = [
-    "RULES",
     "AllowEntry",
     "ForbiddenImportError",
     "Policy",
     "PolicyError",
+    "RULES",
     "Rule",
     "TaskguardError",
     "Verdict",
