@@ -1,0 +1,132 @@
+"""Dispatch settings, read from the ``TASKS_*`` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dispatch._errors import DispatchConfigError
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+
+# field name -> environment variable (the variable names are public API)
+ENV_VARS: dict[str, str] = {
+    "project": "TASKS_PROJECT",
+    "location": "TASKS_LOCATION",
+    "queue": "TASKS_QUEUE",
+    "base_url": "TASKS_BASE_URL",
+    "service_account_email": "TASKS_SERVICE_ACCOUNT_EMAIL",
+    "oidc_audience": "TASKS_OIDC_AUDIENCE",
+    "emulator_host": "TASKS_EMULATOR_HOST",
+}
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse a boolean environment value; anything unrecognised is an error, not false."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise DispatchConfigError(
+        f"{name} must be one of true/1/yes or false/0/no (case-insensitive), got {raw!r}",
+        field=name,
+    )
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """Where and how tasks are sent.
+
+    ``from_env()`` reads the ``TASKS_*`` variables; construct one directly (or use
+    ``dataclasses.replace``) to override. Missing values are only an error when a task
+    is actually sent to Cloud Tasks: dry run and capture need none of them.
+
+    The retry knobs have no environment variable: ``retry_budget`` bounds the whole
+    ``enqueue_http_task`` call (every attempt and every backoff sleep), ``attempt_timeout``
+    bounds one CreateTask call, and backoff grows from ``initial_backoff`` to
+    ``max_backoff`` with jitter.
+    """
+
+    project: str | None = None
+    location: str | None = None
+    queue: str | None = None
+    base_url: str | None = None
+    service_account_email: str | None = None
+    oidc_audience: str | None = None
+    dry_run: bool = False
+    emulator_host: str | None = None
+    retry_budget: float = 10.0
+    attempt_timeout: float = 5.0
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ENV_VARS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise DispatchConfigError(
+                    f"{name} must be a string, got {type(value).__name__}", field=name
+                )
+            # An empty variable means "not set": normalise so every check sees None.
+            if value is not None and not value.strip():
+                object.__setattr__(self, name, None)
+            elif value is not None and value != value.strip():
+                object.__setattr__(self, name, value.strip())
+        if not isinstance(self.dry_run, bool):
+            raise DispatchConfigError("dry_run must be a bool", field="dry_run")
+        for name in ("retry_budget", "attempt_timeout", "initial_backoff", "max_backoff"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise DispatchConfigError(
+                    f"{name} must be a positive number of seconds, got {value!r}", field=name
+                )
+        if self.initial_backoff > self.max_backoff:
+            raise DispatchConfigError(
+                "initial_backoff must not exceed max_backoff", field="initial_backoff"
+            )
+        if self.emulator_host is not None:
+            match = _HOST_PORT.match(self.emulator_host)
+            if match is None or not 0 < int(match.group(1)) < 65536:
+                raise DispatchConfigError(
+                    f"TASKS_EMULATOR_HOST must be host:port, got {self.emulator_host!r}",
+                    field="TASKS_EMULATOR_HOST",
+                )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> DispatchSettings:
+        """Read the ``TASKS_*`` variables (``TASKS_PROJECT`` else ``GOOGLE_CLOUD_PROJECT``).
+
+        ``overrides`` replace individual fields after the environment is read.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {name: env.get(var) for name, var in ENV_VARS.items()}
+        if not (values["project"] or "").strip():
+            values["project"] = env.get("GOOGLE_CLOUD_PROJECT")
+        values["dry_run"] = parse_bool("TASKS_DRY_RUN", env.get("TASKS_DRY_RUN", ""))
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown DispatchSettings field(s): {', '.join(sorted(unknown))}")
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def queue_path(self) -> str | None:
+        """``projects/P/locations/L/queues/Q`` when all three parts are set."""
+        if self.project and self.location and self.queue:
+            return f"projects/{self.project}/locations/{self.location}/queues/{self.queue}"
+        return None
