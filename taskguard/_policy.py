@@ -6,7 +6,6 @@ and the pytest plugin all call :func:`decide`; none of them re-implements matchi
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -17,11 +16,6 @@ from typing import Any, Final, Literal
 
 from taskguard._errors import PolicyError
 from taskguard._rules import TG001, TG002
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 Mode = Literal["error", "warn"]
 TypeChecking = Literal["ignore", "check"]
@@ -48,9 +42,24 @@ DEFAULT_FORBIDDEN: Final = (
 # Directories never walked for files nor discovered as packages.
 SKIP_DIRS: Final = frozenset(
     {
-        ".git", ".hg", ".svn", ".venv", "venv", "env", "site-packages", "build", "dist",
-        "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
-        ".pytest_cache", ".taskguard_cache", ".eggs",
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "env",
+        "site-packages",
+        "build",
+        "dist",
+        "node_modules",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".taskguard_cache",
+        ".eggs",
     }
 )
 # Top-level directories that hold code but are not the project's importable packages.
@@ -117,6 +126,7 @@ class PatternSet:
 
     patterns: tuple[str, ...]
     _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _each: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         regex = (
@@ -125,13 +135,18 @@ class PatternSet:
             else None
         )
         object.__setattr__(self, "_regex", regex)
+        # Compiled once here: re's own cache holds 512 entries and a large policy plus a
+        # long check run would otherwise recompile them over and over.
+        object.__setattr__(
+            self, "_each", tuple(re.compile(_pattern_regex(p), re.S) for p in self.patterns)
+        )
 
     def first_match(self, module: str) -> str | None:
         """The first pattern that matches ``module`` (or one of its parents), else ``None``."""
         if self._regex is None or self._regex.fullmatch("." + module) is None:
             return None
-        for pattern in self.patterns:
-            if re.fullmatch(_pattern_regex(pattern), "." + module, re.S):
+        for pattern, regex in zip(self.patterns, self._each, strict=True):
+            if regex.fullmatch("." + module):
                 return pattern
         return None  # pragma: no cover - the combined regex and the parts always agree
 
@@ -382,9 +397,7 @@ def discover_root_packages(project_root: Path, exclude: Iterable[str] = ()) -> t
             rel = os.path.relpath(entry.path, project_root).replace(os.sep, "/")
             if is_excluded(rel, excluded):
                 continue
-            if os.path.isfile(os.path.join(entry.path, "__init__.py")) or _holds_python(
-                entry.path
-            ):
+            if os.path.isfile(os.path.join(entry.path, "__init__.py")) or _holds_python(entry.path):
                 found.add(name)
     return tuple(sorted(found))
 
@@ -433,8 +446,13 @@ def distribution_packages(distribution: str) -> tuple[str, ...]:
         dist = importlib_metadata.distribution(distribution)
     except importlib_metadata.PackageNotFoundError as exc:
         raise LookupError(f"distribution {distribution!r} is not installed") from exc
-    files = [f.as_posix() for f in (dist.files or ())]
-    inits = {f[: -len("/__init__.py")] for f in files if f.endswith("/__init__.py")}
+    # PackagePath is a PurePosixPath: str() is always '/'-separated.
+    files = [str(f) for f in (dist.files or ())]
+    inits = {
+        f[: -len("/__init__.py")]
+        for f in files
+        if f.endswith("/__init__.py") and not _is_legacy_namespace(dist.locate_file(f))
+    }
     provided: set[str] = set()
     for path in files:
         parts = path.split("/")
@@ -460,7 +478,21 @@ def distribution_packages(distribution: str) -> tuple[str, ...]:
     return tuple(sorted(provided))
 
 
+def _is_legacy_namespace(path: object) -> bool:
+    # An old-style namespace package (pkg_resources / pkgutil) ships an ``__init__.py`` that
+    # only extends ``__path__``: claiming it would make every sibling distribution's modules
+    # (``google.protobuf``, ``google.auth``...) dispatch modules.
+    try:
+        with open(str(path), "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return b"declare_namespace" in head or b"extend_path" in head
+
+
 def _suggest(key: str, options: Iterable[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
     if not close:
         close = difflib.get_close_matches(key.replace("_", "-"), list(options), n=1, cutoff=0.6)
@@ -537,9 +569,7 @@ def policy_from_table(
         if isinstance(table["indirect"], bool):
             kwargs["indirect"] = table["indirect"]
         else:
-            problems.append(
-                ("indirect", f"expected true or false, got {table['indirect']!r}")
-            )
+            problems.append(("indirect", f"expected true or false, got {table['indirect']!r}"))
 
     allow: list[AllowEntry] = []
     raw_allow = table.get("allow", [])
@@ -594,8 +624,9 @@ def policy_from_table(
     return Policy(project_root=project_root, source=source, **kwargs)
 
 
-def load_policy(path: str | os.PathLike[str] | None = None, *, config: str | os.PathLike[str]
-                | None = None) -> Policy:
+def load_policy(
+    path: str | os.PathLike[str] | None = None, *, config: str | os.PathLike[str] | None = None
+) -> Policy:
     """Load the policy for ``path`` (default: the working directory).
 
     ``config`` names the TOML file explicitly; otherwise the nearest ``pyproject.toml`` at or
@@ -613,6 +644,12 @@ def load_policy(path: str | os.PathLike[str] | None = None, *, config: str | os.
     if source is None:
         root = (start if start.is_dir() else start.parent).resolve()
         return policy_from_table({}, project_root=root)
+    # Imported here, not at module level: the CLI's cached path and the runtime guard's
+    # import stay light, and only a run that reads a file pays for the TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
