@@ -1,0 +1,356 @@
+"""The Emulator: a Cloud Tasks v2 gRPC server on loopback, delivering tasks over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import grpc
+import structlog
+from google.cloud import tasks_v2
+
+from dispatch.emulator._delivery import Delivery, DeliveryLog, Dispatcher
+from dispatch.emulator._errors import RpcError
+from dispatch.emulator._names import parse_queue_name
+from dispatch.emulator._oidc import GOOGLE_ISSUER, OidcSigner
+from dispatch.emulator._service import METHODS, CloudTasksHandler, Faults
+from dispatch.emulator._store import FULL, QueuePb, Store, view_of
+
+_log = structlog.get_logger("dispatch.emulator")
+
+DEFAULT_DEDUP_WINDOW = 3600.0
+DEFAULT_QUEUE_REUSE_WINDOW = 7 * 24 * 3600.0
+JWKS_PATH = "/oauth2/v3/certs"
+PEM_CERTS_PATH = "/oauth2/v1/certs"
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+class _KeyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    signer: OidcSigner
+    issuer_url: str
+
+
+class _KeyHandler(BaseHTTPRequestHandler):
+    server: _KeyServer
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        signer = self.server.signer
+        if path == JWKS_PATH:
+            payload: Any = signer.jwks()
+        elif path == PEM_CERTS_PATH:
+            payload = signer.pem_certs()
+        elif path == "/.well-known/openid-configuration":
+            payload = {
+                "issuer": signer.issuer,
+                "jwks_uri": self.server.issuer_url + JWKS_PATH,
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "subject_types_supported": ["public"],
+                "response_types_supported": ["id_token"],
+            }
+        else:
+            self.send_error(404)
+            return
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class Emulator:
+    """A Cloud Tasks v2 emulator: serves the gRPC API and delivers due tasks over HTTP.
+
+    ``queues`` are full queue names created at start. ``dedup_window`` is how long (seconds)
+    a task name stays reserved after the task ran or was deleted. ``min_dispatch_deadline``
+    is the lower bound CreateTask accepts for ``dispatch_deadline`` (15 s, as in Cloud Tasks;
+    tests may lower it to exercise deadlines quickly). Tokens are signed by the emulator's own
+    key, published at :attr:`jwks_url` and by :meth:`public_jwks`; they are not Google-signed.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        queues: Iterable[str] = (),
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
+        *,
+        min_dispatch_deadline: float = 15.0,
+        queue_reuse_window: float = DEFAULT_QUEUE_REUSE_WINDOW,
+        oidc_issuer: str = GOOGLE_ISSUER,
+        max_rpc_workers: int = 16,
+    ) -> None:
+        self.queue_names = tuple(queues)
+        for name in self.queue_names:
+            try:
+                parse_queue_name(name)
+            except RpcError as exc:
+                raise ValueError(f"{name!r}: {exc.message}") from None
+        if dedup_window < 0 or queue_reuse_window < 0:
+            raise ValueError("dedup_window and queue_reuse_window must not be negative")
+        if not 0 < min_dispatch_deadline <= 1800:
+            raise ValueError("min_dispatch_deadline must be in (0, 1800] seconds")
+        self.host = host
+        self._requested_port = port
+        self._bound_port: int | None = None
+        self._dedup_window = dedup_window
+        self._queue_reuse_window = queue_reuse_window
+        self._min_dispatch_deadline = min_dispatch_deadline
+        self._max_rpc_workers = max_rpc_workers
+        self._signer = OidcSigner(oidc_issuer)
+        self._deliveries = DeliveryLog()
+        self._faults = Faults()
+        self._stopping = threading.Event()
+        self._state_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._store: Store | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._server: grpc.Server | None = None
+        self._rpc_pool: ThreadPoolExecutor | None = None
+        self._key_server: _KeyServer | None = None
+        self._key_thread: threading.Thread | None = None
+        self._jwks_url = ""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("this Emulator was already started; create a new one")
+            self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        dispatcher = Dispatcher(self._require_store, self._signer, self._deliveries)
+        self._dispatcher = dispatcher
+        self._store = Store(
+            dedup_window=self._dedup_window,
+            queue_reuse_window=self._queue_reuse_window,
+            min_dispatch_deadline=self._min_dispatch_deadline,
+            on_queue_added=dispatcher.attach,
+        )
+        now = time.time()
+        for name in self.queue_names:
+            self._store.create_queue(parse_queue_name(name).parent, QueuePb(name=name), now)
+
+        key_server = _KeyServer((self.host, 0), _KeyHandler)
+        key_server.signer = self._signer
+        key_port = key_server.server_address[1]
+        key_server.issuer_url = f"http://{_bracket(self.host)}:{key_port}"
+        self._key_server = key_server
+        self._key_thread = threading.Thread(
+            target=key_server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="tasks-emulator-jwks",
+            daemon=True,
+        )
+        self._key_thread.start()
+        self._jwks_url = key_server.issuer_url + JWKS_PATH
+
+        self._rpc_pool = ThreadPoolExecutor(
+            max_workers=self._max_rpc_workers, thread_name_prefix="tasks-emulator-rpc"
+        )
+        server = grpc.server(
+            self._rpc_pool,
+            handlers=[CloudTasksHandler(self._store, dispatcher, self._faults, self._stopping)],
+            options=[
+                # Port clashes must fail loudly, not share the port with another process.
+                ("grpc.so_reuseport", 0),
+                # Larger than any valid task, so an oversized task gets INVALID_ARGUMENT.
+                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+            ],
+        )
+        self._server = server
+        target = f"{_bracket(self.host)}:{self._requested_port}"
+        try:
+            port = server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise OSError(f"dispatch.emulator could not bind {target}: {exc}") from exc
+        if not port:
+            raise OSError(f"dispatch.emulator could not bind {target}")
+        self._bound_port = port
+        server.start()
+        _log.info(
+            "tasks.emulator.started",
+            address=self.address,
+            jwks_url=self._jwks_url,
+            queues=list(self.queue_names),
+        )
+
+    def stop(self, grace: float | None = 0.5) -> None:
+        """Stop serving, cut in-flight deliveries and join every thread (idempotent)."""
+        with self._state_lock:
+            if self._stopped or not self._started:
+                self._stopped = True
+                return
+            self._stopped = True
+        self._stopping.set()
+        if self._server is not None:
+            self._server.stop(grace).wait()
+        if self._rpc_pool is not None:
+            self._rpc_pool.shutdown(wait=True)
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        if self._key_server is not None:
+            self._key_server.shutdown()
+            self._key_server.server_close()
+        if self._key_thread is not None:
+            self._key_thread.join()
+        if self._bound_port is not None:
+            _log.info("tasks.emulator.stopped", address=self.address)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the requested one before)."""
+        return self._bound_port if self._bound_port is not None else self._requested_port
+
+    @property
+    def address(self) -> str:
+        """host:port of the gRPC server: the value for TASKS_EMULATOR_HOST."""
+        if self._bound_port is None:
+            raise RuntimeError("the Emulator is not started")
+        return f"{_bracket(self.host)}:{self._bound_port}"
+
+    @property
+    def jwks_url(self) -> str:
+        """URL of the JSON Web Key Set that verifies the emulator's OIDC tokens."""
+        if not self._jwks_url:
+            raise RuntimeError("the Emulator is not started")
+        return self._jwks_url
+
+    def public_jwks(self) -> dict[str, Any]:
+        """The JWKS (``{"keys": [...]}``) of the key that signs delivery OIDC tokens."""
+        return self._signer.jwks()
+
+    def public_pem_certs(self) -> dict[str, str]:
+        """``{kid: PEM public key}``, the shape ``google.auth.jwt.decode(certs=...)`` takes."""
+        return self._signer.pem_certs()
+
+    # -- fault injection -----------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        *,
+        method: str = "CreateTask",
+        after_commit: bool = False,
+    ) -> None:
+        """Make the next ``n`` calls of ``method`` fail with ``code``.
+
+        With ``after_commit=True`` the call takes effect first (the task is created) and the
+        error is answered afterwards: the "did my request land?" case of a lost response.
+        """
+        _check_method(method)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError("n must be a positive int")
+        if not isinstance(code, grpc.StatusCode) or code is grpc.StatusCode.OK:
+            raise ValueError("code must be a grpc.StatusCode other than OK")
+        self._faults.fail(method, n, code, after_commit)
+
+    def delay_next(self, n: int, seconds: float, *, method: str = "CreateTask") -> None:
+        """Make the next ``n`` calls of ``method`` wait ``seconds`` before they are served.
+
+        The call still takes effect after the wait, even if the client gave up meanwhile.
+        """
+        _check_method(method)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError("n must be a positive int")
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        self._faults.delay(method, n, float(seconds))
+
+    def clear_faults(self) -> None:
+        """Drop every fault still pending."""
+        self._faults.clear()
+
+    # -- inspection ------------------------------------------------------------------------------
+
+    def _require_store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the Emulator is not started")
+        return self._store
+
+    def deliveries(self) -> list[Delivery]:
+        """Every HTTP attempt made so far, oldest first (the last 100,000)."""
+        return self._deliveries.snapshot()
+
+    def wait_for_deliveries(
+        self,
+        count: int = 1,
+        *,
+        timeout: float = 10.0,
+        where: Callable[[Delivery], bool] | None = None,
+    ) -> list[Delivery]:
+        """Block until ``count`` deliveries (matching ``where``) were made; return them.
+
+        Raises TimeoutError when they were not made within ``timeout`` seconds.
+        """
+
+        def matching(items: list[Delivery]) -> list[Delivery]:
+            return [d for d in items if where is None or where(d)]
+
+        items = self._deliveries.wait_for(lambda items: len(matching(items)) >= count, timeout)
+        return matching(items)
+
+    def tasks(self, queue: str | None = None) -> list[tasks_v2.Task]:
+        """The tasks stored now (FULL view), for one queue or all."""
+        store = self._require_store()
+        with store.lock:
+            states = [
+                state
+                for q in store.queues.values()
+                if queue is None or q.name == queue
+                for state in q.tasks.values()
+            ]
+            return [tasks_v2.Task.wrap(view_of(s.pb, FULL)) for s in states]
+
+    def queues(self) -> list[tasks_v2.Queue]:
+        """The queues that exist now."""
+        store = self._require_store()
+        with store.lock:
+            out = []
+            for q in store.queues.values():
+                pb = QueuePb()
+                pb.CopyFrom(q.pb)
+                out.append(tasks_v2.Queue.wrap(pb))
+            return out
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of: {', '.join(METHODS)}")

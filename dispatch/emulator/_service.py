@@ -1,0 +1,229 @@
+"""The google.cloud.tasks.v2.CloudTasks gRPC service, on grpcio generic handlers.
+
+Requests and responses use the proto-plus types google-cloud-tasks ships; the handlers work
+on the underlying protobuf messages (``Type.pb(...)``) because that is much faster than
+going through proto-plus marshalling on every field.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+from google.cloud import tasks_v2
+from google.protobuf import empty_pb2
+
+from dispatch.emulator._delivery import Dispatcher
+from dispatch.emulator._errors import RpcError
+from dispatch.emulator._store import Store
+
+SERVICE = "google.cloud.tasks.v2.CloudTasks"
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]
+_log = structlog.get_logger("dispatch.emulator")
+
+
+@dataclass(frozen=True)
+class _Method:
+    request: Any
+    response: Any
+    call: Callable[[Any, float], Any]
+
+
+class Faults:
+    """Injected failures and delays, consumed one per call, per method."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, collections.deque[tuple[grpc.StatusCode, bool]]] = {}
+        self._delays: dict[str, collections.deque[float]] = {}
+
+    def fail(self, method: str, n: int, code: grpc.StatusCode, after_commit: bool) -> None:
+        with self._lock:
+            queue = self._failures.setdefault(method, collections.deque())
+            queue.extend([(code, after_commit)] * n)
+
+    def delay(self, method: str, n: int, seconds: float) -> None:
+        with self._lock:
+            self._delays.setdefault(method, collections.deque()).extend([seconds] * n)
+
+    def take(self, method: str) -> tuple[float, tuple[grpc.StatusCode, bool] | None]:
+        with self._lock:
+            delays = self._delays.get(method)
+            failures = self._failures.get(method)
+            delay = delays.popleft() if delays else 0.0
+            failure = failures.popleft() if failures else None
+            return delay, failure
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._delays.clear()
+
+
+def _view(request: Any) -> int:
+    return int(request.response_view)
+
+
+def _methods(store: Store, dispatcher: Dispatcher) -> dict[str, _Method]:
+    t = tasks_v2
+
+    def run_task(req: Any, now: float) -> Any:
+        task, attempt = store.run_task(req.name, _view(req), now)
+        dispatcher.run_now(attempt, now)
+        return task
+
+    def delete_queue(req: Any, now: float) -> Any:
+        store.delete_queue(req.name, now)
+        return empty_pb2.Empty()
+
+    def delete_task(req: Any, now: float) -> Any:
+        store.delete_task(req.name, now)
+        return empty_pb2.Empty()
+
+    return {
+        "CreateQueue": _Method(
+            t.CreateQueueRequest, t.Queue, lambda r, now: store.create_queue(r.parent, r.queue, now)
+        ),
+        "GetQueue": _Method(t.GetQueueRequest, t.Queue, lambda r, now: store.get_queue(r.name)),
+        "ListQueues": _Method(
+            t.ListQueuesRequest,
+            t.ListQueuesResponse,
+            lambda r, now: store.list_queues(r.parent, r.filter, r.page_size, r.page_token),
+        ),
+        "UpdateQueue": _Method(
+            t.UpdateQueueRequest,
+            t.Queue,
+            lambda r, now: store.update_queue(r.queue, r.update_mask, now),
+        ),
+        "DeleteQueue": _Method(t.DeleteQueueRequest, None, delete_queue),
+        "PurgeQueue": _Method(
+            t.PurgeQueueRequest, t.Queue, lambda r, now: store.purge_queue(r.name, now)
+        ),
+        "PauseQueue": _Method(
+            t.PauseQueueRequest, t.Queue, lambda r, now: store.set_paused(r.name, True)
+        ),
+        "ResumeQueue": _Method(
+            t.ResumeQueueRequest, t.Queue, lambda r, now: store.set_paused(r.name, False)
+        ),
+        "CreateTask": _Method(
+            t.CreateTaskRequest,
+            t.Task,
+            lambda r, now: store.create_task(r.parent, r.task, _view(r), now),
+        ),
+        "GetTask": _Method(
+            t.GetTaskRequest, t.Task, lambda r, now: store.get_task(r.name, _view(r), now)
+        ),
+        "ListTasks": _Method(
+            t.ListTasksRequest,
+            t.ListTasksResponse,
+            lambda r, now: store.list_tasks(r.parent, _view(r), r.page_size, r.page_token),
+        ),
+        "DeleteTask": _Method(t.DeleteTaskRequest, None, delete_task),
+        "RunTask": _Method(t.RunTaskRequest, t.Task, run_task),
+    }
+
+
+METHODS = (
+    "CreateQueue",
+    "CreateTask",
+    "DeleteQueue",
+    "DeleteTask",
+    "GetQueue",
+    "GetTask",
+    "ListQueues",
+    "ListTasks",
+    "PauseQueue",
+    "PurgeQueue",
+    "ResumeQueue",
+    "RunTask",
+    "UpdateQueue",
+)
+
+
+class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Routes every call to google.cloud.tasks.v2.CloudTasks; other services are unknown."""
+
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, faults: Faults, stopping: threading.Event
+    ):
+        self._faults = faults
+        self._stopping = stopping
+        self._handlers: dict[str, _Handler] = {}
+        for name, method in _methods(store, dispatcher).items():
+            self._handlers[f"/{SERVICE}/{name}"] = self._unary(name, method)
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> _Handler | None:
+        path = handler_call_details.method
+        handler = self._handlers.get(path)
+        if handler is not None:
+            return handler
+        prefix = f"/{SERVICE}/"
+        if path.startswith(prefix):
+            return _unimplemented(path[len(prefix) :])
+        return None
+
+    def _unary(self, name: str, method: _Method) -> _Handler:
+        request_pb = method.request.pb
+        wrap = method.response.wrap if method.response is not None else None
+        serialize = method.response.serialize if method.response is not None else _serialize_empty
+
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            delay, failure = self._faults.take(name)
+            if delay > 0:
+                self._stopping.wait(delay)
+            if failure is not None and not failure[1]:
+                context.abort(failure[0], f"dispatch.emulator: injected {failure[0].name} ({name})")
+            try:
+                response = method.call(request_pb(request), time.time())
+            except RpcError as exc:
+                context.abort(exc.code, exc.message)
+            except Exception:
+                _log.exception("tasks.emulator.internal_error", method=name)
+                context.abort(
+                    grpc.StatusCode.INTERNAL, f"dispatch.emulator: internal error in {name}"
+                )
+            if failure is not None:
+                context.abort(
+                    failure[0],
+                    f"dispatch.emulator: injected {failure[0].name} after {name} took effect",
+                )
+            return wrap(response) if wrap is not None else response
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle,
+            request_deserializer=method.request.deserialize,
+            response_serializer=serialize,
+        )
+
+
+def _serialize_empty(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
+_IAM = {"GetIamPolicy", "SetIamPolicy", "TestIamPermissions"}
+
+
+def _unimplemented(method: str) -> _Handler:
+    if method in _IAM:
+        message = (
+            f"dispatch.emulator does not emulate IAM ({method}): every caller may use every "
+            "queue. Test IAM policies against Cloud Tasks itself."
+        )
+    else:
+        message = (
+            f"dispatch.emulator does not implement {SERVICE}/{method}. Supported: "
+            + ", ".join(METHODS)
+            + "."
+        )
+
+    def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+
+    return grpc.unary_unary_rpc_method_handler(handle)

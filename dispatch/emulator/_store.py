@@ -1,0 +1,875 @@
+"""Queues and tasks with the rules Cloud Tasks applies to them.
+
+Everything here runs under one lock (``Store.lock``): the gRPC handlers and the delivery
+workers are threads, and one lock keeps every invariant (dedup, counters, schedules) simple.
+Request checks that need no state run before the lock is taken.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import heapq
+import itertools
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import grpc
+from google.cloud import tasks_v2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+
+from dispatch.emulator._errors import RpcError, invalid, not_found, unimplemented
+from dispatch.emulator._names import (
+    check_location,
+    check_task_name_for_create,
+    parse_queue_name,
+    parse_task_name,
+)
+
+TaskPb: Any = tasks_v2.Task.pb()
+QueuePb: Any = tasks_v2.Queue.pb()
+AttemptPb: Any = tasks_v2.Attempt.pb()
+RetryConfigPb: Any = tasks_v2.RetryConfig.pb()
+
+POST = int(tasks_v2.HttpMethod.POST)
+_METHOD_VALUES: dict[str, int] = {
+    name: int(getattr(tasks_v2.HttpMethod, name))
+    for name in ("POST", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS")
+}
+_METHOD_NAMES = {value: name for name, value in _METHOD_VALUES.items()}
+_QUEUE_STATES: dict[str, int] = {
+    name: int(getattr(tasks_v2.Queue.State, name)) for name in ("RUNNING", "PAUSED", "DISABLED")
+}
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+FULL = int(tasks_v2.Task.View.FULL)
+BASIC = int(tasks_v2.Task.View.BASIC)
+RUNNING = int(tasks_v2.Queue.State.RUNNING)
+PAUSED = int(tasks_v2.Queue.State.PAUSED)
+
+# Limits from the Cloud Tasks v2 reference and quotas page.
+MAX_TASK_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 80 * 1024
+MAX_URL_LENGTH = 2083
+MAX_SCHEDULE_AHEAD = 30 * 24 * 3600.0
+DEFAULT_DISPATCH_DEADLINE = 600.0
+MAX_DISPATCH_DEADLINE = 1800.0
+MAX_DISPATCHES_PER_SECOND = 500.0
+MAX_CONCURRENT_DISPATCHES = 5000
+MAX_TASKS_PAGE = 1000
+MAX_QUEUES_PAGE = 9800
+
+# Defaults Cloud Tasks picks for a queue created through the API.
+DEFAULT_RATE = 500.0
+DEFAULT_BURST = 100
+DEFAULT_CONCURRENT = 1000
+DEFAULT_MAX_ATTEMPTS = 100
+DEFAULT_MIN_BACKOFF = 0.1
+DEFAULT_MAX_BACKOFF = 3600.0
+DEFAULT_MAX_DOUBLINGS = 16
+
+USER_AGENT = "Google-Cloud-Tasks"
+QUEUE_NOT_FOUND = (
+    "Queue does not exist. If you just created the queue, wait at least a minute for the queue "
+    "to initialize."
+)
+TASK_NOT_FOUND = "Requested entity was not found."
+TASK_RECENTLY_GONE = (
+    "The task no longer exists, though a task with this name existed recently. The task either "
+    "successfully completed or was deleted."
+)
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
+# Headers Cloud Tasks computes, replaces or reserves: never taken from the task.
+_RESERVED_PREFIXES = ("x-cloudtasks-", "x-google-", "x-appengine-")
+_REPLACED = {"host", "content-length", "user-agent"}
+
+
+def ts_from(seconds: float) -> Any:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(round(seconds * 1e6) * 1000)
+    return ts
+
+
+def ts_seconds(ts: Any) -> float:
+    return float(ts.seconds) + float(ts.nanos) / 1e9
+
+
+def dur_from(seconds: float) -> Any:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+def dur_seconds(d: Any) -> float:
+    return float(d.seconds) + float(d.nanos) / 1e9
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int
+    min_backoff: float
+    max_backoff: float
+    max_doublings: int
+    max_retry_duration: float
+
+    @classmethod
+    def from_pb(cls, pb: Any) -> Retry:
+        return cls(
+            pb.max_attempts,
+            dur_seconds(pb.min_backoff),
+            dur_seconds(pb.max_backoff),
+            pb.max_doublings,
+            dur_seconds(pb.max_retry_duration),
+        )
+
+    def delay(self, failures: int) -> float:
+        """Wait before the next attempt after ``failures`` failed attempts.
+
+        RetryConfig.max_doublings: the interval starts at min_backoff, doubles max_doublings
+        times, then grows linearly by that last step, and is capped at max_backoff
+        (10s/300s/3 gives 10, 20, 40, 80, 160, 240, 300, 300, ...).
+        """
+        k = max(failures, 1)
+        # Past 2**200 every delay is beyond any max_backoff; the cap avoids float overflow.
+        doublings = min(k - 1, self.max_doublings, 200)
+        delay = math.ldexp(self.min_backoff, doublings)
+        if k - 1 > self.max_doublings:
+            delay *= k - self.max_doublings
+        return min(delay, self.max_backoff)
+
+    def exhausted(self, attempts: int, elapsed: float) -> bool:
+        """Both limits must be reached; a limit that is unlimited (-1 / 0) does not count."""
+        limits = []
+        if self.max_attempts != -1:
+            limits.append(attempts >= self.max_attempts)
+        if self.max_retry_duration > 0:
+            limits.append(elapsed >= self.max_retry_duration)
+        return bool(limits) and all(limits)
+
+
+@dataclass
+class TaskState:
+    pb: Any
+    queue: QueueState
+    task_id: str
+    seq: int = 0
+    running: int = 0
+    first_dispatch: float | None = None
+    execution_count: int = 0
+    previous_status: int | None = None
+    deleted: bool = False
+
+
+@dataclass
+class QueueState:
+    pb: Any
+    cond: threading.Condition
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    heap: list[tuple[float, int, TaskState]] = field(default_factory=list)
+    in_flight: int = 0
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+    deleted: bool = False
+    runner: Any = None
+
+    @property
+    def name(self) -> str:
+        return str(self.pb.name)
+
+    @property
+    def short(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pb.state == PAUSED)
+
+    @property
+    def rate(self) -> float:
+        return float(self.pb.rate_limits.max_dispatches_per_second)
+
+    @property
+    def burst(self) -> int:
+        return int(self.pb.rate_limits.max_burst_size)
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.pb.rate_limits.max_concurrent_dispatches)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Everything a worker needs to send one attempt, copied while the lock is held."""
+
+    task: TaskState
+    queue_name: str
+    task_name: str
+    url: str
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    deadline: float
+    oidc_email: str | None
+    oidc_audience: str
+    retry_count: int
+    forced: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one attempt came to: an HTTP status, or none (deadline, connection error)."""
+
+    status: int | None
+    outcome: str
+    retry_after: float | None = None
+    detail: str = ""
+
+    @property
+    def success(self) -> bool:
+        return self.status is not None and 200 <= self.status <= 299
+
+
+_HTTP_TO_GRPC = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ABORTED,
+    412: grpc.StatusCode.FAILED_PRECONDITION,
+    416: grpc.StatusCode.OUT_OF_RANGE,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    499: grpc.StatusCode.CANCELLED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def _grpc_code_for(result: Result) -> grpc.StatusCode:
+    if result.status is None:
+        if result.outcome == "deadline_exceeded":
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+        return grpc.StatusCode.UNAVAILABLE
+    if 200 <= result.status <= 299:
+        return grpc.StatusCode.OK
+    if result.status in _HTTP_TO_GRPC:
+        return _HTTP_TO_GRPC[result.status]
+    if 400 <= result.status <= 499:
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if 500 <= result.status <= 599:
+        return grpc.StatusCode.INTERNAL
+    return grpc.StatusCode.UNKNOWN
+
+
+# -- request checks that need no state ---------------------------------------------------
+
+
+def _check_duration(d: Any, what: str) -> float:
+    seconds = dur_seconds(d)
+    if seconds < 0:
+        raise invalid(f"{what} must not be negative.")
+    return seconds
+
+
+def normalize_queue(pb: Any) -> Any:
+    """Check a queue's settings and fill the defaults Cloud Tasks would pick (in place)."""
+    if pb.HasField("app_engine_routing_override"):
+        raise unimplemented(
+            "dispatch.emulator does not emulate App Engine targets "
+            "(Queue.app_engine_routing_override)."
+        )
+    if pb.HasField("http_target"):
+        raise unimplemented(
+            "dispatch.emulator does not emulate queue-level HTTP target overrides "
+            "(Queue.http_target); set the URL, headers and token on each task."
+        )
+    rl = pb.rate_limits
+    if rl.max_dispatches_per_second < 0 or rl.max_dispatches_per_second > MAX_DISPATCHES_PER_SECOND:
+        raise invalid("RateLimits.max_dispatches_per_second must be in (0, 500].")
+    if rl.max_dispatches_per_second == 0:
+        rl.max_dispatches_per_second = DEFAULT_RATE
+    if rl.max_concurrent_dispatches < 0 or rl.max_concurrent_dispatches > MAX_CONCURRENT_DISPATCHES:
+        raise invalid("RateLimits.max_concurrent_dispatches must be in [1, 5000].")
+    if rl.max_concurrent_dispatches == 0:
+        rl.max_concurrent_dispatches = DEFAULT_CONCURRENT
+    # max_burst_size is output only: derived from the rate as the service does.
+    rl.max_burst_size = min(DEFAULT_BURST, max(1, math.ceil(rl.max_dispatches_per_second)))
+    normalize_retry(pb.retry_config, None)
+    ratio = pb.stackdriver_logging_config.sampling_ratio
+    if not 0.0 <= ratio <= 1.0:
+        raise invalid("StackdriverLoggingConfig.sampling_ratio must be in [0, 1].")
+    return pb
+
+
+def normalize_retry(rc: Any, base: Any | None) -> None:
+    """Check a RetryConfig and fill unset fields from ``base`` (the queue's) or the defaults."""
+    if rc.max_attempts < -1:
+        raise invalid("RetryConfig.max_attempts must be -1 (unlimited) or more.")
+    if rc.max_doublings < 0:
+        raise invalid("RetryConfig.max_doublings must not be negative.")
+    min_b = _check_duration(rc.min_backoff, "RetryConfig.min_backoff")
+    max_b = _check_duration(rc.max_backoff, "RetryConfig.max_backoff")
+    _check_duration(rc.max_retry_duration, "RetryConfig.max_retry_duration")
+    if rc.max_attempts == 0:
+        rc.max_attempts = base.max_attempts if base is not None else DEFAULT_MAX_ATTEMPTS
+    if rc.max_doublings == 0:
+        rc.max_doublings = base.max_doublings if base is not None else DEFAULT_MAX_DOUBLINGS
+    if min_b == 0:
+        rc.min_backoff.CopyFrom(
+            base.min_backoff if base is not None else dur_from(DEFAULT_MIN_BACKOFF)
+        )
+    if max_b == 0:
+        rc.max_backoff.CopyFrom(
+            base.max_backoff if base is not None else dur_from(DEFAULT_MAX_BACKOFF)
+        )
+    if base is not None and not rc.HasField("max_retry_duration"):
+        rc.max_retry_duration.CopyFrom(base.max_retry_duration)
+    if dur_seconds(rc.min_backoff) > dur_seconds(rc.max_backoff):
+        raise invalid("RetryConfig.min_backoff must not be greater than max_backoff.")
+
+
+def dispatch_url(url: str) -> str:
+    """The URL as sent: characters that cannot go on the wire are percent-encoded."""
+    if _UNSAFE_URL_CHARS.search(url) is None:
+        return url
+    return quote(url, safe="/:?#[]@!$&'()*+,;=-._~%")
+
+
+def prepare_task(
+    parent: str, task: Any, now: float, *, min_dispatch_deadline: float
+) -> tuple[Any, str | None]:
+    """Check a CreateTask request's task and build the stored copy (FULL view).
+
+    Returns the stored task and the caller's task id (None for an unnamed task).
+    """
+    task_id: str | None = None
+    if task.name:
+        task_id = check_task_name_for_create(task.name, parent)
+    kind = task.WhichOneof("message_type")
+    if kind == "app_engine_http_request":
+        raise unimplemented(
+            "dispatch.emulator does not emulate App Engine targets (app_engine_http_request); "
+            "use an HTTP target (http_request)."
+        )
+    if kind != "http_request":
+        raise invalid("A task must have an HTTP request: set Task.http_request.")
+    if task.ByteSize() > MAX_TASK_BYTES:
+        raise invalid(
+            f"Task size ({task.ByteSize()} bytes) exceeds the maximum task size of "
+            f"{MAX_TASK_BYTES} bytes."
+        )
+    req = task.http_request
+    _check_url(req.url)
+    method = _METHOD_NAMES.get(int(req.http_method) or POST)
+    if method is None:
+        raise invalid(f"Unknown HttpMethod {int(req.http_method)}.")
+    if req.body and method not in _BODY_METHODS:
+        raise invalid(
+            f"A request body is allowed only if the HTTP method is POST, PUT, or PATCH; "
+            f"the task's method is {method}."
+        )
+    _check_headers(req.headers)
+    auth = req.WhichOneof("authorization_header")
+    if auth == "oauth_token":
+        raise unimplemented(
+            "dispatch.emulator cannot mint Google OAuth access tokens (oauth_token); "
+            "use oidc_token for HTTP targets."
+        )
+    if auth == "oidc_token" and not req.oidc_token.service_account_email:
+        raise invalid("OidcToken.service_account_email is required.")
+
+    stored = TaskPb()
+    stored.CopyFrom(task)
+    if task_id is None:
+        stored.ClearField("name")
+    sreq = stored.http_request
+    sreq.http_method = _method_value(method)
+    for key in [k for k in sreq.headers if k.lower() == "user-agent"]:
+        del sreq.headers[key]
+    sreq.headers["User-Agent"] = USER_AGENT
+
+    if task.HasField("schedule_time"):
+        when = ts_seconds(task.schedule_time)
+        if when - now > MAX_SCHEDULE_AHEAD:
+            raise invalid("Task.schedule_time must not be more than 30 days in the future.")
+        when = max(when, now)
+    else:
+        when = now
+    stored.schedule_time.CopyFrom(ts_from(when))
+    stored.create_time.CopyFrom(ts_from(float(int(now))))
+
+    if task.HasField("dispatch_deadline") and dur_seconds(task.dispatch_deadline) != 0:
+        deadline = dur_seconds(task.dispatch_deadline)
+        if not min_dispatch_deadline <= deadline <= MAX_DISPATCH_DEADLINE:
+            raise invalid(
+                f"Task.dispatch_deadline must be in the interval [{min_dispatch_deadline:g}s, "
+                f"{MAX_DISPATCH_DEADLINE:g}s] for HTTP tasks; got {deadline:g}s."
+            )
+        stored.dispatch_deadline.CopyFrom(dur_from(round(deadline, 3)))
+    else:
+        stored.dispatch_deadline.CopyFrom(dur_from(DEFAULT_DISPATCH_DEADLINE))
+
+    for output_only in (
+        "dispatch_count",
+        "response_count",
+        "first_attempt",
+        "last_attempt",
+        "view",
+    ):
+        stored.ClearField(output_only)
+    return stored, task_id
+
+
+def _method_value(name: str) -> int:
+    return _METHOD_VALUES[name]
+
+
+def _check_url(url: str) -> None:
+    if not url:
+        raise invalid("HttpRequest.url is required.")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a malformed port
+    except ValueError as exc:
+        raise invalid(f"HttpRequest.url is not a valid URL: {exc}.") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise invalid('HttpRequest.url must begin with "http://" or "https://" and name a host.')
+    if len(dispatch_url(url)) > MAX_URL_LENGTH:
+        raise invalid(f"HttpRequest.url must be at most {MAX_URL_LENGTH} characters.")
+
+
+def _check_headers(headers: Any) -> None:
+    size = 0
+    for key, value in headers.items():
+        if _TOKEN_RE.fullmatch(key) is None:
+            raise invalid(f"Header name {key[:80]!r} is not a valid HTTP header name.")
+        if _BAD_VALUE_RE.search(value):
+            raise invalid(f"The value of header {key!r} contains CR, LF or NUL.")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise invalid(
+                f"The value of header {key!r} has characters HTTP/1.1 cannot carry."
+            ) from None
+        size += len(key.encode()) + len(value.encode())
+    if size >= MAX_HEADER_BYTES:
+        raise invalid(f"The size of the headers must be less than 80KB; got {size} bytes.")
+
+
+def view_of(stored: Any, view: int) -> Any:
+    out = TaskPb()
+    out.CopyFrom(stored)
+    if view == FULL:
+        out.view = FULL
+    else:
+        out.view = BASIC
+        out.http_request.ClearField("body")
+    return out
+
+
+def _page(names: list[str], page_size: int, page_token: str, limit: int) -> tuple[list[str], str]:
+    if page_size < 0:
+        raise invalid("page_size must not be negative.")
+    size = min(page_size or limit, limit)
+    start = 0
+    if page_token:
+        try:
+            after = base64.urlsafe_b64decode(page_token.encode("ascii")).decode("utf-8")
+        except (binascii.Error, UnicodeError, ValueError):
+            raise invalid("Invalid page_token.") from None
+        start = next((i for i, n in enumerate(names) if n > after), len(names))
+    chunk = names[start : start + size]
+    more = start + size < len(names)
+    token = base64.urlsafe_b64encode(chunk[-1].encode()).decode("ascii") if more and chunk else ""
+    return chunk, token
+
+
+_QUEUE_FILTER_RE = re.compile(r"\s*state\s*[:=]\s*(?P<state>[A-Z_]+)\s*")
+_MUTABLE_QUEUE_FIELDS = (
+    "rate_limits",
+    "retry_config",
+    "stackdriver_logging_config",
+    "http_target",
+    "app_engine_routing_override",
+)
+_OUTPUT_ONLY_PATHS = {"name", "state", "purge_time", "rate_limits.max_burst_size"}
+
+
+class Store:
+    """All queues and tasks of one emulator, with the rules of the real service."""
+
+    def __init__(
+        self,
+        *,
+        dedup_window: float,
+        queue_reuse_window: float,
+        min_dispatch_deadline: float,
+        on_queue_added: Callable[[QueueState], None],
+    ) -> None:
+        self.lock = threading.Lock()
+        self.queues: dict[str, QueueState] = {}
+        self._dedup_window = dedup_window
+        self._queue_reuse_window = queue_reuse_window
+        self._min_dispatch_deadline = min_dispatch_deadline
+        self._on_queue_added = on_queue_added
+        self._task_tombstones: dict[str, float] = {}
+        self._tombstone_order: collections.deque[tuple[float, str]] = collections.deque()
+        self._queue_tombstones: dict[str, float] = {}
+        self._seq = itertools.count(1)
+
+    # -- queues --------------------------------------------------------------------------
+
+    def _queue(self, name: str) -> QueueState:
+        parse_queue_name(name)
+        queue = self.queues.get(name)
+        if queue is None:
+            raise not_found(QUEUE_NOT_FOUND)
+        return queue
+
+    def create_queue(self, parent: str, queue: Any, now: float) -> Any:
+        check_location(parent)
+        parsed = parse_queue_name(queue.name)
+        if parsed.parent != parent:
+            raise invalid(
+                f"The queue name ('{queue.name}') must be in the parent location ('{parent}')."
+            )
+        pb = QueuePb()
+        pb.CopyFrom(queue)
+        for output_only in ("state", "purge_time"):
+            pb.ClearField(output_only)
+        normalize_queue(pb)
+        pb.state = RUNNING
+        with self.lock:
+            if pb.name in self.queues:
+                raise RpcError(grpc.StatusCode.ALREADY_EXISTS, "Queue already exists")
+            gone_until = self._queue_tombstones.get(pb.name)
+            if gone_until is not None and gone_until > now:
+                raise RpcError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "The queue cannot be created because a queue with this name existed "
+                    "too recently.",
+                )
+            state = QueueState(pb=pb, cond=threading.Condition(self.lock))
+            state.tokens = float(state.burst)
+            state.refilled_at = time.monotonic()
+            self.queues[pb.name] = state
+            self._on_queue_added(state)
+            return _copy(QueuePb, pb)
+
+    def get_queue(self, name: str) -> Any:
+        with self.lock:
+            return _copy(QueuePb, self._queue(name).pb)
+
+    def list_queues(self, parent: str, filter_: str, page_size: int, page_token: str) -> Any:
+        check_location(parent)
+        state_filter: int | None = None
+        if filter_.strip():
+            match = _QUEUE_FILTER_RE.fullmatch(filter_)
+            if match is None or match["state"] not in _QUEUE_STATES:
+                raise invalid(
+                    f"Unsupported filter {filter_!r}: dispatch.emulator understands only "
+                    '"state: RUNNING" / "state: PAUSED".'
+                )
+            state_filter = _QUEUE_STATES[match["state"]]
+        with self.lock:
+            prefix = parent + "/queues/"
+            names = sorted(
+                n
+                for n, q in self.queues.items()
+                if n.startswith(prefix) and (state_filter is None or q.pb.state == state_filter)
+            )
+            chunk, token = _page(names, page_size, page_token, MAX_QUEUES_PAGE)
+            resp = tasks_v2.ListQueuesResponse.pb()()
+            for name in chunk:
+                resp.queues.add().CopyFrom(self.queues[name].pb)
+            resp.next_page_token = token
+            return resp
+
+    def update_queue(self, queue: Any, mask: Any, now: float) -> Any:
+        parse_queue_name(queue.name)
+        paths = list(mask.paths)
+        for path in paths:
+            if path in _OUTPUT_ONLY_PATHS:
+                raise invalid(f"update_mask path {path!r} names an output-only field.")
+        if paths and not mask.IsValidForDescriptor(QueuePb.DESCRIPTOR):
+            raise invalid(f"update_mask {paths!r} does not name fields of Queue.")
+        with self.lock:
+            current = self.queues.get(queue.name)
+        if current is None:
+            # UpdateQueue creates the queue when it does not exist.
+            return self.create_queue(parse_queue_name(queue.name).parent, queue, now)
+        with self.lock:
+            current = self._queue(queue.name)
+            updated = _copy(QueuePb, current.pb)
+            if paths:
+                field_mask_pb2.FieldMask(paths=paths).MergeMessage(queue, updated)
+            else:
+                for name in _MUTABLE_QUEUE_FIELDS:
+                    updated.ClearField(name)
+                    if queue.HasField(name):
+                        getattr(updated, name).CopyFrom(getattr(queue, name))
+            if paths and any(p.startswith("rate_limits") for p in paths):
+                updated.rate_limits.ClearField("max_burst_size")
+            normalize_queue(updated)
+            current.pb.CopyFrom(updated)
+            current.tokens = min(current.tokens, float(current.burst))
+            current.cond.notify_all()
+            return _copy(QueuePb, current.pb)
+
+    def delete_queue(self, name: str, now: float) -> None:
+        with self.lock:
+            queue = self._queue(name)
+            for task in list(queue.tasks.values()):
+                self._remove_task(task, now)
+            queue.deleted = True
+            del self.queues[name]
+            self._queue_tombstones[name] = now + self._queue_reuse_window
+            queue.cond.notify_all()
+
+    def purge_queue(self, name: str, now: float) -> Any:
+        with self.lock:
+            queue = self._queue(name)
+            for task in list(queue.tasks.values()):
+                self._remove_task(task, now)
+            queue.heap.clear()
+            queue.pb.purge_time.CopyFrom(ts_from(now))
+            return _copy(QueuePb, queue.pb)
+
+    def set_paused(self, name: str, paused: bool) -> Any:
+        with self.lock:
+            queue = self._queue(name)
+            queue.pb.state = PAUSED if paused else RUNNING
+            queue.cond.notify_all()
+            return _copy(QueuePb, queue.pb)
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def create_task(self, parent: str, task: Any, view: int, now: float) -> Any:
+        parse_queue_name(parent)
+        stored, task_id = prepare_task(
+            parent, task, now, min_dispatch_deadline=self._min_dispatch_deadline
+        )
+        with self.lock:
+            queue = self.queues.get(parent)
+            if queue is None:
+                raise not_found(QUEUE_NOT_FOUND)
+            self._expire_tombstones(now)
+            if task_id is None:
+                task_id = self._fresh_id(queue)
+                stored.name = f"{parent}/tasks/{task_id}"
+            elif task_id in queue.tasks or stored.name in self._task_tombstones:
+                raise RpcError(grpc.StatusCode.ALREADY_EXISTS, "Requested entity already exists")
+            if stored.HasField("retry_config"):
+                normalize_retry(stored.retry_config, queue.pb.retry_config)
+            state = TaskState(pb=stored, queue=queue, task_id=task_id)
+            queue.tasks[task_id] = state
+            self._push(state, ts_seconds(stored.schedule_time))
+            return view_of(stored, view)
+
+    def _fresh_id(self, queue: QueueState) -> str:
+        while True:
+            candidate = str(secrets.randbits(63))
+            name = f"{queue.name}/tasks/{candidate}"
+            if candidate not in queue.tasks and name not in self._task_tombstones:
+                return candidate
+
+    def _task(self, name: str) -> TaskState:
+        queue_name, task_id = parse_task_name(name)
+        queue = self.queues.get(queue_name.full)
+        if queue is None:
+            raise not_found(QUEUE_NOT_FOUND)
+        task = queue.tasks.get(task_id)
+        if task is None:
+            if name in self._task_tombstones:
+                raise not_found(TASK_RECENTLY_GONE)
+            raise not_found(TASK_NOT_FOUND)
+        return task
+
+    def get_task(self, name: str, view: int, now: float) -> Any:
+        with self.lock:
+            self._expire_tombstones(now)
+            return view_of(self._task(name).pb, view)
+
+    def list_tasks(self, parent: str, view: int, page_size: int, page_token: str) -> Any:
+        with self.lock:
+            queue = self._queue(parent)
+            ids = sorted(queue.tasks)
+            chunk, token = _page(ids, page_size, page_token, MAX_TASKS_PAGE)
+            resp = tasks_v2.ListTasksResponse.pb()()
+            for task_id in chunk:
+                resp.tasks.add().CopyFrom(view_of(queue.tasks[task_id].pb, view))
+            resp.next_page_token = token
+            return resp
+
+    def delete_task(self, name: str, now: float) -> None:
+        with self.lock:
+            self._remove_task(self._task(name), now)
+
+    def run_task(self, name: str, view: int, now: float) -> tuple[Any, Attempt]:
+        """RunTask: dispatch now, whatever the queue's state, rate limits or the task's ETA."""
+        with self.lock:
+            task = self._task(name)
+            attempt = self.begin_attempt(task, now, forced=True)
+            return view_of(task.pb, view), attempt
+
+    # -- tombstones ----------------------------------------------------------------------
+
+    def _remove_task(self, task: TaskState, now: float) -> None:
+        task.deleted = True
+        task.seq = 0
+        task.queue.tasks.pop(task.task_id, None)
+        expiry = now + self._dedup_window
+        self._task_tombstones[task.pb.name] = expiry
+        self._tombstone_order.append((expiry, task.pb.name))
+
+    def _expire_tombstones(self, now: float) -> None:
+        order = self._tombstone_order
+        while order and order[0][0] <= now:
+            expiry, name = order.popleft()
+            if self._task_tombstones.get(name) == expiry:
+                del self._task_tombstones[name]
+
+    # -- the delivery side (called with the lock held) --------------------------------------
+
+    def _push(self, task: TaskState, eta: float) -> None:
+        task.seq = next(self._seq)
+        heapq.heappush(task.queue.heap, (eta, task.seq, task))
+        task.queue.cond.notify()
+
+    def next_attempt(self, queue: QueueState, now: float) -> Attempt | float | None:
+        """The next attempt the queue may start now, or how long to wait (None: until notified)."""
+        if queue.paused or queue.deleted:
+            return None
+        heap = queue.heap
+        while heap and (heap[0][2].deleted or heap[0][1] != heap[0][2].seq):
+            heapq.heappop(heap)
+        if not heap:
+            return None
+        eta = heap[0][0]
+        if eta > now:
+            return eta - now
+        if queue.in_flight >= queue.concurrency:
+            return None
+        mono = time.monotonic()
+        queue.tokens = min(
+            float(queue.burst), queue.tokens + (mono - queue.refilled_at) * queue.rate
+        )
+        queue.refilled_at = mono
+        if queue.tokens < 1.0:
+            return (1.0 - queue.tokens) / queue.rate
+        queue.tokens -= 1.0
+        _, _, task = heapq.heappop(heap)
+        return self.begin_attempt(task, now, forced=False)
+
+    def begin_attempt(self, task: TaskState, now: float, *, forced: bool) -> Attempt:
+        pb = task.pb
+        retry_count = pb.dispatch_count
+        eta = pb.schedule_time
+        pb.dispatch_count += 1
+        last = AttemptPb()
+        last.schedule_time.CopyFrom(eta)
+        last.dispatch_time.CopyFrom(ts_from(now))
+        pb.last_attempt.CopyFrom(last)
+        if not pb.HasField("first_attempt"):
+            pb.first_attempt.dispatch_time.CopyFrom(last.dispatch_time)
+            task.first_dispatch = now
+        task.seq = 0
+        task.running += 1
+        if not forced:
+            task.queue.in_flight += 1
+        req = pb.http_request
+        headers = [
+            (k, v)
+            for k, v in req.headers.items()
+            if k.lower() not in _REPLACED and not k.lower().startswith(_RESERVED_PREFIXES)
+        ]
+        oidc_email: str | None = None
+        audience = ""
+        if req.WhichOneof("authorization_header") == "oidc_token":
+            oidc_email = req.oidc_token.service_account_email
+            audience = req.oidc_token.audience or req.url
+            headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+        headers.append(("User-Agent", USER_AGENT))
+        headers.append(("X-CloudTasks-QueueName", task.queue.short))
+        headers.append(("X-CloudTasks-TaskName", task.task_id))
+        headers.append(("X-CloudTasks-TaskRetryCount", str(retry_count)))
+        headers.append(("X-CloudTasks-TaskExecutionCount", str(task.execution_count)))
+        headers.append(("X-CloudTasks-TaskETA", f"{ts_seconds(eta):.6f}"))
+        if task.previous_status is not None:
+            # Sent only on a retry whose previous attempt got an HTTP response; the real
+            # service sends an empty reason for HTTP targets.
+            headers.append(("X-CloudTasks-TaskPreviousResponse", str(task.previous_status)))
+            headers.append(("X-CloudTasks-TaskRetryReason", ""))
+        return Attempt(
+            task=task,
+            queue_name=task.queue.name,
+            task_name=pb.name,
+            url=dispatch_url(req.url),
+            method=_METHOD_NAMES[int(req.http_method)],
+            headers=tuple(headers),
+            body=bytes(req.body),
+            deadline=dur_seconds(pb.dispatch_deadline),
+            oidc_email=oidc_email,
+            oidc_audience=audience,
+            retry_count=retry_count,
+            forced=forced,
+        )
+
+    def finish_attempt(self, attempt: Attempt, result: Result, started: float, now: float) -> str:
+        """Record an attempt's result and decide the task's fate: done, retry or failed."""
+        task = attempt.task
+        queue = task.queue
+        task.running -= 1
+        if not attempt.forced:
+            queue.in_flight -= 1
+            queue.cond.notify()
+        if task.deleted:
+            return "gone"
+        pb = task.pb
+        last = pb.last_attempt
+        last.response_time.CopyFrom(ts_from(now))
+        code = _grpc_code_for(result)
+        last.response_status.code = code.value[0]
+        last.response_status.message = (
+            f"HTTP status code {result.status}" if result.status is not None else result.detail
+        )
+        if result.status is not None:
+            pb.response_count += 1
+            if result.status < 500:
+                task.execution_count += 1
+        task.previous_status = result.status
+        if result.success:
+            self._remove_task(task, now)
+            return "done"
+        if task.running > 0:
+            return "retry"
+        retry = Retry.from_pb(
+            pb.retry_config if pb.HasField("retry_config") else queue.pb.retry_config
+        )
+        elapsed = now - (task.first_dispatch if task.first_dispatch is not None else now)
+        if retry.exhausted(pb.dispatch_count, elapsed):
+            self._remove_task(task, now)
+            return "failed"
+        delay = retry.delay(pb.dispatch_count)
+        if result.retry_after is not None and result.status in (429, 503):
+            delay = max(delay, result.retry_after)
+        base = started if attempt.forced else now
+        eta = base + delay
+        pb.schedule_time.CopyFrom(ts_from(eta))
+        self._push(task, eta)
+        return "retry"
+
+
+def _copy(cls: Any, pb: Any) -> Any:
+    out = cls()
+    out.CopyFrom(pb)
+    return out
