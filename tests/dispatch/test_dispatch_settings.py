@@ -1,0 +1,131 @@
+"""DispatchSettings.from_env(): the TASKS_* variables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from dispatch import DispatchConfigError, DispatchSettings, enqueue_http_task
+
+FULL_ENV = {
+    "TASKS_PROJECT": "proj",
+    "TASKS_LOCATION": "europe-west1",
+    "TASKS_QUEUE": "jobs",
+    "TASKS_BASE_URL": "https://worker.example.com",
+    "TASKS_SERVICE_ACCOUNT_EMAIL": "tasks@proj.iam.gserviceaccount.com",
+    "TASKS_OIDC_AUDIENCE": "https://audience.example.com",
+    "TASKS_EMULATOR_HOST": "127.0.0.1:8123",
+    "TASKS_DRY_RUN": "no",
+}
+
+
+def test_from_env_reads_every_variable() -> None:
+    settings = DispatchSettings.from_env(FULL_ENV)
+    assert settings == DispatchSettings(
+        project="proj",
+        location="europe-west1",
+        queue="jobs",
+        base_url="https://worker.example.com",
+        service_account_email="tasks@proj.iam.gserviceaccount.com",
+        oidc_audience="https://audience.example.com",
+        emulator_host="127.0.0.1:8123",
+        dry_run=False,
+    )
+    assert settings.queue_path == "projects/proj/locations/europe-west1/queues/jobs"
+
+
+def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKS_QUEUE", "from-environ")
+    assert DispatchSettings.from_env().queue == "from-environ"
+
+
+def test_project_falls_back_to_google_cloud_project() -> None:
+    assert DispatchSettings.from_env({"GOOGLE_CLOUD_PROJECT": "gcp"}).project == "gcp"
+    both = {"GOOGLE_CLOUD_PROJECT": "gcp", "TASKS_PROJECT": "tasks"}
+    assert DispatchSettings.from_env(both).project == "tasks"
+    blank = {"GOOGLE_CLOUD_PROJECT": "gcp", "TASKS_PROJECT": "  "}
+    assert DispatchSettings.from_env(blank).project == "gcp"
+
+
+def test_empty_values_are_unset_and_values_are_stripped() -> None:
+    settings = DispatchSettings.from_env({"TASKS_QUEUE": "", "TASKS_LOCATION": " us-east1 \n"})
+    assert settings.queue is None
+    assert settings.location == "us-east1"
+    assert settings.queue_path is None
+
+
+@pytest.mark.parametrize("raw", ["true", "TRUE", "True", "1", "yes", "YES", " yes "])
+def test_dry_run_true_values(raw: str) -> None:
+    assert DispatchSettings.from_env({"TASKS_DRY_RUN": raw}).dry_run is True
+
+
+@pytest.mark.parametrize("raw", ["false", "False", "0", "no", "NO", ""])
+def test_dry_run_false_values(raw: str) -> None:
+    assert DispatchSettings.from_env({"TASKS_DRY_RUN": raw}).dry_run is False
+
+
+@pytest.mark.parametrize("raw", ["maybe", "on", "2", "tru", "y", "dry"])
+def test_dry_run_garbage_is_rejected_naming_the_variable(raw: str) -> None:
+    with pytest.raises(DispatchConfigError, match="TASKS_DRY_RUN") as info:
+        DispatchSettings.from_env({"TASKS_DRY_RUN": raw})
+    assert info.value.field == "TASKS_DRY_RUN"
+
+
+def test_garbage_dry_run_fails_enqueue_instead_of_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKS_DRY_RUN", "perhaps")
+    with pytest.raises(DispatchConfigError, match="TASKS_DRY_RUN"):
+        enqueue_http_task("/tasks/x", {"a": 1})
+
+
+def test_overrides_replace_fields_and_unknown_ones_are_refused() -> None:
+    settings = DispatchSettings.from_env(FULL_ENV, queue="other", retry_budget=2.5)
+    assert settings.queue == "other"
+    assert settings.retry_budget == 2.5
+    with pytest.raises(TypeError, match="quuee"):
+        DispatchSettings.from_env(FULL_ENV, quuee="other")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("retry_budget", 0),
+        ("retry_budget", -1.0),
+        ("retry_budget", float("inf")),
+        ("attempt_timeout", float("nan")),
+        ("initial_backoff", True),
+        ("max_backoff", "2"),
+    ],
+)
+def test_retry_knobs_must_be_positive_numbers(field: str, value: object) -> None:
+    with pytest.raises(DispatchConfigError) as info:
+        dataclasses.replace(DispatchSettings(), **{field: value})
+    assert info.value.field == field
+
+
+def test_initial_backoff_cannot_exceed_max_backoff() -> None:
+    with pytest.raises(DispatchConfigError, match="initial_backoff"):
+        DispatchSettings(initial_backoff=3.0, max_backoff=1.0)
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1:", ":8123", "host:99999", "a b:1"])
+def test_emulator_host_must_be_host_and_port(host: str) -> None:
+    with pytest.raises(DispatchConfigError, match="TASKS_EMULATOR_HOST"):
+        DispatchSettings.from_env({"TASKS_EMULATOR_HOST": host})
+
+
+@pytest.mark.parametrize("host", ["localhost:8123", "127.0.0.1:1", "[::1]:8123"])
+def test_emulator_host_accepts_host_port(host: str) -> None:
+    assert DispatchSettings.from_env({"TASKS_EMULATOR_HOST": host}).emulator_host == host
+
+
+def test_settings_are_frozen_and_hashable() -> None:
+    settings = DispatchSettings.from_env(FULL_ENV)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.queue = "x"  # type: ignore[misc]
+    assert hash(settings) == hash(DispatchSettings.from_env(FULL_ENV))
+
+
+def test_non_string_values_are_rejected() -> None:
+    with pytest.raises(DispatchConfigError, match="queue must be a string"):
+        DispatchSettings(queue=3)  # type: ignore[arg-type]

@@ -1,0 +1,493 @@
+"""Every argument and setting is checked before any RPC, as DispatchConfigError."""
+
+from __future__ import annotations
+
+import posixpath
+import socket
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import structlog
+from dispatch_support import make_settings
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from dispatch import DispatchConfigError, DispatchSettings, enqueue_http_task
+from dispatch.testing import capture_tasks
+
+BASE = "https://worker.example.com"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cloud() -> DispatchSettings:
+    """Settings that would really send, to a port where nothing listens.
+
+    A check that let a bad task through would surface as TaskCreationError (UNAVAILABLE)
+    instead of DispatchConfigError, so these tests fail if validation is skipped.
+    """
+    return make_settings(emulator_host=f"127.0.0.1:{_closed_port()}", retry_budget=0.3)
+
+
+def reject(
+    settings: DispatchSettings, path: Any = "/tasks/x", payload: Any = None, **kwargs: Any
+) -> DispatchConfigError:
+    with pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task(path, payload, settings=settings, **kwargs)
+    return info.value
+
+
+def accept(path: str = "/tasks/x", payload: Any = None, **kwargs: Any) -> Any:
+    kwargs.setdefault("settings", make_settings())
+    with capture_tasks() as captured:
+        enqueue_http_task(path, payload, **kwargs)
+    assert len(captured) == 1
+    return captured[0]
+
+
+# --- path -----------------------------------------------------------------------------
+
+BAD_PATHS = [
+    "",
+    "tasks/x",
+    "//evil.example.com/x",
+    "/a//b",
+    "/a/../b",
+    "/..",
+    "/./a",
+    "/a/.",
+    "/a\\b",
+    "\\\\evil.example.com/x",
+    "/a\r\nHost: evil.example.com",
+    "/a\n",
+    "/a\tb",
+    "/a b",
+    "/a#frag",
+    "/a@evil.example.com",
+    "/@evil.example.com",
+    "/%2e%2e/admin",
+    "/%2E%2E/admin",
+    "/a%2fb",
+    "/a%2F..%2Fb",
+    "/a%5cb",
+    "/a%252fb",
+    "/a%2e",
+    "/a%zz",
+    "/a%2",
+    "/%0d%0aHost:evil",
+    "/a%00",
+    "/a%7f",
+    "/\uff0fevil.example.com",
+    "/\u2024\u2024/x",
+    "/caf\u00e9",
+    "/a%C0%AE%C0%AE/b",
+    "/a%EF%BC%8Fb",
+    "/a%EF%BC%8E%EF%BC%8E/b",
+    "/a%E2%80%AEb",
+    "/a%E2%80%A8",
+    "/a%C2%A0b",
+    "http://evil.example.com/x",
+    "https:/x",
+    "/x?y=%0d%0a",
+    "/x?y=%E2%80%AE",
+    "/x?y=a b",
+    "/x?y=a@b",
+    "/x#?y",
+]
+
+
+@pytest.mark.parametrize("path", BAD_PATHS)
+def test_bad_paths_are_rejected(cloud: DispatchSettings, path: str) -> None:
+    error = reject(cloud, path)
+    assert error.field == "path"
+
+
+@pytest.mark.parametrize("path", [3, None, b"/tasks/x"])
+def test_path_must_be_a_string(cloud: DispatchSettings, path: object) -> None:
+    assert reject(cloud, path).field == "path"
+
+
+GOOD_PATHS = [
+    "/",
+    "/tasks/transcribe",
+    "/tasks/a-b_c.d~e",
+    "/tasks/x?episode=42&mode=fast",
+    "/v1/things:run",
+    "/tasks/caf%C3%A9",
+    "/tasks/%20space",
+    "/tasks/x?next=/a//b",
+    "/tasks/x?email=a%40b.example.com",
+    "/tasks/x.y/z..w",
+]
+
+
+@pytest.mark.parametrize("path", GOOD_PATHS)
+def test_good_paths_become_base_url_plus_path(path: str) -> None:
+    task = accept(path)
+    assert task.url == BASE + path
+    assert task.path == path
+
+
+def test_base_url_path_and_trailing_slash_join_with_a_single_slash() -> None:
+    task = accept("/tasks/x", settings=make_settings(base_url="https://w.example.com/api/"))
+    assert task.url == "https://w.example.com/api/tasks/x"
+
+
+def test_url_length_limit_is_2083() -> None:
+    room = 2083 - len(BASE) - len("/")
+    assert len(accept("/" + "a" * room).url) == 2083
+    with capture_tasks() as captured, pytest.raises(DispatchConfigError, match="2083"):
+        enqueue_http_task("/" + "a" * (room + 1), settings=make_settings())
+    assert len(captured) == 0
+
+
+_PATH_ALPHABET = st.sampled_from(
+    [*"/.%:@?#\\ aZ09-_~!$&'()*+,;=\r\n\t", "%2e", "%2f", "%5c", "%25", "\uff0f", "\u2024"]
+)
+
+
+@hyp_settings(max_examples=400, deadline=None)
+@given(st.lists(_PATH_ALPHABET, max_size=20).map(lambda parts: "/" + "".join(parts)) | st.text())
+def test_an_accepted_path_never_leaves_the_base_url(path: str) -> None:
+    settings = make_settings(base_url="https://worker.example.com/base")
+    try:
+        with capture_tasks() as captured:
+            enqueue_http_task(path, settings=settings)
+    except DispatchConfigError:
+        return
+    url = captured[0].url
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc) == ("https", "worker.example.com")
+    assert parts.path.startswith("/base/") or parts.path == "/base/"
+    decoded = unquote(parts.path)
+    assert "//" not in decoded
+    assert "\\" not in decoded
+    assert posixpath.normpath(decoded) == decoded.rstrip("/") or decoded == "/base/"
+    assert not parts.fragment
+    assert all(32 < ord(c) < 127 for c in url)
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("missing", "variable"),
+    [
+        ("project", "TASKS_PROJECT"),
+        ("location", "TASKS_LOCATION"),
+        ("queue", "TASKS_QUEUE"),
+        ("base_url", "TASKS_BASE_URL"),
+    ],
+)
+def test_missing_config_names_the_variable(
+    cloud: DispatchSettings, missing: str, variable: str
+) -> None:
+    settings = DispatchSettings(**{**cloud.__dict__, missing: None})
+    error = reject(settings)
+    assert error.field == variable
+    assert variable in str(error)
+
+
+def test_missing_project_mentions_google_cloud_project(cloud: DispatchSettings) -> None:
+    settings = DispatchSettings(**{**cloud.__dict__, "project": None})
+    assert "GOOGLE_CLOUD_PROJECT" in str(reject(settings))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "variable"),
+    [
+        ("project", "my/project", "TASKS_PROJECT"),
+        ("location", "us central", "TASKS_LOCATION"),
+        ("queue", "jobs/../x", "TASKS_QUEUE"),
+        ("queue", "q" * 101, "TASKS_QUEUE"),
+    ],
+)
+def test_invalid_queue_parts_are_rejected(
+    cloud: DispatchSettings, field: str, value: str, variable: str
+) -> None:
+    settings = DispatchSettings(**{**cloud.__dict__, field: value})
+    assert reject(settings).field == variable
+
+
+@pytest.mark.parametrize("queue", ["bad queue", "a/b", "", "x" * 101])
+def test_queue_argument_must_be_a_queue_id(cloud: DispatchSettings, queue: str) -> None:
+    assert reject(cloud, queue=queue).field == "queue"
+
+
+def test_queue_argument_overrides_the_configured_queue() -> None:
+    task = accept(queue="other-queue")
+    assert task.queue == "other-queue"
+    assert task.name.startswith("projects/test-project/locations/us-central1/queues/other-queue/")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "ftp://worker.example.com",
+        "https://user:pw@worker.example.com",
+        "https://worker.example.com@evil.example.com",
+        "https://worker.example.com/?q=1",
+        "https://worker.example.com/#f",
+        "worker.example.com",
+        "https://",
+        "https://worker.example.com:0",
+        "https://worker.example.com:99999",
+        "https://wor ker.example.com",
+        "https://worker.example.com/a/../b",
+        "https://worker.example.com//x",
+        "https://w\u00f6rker.example.com",
+    ],
+)
+def test_bad_base_url_is_rejected(cloud: DispatchSettings, base_url: str) -> None:
+    settings = DispatchSettings(**{**cloud.__dict__, "base_url": base_url})
+    assert reject(settings).field == "TASKS_BASE_URL"
+
+
+# --- headers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Host",
+        "content-length",
+        "User-Agent",
+        "Content-Type",
+        "Authorization",
+        "X-CloudTasks-TaskName",
+        "x-google-anything",
+        "X-AppEngine-Country",
+        "Transfer-Encoding",
+        "Connection",
+        "Proxy-Authorization",
+    ],
+)
+def test_headers_cloud_tasks_sets_or_forbids_are_rejected(
+    cloud: DispatchSettings, name: str
+) -> None:
+    error = reject(cloud, headers={name: "v"})
+    assert error.field == "headers"
+    assert name in str(error)
+
+
+@pytest.mark.parametrize("name", ["Bad Header", "X:Y", "", "X\r\nY", "Ünï", "a" * 257])
+def test_header_names_must_be_http_tokens(cloud: DispatchSettings, name: str) -> None:
+    assert reject(cloud, headers={name: "v"}).field == "headers"
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\r\nX-Evil: 1", "a\x00b", "caf\u00e9", "\x7f"])
+def test_header_values_must_be_single_line_printable_ascii(
+    cloud: DispatchSettings, value: str
+) -> None:
+    error = reject(cloud, headers={"X-Trace": value})
+    assert error.field == "headers"
+    assert value not in str(error)
+
+
+def test_header_names_are_case_insensitive_duplicates(cloud: DispatchSettings) -> None:
+    assert "twice" in str(reject(cloud, headers={"X-A": "1", "x-a": "2"}))
+
+
+def test_header_value_must_be_str(cloud: DispatchSettings) -> None:
+    assert reject(cloud, headers={"X-A": 1}).field == "headers"
+
+
+def test_headers_must_total_less_than_80_kb(cloud: DispatchSettings) -> None:
+    assert "80 KB" in str(reject(cloud, headers={"X-Big": "a" * (80 * 1024)}))
+
+
+def test_custom_headers_travel_with_the_json_content_type() -> None:
+    task = accept(headers={"X-Request-Id": "abc-123", "X-Tenant": "t1"})
+    assert task.headers == {
+        "Content-Type": "application/json",
+        "X-Request-Id": "abc-123",
+        "X-Tenant": "t1",
+    }
+
+
+# --- payload --------------------------------------------------------------------------
+
+
+class _Circular(dict[str, Any]):
+    pass
+
+
+def _circular() -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    data["self"] = data
+    return data
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{1, 2}, object(), float("nan"), {"x": float("inf")}, b"bytes", "\ud800", datetime.now()],
+    ids=["set", "object", "nan", "inf", "bytes", "surrogate", "datetime"],
+)
+def test_payload_must_be_json_serialisable(cloud: DispatchSettings, payload: Any) -> None:
+    assert reject(cloud, payload=payload).field == "payload"
+
+
+def test_circular_payload_is_rejected(cloud: DispatchSettings) -> None:
+    assert reject(cloud, payload=_circular()).field == "payload"
+
+
+def test_body_is_always_json_bytes() -> None:
+    task = accept(payload={"title": "Épisode 1", "n": [1, 2.5, None, True]})
+    assert isinstance(task.body, bytes)
+    assert task.body == '{"title":"Épisode 1","n":[1,2.5,null,true]}'.encode()
+    assert task.payload == {"title": "Épisode 1", "n": [1, 2.5, None, True]}
+    assert task.headers["Content-Type"] == "application/json"
+
+
+def test_a_str_payload_is_a_json_string_not_a_raw_body() -> None:
+    # The client base64-decodes a str body; a str payload must arrive as JSON bytes.
+    assert accept(payload="aGVsbG8=").body == b'"aGVsbG8="'
+
+
+def test_no_payload_is_an_empty_json_object() -> None:
+    assert accept().body == b"{}"
+
+
+def test_task_over_1_mb_is_rejected(cloud: DispatchSettings) -> None:
+    error = reject(cloud, payload={"blob": "a" * (1024 * 1024)})
+    assert "1 MB" in str(error)
+    assert accept(payload={"blob": "a" * (1024 * 1024 - 4096)}).payload["blob"][:3] == "aaa"
+
+
+# --- task id, schedule, deadline ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    ["", "a" * 501, "has space", "slash/x", "dot.x", "\u00fcn\u00ef", "a\n", 5, "a%2F"],
+)
+def test_task_id_outside_the_alphabet_is_rejected(cloud: DispatchSettings, task_id: Any) -> None:
+    assert reject(cloud, task_id=task_id).field == "task_id"
+
+
+@pytest.mark.parametrize("task_id", ["a" * 500, "A-b_9", "0"])
+def test_task_ids_in_the_alphabet_name_the_task(task_id: str) -> None:
+    task = accept(task_id=task_id)
+    assert task.task_id == task_id
+    assert task.name.endswith(f"/tasks/{task_id}")
+
+
+def test_unnamed_tasks_get_distinct_random_ids() -> None:
+    ids = {accept().task_id for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) == 32 and i.isalnum() for i in ids)
+
+
+def test_naive_schedule_time_is_rejected(cloud: DispatchSettings) -> None:
+    assert "timezone-aware" in str(reject(cloud, schedule_time=datetime.now()))
+
+
+def test_schedule_time_more_than_30_days_ahead_is_rejected(cloud: DispatchSettings) -> None:
+    later = datetime.now(timezone.utc) + timedelta(days=30, minutes=5)
+    assert reject(cloud, schedule_time=later).field == "schedule_time"
+
+
+def test_schedule_time_must_be_a_datetime(cloud: DispatchSettings) -> None:
+    assert reject(cloud, schedule_time=datetime.now(timezone.utc).date()).field == "schedule_time"
+    assert reject(cloud, schedule_time="2030-01-01T00:00:00Z").field == "schedule_time"
+
+
+def test_delay_and_schedule_time_are_exclusive(cloud: DispatchSettings) -> None:
+    error = reject(cloud, delay=5, schedule_time=datetime.now(timezone.utc))
+    assert "not both" in str(error)
+
+
+@pytest.mark.parametrize(
+    "delay", [-1, timedelta(seconds=-1), timedelta(days=31), "5", True, float("nan")]
+)
+def test_bad_delays_are_rejected(cloud: DispatchSettings, delay: Any) -> None:
+    assert reject(cloud, delay=delay).field == "delay"
+
+
+def test_schedule_time_is_converted_to_utc_and_may_be_in_the_past() -> None:
+    tz = timezone(timedelta(hours=5, minutes=30))
+    when = datetime(2020, 1, 1, 12, 0, tzinfo=tz)
+    task = accept(schedule_time=when)
+    assert task.schedule_time == when
+    assert task.schedule_time.tzinfo == timezone.utc
+
+
+def test_delay_schedules_relative_to_now() -> None:
+    before = datetime.now(timezone.utc)
+    task = accept(delay=timedelta(minutes=10))
+    after = datetime.now(timezone.utc)
+    assert before + timedelta(minutes=10) <= task.schedule_time <= after + timedelta(minutes=10)
+    seconds = accept(delay=90)
+    assert seconds.schedule_time - before >= timedelta(seconds=90)
+
+
+@pytest.mark.parametrize(
+    "deadline", [14.9, 1800.5, timedelta(minutes=31), timedelta(seconds=0), True, "20"]
+)
+def test_deadline_outside_15s_to_30min_is_rejected(cloud: DispatchSettings, deadline: Any) -> None:
+    assert reject(cloud, dispatch_deadline=deadline).field == "dispatch_deadline"
+
+
+@pytest.mark.parametrize("deadline", [15, 1800, timedelta(minutes=10)])
+def test_deadline_bounds_are_inclusive(deadline: Any) -> None:
+    expected = deadline if isinstance(deadline, timedelta) else timedelta(seconds=deadline)
+    assert accept(dispatch_deadline=deadline).dispatch_deadline == expected
+
+
+# --- OIDC -----------------------------------------------------------------------------
+
+
+def test_oidc_audience_defaults_to_the_base_url() -> None:
+    task = accept(settings=make_settings(service_account_email="tasks@p.iam.gserviceaccount.com"))
+    assert task.oidc_service_account_email == "tasks@p.iam.gserviceaccount.com"
+    assert task.oidc_audience == BASE
+    custom = accept(
+        settings=make_settings(
+            service_account_email="tasks@p.iam.gserviceaccount.com",
+            oidc_audience="https://aud.example.com",
+        )
+    )
+    assert custom.oidc_audience == "https://aud.example.com"
+
+
+def test_malformed_service_account_email_is_rejected(cloud: DispatchSettings) -> None:
+    settings = DispatchSettings(**{**cloud.__dict__, "service_account_email": "not an email"})
+    assert reject(settings).field == "TASKS_SERVICE_ACCOUNT_EMAIL"
+
+
+# --- the failure is logged under the event DESIGN.md names ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "event"),
+    [
+        ({"queue": None}, {}, "tasks.enqueue_http_task.config_missing"),
+        ({"base_url": None}, {}, "tasks.enqueue_http_task.base_url_missing"),
+        ({"project": "a/b"}, {}, "tasks.enqueue_http_task.queue_path_failed"),
+        ({}, {"path": "//evil.example.com"}, "tasks.enqueue_http_task.http_request_build_failed"),
+        ({}, {"headers": {"Host": "x"}}, "tasks.enqueue_http_task.http_request_build_failed"),
+        ({}, {"payload": {1, 2}}, "tasks.enqueue_http_task.http_request_build_failed"),
+        ({}, {"task_id": "a b"}, "tasks.enqueue_http_task.task_build_failed"),
+        ({}, {"dispatch_deadline": 1}, "tasks.enqueue_http_task.task_build_failed"),
+        ({}, {"delay": -1}, "tasks.enqueue_http_task.task_build_failed"),
+    ],
+)
+def test_each_rejection_logs_its_event(
+    cloud: DispatchSettings, change: dict[str, Any], kwargs: dict[str, Any], event: str
+) -> None:
+    settings = DispatchSettings(**{**cloud.__dict__, **change})
+    path = kwargs.pop("path", "/tasks/x")
+    payload = kwargs.pop("payload", None)
+    with structlog.testing.capture_logs() as logs:
+        error = reject(settings, path, payload, **kwargs)
+    assert [entry["event"] for entry in logs] == [event]
+    assert logs[0]["log_level"] == "error"
+    assert logs[0]["field"] == error.field
