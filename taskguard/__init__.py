@@ -3,11 +3,13 @@
 from taskguard._errors import ForbiddenImportError, PolicyError, TaskguardError
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
+from taskguard._static import CheckResult, check
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/test_public_api.py
     "AllowEntry",
+    "CheckResult",
     "ForbiddenImportError",
     "Policy",
     "PolicyError",
@@ -17,6 +19,7 @@ __all__ = [
     "Verdict",
     "Violation",
     "__version__",
+    "check",
     "decide",
     "load_policy",
 ]

@@ -1,0 +1,1165 @@
+"""The static checker behind ``taskguard check``.
+
+Pipeline: discover the first-party files -> one *record* per file (from the cache, or read the
+bytes, run the sound prefilter, and parse only files that could hold something relevant) ->
+combine the records: allow entries, inline suppressions, TG004 chains, and TG005 for whatever
+matched nothing. Only the CLI prints; everything here returns data.
+
+A record is a tuple of builtins, so the cache can store it with ``marshal``::
+
+    (status, findings, suppressions, imports)
+
+``status``
+    SKIPPED (the prefilter proved the file holds nothing relevant), PARSED, or FAILED (TG900).
+``findings``
+    ``(line, column, statement_line, code, imported, message, allow_index)``; ``column`` is
+    1-based in characters, ``allow_index`` is the index of the allow entry that excuses the
+    finding in ``policy.allow`` (then it is no violation) or -1.
+``suppressions``
+    ``(line, codes, problem)`` per ``# taskguard: ignore[...]`` comment; ``problem`` is empty
+    for a well-formed one, else why it suppresses nothing.
+``imports``
+    ``(line, column, statement_line, name)`` for every first-party or forbidden name the file
+    imports (the TG004 graph); ``None`` when the file was skipped and nobody asked for them.
+
+The prefilter is sound: it only skips a file when no import statement in it can resolve to a
+name the policy cares about. See ``Prefilter`` for the argument.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from taskguard._policy import SKIP_DIRS, Policy, decide, is_excluded, load_policy
+from taskguard._rules import TG003, TG004, TG005, TG900, Violation
+
+if TYPE_CHECKING:
+    import ast
+
+SKIPPED = 0
+PARSED = 1
+FAILED = 2
+
+Finding = tuple[int, int, int, str, "str | None", str, int]
+Suppression = tuple[int, tuple[str, ...], str]
+ImportRef = tuple[int, int, int, str]
+Record = tuple[int, tuple[Finding, ...], tuple[Suppression, ...], "tuple[ImportRef, ...] | None"]
+
+# Builtins through which code can be run or a module imported by a computed name.
+_DYNAMIC_BUILTINS = frozenset({"exec", "eval", "compile", "__import__"})
+# Below this many files to analyse, forking workers costs more than it saves.
+PARALLEL_THRESHOLD = 400
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What :func:`check` found: every violation (sorted) and how many files were judged."""
+
+    violations: tuple[Violation, ...]
+    files_checked: int
+
+
+# --------------------------------------------------------------------------- prefilter
+
+_WORD = bytes(1 if (chr(i).isalnum() or chr(i) == "_") and i < 128 else 0 for i in range(256))
+
+
+def _has_word(data: bytes, word: bytes) -> bool:
+    """Whether ``word`` occurs as a whole identifier that is not an attribute (``x.word``).
+
+    ``re . compile`` (spaces around the dot) counts as an occurrence: a superset is sound.
+    """
+    n = len(data)
+    size = len(word)
+    i = data.find(word)
+    while i != -1:
+        before = data[i - 1] if i else 32
+        after = data[i + size] if i + size < n else 32
+        if not _WORD[before] and before != 46 and not _WORD[after]:
+            return True
+        i = data.find(word, i + 1)
+    return False
+
+
+def _has_relative_import(data: bytes) -> bool:
+    """Whether ``from`` is ever followed (across blanks and line continuations) by a dot."""
+    n = len(data)
+    i = data.find(b"from")
+    while i != -1:
+        j = i + 4
+        while j < n:
+            c = data[j]
+            if c in (32, 9, 12):
+                j += 1
+            elif c == 92 and j + 1 < n and data[j + 1] in (10, 13):
+                j += 3 if data[j + 1 : j + 3] == b"\r\n" else 2
+            else:
+                break
+        if j < n and data[j] == 46:
+            return True
+        i = data.find(b"from", i + 4)
+    return False
+
+
+def _needle_groups(patterns: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """One group of literal segments per pattern; a name matching the pattern holds them all.
+
+    A group is dropped when another group is implied by it (each of the other's segments is
+    a substring of one of its own): ``google.cloud.tasks_v2`` present means
+    ``google.cloud.tasks`` is present too, so one test covers both.
+    """
+    groups: list[tuple[str, ...]] = []
+    for pattern in patterns:
+        segments = {s for s in pattern.split(".") if s not in ("*", "**")}
+        # Longest first: the most specific segment is the one most likely to be absent.
+        groups.append(tuple(sorted(segments, key=lambda s: (-len(s), s))))
+    kept: list[tuple[str, ...]] = []
+    for group in sorted(set(groups), key=lambda g: (len(g), g)):
+        if not any(all(any(a in b for b in group) for a in other) for other in kept):
+            kept.append(group)
+    return tuple(kept)
+
+
+class Prefilter:
+    """Decides, from the raw bytes alone, whether a file must be parsed.
+
+    Soundness argument. A file is always parsed when it is not pure ASCII (encodings, BOM,
+    NFKC-normalised identifiers such as a fullwidth ``import httpx``), when its first two lines hold
+    a coding cookie (an ASCII file may still declare ``utf-7``), or when it mentions
+    ``import_module``, ``__import__`` or ``taskguard`` (constant dynamic imports, whose
+    strings may be escaped or split, and suppression comments). Otherwise every import in it
+    is an import statement spelled with plain ASCII identifiers. An imported name matches a
+    pattern only if every literal segment of the pattern is a segment of the name, and each
+    segment of the name is spelled in the file or, for a relative import, comes from the
+    file's own module name. So when some literal segment of every relevant pattern occurs in
+    neither the bytes nor the module name, no import in the file can match. Protected modules
+    also look for ``exec``/``eval``/``compile`` as bare words and for ``builtins``; the graph
+    mode (``indirect``) also looks for the root packages' segments and relative imports.
+    """
+
+    def __init__(self, policy: Policy, *, graph: bool) -> None:
+        self.dispatch = _needle_groups(policy.dispatch_modules)
+        self.forbidden = _needle_groups(policy.forbidden_in_protected)
+        self.graph = graph
+        self.roots = _needle_groups(policy.root_packages)
+
+    @staticmethod
+    def _any_group(data: bytes, module: str, groups: tuple[tuple[str, ...], ...]) -> bool:
+        for group in groups:
+            for segment in group:
+                if segment not in module and segment.encode() not in data:
+                    break
+            else:
+                return True
+        return False
+
+    def needs_parse(self, data: bytes, module: str, protected: bool) -> bool:
+        if not data.isascii():
+            return True
+        first = data.find(b"\n")
+        second = data.find(b"\n", first + 1) if first != -1 else -1
+        head = data if second == -1 else data[:second]
+        if b"coding" in head:
+            return True
+        if b"taskguard" in data or b"__import__" in data or b"import_module" in data:
+            return True
+        if self._any_group(data, module, self.dispatch):
+            return True
+        if (protected or self.graph) and self._any_group(data, module, self.forbidden):
+            return True
+        if protected and (
+            b"builtins" in data
+            or _has_word(data, b"exec")
+            or _has_word(data, b"eval")
+            or _has_word(data, b"compile")
+        ):
+            return True
+        if self.graph:
+            return self._any_group(data, module, self.roots) or _has_relative_import(data)
+        return False
+
+
+# --------------------------------------------------------------------------- the AST pass
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    """The value of a string expression Python can fold without running code, else None."""
+    import ast
+
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _const_str(node.left), _const_str(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = [_const_str(v) for v in node.values]
+        return None if any(p is None for p in parts) else "".join(p or "" for p in parts)
+    return None
+
+
+def _const_names(node: ast.AST | None) -> tuple[str, ...] | None:
+    """A constant ``fromlist``: a list/tuple of constant strings (or None/empty), else None."""
+    import ast
+
+    if node is None:
+        return ()
+    if isinstance(node, ast.Constant) and node.value is None:
+        return ()
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        out = []
+        for element in node.elts:
+            value = _const_str(element)
+            if value is None:
+                return None
+            out.append(value)
+        return tuple(out)
+    return None
+
+
+def _type_checking_test(test: ast.expr) -> int:
+    """1 for ``TYPE_CHECKING``/``x.TYPE_CHECKING``, -1 for their negation, else 0."""
+    import ast
+
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return -_type_checking_test(test.operand)
+    if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+        return 1
+    if isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING":
+        return 1
+    return 0
+
+
+class _Analyzer:
+    """One pass over one module's statements; expressions only when the bytes ask for it."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        module: str,
+        package: str,
+        *,
+        walk_expressions: bool,
+        graph: bool,
+    ) -> None:
+        self.policy = policy
+        self.module = module
+        self.package = package
+        self.protected_by = policy.protected_by(module)
+        self.walk_expressions = walk_expressions
+        self.graph = graph
+        self.ignore_type_checking = policy.type_checking == "ignore"
+        self.allow_index = {entry: i for i, entry in enumerate(policy.allow)}
+        self.findings: list[Finding] = []
+        self.imports: list[ImportRef] = []
+        self.deferred: list[tuple[ast.AST, int]] = []
+        # Names bound to the importlib / builtins modules, to importlib.import_module, and
+        # to builtins imported under another name; module-level names that shadow builtins.
+        self.importlib_names: set[str] = set()
+        self.builtins_names: set[str] = set()
+        self.import_module_names: set[str] = set()
+        self.builtin_aliases: dict[str, str] = {}
+        self.shadowed: set[str] = set()
+        import ast
+
+        # Statements nested in these are no longer module-level bindings.
+        self.scopes: tuple[type, ...] = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+    # ---------------------------------------------------------------- judging names
+
+    def judge(self, base: str, members: Sequence[str], node: Any, stmt_line: int) -> None:
+        """Judge an import of ``base`` and of ``base.m`` for each member ``m``.
+
+        A member is reported only when the base module is not already reported under the
+        same code: ``from httpx import Client`` is one TG002 (for ``httpx``), while
+        ``from concurrent.futures import ProcessPoolExecutor`` is one for the member.
+        """
+        policy = self.policy
+        line, col = node.lineno, node.col_offset
+        names = [base, *(f"{base}.{m}" for m in members if m != "*")]
+        if self.graph:
+            base_forbidden = policy.is_forbidden_in_protected(base)
+            for i, name in enumerate(names):
+                if policy.is_first_party(name) or (
+                    policy.is_forbidden_in_protected(name) and (i == 0 or not base_forbidden)
+                ):
+                    self.imports.append((line, col, stmt_line, name))
+        base_verdict = decide(policy, self.module, base)
+        for i, name in enumerate(names):
+            verdict = base_verdict if i == 0 else decide(policy, self.module, name)
+            if verdict is None or (
+                i and base_verdict is not None and base_verdict.code == verdict.code
+            ):
+                continue
+            allow = -1 if verdict.allowed_by is None else self.allow_index[verdict.allowed_by]
+            self.findings.append((line, col, stmt_line, verdict.code, name, verdict.message, allow))
+
+    def dynamic(self, construct: str, node: Any, stmt_line: int) -> None:
+        if self.protected_by is None:
+            return
+        message = TG003.template.format(
+            importer=self.module, protected=self.protected_by, construct=construct
+        )
+        self.findings.append(
+            (node.lineno, node.col_offset, stmt_line, TG003.code, None, message, -1)
+        )
+
+    # ---------------------------------------------------------------- statements
+
+    def run(self, tree: ast.Module) -> None:
+        self.statements(tree.body, top=True)
+        for root, stmt_line in self.deferred:
+            self.expression(root, stmt_line)
+
+    def statements(self, body: list[ast.stmt], *, top: bool = False) -> None:
+        import ast
+
+        scopes = self.scopes
+        for node in body:
+            kind = type(node)
+            if kind is ast.Import:
+                self.import_(node)  # type: ignore[arg-type]
+                continue
+            if kind is ast.ImportFrom:
+                self.import_from(node)  # type: ignore[arg-type]
+                continue
+            if top:
+                self.bind_top_level(node)
+            if kind is ast.If:
+                assert isinstance(node, ast.If)
+                tc = _type_checking_test(node.test) if self.ignore_type_checking else 0
+                if self.walk_expressions:
+                    self.deferred.append((node.test, node.lineno))
+                # The TYPE_CHECKING branch never runs, so nothing in it is imported.
+                if tc != 1:
+                    self.statements(node.body, top=top)
+                if tc != -1:
+                    self.statements(node.orelse, top=top)
+                continue
+            for _field, value in ast.iter_fields(node):
+                if isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, ast.stmt):
+                            self.statements([item], top=top and kind not in scopes)
+                        elif isinstance(item, (ast.excepthandler, ast.match_case)):
+                            self.container(item, node.lineno, top=top)
+                        elif self.walk_expressions and isinstance(item, ast.AST):
+                            self.deferred.append((item, node.lineno))
+                elif self.walk_expressions and isinstance(value, ast.AST):
+                    self.deferred.append((value, node.lineno))
+
+    def container(self, node: ast.AST, stmt_line: int, *, top: bool) -> None:
+        import ast
+
+        for _field, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                stmts = [v for v in value if isinstance(v, ast.stmt)]
+                if stmts:
+                    self.statements(stmts, top=top)
+                elif self.walk_expressions:
+                    self.deferred.extend((v, stmt_line) for v in value if isinstance(v, ast.AST))
+            elif self.walk_expressions and isinstance(value, ast.AST):
+                self.deferred.append((value, stmt_line))
+
+    def bind_top_level(self, node: ast.stmt) -> None:
+        """Remember module-level definitions that shadow exec/eval/compile/__import__."""
+        import ast
+
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.shadowed.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            self.shadowed.update(t.id for t in targets if isinstance(t, ast.Name))
+
+    def import_(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.judge(alias.name, (), node, node.lineno)
+            top_name = alias.name.partition(".")[0]
+            bound = alias.asname or top_name
+            if alias.name == "importlib" or (alias.asname is None and top_name == "importlib"):
+                self.importlib_names.add(bound)
+            elif alias.name == "builtins":
+                self.builtins_names.add(bound)
+            elif bound in _DYNAMIC_BUILTINS:
+                self.shadowed.add(bound)
+
+    def import_from(self, node: ast.ImportFrom) -> None:
+        from taskguard._policy import resolve_relative
+
+        members = [alias.name for alias in node.names]
+        if node.level:
+            try:
+                base = resolve_relative(node.module or "", self.package, node.level)
+            except ImportError:
+                # Beyond the top-level package: Python raises before importing anything.
+                return
+        else:
+            base = node.module or ""
+        self.judge(base, members, node, node.lineno)
+        for alias in node.names:
+            bound = alias.asname or alias.name
+            if base == "importlib":
+                if alias.name in ("import_module", "*"):
+                    self.import_module_names.add("import_module" if alias.name == "*" else bound)
+                if alias.name == "__import__":
+                    self.builtin_aliases[bound] = "__import__"
+            elif base == "builtins" and alias.name in _DYNAMIC_BUILTINS:
+                self.builtin_aliases[bound] = alias.name
+            elif base == "builtins" and alias.name == "*":
+                continue
+            elif bound in _DYNAMIC_BUILTINS:
+                self.shadowed.add(bound)
+
+    # ---------------------------------------------------------------- expressions
+
+    def dangerous(self, node: ast.AST) -> str | None:
+        """The dynamic-import or code-running builtin ``node`` refers to, if any."""
+        import ast
+
+        if isinstance(node, ast.Name):
+            name = node.id
+            if name in self.builtin_aliases:
+                return self.builtin_aliases[name]
+            if name in self.import_module_names:
+                return "import_module"
+            if name in _DYNAMIC_BUILTINS and name not in self.shadowed:
+                return name
+            if name == "__builtins__":
+                return "__builtins__"
+            return None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            owner, attr = node.value.id, node.attr
+            if owner in self.importlib_names and attr in ("import_module", "__import__"):
+                return attr
+            if owner in self.builtins_names and attr in _DYNAMIC_BUILTINS:
+                return attr
+        return None
+
+    def expression(self, root: ast.AST, stmt_line: int) -> None:
+        import ast
+
+        callees: set[int] = set()
+        for node in ast.walk(root):
+            if isinstance(node, ast.Call):
+                what = self.dangerous(node.func)
+                if what is not None:
+                    callees.add(id(node.func))
+                    self.call(what, node, stmt_line)
+            elif (
+                isinstance(node, (ast.Name, ast.Attribute))
+                and id(node) not in callees
+                and isinstance(node.ctx, ast.Load)
+            ):
+                what = self.dangerous(node)
+                if what is not None:
+                    self.dynamic(f"a reference to {what}", node, stmt_line)
+
+    def call(self, what: str, node: ast.Call, stmt_line: int) -> None:
+        import ast
+
+        args: dict[str | None, ast.expr] = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        positional = node.args
+        if any(isinstance(a, ast.Starred) for a in positional) or any(
+            kw.arg is None for kw in node.keywords
+        ):
+            self.dynamic(f"{what}() with unpacked arguments", node, stmt_line)
+            return
+        if what == "import_module":
+            self.call_import_module(positional, args, node, stmt_line)
+        elif what == "__import__":
+            self.call_dunder_import(positional, args, node, stmt_line)
+        else:
+            self.dynamic(f"{what}()", node, stmt_line)
+
+    def call_import_module(
+        self, positional: list[ast.expr], args: dict[str | None, ast.expr], node: Any, line: int
+    ) -> None:
+        from taskguard._policy import resolve_relative
+
+        name = _const_str(positional[0] if positional else args.get("name"))
+        if name is None:
+            self.dynamic("importlib.import_module() with a non-constant name", node, line)
+            return
+        if name.startswith("."):
+            package_node = positional[1] if len(positional) > 1 else args.get("package")
+            package = self.package_value(package_node)
+            if package is None:
+                self.dynamic("importlib.import_module() with a non-constant package", node, line)
+                return
+            level = len(name) - len(name.lstrip("."))
+            try:
+                name = resolve_relative(name[level:], package, level)
+            except ImportError:
+                return
+        self.judge(name, (), node, line)
+
+    def call_dunder_import(
+        self, positional: list[ast.expr], args: dict[str | None, ast.expr], node: Any, line: int
+    ) -> None:
+        import ast
+
+        from taskguard._policy import resolve_relative
+
+        def arg(index: int, keyword: str) -> ast.expr | None:
+            return positional[index] if len(positional) > index else args.get(keyword)
+
+        name = _const_str(arg(0, "name"))
+        if name is None:
+            self.dynamic("__import__() with a non-constant name", node, line)
+            return
+        fromlist = _const_names(arg(3, "fromlist"))
+        level_node = arg(4, "level")
+        level: int | None = 0
+        if level_node is not None:
+            level = (
+                level_node.value
+                if isinstance(level_node, ast.Constant) and type(level_node.value) is int
+                else None
+            )
+        if fromlist is None or level is None:
+            self.dynamic("__import__() with a non-constant fromlist or level", node, line)
+            fromlist = fromlist or ()
+            if level is None:
+                return
+        if level:
+            try:
+                name = resolve_relative(name, self.package, level)
+            except ImportError:
+                return
+        self.judge(name, fromlist, node, line)
+
+    def package_value(self, node: ast.expr | None) -> str | None:
+        import ast
+
+        if isinstance(node, ast.Name) and node.id == "__package__":
+            return self.package
+        if isinstance(node, ast.Name) and node.id == "__name__":
+            return self.module
+        return _const_str(node)
+
+
+# --------------------------------------------------------------------------- suppressions
+
+
+def _suppressions(data: bytes) -> tuple[Suppression, ...]:
+    """Every ``# taskguard: ...`` comment, found with the tokenizer so strings never count."""
+    import io
+    import re
+    import tokenize
+
+    from taskguard._rules import RULES
+
+    pattern = re.compile(
+        r"#\s*taskguard\s*:\s*(?P<verb>\w*)\s*(?:\[(?P<codes>[^\]]*)\])?\s*"
+        r"(?:--\s*(?P<reason>.*?))?\s*$"
+    )
+    out: list[Suppression] = []
+    try:
+        tokens = list(tokenize.tokenize(io.BytesIO(data).readline))
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):  # pragma: no cover
+        return ()
+    for token in tokens:
+        if token.type != tokenize.COMMENT or "taskguard" not in token.string:
+            continue
+        match = pattern.match(token.string)
+        if match is None:
+            continue
+        line = token.start[0]
+        verb, raw_codes, reason = match.group("verb", "codes", "reason")
+        codes = tuple(c.strip().upper() for c in (raw_codes or "").split(",") if c.strip())
+        problem = ""
+        if verb != "ignore":
+            problem = f"unknown directive 'taskguard: {verb}' (expected 'taskguard: ignore')"
+        elif not codes:
+            problem = "no codes: write '# taskguard: ignore[TG002] -- reason'"
+        elif unknown := [c for c in codes if c not in RULES]:
+            problem = f"unknown code {', '.join(unknown)}"
+        elif not reason:
+            problem = "no reason: write '-- why this is fine' after the codes"
+        out.append((line, codes, problem))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _char_columns(data: bytes, findings: list[Any]) -> list[Any]:
+    """Turn the parser's UTF-8 byte offsets (item 1 of each tuple) into 1-based columns."""
+    if data.isascii():
+        return [(f[0], f[1] + 1, *f[2:]) for f in findings]
+    import io
+    import re
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):  # pragma: no cover - it parsed
+        return [(f[0], f[1] + 1, *f[2:]) for f in findings]
+    text = text.removeprefix("\ufeff")
+    lines = re.split(r"\r\n|\r|\n", text)
+    out = []
+    for f in findings:
+        line = lines[f[0] - 1] if 0 < f[0] <= len(lines) else ""
+        column = len(line.encode("utf-8")[: f[1]].decode("utf-8", "replace")) + 1
+        out.append((f[0], column, *f[2:]))
+    return out
+
+
+def analyze_source(
+    data: bytes,
+    module: str,
+    is_package: bool,
+    policy: Policy,
+    *,
+    prefilter: Prefilter | None,
+    graph: bool,
+    display: str = "<source>",
+) -> Record:
+    """The record of one module's source bytes (see the module docstring)."""
+    protected = policy.is_protected(module)
+    if prefilter is not None and not prefilter.needs_parse(data, module, protected):
+        return (SKIPPED, (), (), () if graph else None)
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # SyntaxWarnings (invalid escapes...) are the file's business, and under
+            # ``-W error`` they would turn into SyntaxErrors here.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(data, display)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        line = getattr(exc, "lineno", None) or 1
+        column = getattr(exc, "offset", None) or 1
+        reason = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+        message = TG900.template.format(action="parse", path=display, error=reason)
+        return (FAILED, ((line, column, line, TG900.code, None, message, -1),), (), None)
+    package = module if is_package else module.rpartition(".")[0]
+    walk = b"import_module" in data or b"__import__" in data or not data.isascii()
+    if protected:
+        walk = walk or any(
+            word in data for word in (b"exec", b"eval", b"compile", b"builtins", b"importlib")
+        )
+    analyzer = _Analyzer(policy, module, package, walk_expressions=walk, graph=graph)
+    analyzer.run(tree)
+    findings = _char_columns(data, analyzer.findings)
+    suppressions = _suppressions(data) if b"taskguard" in data else ()
+    imports = tuple(_char_columns(data, analyzer.imports)) if graph else None
+    return (PARSED, tuple(findings), suppressions, imports)
+
+
+def _unreadable(display: str, exc: OSError) -> Record:
+    message = TG900.template.format(action="read", path=display, error=exc.strerror or exc)
+    return (FAILED, ((1, 1, 1, TG900.code, None, message, -1),), (), None)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # absolute
+    rel: str  # relative to the project root, '/'-separated: the cache key
+    module: str
+    is_package: bool
+    mtime_ns: int
+    size: int
+
+
+def module_name(rel: str, policy: Policy) -> tuple[str, bool] | None:
+    """The dotted module name of a project-relative ``.py`` path, and whether it is a package.
+
+    Names are taken relative to the project root, or to ``src/`` for a src layout.
+    """
+    parts = rel[:-3].split("/")
+    if parts[0] == "src" and len(parts) > 1 and not policy.is_first_party("src"):
+        parts = parts[1:]
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    if not parts or not all(parts):
+        return None
+    return ".".join(parts), is_package
+
+
+def _top_level_names(policy: Policy) -> frozenset[str] | None:
+    """First segments a root package can start with, or None when a pattern starts with *."""
+    firsts = {p.split(".", 1)[0] for p in policy.root_packages}
+    if any(f in ("*", "**") for f in firsts):
+        return None
+    return frozenset(firsts)
+
+
+def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[SourceFile]:
+    """Every first-party ``.py`` file under ``targets`` (absolute paths), each once.
+
+    Skips SKIP_DIRS, hidden directories and ``exclude`` globs; follows symlinked
+    directories but never into a directory it has already walked (no loops).
+    """
+    firsts = _top_level_names(policy)
+    excludes = policy.exclude
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+
+    def relpath(path: str) -> str | None:
+        rel = os.path.relpath(path, root)
+        if rel == os.curdir:
+            return ""
+        if rel.startswith(os.pardir + os.sep) or rel == os.pardir or os.path.isabs(rel):
+            return None
+        return rel.replace(os.sep, "/")
+
+    def candidate_file(path: str, rel: str, stat: os.stat_result) -> SourceFile | None:
+        if is_excluded(rel, excludes):
+            return None
+        named = module_name(rel, policy)
+        if named is None or not policy.is_first_party(named[0]):
+            return None
+        return SourceFile(path, rel, named[0], named[1], stat.st_mtime_ns, stat.st_size)
+
+    def prune(rel: str) -> bool:
+        # Below the project root (or src/), only directories a root package can live in.
+        if firsts is None:
+            return False
+        parts = rel.split("/")
+        if parts[0] == "src" and "src" not in firsts:
+            parts = parts[1:]
+            if not parts:
+                return False
+        return parts[0] not in firsts and len(parts) == 1
+
+    for target in targets:
+        rel_target = relpath(target)
+        if rel_target is None:
+            continue
+        if os.path.isfile(target):
+            if target.endswith(".py") and target not in seen_files:
+                seen_files.add(target)
+                found = candidate_file(target, rel_target, os.stat(target))
+                if found is not None:
+                    yield found
+            continue
+        stack = [(target, rel_target)]
+        while stack:
+            directory, rel_dir = stack.pop()
+            try:
+                st = os.stat(directory)
+                key = (st.st_dev, st.st_ino)
+                if key in seen_dirs:
+                    continue
+                seen_dirs.add(key)
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError:
+                continue
+            subdirs = []
+            for entry in entries:
+                name = entry.name
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:  # pragma: no cover - racing deletion
+                    continue
+                if is_dir:
+                    if (
+                        name in SKIP_DIRS
+                        or name.startswith(".")
+                        or is_excluded(rel, excludes)
+                        or prune(rel)
+                    ):
+                        continue
+                    subdirs.append((entry.path, rel))
+                elif name.endswith(".py"):
+                    if entry.path in seen_files:
+                        continue
+                    seen_files.add(entry.path)
+                    try:
+                        stat = entry.stat()
+                    except OSError:
+                        stat = os.stat_result((0,) * 10)
+                    found = candidate_file(entry.path, rel, stat)
+                    if found is not None:
+                        yield found
+            stack.extend(reversed(subdirs))
+
+
+# --------------------------------------------------------------------------- analysis runs
+
+_WORKER: tuple[Policy, Prefilter | None, bool, str] | None = None
+
+
+def _display(path: str, cwd: str) -> str:
+    rel = os.path.relpath(path, cwd)
+    if rel.startswith(os.pardir):
+        rel = path
+    return rel.replace(os.sep, "/")
+
+
+def _analyze_file(
+    item: tuple[str, str, str, bool],
+    policy: Policy,
+    prefilter: Prefilter | None,
+    graph: bool,
+    cwd: str,
+) -> Record:
+    path, _rel, module, is_package = item
+    display = _display(path, cwd)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return _unreadable(display, exc)
+    return analyze_source(
+        data, module, is_package, policy, prefilter=prefilter, graph=graph, display=display
+    )
+
+
+def _worker(chunk: list[tuple[str, str, str, bool]]) -> list[Record]:
+    assert _WORKER is not None
+    policy, prefilter, graph, cwd = _WORKER
+    return [_analyze_file(item, policy, prefilter, graph, cwd) for item in chunk]
+
+
+def _can_fork() -> bool:
+    # Forking a process that runs other threads can deadlock the child; only fork when
+    # this process has exactly one thread (counted by the OS, so C-level threads count).
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _analyze_all(
+    items: list[tuple[str, str, str, bool]],
+    policy: Policy,
+    prefilter: Prefilter | None,
+    graph: bool,
+    jobs: int | None,
+) -> list[Record]:
+    cwd = os.getcwd()
+    if jobs is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        jobs = min(cpus, 8) if len(items) >= PARALLEL_THRESHOLD and _can_fork() else 1
+    if jobs <= 1 or len(items) < 2 or not _can_fork():
+        return [_analyze_file(item, policy, prefilter, graph, cwd) for item in items]
+    import multiprocessing
+
+    global _WORKER
+    size = max(16, len(items) // (jobs * 8))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    _WORKER = (policy, prefilter, graph, cwd)
+    try:
+        pool = multiprocessing.get_context("fork").Pool(jobs)
+        try:
+            results = pool.map(_worker, chunks, chunksize=1)
+        finally:
+            pool.close()
+            pool.join()
+    finally:
+        _WORKER = None
+    return [record for chunk in results for record in chunk]
+
+
+# --------------------------------------------------------------------------- TG004
+
+
+def _parents(name: str) -> Iterator[str]:
+    while "." in name:
+        name = name.rpartition(".")[0]
+        yield name
+
+
+def _indirect(
+    policy: Policy,
+    graph_records: dict[str, Record],
+    origins: Iterable[str],
+) -> dict[str, list[Finding]]:
+    """TG004 findings per origin module: protected modules reaching a forbidden module.
+
+    The graph holds first-party modules; importing ``a.b.c`` also runs the ``__init__`` of
+    ``a.b`` and ``a`` (unless they are the importer's own packages). One finding per origin
+    and forbidden name, at the import that starts the shortest chain. A sanctioned module
+    importing a dispatch library is the sanctioned path, not a violation.
+    """
+    edges: dict[str, dict[str, ImportRef]] = {}
+    sources: dict[str, set[str]] = {}
+    direct: dict[str, set[str]] = {}
+    for module, record in graph_records.items():
+        out: dict[str, ImportRef] = {}
+        ancestors = set(_parents(module))
+        for ref in record[3] or ():
+            name = ref[3]
+            if policy.is_forbidden_in_protected(name):
+                direct.setdefault(module, set()).add(name)
+                if not (policy.is_sanctioned(module) and policy.is_dispatch_module(name)):
+                    sources.setdefault(name, set()).add(module)
+            for target in (name, *_parents(name)):
+                if target in graph_records and target != module and target not in ancestors:
+                    previous = out.get(target)
+                    if previous is None or ref[:2] < previous[:2]:
+                        out[target] = ref
+        edges[module] = out
+    if not sources:
+        return {}
+    reverse: dict[str, list[str]] = {}
+    for module, out in edges.items():
+        for target in out:
+            reverse.setdefault(target, []).append(module)
+    # Per forbidden name: distance and next hop of every module that reaches it.
+    hops: dict[str, dict[str, str | None]] = {}
+    for name, importers in sources.items():
+        nxt: dict[str, str | None] = dict.fromkeys(importers)
+        frontier = sorted(importers)
+        while frontier:
+            following = []
+            for node in frontier:
+                for importer in sorted(reverse.get(node, ())):
+                    if importer not in nxt:
+                        nxt[importer] = node
+                        following.append(importer)
+            frontier = following
+        hops[name] = nxt
+
+    def chain(start: str, name: str) -> list[str]:
+        out = [start]
+        step = hops[name][start]
+        while step is not None:
+            out.append(step)
+            step = hops[name][step]
+        return out
+
+    results: dict[str, list[Finding]] = {}
+    for origin in origins:
+        if origin not in edges or not policy.is_protected(origin):
+            continue
+        mine = direct.get(origin, set())
+        for name, nxt in sorted(hops.items()):
+            if name in mine:
+                continue  # the direct import is TG002's business
+            best: tuple[int, int, str] | None = None
+            for target, ref in edges[origin].items():
+                if target in nxt:
+                    length = len(chain(target, name))
+                    candidate = (length, ref[0], target)
+                    if best is None or candidate < best:
+                        best = candidate
+            if best is None:
+                continue
+            path = [origin, *chain(best[2], name), name]
+            ref = edges[origin][best[2]]
+            verdict = decide(policy, origin, name)
+            allow = (
+                -1
+                if verdict is None or verdict.allowed_by is None
+                else policy.allow.index(verdict.allowed_by)
+            )
+            message = TG004.template.format(importer=origin, imported=name, chain=" -> ".join(path))
+            results.setdefault(origin, []).append(
+                (ref[0], ref[1], ref[2], TG004.code, name, message, allow)
+            )
+    return results
+
+
+# --------------------------------------------------------------------------- check()
+
+
+def _allow_lines(policy: Policy) -> list[int]:
+    """The line of each ``[[tool.taskguard.allow]]`` entry in the policy file (best effort)."""
+    import re
+
+    if policy.source is None:
+        return [1] * len(policy.allow)
+    try:
+        text = policy.source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return [1] * len(policy.allow)
+    lines = [
+        text.count("\n", 0, m.start()) + 1
+        for m in re.finditer(r"(?m)^\s*\[\[\s*tool\.taskguard\.allow\s*\]\]", text)
+    ]
+    if len(lines) != len(policy.allow):
+        found = re.search(r"(?m)^\s*allow\s*=", text)
+        first = text.count("\n", 0, found.start()) + 1 if found else 1
+        lines = [first] * len(policy.allow)
+    return lines
+
+
+def _store(  # noqa: PLR0917 - one private call site
+    root: str,
+    fingerprint: str,
+    cached: dict[str, tuple[int, int, Record]],
+    todo: list[SourceFile],
+    fresh: list[Record],
+    present: dict[str, SourceFile] | None,
+) -> None:
+    """Write the fresh records into the cache; ``present`` (a whole-project run) prunes."""
+    import time
+
+    from taskguard import _cache
+
+    # A file written within the filesystem's timestamp granularity of our read could change
+    # again without its (mtime, size) changing: such "racy" files are not cached.
+    racy_after = time.time_ns() - _cache.RACY_NS
+    entries = dict(cached)
+    changed = False
+    if present is not None:
+        for rel in [rel for rel in entries if rel not in present]:
+            del entries[rel]
+            changed = True
+    for f, record in zip(todo, fresh, strict=True):
+        if f.mtime_ns < racy_after:
+            entries[f.rel] = (f.mtime_ns, f.size, record)
+            changed = True
+        elif entries.pop(f.rel, None) is not None:
+            changed = True
+    if changed:
+        _cache.save(root, fingerprint, entries)
+
+
+def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | None:
+    from taskguard._rules import RULES
+
+    if select is None:
+        return None
+    raw = select.split(",") if isinstance(select, str) else list(select)
+    codes = frozenset(c.strip().upper() for c in raw if c.strip())
+    unknown = sorted(codes - RULES.keys())
+    if unknown:
+        raise ValueError(
+            f"unknown rule code(s) {', '.join(unknown)}; known: {', '.join(sorted(RULES))}"
+        )
+    return codes
+
+
+def check(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    policy: Policy | None = None,
+    config: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    select: Iterable[str] | str | None = None,
+    prefilter: bool = True,
+    jobs: int | None = None,
+) -> CheckResult:
+    """Check ``paths`` (default: the whole project) against the policy.
+
+    ``policy`` defaults to :func:`load_policy` for the first path (or ``config``).
+    ``select`` keeps only the given rule codes in the result. ``prefilter=False`` parses
+    every file (so a syntax error anywhere is TG900); ``jobs`` forces the number of worker
+    processes (default: parallel only when it pays). Raises :class:`PolicyError` for an
+    invalid policy, ``FileNotFoundError`` for a missing path and ``ValueError`` for an
+    unknown code in ``select``.
+    """
+    codes = _validate_select(select)
+    if policy is None:
+        policy = load_policy(paths[0] if paths else None, config=config)
+    root = os.path.abspath(policy.project_root) if policy.project_root else os.getcwd()
+    targets = [os.path.abspath(p) for p in paths] if paths else [root]
+    for target in targets:
+        if not os.path.exists(target):
+            raise FileNotFoundError(2, "no such file or directory", os.fspath(target))
+    whole = any(t == root or root.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
+    graph = policy.indirect
+
+    reported = {f.rel: f for f in discover(targets, policy, root)}
+    files = dict(reported)
+    if graph and not whole:
+        # The import graph runs through the whole project, not just the given paths.
+        for f in discover([root], policy, root):
+            files.setdefault(f.rel, f)
+
+    from taskguard import _cache
+
+    fingerprint = _cache.fingerprint(policy) if use_cache else ""
+    cached = _cache.load(root, fingerprint) if use_cache else {}
+    records: dict[str, Record] = {}
+    todo: list[SourceFile] = []
+    for rel, f in files.items():
+        hit = cached.get(rel)
+        if (
+            hit is not None
+            and hit[0] == f.mtime_ns
+            and hit[1] == f.size
+            and (prefilter or hit[2][0] != SKIPPED)
+        ):
+            records[rel] = hit[2]
+        else:
+            todo.append(f)
+    if todo:
+        fresh = _analyze_all(
+            [(f.path, f.rel, f.module, f.is_package) for f in todo],
+            policy,
+            Prefilter(policy, graph=graph) if prefilter else None,
+            graph,
+            jobs,
+        )
+        records.update(zip((f.rel for f in todo), fresh, strict=True))
+        if use_cache:
+            _store(root, fingerprint, cached, todo, fresh, files if whole or graph else None)
+
+    cwd = os.getcwd()
+    indirect_findings: dict[str, list[Finding]] = {}
+    if graph:
+        by_module = {files[rel].module: rec for rel, rec in records.items()}
+        indirect_findings = _indirect(policy, by_module, (f.module for f in reported.values()))
+
+    violations: list[Violation] = []
+    allow_used: set[int] = set()
+    for rel, f in reported.items():
+        _status, findings, suppressions, _imports = records[rel]
+        every = list(findings) + indirect_findings.get(f.module, [])
+        if not every and not suppressions:
+            continue
+        display = _display(f.path, cwd)
+        used: list[set[str]] = [set() for _ in suppressions]
+        by_line: dict[int, list[int]] = {}
+        for i, (line, _codes, problem) in enumerate(suppressions):
+            if not problem:
+                by_line.setdefault(line, []).append(i)
+        for line, column, stmt_line, code, imported, message, allow in every:
+            if allow >= 0:
+                allow_used.add(allow)
+                continue
+            hit = next(
+                (
+                    i
+                    for ln in dict.fromkeys((line, stmt_line))
+                    for i in by_line.get(ln, ())
+                    if code in suppressions[i][1] and code != TG900.code
+                ),
+                None,
+            )
+            if hit is not None:
+                used[hit].add(code)
+                continue
+            importer = None if code == TG900.code else f.module
+            violations.append(Violation(display, line, column, code, importer, imported, message))
+        for (line, sup_codes, problem), done in zip(suppressions, used, strict=True):
+            if problem:
+                what = f"inline suppression ({problem})"
+            else:
+                unused = [c for c in sup_codes if c not in done]
+                if not unused:
+                    continue
+                what = f"inline suppression ignore[{','.join(unused)}]"
+            message = TG005.template.format(what=what)
+            violations.append(Violation(display, line, 1, TG005.code, f.module, None, message))
+    if whole and policy.allow:
+        source = _display(str(policy.source), cwd) if policy.source else "pyproject.toml"
+        for i, (entry, line) in enumerate(zip(policy.allow, _allow_lines(policy), strict=True)):
+            if i not in allow_used:
+                what = f"allow entry {entry.importer} -> {entry.imported}"
+                message = TG005.template.format(what=what)
+                violations.append(
+                    Violation(source, line, 1, TG005.code, entry.importer, entry.imported, message)
+                )
+    if codes is not None:
+        violations = [v for v in violations if v.code in codes]
+    return CheckResult(tuple(sorted(violations)), len(reported))
