@@ -1,6 +1,7 @@
 """taskguard: one sanctioned path for background-task dispatch; every other path fails loudly."""
 
 from taskguard._errors import ForbiddenImportError, PolicyError, TaskguardError
+from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
 from taskguard._static import CheckResult, check
@@ -11,15 +12,19 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/te
     "AllowEntry",
     "CheckResult",
     "ForbiddenImportError",
+    "Guard",
     "Policy",
     "PolicyError",
     "RULES",
     "Rule",
     "TaskguardError",
+    "UnguardedModuleWarning",
     "Verdict",
     "Violation",
     "__version__",
     "check",
     "decide",
+    "install",
     "load_policy",
+    "uninstall",
 ]

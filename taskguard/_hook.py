@@ -1,0 +1,862 @@
+"""The runtime guard: a ``sys.meta_path`` finder and per-module builtins.
+
+Nothing global is patched. The one global change is a finder at ``sys.meta_path[0]``. It
+handles first-party names only: it finds their spec through the finders after it and
+wraps the loader, so that just before a first-party module executes, its namespace gets
+its own builtins mapping whose ``__import__`` is bound to that module's name. Every
+function, class body, generator, thread target and ``exec``/``eval`` of that module reads
+its builtins from there (functions capture them when they are created), so every import
+the module runs is checked, even when the target is already in ``sys.modules``.
+
+Stdlib only at import time: ``structlog`` is imported lazily, in ``warn`` mode, so the
+guard runs in any interpreter that can import ``taskguard``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from importlib.machinery import (
+    ExtensionFileLoader,
+    ModuleSpec,
+    SourceFileLoader,
+    SourcelessFileLoader,
+)
+from typing import Any, Final, NoReturn
+
+from taskguard._errors import HINT, ForbiddenImportError, PolicyError, TaskguardError
+from taskguard._policy import (
+    Policy,
+    Verdict,
+    decide,
+    import_candidates,
+    load_policy,
+    matches,
+    pattern_problem,
+    resolve_relative,
+)
+from taskguard._rules import Violation
+
+__all__ = ["EVENT", "Guard", "UnguardedModuleWarning", "active_guard", "install", "uninstall"]
+
+EVENT: Final = "taskguard.forbidden_import"
+MODES: Final = ("error", "warn")
+
+ImportFunc = Callable[..., Any]
+
+_REAL_BUILTINS: Final[dict[str, Any]] = builtins.__dict__
+_ORIGINAL_IMPORT: Final = builtins.__import__
+_MODULES: Final = sys.modules
+_IMPORTLIB: Final = importlib
+
+_lock = threading.RLock()
+_active: Guard | None = None
+# The verified-import caches of every guarded module; emptied whenever the active guard
+# changes, so the fast path never has to look the guard up.
+_caches: list[tuple[set[str], set[Hashable]]] = []
+_views: dict[str, types.ModuleType] = {}
+
+
+class UnguardedModuleWarning(UserWarning):
+    """First-party modules were imported before the guard was installed.
+
+    Their functions captured the real builtins when they were created (3.10+), so their
+    imports cannot be guarded retroactively. ``modules`` names them.
+    """
+
+    def __init__(self, modules: Iterable[str]) -> None:
+        self.modules = tuple(modules)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        names = ", ".join(self.modules)
+        return (
+            f"taskguard: {len(self.modules)} first-party module(s) were imported before the "
+            f"guard was installed and are not guarded: {names}; install the guard earlier"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.modules,))
+
+
+# --------------------------------------------------------------------------- builtins
+
+
+class _GuardedBuiltins(dict[str, Any]):
+    """A module's own builtins: ``__import__`` here, everything else from the live module.
+
+    A missing name falls through to ``builtins.__dict__`` at lookup time, so later
+    ``mock.patch("builtins.open")`` and ``monkeypatch.setattr(builtins, ...)`` stay visible.
+    ``__missing__`` is the dict's own C ``__getitem__`` (a builtin method has no ``__get__``,
+    so CPython calls it with the key alone): a fall-through runs no Python code. See
+    docs/runtime-guard.md for what this costs against an exact-dict snapshot.
+    """
+
+    __slots__ = ()
+    __missing__ = _REAL_BUILTINS.__getitem__
+
+    # Introspection sees the merged mapping; lookups never reach these methods.
+    def _merged(self) -> dict[str, Any]:
+        merged = dict(_REAL_BUILTINS)
+        merged.update(dict.items(self))
+        return merged
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in _REAL_BUILTINS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._merged())
+
+    def __len__(self) -> int:
+        return len(self._merged())
+
+    def keys(self) -> Any:
+        return self._merged().keys()
+
+    def values(self) -> Any:
+        return self._merged().values()
+
+    def items(self) -> Any:
+        return self._merged().items()
+
+    def copy(self) -> dict[str, Any]:
+        return self._merged()
+
+    # Code that writes through ``__builtins__[...]`` means the process-wide builtins.
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "__import__":
+            dict.__setitem__(self, key, value)
+        else:
+            _REAL_BUILTINS[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key == "__import__":
+            dict.__delitem__(self, key)
+        else:
+            del _REAL_BUILTINS[key]
+
+
+def _calc_package(globals_: Any) -> str:
+    # importlib._bootstrap._calc___package__, without its warnings.
+    if not globals_:
+        return ""
+    package = globals_.get("__package__")
+    if package is not None:
+        return str(package)
+    spec = globals_.get("__spec__")
+    if spec is not None:
+        return str(spec.parent)
+    name = str(globals_.get("__name__", ""))
+    return name if "__path__" in globals_ else name.rpartition(".")[0]
+
+
+def _make_import(importer: str) -> ImportFunc:
+    fast: set[str] = set()  # undotted names imported with no fromlist, already verified
+    verified: set[Hashable] = set()
+    _caches.append((fast, verified))
+
+    def __import__(
+        name: str,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        __tracebackhide__ = True
+        if not fromlist and not level and name in fast:
+            # An already-loaded top-level module: what __import__ itself would return.
+            module = _MODULES.get(name)
+            if (
+                module is not None
+                and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
+                and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+            ):
+                return module
+            return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, level)
+        return _guarded_import(importer, fast, verified, name, globals, locals, fromlist, level)
+
+    return __import__
+
+
+def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
+    importer: str,
+    fast: set[str],
+    verified: set[Hashable],
+    name: str,
+    globals_: Any,
+    locals_: Any,
+    fromlist: Any,
+    level: int,
+) -> Any:
+    __tracebackhide__ = True
+    guard = _active
+    if guard is not None:
+        items: tuple[Any, ...] = tuple(fromlist) if fromlist else ()
+        package = _calc_package(globals_) if level else None
+        try:
+            key: Hashable = (name, items, level, package)
+            hash(key)
+        except TypeError:  # an unhashable fromlist item: the import itself will refuse it
+            key = None
+        if key is None or key not in verified:
+            frame = sys._getframe(2)
+            if guard._check_import(
+                importer, name=name, fromlist=items, level=level, package=package, frame=frame
+            ):
+                if key is not None:
+                    verified.add(key)
+                if not items and not level and "." not in name and name != "importlib":
+                    fast.add(name)
+    module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
+    if module is _IMPORTLIB and guard is not None:
+        return _importlib_view(importer)
+    return module
+
+
+def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:
+    def import_module(name: str, package: str | None = None) -> types.ModuleType:
+        __tracebackhide__ = True
+        guard = _active
+        if guard is not None:
+            guard._check_dynamic(importer, name, package, sys._getframe(1))
+        result: types.ModuleType = _IMPORTLIB.import_module(name, package)
+        return result
+
+    return import_module
+
+
+class _ImportlibView(types.ModuleType):
+    """``importlib`` as a guarded module sees it: ``import_module`` is guarded, the rest
+    is the real module (read, written and listed through to it)."""
+
+    def __init__(self, importer: str) -> None:
+        super().__init__(_IMPORTLIB.__name__, _IMPORTLIB.__doc__)
+        own = self.__dict__
+        for key in ("__spec__", "__loader__", "__package__", "__file__", "__path__"):
+            if key in _IMPORTLIB.__dict__:
+                own[key] = _IMPORTLIB.__dict__[key]
+        own["import_module"] = _make_import_module(importer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_IMPORTLIB, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(_IMPORTLIB, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(_IMPORTLIB, name)
+
+    def __dir__(self) -> list[str]:
+        return dir(_IMPORTLIB)
+
+    def __repr__(self) -> str:
+        return f"<taskguard view of {_IMPORTLIB!r}>"
+
+
+def _importlib_view(importer: str) -> types.ModuleType:
+    view = _views.get(importer)
+    if view is None:
+        view = _views.setdefault(importer, _ImportlibView(importer))
+    return view
+
+
+def _prepare(module: types.ModuleType, importer: str) -> None:
+    if _active is not None:
+        module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def _spec_name(module: types.ModuleType) -> str:
+    spec = getattr(module, "__spec__", None)
+    name = getattr(spec, "name", None) or module.__name__
+    return str(name)
+
+
+def _create(create_module: Callable[[ModuleSpec], Any], spec: ModuleSpec) -> Any:
+    # Guard._frame_check reads ``importer`` back from this frame: it names the extension
+    # module whose initialisation (C code, no Python frame of its own) imports something.
+    importer = spec.name  # noqa: F841
+    return create_module(spec)
+
+
+def _exec(
+    exec_module: Callable[[types.ModuleType], None], module: types.ModuleType, prepare: bool = True
+) -> None:
+    importer = _spec_name(module)  # read back by Guard._frame_check
+    if prepare:
+        _prepare(module, importer)
+    exec_module(module)
+
+
+class _GuardedSourceFileLoader(SourceFileLoader):
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        result: types.ModuleType | None = _create(super().create_module, spec)
+        return result
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        _exec(super().exec_module, module)
+
+
+class _GuardedSourcelessFileLoader(SourcelessFileLoader):
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        result: types.ModuleType | None = _create(super().create_module, spec)
+        return result
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        _exec(super().exec_module, module)
+
+
+class _GuardedExtensionFileLoader(ExtensionFileLoader):
+    # An extension has no Python-level imports to guard; the frames of these two methods
+    # let the second line (find_spec) name the extension that imports during its init.
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType:
+        result: types.ModuleType = _create(super().create_module, spec)
+        return result
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        _exec(super().exec_module, module, prepare=False)
+
+
+_SWAPS: Final[dict[type, type]] = {
+    SourceFileLoader: _GuardedSourceFileLoader,
+    SourcelessFileLoader: _GuardedSourcelessFileLoader,
+    ExtensionFileLoader: _GuardedExtensionFileLoader,
+}
+
+
+class _DelegatingLoader:
+    """Wraps any other loader (pytest's assertion rewriter, zipimporter, editable and
+    instrumenting hooks): ``create_module``/``exec_module`` are guarded, every other
+    attribute is the wrapped loader's."""
+
+    def __init__(self, loader: Any) -> None:
+        object.__setattr__(self, "_taskguard_inner", loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_taskguard_inner"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._taskguard_inner, name, value)
+
+    def create_module(self, spec: ModuleSpec) -> Any:
+        create = getattr(self._taskguard_inner, "create_module", None)
+        return None if create is None else _create(create, spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        _exec(self._taskguard_inner.exec_module, module)
+
+    def __repr__(self) -> str:
+        return f"<taskguard guarded {self._taskguard_inner!r}>"
+
+
+def _is_namespace(spec: ModuleSpec) -> bool:
+    loader = spec.loader
+    return loader is None or type(loader).__name__ in ("NamespaceLoader", "_NamespaceLoader")
+
+
+def _guard_loader(loader: Any) -> Any | None:
+    """A guarded stand-in for ``loader``, or ``None`` when it cannot be guarded."""
+    swap = _SWAPS.get(type(loader))
+    if swap is not None:
+        # A new instance of the subclass with the same state: isinstance checks keep
+        # holding and the finder's own loader object is never mutated.
+        guarded: Any = object.__new__(swap)
+        guarded.__dict__.update(loader.__dict__)
+        return guarded
+    if isinstance(loader, (_DelegatingLoader, *_SWAPS.values())):
+        return loader
+    if not callable(getattr(loader, "exec_module", None)):
+        return None  # a legacy load_module()-only loader: only the second line covers it
+    return _DelegatingLoader(loader)
+
+
+# --------------------------------------------------------------------------- finder
+
+
+class _GuardFinder:
+    """The ``sys.meta_path`` entry. Handles first-party names only."""
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+        self._local = threading.local()
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: types.ModuleType | None = None
+    ) -> ModuleSpec | None:
+        __tracebackhide__ = True
+        guard = self._guard
+        if guard is not _active:
+            return None
+        if guard._maybe_forbidden(fullname):
+            guard._frame_check(fullname, sys._getframe(1))
+        if not guard._guardable(fullname):
+            return None
+        busy: set[str] | None = getattr(self._local, "busy", None)
+        if busy is None:
+            busy = self._local.busy = set()
+        if fullname in busy:
+            return None
+        busy.add(fullname)
+        try:
+            spec = self._find_after_self(fullname, path, target)
+        finally:
+            busy.discard(fullname)
+        if spec is None or _is_namespace(spec):
+            return spec
+        guarded = _guard_loader(spec.loader)
+        if guarded is None:
+            guard._unguardable.add(fullname)
+            return spec
+        spec.loader = guarded
+        return spec
+
+    def _find_after_self(
+        self, fullname: str, path: Any, target: types.ModuleType | None
+    ) -> ModuleSpec | None:
+        finders = list(sys.meta_path)
+        for index, finder in enumerate(finders):
+            if finder is self:
+                finders = finders[index + 1 :]
+                break
+        for finder in finders:
+            if isinstance(finder, _GuardFinder):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec: ModuleSpec | None = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        """Nothing cached here depends on the file system."""
+
+    def __repr__(self) -> str:
+        return f"<taskguard finder mode={self._guard.mode}>"
+
+
+def _own_codes() -> tuple[frozenset[types.CodeType], frozenset[types.CodeType]]:
+    guard_codes = {
+        _make_import("").__code__,
+        _guarded_import.__code__,
+        _make_import_module("").__code__,
+    }
+    _caches.clear()
+    loader_codes = {_create.__code__, _exec.__code__}
+    return frozenset(guard_codes), frozenset(loader_codes)
+
+
+# Frames of these functions mean the import came through the guard and is checked already.
+_GUARD_CODES, _LOADER_CODES = _own_codes()
+_IMPORTLIB_FILE: Final = getattr(importlib, "__file__", None)
+
+
+# --------------------------------------------------------------------------- the guard
+
+
+class Guard:
+    """The installed runtime guard. Obtain it with :func:`install`.
+
+    A context manager: leaving the ``with`` block uninstalls it. ``violations`` holds
+    every distinct violation seen, recorded before anything is raised, so one swallowed
+    by ``except ImportError`` is still reported.
+    """
+
+    def __init__(self, policy: Policy, mode: str) -> None:
+        if mode not in MODES:
+            raise PolicyError([("mode", f"expected 'error' or 'warn', got {mode!r}")])
+        self.policy = policy
+        self.mode = mode
+        self.unguarded: tuple[str, ...] = ()
+        self._finder = _GuardFinder(self)
+        self._lock = threading.Lock()
+        self._violations: list[Violation] = []
+        self._seen: set[Violation] = set()
+        self._listeners: list[Callable[[Violation], None]] = []
+        self._allowances: list[tuple[str, ...]] = []
+        self._unguardable: set[str] = set()
+        self._first_party: dict[str, bool] = {}
+        self._maybe: dict[str, bool] = {}
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def installed(self) -> bool:
+        return _active is self
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        with self._lock:
+            return tuple(self._violations)
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        return self.policy.protected
+
+    def uninstall(self) -> None:
+        """Remove the finder from ``sys.meta_path``; guarded modules stop checking."""
+        global _active
+        with _lock:
+            while self._finder in sys.meta_path:
+                sys.meta_path.remove(self._finder)
+            if _active is self:
+                _active = None
+                for fast, verified in _caches:
+                    fast.clear()
+                    verified.clear()
+
+    @contextmanager
+    def allowing(self, *modules: str, reason: str) -> Iterator[None]:
+        """Permit importing ``modules`` (patterns) from anywhere inside the block."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise PolicyError([("reason", "an allowance needs a non-empty reason")])
+        problems = [
+            (f"modules[{i}]", problem)
+            for i, module in enumerate(modules)
+            if (problem := pattern_problem(module)) is not None
+        ]
+        if not modules:
+            problems.append(("modules", "name at least one module pattern"))
+        if problems:
+            raise PolicyError(problems)
+        entry = tuple(modules)
+        with self._lock:
+            self._allowances.append(entry)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._allowances.remove(entry)
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.uninstall()
+
+    def __repr__(self) -> str:
+        state = "installed" if self.installed else "uninstalled"
+        return (
+            f"<Guard {state} mode={self.mode} protected={len(self.policy.protected)} "
+            f"violations={len(self._violations)}>"
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _add_listener(self, listener: Callable[[Violation], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _remove_listener(self, listener: Callable[[Violation], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _ensure_first(self) -> None:
+        """Put the finder back in front (pytest and import hooks insert at index 0)."""
+        with _lock:
+            if _active is not self or (sys.meta_path and sys.meta_path[0] is self._finder):
+                return
+            while self._finder in sys.meta_path:
+                sys.meta_path.remove(self._finder)
+            sys.meta_path.insert(0, self._finder)
+
+    def _guardable(self, name: str) -> bool:
+        known = self._first_party.get(name)
+        if known is None:
+            known = self._first_party[name] = (
+                name != "taskguard"
+                and not name.startswith("taskguard.")
+                and self.policy.is_first_party(name)
+            )
+        return known
+
+    def _maybe_forbidden(self, name: str) -> bool:
+        known = self._maybe.get(name)
+        if known is None:
+            known = self._maybe[name] = self.policy.is_dispatch_module(
+                name
+            ) or self.policy.is_forbidden_in_protected(name)
+        return known
+
+    def _check_import(
+        self,
+        importer: str,
+        *,
+        name: str,
+        fromlist: tuple[Any, ...],
+        level: int,
+        package: str | None,
+        frame: types.FrameType,
+    ) -> bool:
+        """Check one import statement; ``True`` when it is clean (cacheable)."""
+        __tracebackhide__ = True
+        if level:
+            try:
+                resolved = resolve_relative(name, package or "", level)
+            except ImportError:
+                return False  # the import system raises its own error for this
+        else:
+            resolved = name
+        names = [item for item in fromlist if isinstance(item, str)]
+        clean = True
+        for candidate in import_candidates(resolved, names):
+            verdict = decide(self.policy, importer, candidate)
+            if verdict is not None and not verdict.allowed:
+                clean = False
+                self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
+        return clean
+
+    def _check_dynamic(
+        self, importer: str, name: object, package: str | None, frame: types.FrameType
+    ) -> None:
+        __tracebackhide__ = True
+        if not isinstance(name, str):
+            return
+        resolved = name
+        if name.startswith("."):
+            level = len(name) - len(name.lstrip("."))
+            if not package:
+                return  # importlib raises TypeError itself
+            try:
+                resolved = resolve_relative(name[level:], package, level)
+            except ImportError:
+                return
+        verdict = decide(self.policy, importer, resolved)
+        if verdict is not None and not verdict.allowed:
+            self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
+
+    def _frame_check(self, fullname: str, frame: types.FrameType | None) -> None:
+        """The second line, for first loads: find the code that asked for ``fullname``.
+
+        Catches imports the builtins cannot see: modules executed without the finder
+        (``spec_from_file_location``), modules imported before install, extension modules
+        importing during initialisation, ``python -m`` mains.
+        """
+        __tracebackhide__ = True
+        while frame is not None:
+            code = frame.f_code
+            if code in _GUARD_CODES:
+                return  # came through a guarded __import__/import_module: checked there
+            if code in _LOADER_CODES:
+                importer = frame.f_locals.get("importer")
+                if isinstance(importer, str) and self._guardable(importer):
+                    origin = _origin_of(frame)
+                    self._check_names(importer, fullname, origin, 0)
+                return
+            filename = code.co_filename
+            if filename.startswith("<frozen importlib") or filename == _IMPORTLIB_FILE:
+                frame = frame.f_back
+                continue
+            importer = _frame_module(frame)
+            if importer is not None and self._guardable(importer):
+                self._check_names(importer, fullname, filename, frame.f_lineno)
+            return
+
+    def _check_names(
+        self, importer: str, imported: str, filename: str | None, lineno: int | None
+    ) -> None:
+        __tracebackhide__ = True
+        verdict = decide(self.policy, importer, imported)
+        if verdict is not None and not verdict.allowed:
+            self._violation(verdict, filename, lineno)
+
+    def _temporarily_allowed(self, imported: str) -> bool:
+        with self._lock:
+            allowances = tuple(self._allowances)
+        return any(matches(p, imported) for entry in allowances for p in entry)
+
+    def _violation(self, verdict: Verdict, filename: str | None, lineno: int | None) -> None:
+        """Record, notify, then log (warn) or raise (error)."""
+        __tracebackhide__ = True
+        if self._allowances and self._temporarily_allowed(verdict.imported):
+            return
+        record = Violation(
+            path=filename or "<unknown>",
+            line=lineno or 0,
+            column=0,
+            code=verdict.code,
+            importer=verdict.importer,
+            imported=verdict.imported,
+            message=verdict.message,
+        )
+        with self._lock:
+            new = record not in self._seen
+            if new:
+                self._seen.add(record)
+                self._violations.append(record)
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            listener(record)
+        if self.mode == "warn":
+            if new:
+                _log(record)
+            return
+        _raise(record, filename, lineno)
+
+
+def _raise(record: Violation, filename: str | None, lineno: int | None) -> NoReturn:
+    __tracebackhide__ = True
+    raise ForbiddenImportError(
+        str(record.importer), str(record.imported), record.code, filename, lineno
+    )
+
+
+def _log(record: Violation) -> None:
+    import structlog
+
+    structlog.get_logger("taskguard").warning(
+        EVENT,
+        code=record.code,
+        importer=record.importer,
+        imported=record.imported,
+        file=record.path,
+        line=record.line,
+        hint=HINT,
+    )
+
+
+def _origin_of(frame: types.FrameType) -> str | None:
+    spec = frame.f_locals.get("spec")
+    module = frame.f_locals.get("module")
+    origin = getattr(spec, "origin", None) or getattr(
+        getattr(module, "__spec__", None), "origin", None
+    )
+    return origin if isinstance(origin, str) else None
+
+
+def _frame_module(frame: types.FrameType) -> str | None:
+    namespace = frame.f_globals
+    name = namespace.get("__name__")
+    if name == "__main__":
+        spec = namespace.get("__spec__")
+        name = getattr(spec, "name", None) or name
+    return name if isinstance(name, str) else None
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def active_guard() -> Guard | None:
+    """The installed guard, if any."""
+    return _active
+
+
+def install(policy: Policy | None = None, *, mode: str | None = None) -> Guard:
+    """Install the runtime guard and return it.
+
+    ``policy`` defaults to the nearest ``pyproject.toml``; ``mode`` to the policy's.
+    Idempotent: while a guard is installed, a call returns it and adds no finder (a
+    different explicit policy or mode is refused instead of silently ignored).
+    First-party modules already imported cannot be guarded: they are listed in
+    ``Guard.unguarded`` and an :class:`UnguardedModuleWarning` names them.
+    """
+    guard, created = _install(policy, mode=mode)
+    if created and guard.unguarded:
+        warnings.warn(UnguardedModuleWarning(guard.unguarded), stacklevel=2)
+    return guard
+
+
+def uninstall() -> None:
+    """Uninstall the active guard, if any."""
+    guard = _active
+    if guard is not None:
+        guard.uninstall()
+
+
+def _install(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
+    global _active
+    with _lock:
+        current = _active
+        if current is not None:
+            if (policy is not None and policy != current.policy) or (
+                mode is not None and mode != current.mode
+            ):
+                raise TaskguardError(
+                    "a taskguard guard is already installed with a different policy or "
+                    "mode; uninstall it first"
+                )
+            return current, False
+        if policy is None:
+            policy = load_policy()
+        guard = Guard(policy, mode or policy.mode)
+        guard.unguarded = _preloaded(guard)
+        sys.meta_path.insert(0, guard._finder)
+        _active = guard
+        return guard, True
+
+
+def _preloaded(guard: Guard) -> tuple[str, ...]:
+    found = []
+    for name, module in list(sys.modules.items()):
+        if not isinstance(name, str) or module is None or not guard._guardable(name):
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        spec = namespace.get("__spec__")
+        if spec is not None and _is_namespace(spec):
+            continue
+        if isinstance(namespace.get("__builtins__"), _GuardedBuiltins):
+            continue  # guarded under an earlier install: it consults the active guard
+        if "__file__" not in namespace:
+            continue
+        found.append(name)
+    return tuple(sorted(found))
+
+
+def _guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None:
+    """Guard ``__main__`` when the command line is ``python -m <first-party module>``.
+
+    Called by the ``taskguard run`` bootstrap, which runs before the main module's code.
+    Returns the module name guarded, if any.
+    """
+    argv = list(getattr(sys, "orig_argv", [])) if argv is None else argv
+    name = _dash_m_module(argv)
+    main = sys.modules.get("__main__")
+    if name is None or main is None or not guard._guardable(name):
+        return None
+    main.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))
+    return name
+
+
+def _dash_m_module(argv: list[str]) -> str | None:
+    """The module of ``python [options] -m MODULE``, else ``None`` (script, ``-c``, stdin)."""
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-", "--") or not arg.startswith("-"):
+            return None
+        if arg.startswith("--"):
+            i += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        for j, flag in enumerate(arg[1:], start=1):
+            if flag == "c":
+                return None
+            if flag == "m":
+                rest = arg[j + 1 :]
+                if rest:
+                    return rest
+                return args[i + 1] if i + 1 < len(args) else None
+            if flag in "XW":
+                if j + 1 == len(arg):
+                    i += 1  # the value is the next argument
+                break
+        i += 1
+    return None
