@@ -1,0 +1,185 @@
+"""The ``taskguard`` console script: ``check``, ``explain``, ``init`` and ``run``.
+
+Exit codes: 0 clean, 1 violations, 2 usage or configuration error (printed without a
+traceback). The import path stays light: the checker, the reports and the runtime guard are
+imported only by the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from taskguard import __version__
+
+    parser = _Parser(
+        prog="taskguard",
+        description="One sanctioned path for background-task dispatch; every other path "
+        "fails loudly.",
+    )
+    parser.add_argument("--version", action="version", version=f"taskguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = sub.add_parser(
+        "check",
+        help="check imports against the [tool.taskguard] policy",
+        description="Check first-party code against the [tool.taskguard] policy. Exit 0 when "
+        "clean, 1 on violations, 2 on a usage or configuration error.",
+    )
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    check.add_argument("--config", metavar="FILE", help="TOML file holding [tool.taskguard]")
+    check.add_argument(
+        "--format", choices=("text", "json", "github", "sarif"), default="text", dest="fmt"
+    )
+    check.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
+    check.add_argument("--select", metavar="CODE,...", help="report only these rule codes")
+    check.add_argument(
+        "--no-prefilter",
+        action="store_true",
+        help="parse every file, even those the byte-level prefilter proves irrelevant "
+        "(reports syntax errors in every file as TG900)",
+    )
+    check.add_argument(
+        "--jobs", type=int, metavar="N", help="worker processes (default: only when it pays)"
+    )
+
+    explain = sub.add_parser("explain", help="print the page of a rule (TG001 ... TG900)")
+    explain.add_argument("code", nargs="?", metavar="CODE", help="omit to list every rule")
+
+    init = sub.add_parser(
+        "init",
+        help="write a commented [tool.taskguard] table into pyproject.toml",
+        description="Append a commented [tool.taskguard] table to DIR/pyproject.toml "
+        "(created when missing). Refuses to touch a file that already has one.",
+    )
+    init.add_argument("--path", default=".", metavar="DIR", help="project directory")
+
+    run = sub.add_parser(
+        "run",
+        help="run a command with the runtime guard installed in every Python process",
+        usage="taskguard run [--mode error|warn] [--config FILE] -- COMMAND [ARGS...]",
+    )
+    run.add_argument("--mode", choices=("error", "warn"), default=None)
+    run.add_argument("--config", metavar="FILE")
+    run.add_argument("command_args", nargs="*", metavar="COMMAND")
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"taskguard: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _use_color(stream: object) -> bool:
+    # https://no-color.org: present and non-empty disables colour, whatever its value.
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _check(args: argparse.Namespace) -> int:
+    from taskguard._errors import PolicyError
+    from taskguard._report import render
+    from taskguard._static import check
+
+    if args.jobs is not None and args.jobs < 1:
+        return _error("--jobs must be at least 1")
+    try:
+        result = check(
+            args.paths or None,
+            config=args.config,
+            use_cache=not args.no_cache,
+            select=args.select,
+            prefilter=not args.no_prefilter,
+            jobs=args.jobs,
+        )
+    except PolicyError as exc:
+        return _error(str(exc))
+    except FileNotFoundError as exc:
+        return _error(f"{exc.strerror}: {exc.filename}")
+    except ValueError as exc:
+        return _error(f"--select: {exc}")
+    output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
+    sys.stdout.write(output)
+    if result.files_checked == 0 and args.fmt == "text":
+        print(
+            "taskguard: warning: no first-party files found; check root-packages "
+            "in [tool.taskguard] (or the paths given)",
+            file=sys.stderr,
+        )
+    return EXIT_VIOLATIONS if result.violations else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from taskguard._report import rule_page
+    from taskguard._rules import RULES
+
+    if args.code is None:
+        for code, rule in sorted(RULES.items()):
+            print(f"{code}  {rule.name}: {rule.summary}")
+        return EXIT_OK
+    try:
+        sys.stdout.write(rule_page(args.code))
+    except KeyError:
+        return _error(f"unknown rule {args.code!r}; known: {', '.join(sorted(RULES))}")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from taskguard._errors import PolicyError
+    from taskguard._init import write_table
+
+    try:
+        path, roots = write_table(args.path)
+    except PolicyError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"cannot write pyproject.toml: {exc}")
+    found = ", ".join(roots) if roots else "none found; fill in root-packages"
+    print(f"taskguard: wrote [tool.taskguard] to {path} (root packages: {found})")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, command: list[str]) -> int:
+    if not command:
+        return _error("run needs a command: taskguard run [--mode error|warn] -- COMMAND ...")
+    # Written alongside the runtime guard; until it lands this import is all mypy sees.
+    from taskguard._run import run  # type: ignore[import-not-found, unused-ignore]
+
+    return int(run(command, mode=args.mode, config=args.config))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``taskguard`` console script and ``python -m taskguard``."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] | None = None
+    if arguments[:1] == ["run"] and "--" in arguments:
+        # Everything after "--" belongs to the command, options that look like ours included.
+        split = arguments.index("--")
+        arguments, command = arguments[:split], arguments[split + 1 :]
+    args = _parser().parse_args(arguments)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "init":
+        return _init(args)
+    if args.command == "run":
+        return _run(args, command if command is not None else list(args.command_args))
+    _parser().print_help(sys.stderr)
+    return EXIT_USAGE
