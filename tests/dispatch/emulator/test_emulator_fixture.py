@@ -1,0 +1,47 @@
+"""The cloud_tasks_emulator fixture, run by pytest itself (pytester)."""
+
+from __future__ import annotations
+
+
+def test_the_fixture_points_tasks_variables_at_a_running_emulator_and_restores_them(
+    pytester, monkeypatch
+):
+    monkeypatch.setenv("TASKS_EMULATOR_HOST", "outer-value")
+    monkeypatch.setenv("TASKS_DRY_RUN", "true")
+    monkeypatch.delenv("TASKS_QUEUE", raising=False)
+    pytester.makepyfile(
+        """
+        import os
+
+        import grpc
+        from google.cloud import tasks_v2
+        from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+
+        def test_uses_the_emulator(cloud_tasks_emulator):
+            env = os.environ
+            assert env["TASKS_EMULATOR_HOST"] == cloud_tasks_emulator.address
+            assert "TASKS_DRY_RUN" not in env
+            queue = (
+                f"projects/{env['TASKS_PROJECT']}/locations/{env['TASKS_LOCATION']}"
+                f"/queues/{env['TASKS_QUEUE']}"
+            )
+            with grpc.insecure_channel(env["TASKS_EMULATOR_HOST"]) as channel:
+                client = tasks_v2.CloudTasksClient(
+                    transport=CloudTasksGrpcTransport(channel=channel)
+                )
+                client.pause_queue(name=queue)
+                task = client.create_task(
+                    parent=queue, task={"http_request": {"url": "http://127.0.0.1:9/x"}}
+                )
+            assert [t.name for t in cloud_tasks_emulator.tasks()] == [task.name]
+
+
+        def test_afterwards_the_variables_are_restored():
+            assert os.environ["TASKS_EMULATOR_HOST"] == "outer-value"
+            assert os.environ["TASKS_DRY_RUN"] == "true"
+            assert "TASKS_QUEUE" not in os.environ
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:taskguard")
+    result.assert_outcomes(passed=2)
