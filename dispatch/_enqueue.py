@@ -247,7 +247,8 @@ def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
                 duration_ms=_ms(started),
                 outcome_unknown=error.outcome_unknown,
             )
-            raise error from exc
+            # Chain straight to the google error: the intermediate one adds nothing.
+            raise error from exc.__cause__
         _log.info(
             f"{EVENT}.created",
             **fields,

@@ -27,6 +27,15 @@ ENV_VARS: dict[str, str] = {
     "emulator_host": "TASKS_EMULATOR_HOST",
 }
 
+# Every variable from_env() depends on, in a fixed order (the cache key).
+_READ_VARS = (*ENV_VARS.values(), "GOOGLE_CLOUD_PROJECT", "TASKS_DRY_RUN")
+_last_from_env: tuple[tuple[str | None, ...], DispatchSettings] | None = None
+
+
+def _remember(raw: tuple[str | None, ...], settings: DispatchSettings) -> None:
+    global _last_from_env
+    _last_from_env = (raw, settings)
+
 
 def parse_bool(name: str, raw: str) -> bool:
     """Parse a boolean environment value; anything unrecognised is an error, not false."""
@@ -114,15 +123,25 @@ class DispatchSettings:
         ``overrides`` replace individual fields after the environment is read.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {name: env.get(var) for name, var in ENV_VARS.items()}
+        raw = tuple(env.get(var) for var in _READ_VARS)
+        if cls is DispatchSettings and not overrides:
+            # Called on every enqueue: reuse the last result while the variables are
+            # unchanged (settings are immutable, so sharing one is safe).
+            cached = _last_from_env
+            if cached is not None and cached[0] == raw:
+                return cached[1]
+        values: dict[str, Any] = dict(zip(ENV_VARS, raw[: len(ENV_VARS)], strict=True))
         if not (values["project"] or "").strip():
             values["project"] = env.get("GOOGLE_CLOUD_PROJECT")
-        values["dry_run"] = parse_bool("TASKS_DRY_RUN", env.get("TASKS_DRY_RUN", ""))
+        values["dry_run"] = parse_bool("TASKS_DRY_RUN", env.get("TASKS_DRY_RUN") or "")
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(f"unknown DispatchSettings field(s): {', '.join(sorted(unknown))}")
         values.update(overrides)
-        return cls(**values)
+        settings = cls(**values)
+        if cls is DispatchSettings and not overrides:
+            _remember(raw, settings)
+        return settings
 
     @property
     def queue_path(self) -> str | None:

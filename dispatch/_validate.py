@@ -8,12 +8,13 @@ header value.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 import re
 import string
 import unicodedata
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -125,10 +126,23 @@ def check_queue_parts(
             "queue",
             "queue must be a queue id of 1-100 letters, digits or hyphens",
         )
+    return _queue_path(
+        settings.project,
+        settings.location,
+        queue if queue is not None else settings.queue,
+        required,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _queue_path(
+    project: str | None, location: str | None, queue: str | None, required: bool
+) -> str | None:
+    # Pure in its arguments, and called for every task: cached (failures are not cached).
     parts = {
-        "TASKS_PROJECT": (settings.project, PROJECT_ID_RE),
-        "TASKS_LOCATION": (settings.location, LOCATION_ID_RE),
-        "TASKS_QUEUE": (queue if queue is not None else settings.queue, QUEUE_ID_RE),
+        "TASKS_PROJECT": (project, PROJECT_ID_RE),
+        "TASKS_LOCATION": (location, LOCATION_ID_RE),
+        "TASKS_QUEUE": (queue, QUEUE_ID_RE),
     }
     missing = [var for var, (value, _) in parts.items() if not value]
     if missing:
@@ -148,8 +162,9 @@ def check_queue_parts(
     return f"projects/{project}/locations/{location}/queues/{queue_id}"
 
 
+@functools.lru_cache(maxsize=64)
 def check_base_url(base_url: str | None, *, required: bool) -> str | None:
-    """Return the base URL without a trailing slash."""
+    """Return the base URL without a trailing slash (cached: pure, and called per task)."""
     if not base_url:
         if required:
             raise _fail(
@@ -251,6 +266,12 @@ def _check_path_part(path: str, *, field: str, event: str) -> None:
     _check_decoded_text(decoded, field=field, event=event, in_path=True)
 
 
+@functools.lru_cache(maxsize=64)
+def _origin(base_url: str) -> tuple[str, str]:
+    parts = urlsplit(base_url)
+    return parts.scheme, parts.netloc
+
+
 def check_path(path: object, base_url: str | None) -> tuple[str, str]:
     """Validate ``path``; return ``(url, log_path)``.
 
@@ -285,8 +306,8 @@ def check_path(path: object, base_url: str | None) -> tuple[str, str]:
         url = base_url + path
         # Belt and braces: whatever the checks above missed, the URL must still point at
         # the configured host.
-        base, joined = urlsplit(base_url), urlsplit(url)
-        if (joined.scheme, joined.netloc) != (base.scheme, base.netloc):
+        joined = urlsplit(url)
+        if (joined.scheme, joined.netloc) != _origin(base_url):
             raise _fail(event, field, "path would send the task to another host")
     if len(url) > MAX_URL_LENGTH:
         raise _fail(
@@ -341,13 +362,16 @@ def check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], .
     return tuple(result)
 
 
+# One encoder for every task: json.dumps() with options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_payload(payload: Any) -> bytes:
     """JSON-encode ``payload``; ``None`` means "no arguments" and becomes ``{}``."""
     if payload is None:
         return b"{}"
     try:
-        text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode("utf-8")
+        return _JSON.encode(payload).encode("utf-8")
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:
         # The message of a json error names types and positions, never the values.
         raise _fail(
@@ -423,7 +447,7 @@ def check_task_id(task_id: object) -> tuple[str, bool]:
     if task_id is None:
         # A random id makes every CreateTask idempotent, so a timed-out attempt can be
         # retried safely; random (not sequential) ids keep Cloud Tasks' index balanced.
-        return uuid.uuid4().hex, False
+        return os.urandom(16).hex(), False
     if not isinstance(task_id, str) or not TASK_ID_RE.fullmatch(task_id):
         raise _fail(
             "task_build_failed",
@@ -485,7 +509,9 @@ def build_spec(
     email, audience = check_oidc(settings, base_url)
     body = encode_payload(payload)
     the_id, given = check_task_id(task_id)
-    when = check_schedule(schedule_time, delay, now or datetime.now(timezone.utc))
+    when = None
+    if schedule_time is not None or delay is not None:
+        when = check_schedule(schedule_time, delay, now or datetime.now(timezone.utc))
     deadline = check_deadline(dispatch_deadline)
     size = (
         len(body)
