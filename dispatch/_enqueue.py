@@ -53,7 +53,13 @@ def _dry_run_name() -> str:
 # --- the client module, loaded only when a task is really sent ------------------------
 
 
+_client_module: ModuleType | None = None
+
+
 def _tasks_client(fields: Mapping[str, Any]) -> ModuleType:
+    global _client_module
+    if _client_module is not None:
+        return _client_module
     try:
         from dispatch import _tasks_client
     except CloudTasksUnavailableError as exc:
@@ -62,6 +68,7 @@ def _tasks_client(fields: Mapping[str, Any]) -> ModuleType:
     except ImportError as exc:  # a partially installed client fails in other ways
         _log.error(f"{EVENT}.cloud_tasks_unavailable", missing=exc.name, **fields)
         raise CloudTasksUnavailableError(missing=exc.name) from exc
+    _client_module = _tasks_client
     return _tasks_client
 
 
@@ -168,7 +175,9 @@ def enqueue_http_task(
 def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
     fields = _log_fields(spec)
     tasks_client = _tasks_client(fields)
-    _log.info(f"{EVENT}.start", **fields)
+    # Debug, not info: "created" (or a failure event) follows with every field, so in
+    # production this is noise on the hot path.
+    _log.debug(f"{EVENT}.start", **fields)
     try:
         client = tasks_client.get_client(settings)
     except TaskCreationError as exc:

@@ -43,7 +43,8 @@ def _reset_after_fork() -> None:
     _clients.clear()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX; the pid in the cache key covers the rest
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _build_client(emulator_host: str | None) -> Any:
@@ -152,7 +153,8 @@ def create_task(client: Any, request: Any, spec: TaskSpec, *, timeout: float, at
             attempts=attempt,
             outcome_unknown=True,
         ) from exc
-    name = str(response.name)
+    # Read the raw message: proto-plus attribute access marshals through Python.
+    name = str(tasks_v2.Task.pb(response).name)
     return name or str(spec.task_name)
 
 

@@ -217,6 +217,8 @@ def test_unavailable_bursts_are_retried_and_logged(emu: Emulator) -> None:
         "tasks.enqueue_http_task.retry",
         "tasks.enqueue_http_task.created",
     ]
+    assert logs[0]["log_level"] == "debug"
+    assert [e["log_level"] for e in logs[1:]] == ["warning"] * 3 + ["info"]
     assert [e["attempt"] for e in logs[1:]] == [1, 2, 3, 4]
     assert all(e["code"] == "UNAVAILABLE" for e in logs[1:4])
     created = logs[-1]
@@ -593,3 +595,22 @@ def test_a_forked_child_builds_its_own_client(emu: Emulator) -> None:
         result["parent"][0]: "parent",
         result["parent"][1]: "parent",
     }
+
+
+def test_client_that_cannot_be_built_is_task_creation_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No emulator: the real client looks for Google credentials, and finds none.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/credentials.json")
+    settings = DispatchSettings(
+        project="p", location="l", queue="q", base_url="https://worker.example.com"
+    )
+    with structlog.testing.capture_logs() as logs, pytest.raises(TaskCreationError) as info:
+        enqueue_http_task("/tasks/x", {"v": 1}, settings=settings)
+    assert "could not build the Cloud Tasks client" in str(info.value)
+    assert info.value.attempts == 0
+    assert type(info.value.__cause__).__module__.startswith("google.auth")
+    assert [e["event"] for e in logs] == [
+        "tasks.enqueue_http_task.start",
+        "tasks.enqueue_http_task.cloud_tasks_client_failed",
+    ]

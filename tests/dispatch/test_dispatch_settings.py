@@ -129,3 +129,19 @@ def test_settings_are_frozen_and_hashable() -> None:
 def test_non_string_values_are_rejected() -> None:
     with pytest.raises(DispatchConfigError, match="queue must be a string"):
         DispatchSettings(queue=3)  # type: ignore[arg-type]
+
+
+def test_from_env_sees_every_change_of_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # from_env() reuses its last result while nothing changed: changes must still show.
+    monkeypatch.setenv("TASKS_QUEUE", "first")
+    first = DispatchSettings.from_env()
+    assert DispatchSettings.from_env() is first
+    monkeypatch.setenv("TASKS_QUEUE", "second")
+    assert DispatchSettings.from_env().queue == "second"
+    monkeypatch.setenv("TASKS_DRY_RUN", "yes")
+    assert DispatchSettings.from_env().dry_run is True
+    monkeypatch.delenv("TASKS_PROJECT", raising=False)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "fallback")
+    assert DispatchSettings.from_env().project == "fallback"
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "changed")
+    assert DispatchSettings.from_env().project == "changed"
