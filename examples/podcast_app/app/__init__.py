@@ -1,0 +1,1 @@
+"""podcast_app: episodes are transcribed and assembled by background tasks."""

@@ -1,0 +1,1 @@
+"""HTTP API: the routers and the services they call."""

@@ -1,0 +1,1 @@
+"""HTTP routers (protected by the policy: no HTTP clients, no processes)."""

@@ -1,0 +1,1 @@
+"""Task endpoints and the code that runs them."""
