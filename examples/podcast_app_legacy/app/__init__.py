@@ -1,0 +1,1 @@
+"""podcast_app, before the refactor: five ways background work escaped review."""

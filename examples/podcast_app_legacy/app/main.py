@@ -1,0 +1,11 @@
+"""The FastAPI application: ``uvicorn app.main:app``."""
+
+from fastapi import FastAPI
+
+from app.api.routers import episodes, media
+from app.worker import tasks
+
+app = FastAPI(title="podcast_app (legacy)")
+app.include_router(episodes.router)
+app.include_router(media.router)
+app.include_router(tasks.router)
