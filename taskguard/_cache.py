@@ -14,13 +14,14 @@ import contextlib
 import marshal
 import os
 import sys
+from array import array
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from taskguard._policy import Policy
 
 CACHE_DIR = ".taskguard_cache"
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 2_000_000_000
 # Fingerprints of other policies (indirect on/off, another config) kept side by side.
 KEEP = 4
@@ -63,25 +64,85 @@ def _path(root: str, key: str) -> str:
     return os.path.join(root, CACHE_DIR, f"check-{key}.bin")
 
 
-def load(root: str, key: str) -> dict[str, Any]:
-    """The cached entries for ``key``, or an empty dict when there are none or they are bad."""
+class Entries:
+    """The cached records, laid out for a fast load: parallel arrays, records shared.
+
+    ``rels[i]`` was ``stats[2i]`` (mtime_ns) and ``stats[2i+1]`` (size) bytes when its record
+    ``records[slots[i]]`` was made. Building one tuple per file on load would cost more than
+    the rest of a cached run.
+    """
+
+    __slots__ = ("_index", "records", "rels", "slots", "stats")
+
+    def __init__(
+        self, rels: list[str], stats: array[int], slots: array[int], records: list[Any]
+    ) -> None:
+        self.rels = rels
+        self.stats = stats
+        self.slots = slots
+        self.records = records
+        self._index = dict(zip(rels, range(len(rels)), strict=True))
+
+    @classmethod
+    def empty(cls) -> Entries:
+        return cls([], array("q"), array("l"), [])
+
+    def __len__(self) -> int:
+        return len(self.rels)
+
+    def lookup(self, rel: str, mtime_ns: int, size: int) -> Any:
+        """The record of ``rel`` if its (mtime, size) is unchanged, else None."""
+        i = self._index.get(rel)
+        if i is None or self.stats[2 * i] != mtime_ns or self.stats[2 * i + 1] != size:
+            return None
+        return self.records[self.slots[i]]
+
+    def as_dict(self) -> dict[str, tuple[int, int, Any]]:
+        stats, slots, records = self.stats, self.slots, self.records
+        return {
+            rel: (stats[2 * i], stats[2 * i + 1], records[slots[i]])
+            for i, rel in enumerate(self.rels)
+        }
+
+    @classmethod
+    def from_dict(cls, entries: dict[str, tuple[int, int, Any]]) -> Entries:
+        rels = list(entries)
+        stats = array("q")
+        slots = array("l")
+        records: list[Any] = []
+        shared: dict[Any, int] = {}
+        for mtime_ns, size, record in entries.values():
+            stats.append(mtime_ns)
+            stats.append(size)
+            # Most records are the same "nothing here" tuple: store each distinct one once.
+            slot = shared.get(record)
+            if slot is None:
+                slot = shared[record] = len(records)
+                records.append(record)
+            slots.append(slot)
+        return cls(rels, stats, slots, records)
+
+
+def load(root: str, key: str) -> Entries:
+    """The cached entries for ``key``; empty when there are none or they are unusable."""
     try:
         with open(_path(root, key), "rb") as fh:
             data = marshal.load(fh)
+        fmt, stored_key, rels, raw_stats, raw_slots, records = data
+        if fmt != FORMAT or stored_key != key:
+            return Entries.empty()
+        stats = array("q")
+        stats.frombytes(raw_stats)
+        slots = array("l")
+        slots.frombytes(raw_slots)
+        if len(stats) != 2 * len(rels) or len(slots) != len(rels):
+            return Entries.empty()
+        return Entries(rels, stats, slots, records)
     except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    if (
-        not isinstance(data, tuple)
-        or len(data) != 3
-        or data[0] != FORMAT
-        or data[1] != key
-        or not isinstance(data[2], dict)
-    ):
-        return {}
-    return data[2]
+        return Entries.empty()
 
 
-def save(root: str, key: str, entries: dict[str, Any]) -> None:
+def save(root: str, key: str, entries: Entries) -> None:
     """Replace the cache for ``key`` atomically; a cache that cannot be written is skipped."""
     directory = os.path.join(root, CACHE_DIR)
     try:
@@ -94,8 +155,16 @@ def save(root: str, key: str, entries: dict[str, Any]) -> None:
                 fh.write("# This directory is a cache tag created by taskguard check.\n")
         target = _path(root, key)
         temporary = f"{target}.{os.getpid()}.tmp"
+        payload = (
+            FORMAT,
+            key,
+            entries.rels,
+            entries.stats.tobytes(),
+            entries.slots.tobytes(),
+            entries.records,
+        )
         with open(temporary, "wb") as fh:
-            marshal.dump((FORMAT, key, entries), fh)
+            marshal.dump(payload, fh)
         os.replace(temporary, target)
         _prune(directory)
     except OSError:

@@ -30,15 +30,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskguard._policy import SKIP_DIRS, Policy, decide, is_excluded, load_policy
+from taskguard._policy import SKIP_DIRS, Policy, decide, exclude_matcher, load_policy
 from taskguard._rules import TG003, TG004, TG005, TG900, Violation
 
 if TYPE_CHECKING:
     import ast
+
+    from taskguard import _cache
 
 SKIPPED = 0
 PARSED = 1
@@ -49,6 +51,8 @@ Suppression = tuple[int, tuple[str, ...], str]
 ImportRef = tuple[int, int, int, str]
 Record = tuple[int, tuple[Finding, ...], tuple[Suppression, ...], "tuple[ImportRef, ...] | None"]
 
+_SKIPPED: Record = (SKIPPED, (), (), None)
+_SKIPPED_GRAPH: Record = (SKIPPED, (), (), ())
 # Builtins through which code can be run or a module imported by a computed name.
 _DYNAMIC_BUILTINS = frozenset({"exec", "eval", "compile", "__import__"})
 # Below this many files to analyse, forking workers costs more than it saves.
@@ -105,53 +109,144 @@ def _has_relative_import(data: bytes) -> bool:
     return False
 
 
-def _needle_groups(patterns: Iterable[str]) -> tuple[tuple[str, ...], ...]:
-    """One group of literal segments per pattern; a name matching the pattern holds them all.
+# A group: the literal segments of one pattern, and the pattern's first segment when it is
+# literal (None for "*"/"**"): a relative import only ever resolves inside the importer's own
+# root package, so the module name can only supply segments to patterns that can start there.
+Group = tuple[tuple[str, ...], "str | None"]
 
-    A group is dropped when another group is implied by it (each of the other's segments is
-    a substring of one of its own): ``google.cloud.tasks_v2`` present means
-    ``google.cloud.tasks`` is present too, so one test covers both.
+
+def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]:
+    """One group per pattern; a name matching the pattern holds every segment of its group.
+
+    A group is dropped when another, weaker one is implied by it, and the other may use the
+    module name whenever it may. For substring tests that is "each of the other's segments
+    is a substring of one of its own" (``google.cloud.tasks_v2`` present means
+    ``google.cloud.tasks`` is present); for whole-identifier tests (``exact``) only "the
+    other's segments are a subset of its own" holds: ``tasks`` is no identifier in
+    ``tasks_v2``.
     """
-    groups: list[tuple[str, ...]] = []
+    groups: set[Group] = set()
     for pattern in patterns:
-        segments = {s for s in pattern.split(".") if s not in ("*", "**")}
+        parts = pattern.split(".")
+        segments = {s for s in parts if s not in ("*", "**")}
+        first = None if parts[0] in ("*", "**") else parts[0]
         # Longest first: the most specific segment is the one most likely to be absent.
-        groups.append(tuple(sorted(segments, key=lambda s: (-len(s), s))))
-    kept: list[tuple[str, ...]] = []
-    for group in sorted(set(groups), key=lambda g: (len(g), g)):
-        if not any(all(any(a in b for b in group) for a in other) for other in kept):
+        groups.add((tuple(sorted(segments, key=lambda s: (-len(s), s))), first))
+    kept: list[Group] = []
+    for group in sorted(groups, key=lambda g: (len(g[0]), g[0], g[1] or "")):
+        own, first = group
+        implied = any(
+            all((a in own) if exact else any(a in b for b in own) for a in other)
+            and (other_first is None or other_first == first)
+            for other, other_first in kept
+        )
+        if not implied:
             kept.append(group)
     return tuple(kept)
+
+
+def _has_identifier(data: bytes, word: bytes) -> bool:
+    """Whether ``word`` occurs in ``data`` as a whole identifier (``x.word`` included)."""
+    n = len(data)
+    size = len(word)
+    i = data.find(word)
+    while i != -1:
+        if (not i or not _WORD[data[i - 1]]) and (i + size >= n or not _WORD[data[i + size]]):
+            return True
+        i = data.find(word, i + 1)
+    return False
+
+
+def _comment_free(line: bytes) -> bytes:
+    # Only used on the part of a line from an ``import`` keyword on, where no string literal
+    # can occur inside the statement: a '#' there starts a comment.
+    return line.partition(b"#")[0]
+
+
+def _import_region(data: bytes) -> bytes:
+    """Every physical line that can hold part of an import statement (a superset).
+
+    An import statement starts on a line holding ``import`` or ``from`` and continues over
+    backslash continuations and, after ``import (``, until the parenthesis closes.
+    """
+    lines = data.splitlines()
+    out: list[bytes] = []
+    i = 0
+    count = len(lines)
+    while i < count:
+        line = lines[i]
+        # ``from a import b`` has both keywords on one logical line; a ``from`` line without
+        # ``import`` only matters when a backslash continues it onto the next line.
+        if b"import" in line or (b"from" in line and line.rstrip().endswith(b"\\")):
+            out.append(line)
+            at = line.find(b"import")
+            tail = _comment_free(line[at:]) if at != -1 else b""
+            depth = tail.count(b"(") - tail.count(b")")
+            more = line.rstrip().endswith(b"\\")
+            while (depth > 0 or more) and i + 1 < count:
+                i += 1
+                line = lines[i]
+                out.append(line)
+                body = _comment_free(line)
+                depth += body.count(b"(") - body.count(b")")
+                more = line.rstrip().endswith(b"\\")
+        i += 1
+    return b"\n".join(out)
 
 
 class Prefilter:
     """Decides, from the raw bytes alone, whether a file must be parsed.
 
     Soundness argument. A file is always parsed when it is not pure ASCII (encodings, BOM,
-    NFKC-normalised identifiers such as a fullwidth ``import httpx``), when its first two lines hold
-    a coding cookie (an ASCII file may still declare ``utf-7``), or when it mentions
-    ``import_module``, ``__import__`` or ``taskguard`` (constant dynamic imports, whose
-    strings may be escaped or split, and suppression comments). Otherwise every import in it
-    is an import statement spelled with plain ASCII identifiers. An imported name matches a
-    pattern only if every literal segment of the pattern is a segment of the name, and each
-    segment of the name is spelled in the file or, for a relative import, comes from the
-    file's own module name. So when some literal segment of every relevant pattern occurs in
-    neither the bytes nor the module name, no import in the file can match. Protected modules
-    also look for ``exec``/``eval``/``compile`` as bare words and for ``builtins``; the graph
-    mode (``indirect``) also looks for the root packages' segments and relative imports.
+    NFKC-normalised identifiers such as a fullwidth ``import httpx``), when its first two
+    lines hold a coding cookie (an ASCII file may still declare ``utf-7``), or when it
+    mentions ``import_module``, ``__import__`` or ``taskguard`` (constant dynamic imports,
+    whose strings may be escaped or split, and suppression comments). Otherwise every import
+    in it is an import statement spelled with plain ASCII identifiers on the lines
+    :func:`_import_region` keeps. A name matches a pattern only if every literal segment of
+    the pattern is a segment of the name, and each segment of the name is spelled in the
+    statement or, for a relative import, comes from the file's own module name (and then the
+    name starts with the file's root package). So when some literal segment of every relevant
+    pattern occurs in neither place, no import in the file can match. Protected modules also
+    look for ``exec``/``eval``/``compile`` as bare words and for ``builtins`` anywhere; the
+    graph mode (``indirect``) also looks for the root packages' segments and relative imports.
     """
 
     def __init__(self, policy: Policy, *, graph: bool) -> None:
-        self.dispatch = _needle_groups(policy.dispatch_modules)
-        self.forbidden = _needle_groups(policy.forbidden_in_protected)
         self.graph = graph
-        self.roots = _needle_groups(policy.root_packages)
+        # Per mode (substring / whole identifier): the groups that can make a file relevant,
+        # for modules outside protected packages and for protected ones.
+        self.groups: dict[tuple[bool, bool], tuple[Group, ...]] = {}
+        for exact in (False, True):
+            dispatch = _needle_groups(policy.dispatch_modules, exact=exact)
+            forbidden = _needle_groups(policy.forbidden_in_protected, exact=exact)
+            # First-party names only come from the bytes; relative imports are found apart.
+            roots = tuple(
+                (segments, "")
+                for segments, _first in _needle_groups(policy.root_packages, exact=exact)
+            )
+            extra = forbidden + roots if graph else ()
+            self.groups[exact, False] = dispatch + extra
+            self.groups[exact, True] = dispatch + (extra or forbidden)
 
     @staticmethod
-    def _any_group(data: bytes, module: str, groups: tuple[tuple[str, ...], ...]) -> bool:
-        for group in groups:
-            for segment in group:
-                if segment not in module and segment.encode() not in data:
+    def _any_group(data: bytes, module: str, groups: Iterable[Group], *, exact: bool) -> bool:
+        """Whether every segment of some group occurs in ``data`` or the module name.
+
+        ``exact`` looks for whole identifiers and whole module segments (used on the import
+        region); otherwise any substring counts (a cheaper, weaker first pass).
+        """
+        parts = module.split(".")
+        for segments, first in groups:
+            use_module = first is None or first == parts[0]
+            for segment in segments:
+                if exact:
+                    found = _has_identifier(data, segment.encode()) or (
+                        use_module and segment in parts
+                    )
+                else:
+                    found = segment.encode() in data or (use_module and segment in module)
+                if not found:
                     break
             else:
                 return True
@@ -167,10 +262,6 @@ class Prefilter:
             return True
         if b"taskguard" in data or b"__import__" in data or b"import_module" in data:
             return True
-        if self._any_group(data, module, self.dispatch):
-            return True
-        if (protected or self.graph) and self._any_group(data, module, self.forbidden):
-            return True
         if protected and (
             b"builtins" in data
             or _has_word(data, b"exec")
@@ -178,9 +269,15 @@ class Prefilter:
             or _has_word(data, b"compile")
         ):
             return True
-        if self.graph:
-            return self._any_group(data, module, self.roots) or _has_relative_import(data)
-        return False
+        # The whole file first (fast C searches); only a hit pays for cutting out the region.
+        if not self._any_group(data, module, self.groups[False, protected], exact=False) and not (
+            self.graph and _has_relative_import(data)
+        ):
+            return False
+        region = _import_region(data)
+        return self._any_group(region, module, self.groups[True, protected], exact=True) or (
+            self.graph and _has_relative_import(region)
+        )
 
 
 # --------------------------------------------------------------------------- the AST pass
@@ -624,7 +721,7 @@ def analyze_source(
     """The record of one module's source bytes (see the module docstring)."""
     protected = policy.is_protected(module)
     if prefilter is not None and not prefilter.needs_parse(data, module, protected):
-        return (SKIPPED, (), (), () if graph else None)
+        return _SKIPPED_GRAPH if graph else _SKIPPED
     import ast
     import warnings
 
@@ -662,14 +759,23 @@ def _unreadable(display: str, exc: OSError) -> Record:
 # --------------------------------------------------------------------------- discovery
 
 
-@dataclass(frozen=True)
 class SourceFile:
-    path: str  # absolute
-    rel: str  # relative to the project root, '/'-separated: the cache key
-    module: str
-    is_package: bool
-    mtime_ns: int
-    size: int
+    """One first-party file found by :func:`discover`."""
+
+    __slots__ = ("is_package", "module", "mtime_ns", "path", "rel", "size")
+
+    def __init__(  # noqa: PLR0917 - built in one hot loop, positionally for speed
+        self, path: str, rel: str, module: str, is_package: bool, mtime_ns: int, size: int
+    ) -> None:
+        self.path = path  # absolute
+        self.rel = rel  # relative to the project root, '/'-separated: the cache key
+        self.module = module
+        self.is_package = is_package
+        self.mtime_ns = mtime_ns
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"SourceFile({self.rel!r}, module={self.module!r})"
 
 
 def module_name(rel: str, policy: Policy) -> tuple[str, bool] | None:
@@ -697,15 +803,22 @@ def _top_level_names(policy: Policy) -> frozenset[str] | None:
 
 
 def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[SourceFile]:
-    """Every first-party ``.py`` file under ``targets`` (absolute paths), each once.
+    """Every first-party ``.py`` file under ``targets`` (absolute paths).
 
-    Skips SKIP_DIRS, hidden directories and ``exclude`` globs; follows symlinked
-    directories but never into a directory it has already walked (no loops).
+    A file reachable from two targets is yielded twice (callers key by ``rel``). Skips
+    SKIP_DIRS, hidden directories and ``exclude`` globs (a target inside an excluded
+    directory included); follows symlinked
+    directories, after every real one, and never into a directory already walked (so no
+    loops, and a file reachable both ways keeps the name of its real location).
     """
     firsts = _top_level_names(policy)
-    excludes = policy.exclude
+    excluded = exclude_matcher(policy.exclude)
+    # A file matching "<glob>/**" lies in a directory matching it, which is never entered:
+    # only the other globs need testing per file.
+    file_globs = tuple(g for g in policy.exclude if not g.endswith("/**"))
+    excluded_file = exclude_matcher(file_globs) if file_globs else None
+    src_layout = not policy.is_first_party("src")
     seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[str] = set()
 
     def relpath(path: str) -> str | None:
         rel = os.path.relpath(path, root)
@@ -715,89 +828,116 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
             return None
         return rel.replace(os.sep, "/")
 
-    def candidate_file(path: str, rel: str, stat: os.stat_result) -> SourceFile | None:
-        if is_excluded(rel, excludes):
-            return None
-        named = module_name(rel, policy)
-        if named is None or not policy.is_first_party(named[0]):
-            return None
-        return SourceFile(path, rel, named[0], named[1], stat.st_mtime_ns, stat.st_size)
-
-    def prune(rel: str) -> bool:
-        # Below the project root (or src/), only directories a root package can live in.
-        if firsts is None:
-            return False
-        parts = rel.split("/")
-        if parts[0] == "src" and "src" not in firsts:
+    def package_of(rel_dir: str) -> str:
+        parts = rel_dir.split("/") if rel_dir else []
+        if parts[:1] == ["src"] and src_layout:
             parts = parts[1:]
-            if not parts:
-                return False
-        return parts[0] not in firsts and len(parts) == 1
+        return ".".join(parts)
+
+    def inside_excluded(rel: str) -> bool:
+        parts = rel.split("/") if rel else []
+        return any(excluded("/".join(parts[: i + 1]), True) for i in range(len(parts) - 1))
 
     for target in targets:
         rel_target = relpath(target)
-        if rel_target is None:
+        if rel_target is None or inside_excluded(rel_target):
             continue
         if os.path.isfile(target):
-            if target.endswith(".py") and target not in seen_files:
-                seen_files.add(target)
-                found = candidate_file(target, rel_target, os.stat(target))
-                if found is not None:
-                    yield found
+            if not target.endswith(".py") or excluded(rel_target, False):
+                continue
+            named = module_name(rel_target, policy)
+            if named is not None and policy.is_first_party(named[0]):
+                st = os.stat(target)
+                yield SourceFile(target, rel_target, named[0], named[1], st.st_mtime_ns, st.st_size)
             continue
-        stack = [(target, rel_target)]
-        while stack:
-            directory, rel_dir = stack.pop()
+        pending = [(target, rel_target)]
+        linked: list[tuple[str, str]] = []
+        while pending or linked:
+            directory, rel_dir = pending.pop() if pending else linked.pop(0)
             try:
                 st = os.stat(directory)
                 key = (st.st_dev, st.st_ino)
                 if key in seen_dirs:
                     continue
                 seen_dirs.add(key)
-                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+                with os.scandir(directory) as it:
+                    entries = list(it)
             except OSError:
                 continue
+            package = package_of(rel_dir)
+            package_first_party = bool(package) and policy.is_first_party(package)
+            # Below the project root (or src/), only directories a root package can live in.
+            allowed_top = firsts if firsts is not None and not package else None
+            prefix = f"{rel_dir}/" if rel_dir else ""
             subdirs = []
             for entry in entries:
                 name = entry.name
-                rel = f"{rel_dir}/{name}" if rel_dir else name
                 try:
                     is_dir = entry.is_dir()
                 except OSError:  # pragma: no cover - racing deletion
                     continue
                 if is_dir:
+                    rel = prefix + name
                     if (
                         name in SKIP_DIRS
                         or name.startswith(".")
-                        or is_excluded(rel, excludes)
-                        or prune(rel)
+                        or (
+                            allowed_top is not None
+                            and name not in allowed_top
+                            and not (name == "src" and not rel_dir)
+                        )
+                        or excluded(rel, True)
                     ):
                         continue
-                    subdirs.append((entry.path, rel))
-                elif name.endswith(".py"):
-                    if entry.path in seen_files:
+                    if entry.is_symlink():
+                        linked.append((entry.path, rel))
+                    else:
+                        subdirs.append((entry.path, rel))
+                    continue
+                if not name.endswith(".py"):
+                    continue
+                stem = name[:-3]
+                if stem == "__init__":
+                    if not package:
                         continue
-                    seen_files.add(entry.path)
-                    try:
-                        stat = entry.stat()
-                    except OSError:
-                        stat = os.stat_result((0,) * 10)
-                    found = candidate_file(entry.path, rel, stat)
-                    if found is not None:
-                        yield found
-            stack.extend(reversed(subdirs))
+                    module, is_package, first_party = package, True, package_first_party
+                else:
+                    module = f"{package}.{stem}" if package else stem
+                    is_package = False
+                    first_party = package_first_party or policy.is_first_party(module)
+                if not first_party:
+                    continue
+                rel = prefix + name
+                if excluded_file is not None and excluded_file(rel, False):
+                    continue
+                try:
+                    st = entry.stat()
+                    mtime_ns, size = st.st_mtime_ns, st.st_size
+                except OSError:
+                    mtime_ns, size = 0, -1  # unreadable: reported as TG900 when read
+                yield SourceFile(entry.path, rel, module, is_package, mtime_ns, size)
+            pending.extend(reversed(subdirs))
 
 
 # --------------------------------------------------------------------------- analysis runs
 
-_WORKER: tuple[Policy, Prefilter | None, bool, str] | None = None
+_WORKER: tuple[Policy, Prefilter | None, bool] | None = None
 
 
 def _display(path: str, cwd: str) -> str:
-    rel = os.path.relpath(path, cwd)
-    if rel.startswith(os.pardir):
+    """``path`` relative to the working directory, '/'-separated (absolute on another drive)."""
+    try:
+        rel = os.path.relpath(path, cwd)
+    except ValueError:  # pragma: no cover - Windows, another drive
         rel = path
     return rel.replace(os.sep, "/")
+
+
+def _displayer(root: str, cwd: str) -> Callable[[str], str]:
+    base = _display(root, cwd)
+    if base == os.curdir:
+        return lambda rel: rel
+    return lambda rel: f"{base}/{rel}"
 
 
 def _analyze_file(
@@ -805,10 +945,8 @@ def _analyze_file(
     policy: Policy,
     prefilter: Prefilter | None,
     graph: bool,
-    cwd: str,
 ) -> Record:
-    path, _rel, module, is_package = item
-    display = _display(path, cwd)
+    path, display, module, is_package = item
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -821,8 +959,8 @@ def _analyze_file(
 
 def _worker(chunk: list[tuple[str, str, str, bool]]) -> list[Record]:
     assert _WORKER is not None
-    policy, prefilter, graph, cwd = _WORKER
-    return [_analyze_file(item, policy, prefilter, graph, cwd) for item in chunk]
+    policy, prefilter, graph = _WORKER
+    return [_analyze_file(item, policy, prefilter, graph) for item in chunk]
 
 
 def _can_fork() -> bool:
@@ -843,18 +981,17 @@ def _analyze_all(
     graph: bool,
     jobs: int | None,
 ) -> list[Record]:
-    cwd = os.getcwd()
     if jobs is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         jobs = min(cpus, 8) if len(items) >= PARALLEL_THRESHOLD and _can_fork() else 1
     if jobs <= 1 or len(items) < 2 or not _can_fork():
-        return [_analyze_file(item, policy, prefilter, graph, cwd) for item in items]
+        return [_analyze_file(item, policy, prefilter, graph) for item in items]
     import multiprocessing
 
     global _WORKER
     size = max(16, len(items) // (jobs * 8))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    _WORKER = (policy, prefilter, graph, cwd)
+    _WORKER = (policy, prefilter, graph)
     try:
         pool = multiprocessing.get_context("fork").Pool(jobs)
         try:
@@ -994,7 +1131,7 @@ def _allow_lines(policy: Policy) -> list[int]:
 def _store(  # noqa: PLR0917 - one private call site
     root: str,
     fingerprint: str,
-    cached: dict[str, tuple[int, int, Record]],
+    cached: _cache.Entries,
     todo: list[SourceFile],
     fresh: list[Record],
     present: dict[str, SourceFile] | None,
@@ -1007,7 +1144,7 @@ def _store(  # noqa: PLR0917 - one private call site
     # A file written within the filesystem's timestamp granularity of our read could change
     # again without its (mtime, size) changing: such "racy" files are not cached.
     racy_after = time.time_ns() - _cache.RACY_NS
-    entries = dict(cached)
+    entries = cached.as_dict()
     changed = False
     if present is not None:
         for rel in [rel for rel in entries if rel not in present]:
@@ -1020,7 +1157,7 @@ def _store(  # noqa: PLR0917 - one private call site
         elif entries.pop(f.rel, None) is not None:
             changed = True
     if changed:
-        _cache.save(root, fingerprint, entries)
+        _cache.save(root, fingerprint, _cache.Entries.from_dict(entries))
 
 
 def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | None:
@@ -1068,6 +1205,8 @@ def check(
     whole = any(t == root or root.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
     graph = policy.indirect
 
+    cwd = os.getcwd()
+    display = _displayer(root, cwd)
     reported = {f.rel: f for f in discover(targets, policy, root)}
     files = dict(reported)
     if graph and not whole:
@@ -1078,23 +1217,19 @@ def check(
     from taskguard import _cache
 
     fingerprint = _cache.fingerprint(policy) if use_cache else ""
-    cached = _cache.load(root, fingerprint) if use_cache else {}
+    cached = _cache.load(root, fingerprint) if use_cache else _cache.Entries.empty()
     records: dict[str, Record] = {}
     todo: list[SourceFile] = []
+    lookup = cached.lookup
     for rel, f in files.items():
-        hit = cached.get(rel)
-        if (
-            hit is not None
-            and hit[0] == f.mtime_ns
-            and hit[1] == f.size
-            and (prefilter or hit[2][0] != SKIPPED)
-        ):
-            records[rel] = hit[2]
+        hit = lookup(rel, f.mtime_ns, f.size)
+        if hit is not None and (prefilter or hit[0] != SKIPPED):
+            records[rel] = hit
         else:
             todo.append(f)
     if todo:
         fresh = _analyze_all(
-            [(f.path, f.rel, f.module, f.is_package) for f in todo],
+            [(f.path, display(f.rel), f.module, f.is_package) for f in todo],
             policy,
             Prefilter(policy, graph=graph) if prefilter else None,
             graph,
@@ -1104,7 +1239,6 @@ def check(
         if use_cache:
             _store(root, fingerprint, cached, todo, fresh, files if whole or graph else None)
 
-    cwd = os.getcwd()
     indirect_findings: dict[str, list[Finding]] = {}
     if graph:
         by_module = {files[rel].module: rec for rel, rec in records.items()}
@@ -1117,7 +1251,7 @@ def check(
         every = list(findings) + indirect_findings.get(f.module, [])
         if not every and not suppressions:
             continue
-        display = _display(f.path, cwd)
+        shown = display(rel)
         used: list[set[str]] = [set() for _ in suppressions]
         by_line: dict[int, list[int]] = {}
         for i, (line, _codes, problem) in enumerate(suppressions):
@@ -1140,7 +1274,7 @@ def check(
                 used[hit].add(code)
                 continue
             importer = None if code == TG900.code else f.module
-            violations.append(Violation(display, line, column, code, importer, imported, message))
+            violations.append(Violation(shown, line, column, code, importer, imported, message))
         for (line, sup_codes, problem), done in zip(suppressions, used, strict=True):
             if problem:
                 what = f"inline suppression ({problem})"
@@ -1150,7 +1284,7 @@ def check(
                     continue
                 what = f"inline suppression ignore[{','.join(unused)}]"
             message = TG005.template.format(what=what)
-            violations.append(Violation(display, line, 1, TG005.code, f.module, None, message))
+            violations.append(Violation(shown, line, 1, TG005.code, f.module, None, message))
     if whole and policy.allow:
         source = _display(str(policy.source), cwd) if policy.source else "pyproject.toml"
         for i, (entry, line) in enumerate(zip(policy.allow, _allow_lines(policy), strict=True)):
