@@ -98,7 +98,7 @@ class DeadlineWatchdog:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, socket.socket]] = []
         self._live: dict[int, socket.socket] = {}
-        self._expired: set[int] = set()
+        self._expired: dict[int, str] = {}
         self._ids = itertools.count(1)
         self._stopping = False
         self._aborted = False
@@ -111,7 +111,7 @@ class DeadlineWatchdog:
         with self._cond:
             token = next(self._ids)
             if self._aborted:
-                self._expired.add(token)
+                self._expired[token] = "cancelled"
                 _shutdown(sock)
                 return token
             self._live[token] = sock
@@ -119,14 +119,11 @@ class DeadlineWatchdog:
             self._cond.notify()
             return token
 
-    def release(self, token: int) -> bool:
-        """Forget an attempt; True when its deadline had already cut it."""
+    def release(self, token: int) -> str | None:
+        """Forget an attempt; why it was cut ("deadline_exceeded", "cancelled"), if it was."""
         with self._cond:
             self._live.pop(token, None)
-            if token in self._expired:
-                self._expired.discard(token)
-                return True
-            return False
+            return self._expired.pop(token, None)
 
     def _run(self) -> None:
         with self._cond:
@@ -143,7 +140,7 @@ class DeadlineWatchdog:
                     continue
                 heapq.heappop(self._heap)
                 self._live.pop(token, None)
-                self._expired.add(token)
+                self._expired[token] = "deadline_exceeded"
                 _shutdown(sock)
 
     def abort_all(self) -> None:
@@ -151,7 +148,7 @@ class DeadlineWatchdog:
         with self._cond:
             self._aborted = True
             for token, sock in list(self._live.items()):
-                self._expired.add(token)
+                self._expired[token] = "cancelled"
                 _shutdown(sock)
             self._live.clear()
 
@@ -381,20 +378,21 @@ class Dispatcher:
                 if len(data) > _MAX_RESPONSE_READ or response.will_close:
                     self._pool.discard(conn)
             except TimeoutError:
-                self._watchdog.release(token)
+                cut = self._watchdog.release(token)
                 self._pool.discard(conn)
-                return Result(None, "deadline_exceeded", detail="dispatch deadline exceeded")
+                return _cut_result(cut or "deadline_exceeded")
             except (http.client.HTTPException, OSError) as exc:
-                expired = self._watchdog.release(token)
+                cut = self._watchdog.release(token)
                 self._pool.discard(conn)
-                if expired:
-                    return Result(None, "deadline_exceeded", detail="dispatch deadline exceeded")
+                if cut:
+                    return _cut_result(cut)
                 if reused and not got_response and _stale_connection_error(exc):
                     continue  # a keep-alive connection the server had closed: once more, fresh
                 return Result(None, "connection_error", detail=f"{type(exc).__name__}: {exc}")
-            if self._watchdog.release(token):
+            cut = self._watchdog.release(token)
+            if cut:
                 self._pool.discard(conn)
-                return Result(None, "deadline_exceeded", detail="dispatch deadline exceeded")
+                return _cut_result(cut)
             outcome = "success" if 200 <= status <= 299 else "http_error"
             return Result(status, outcome, retry_after=retry_after)
         return Result(None, "connection_error", detail="connection closed by the target")
@@ -416,6 +414,12 @@ class Dispatcher:
             executor.shutdown(wait=True, cancel_futures=True)
         self._watchdog.stop()
         self._pool.close_all()
+
+
+def _cut_result(reason: str) -> Result:
+    if reason == "cancelled":
+        return _CANCELLED
+    return Result(None, "deadline_exceeded", detail="dispatch deadline exceeded")
 
 
 def _stale_connection_error(exc: BaseException) -> bool:

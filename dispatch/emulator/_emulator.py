@@ -173,7 +173,6 @@ class Emulator:
         )
         server = grpc.server(
             self._rpc_pool,
-            handlers=[CloudTasksHandler(self._store, dispatcher, self._faults, self._stopping)],
             options=[
                 # Port clashes must fail loudly, not share the port with another process.
                 ("grpc.so_reuseport", 0),
@@ -181,6 +180,7 @@ class Emulator:
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ],
         )
+        CloudTasksHandler(self._store, dispatcher, self._faults, self._stopping).register(server)
         self._server = server
         target = f"{_bracket(self.host)}:{self._requested_port}"
         try:

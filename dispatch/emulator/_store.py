@@ -13,6 +13,7 @@ import collections
 import heapq
 import itertools
 import math
+import random
 import re
 import secrets
 import threading
@@ -476,6 +477,9 @@ def view_of(stored: Any, view: int) -> Any:
     return out
 
 
+_TOKEN_PREFIX = "after:"
+
+
 def _page(names: list[str], page_size: int, page_token: str, limit: int) -> tuple[list[str], str]:
     if page_size < 0:
         raise invalid("page_size must not be negative.")
@@ -483,13 +487,19 @@ def _page(names: list[str], page_size: int, page_token: str, limit: int) -> tupl
     start = 0
     if page_token:
         try:
-            after = base64.urlsafe_b64decode(page_token.encode("ascii")).decode("utf-8")
+            raw = base64.b64decode(page_token.encode("ascii"), altchars=b"-_", validate=True)
+            after = raw.decode("utf-8")
         except (binascii.Error, UnicodeError, ValueError):
             raise invalid("Invalid page_token.") from None
+        if not after.startswith(_TOKEN_PREFIX):
+            raise invalid("Invalid page_token.")
+        after = after[len(_TOKEN_PREFIX) :]
         start = next((i for i, n in enumerate(names) if n > after), len(names))
     chunk = names[start : start + size]
     more = start + size < len(names)
-    token = base64.urlsafe_b64encode(chunk[-1].encode()).decode("ascii") if more and chunk else ""
+    token = ""
+    if more and chunk:
+        token = base64.urlsafe_b64encode((_TOKEN_PREFIX + chunk[-1]).encode()).decode("ascii")
     return chunk, token
 
 
@@ -525,6 +535,9 @@ class Store:
         self._tombstone_order: collections.deque[tuple[float, str]] = collections.deque()
         self._queue_tombstones: dict[str, float] = {}
         self._seq = itertools.count(1)
+        # Generated task ids need to be unique, not secret: a seeded PRNG is ~1000x cheaper
+        # than reading the OS entropy pool on every CreateTask.
+        self._ids = random.Random(secrets.randbits(128))
 
     # -- queues --------------------------------------------------------------------------
 
@@ -677,7 +690,7 @@ class Store:
 
     def _fresh_id(self, queue: QueueState) -> str:
         while True:
-            candidate = str(secrets.randbits(63))
+            candidate = str(self._ids.getrandbits(63))
             name = f"{queue.name}/tasks/{candidate}"
             if candidate not in queue.tasks and name not in self._task_tombstones:
                 return candidate
@@ -742,8 +755,13 @@ class Store:
 
     def _push(self, task: TaskState, eta: float) -> None:
         task.seq = next(self._seq)
-        heapq.heappush(task.queue.heap, (eta, task.seq, task))
-        task.queue.cond.notify()
+        queue = task.queue
+        heapq.heappush(queue.heap, (eta, task.seq, task))
+        # The pump only needs waking when this task is now the first due; otherwise it is
+        # already waiting for an earlier one (or is paused), and a wake-up costs a context
+        # switch per CreateTask.
+        if queue.heap[0][2] is task and not queue.paused:
+            queue.cond.notify()
 
     def next_attempt(self, queue: QueueState, now: float) -> Attempt | float | None:
         """The next attempt the queue may start now, or how long to wait (None: until notified)."""
