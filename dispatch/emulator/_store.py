@@ -555,28 +555,25 @@ class Store:
             raise invalid(
                 f"The queue name ('{queue.name}') must be in the parent location ('{parent}')."
             )
-        pb = QueuePb()
-        pb.CopyFrom(queue)
-        for output_only in ("state", "purge_time"):
-            pb.ClearField(output_only)
-        normalize_queue(pb)
-        pb.state = RUNNING
+        pb = _new_queue(queue)
         with self.lock:
-            if pb.name in self.queues:
-                raise RpcError(grpc.StatusCode.ALREADY_EXISTS, "Queue already exists")
-            gone_until = self._queue_tombstones.get(pb.name)
-            if gone_until is not None and gone_until > now:
-                raise RpcError(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "The queue cannot be created because a queue with this name existed "
-                    "too recently.",
-                )
-            state = QueueState(pb=pb, cond=threading.Condition(self.lock))
-            state.tokens = float(state.burst)
-            state.refilled_at = time.monotonic()
-            self.queues[pb.name] = state
-            self._on_queue_added(state)
-            return _copy(QueuePb, pb)
+            return self._insert_queue(pb, now)
+
+    def _insert_queue(self, pb: Any, now: float) -> Any:
+        if pb.name in self.queues:
+            raise RpcError(grpc.StatusCode.ALREADY_EXISTS, "Queue already exists")
+        gone_until = self._queue_tombstones.get(pb.name)
+        if gone_until is not None and gone_until > now:
+            raise RpcError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "The queue cannot be created because a queue with this name existed too recently.",
+            )
+        state = QueueState(pb=pb, cond=threading.Condition(self.lock))
+        state.tokens = float(state.burst)
+        state.refilled_at = time.monotonic()
+        self.queues[pb.name] = state
+        self._on_queue_added(state)
+        return _copy(QueuePb, pb)
 
     def get_queue(self, name: str) -> Any:
         with self.lock:
@@ -615,23 +612,25 @@ class Store:
                 raise invalid(f"update_mask path {path!r} names an output-only field.")
         if paths and not mask.IsValidForDescriptor(QueuePb.DESCRIPTOR):
             raise invalid(f"update_mask {paths!r} does not name fields of Queue.")
+        created = _new_queue(queue) if queue.name not in self.queues else None
         with self.lock:
             current = self.queues.get(queue.name)
-        if current is None:
-            # UpdateQueue creates the queue when it does not exist.
-            return self.create_queue(parse_queue_name(queue.name).parent, queue, now)
-        with self.lock:
-            current = self._queue(queue.name)
+            if current is None:
+                # UpdateQueue creates the queue when it does not exist.
+                return self._insert_queue(
+                    created if created is not None else _new_queue(queue), now
+                )
             updated = _copy(QueuePb, current.pb)
             if paths:
-                field_mask_pb2.FieldMask(paths=paths).MergeMessage(queue, updated)
+                # A path naming a message replaces that message, as AIP-134 asks.
+                field_mask_pb2.FieldMask(paths=paths).MergeMessage(
+                    queue, updated, replace_message_field=True
+                )
             else:
                 for name in _MUTABLE_QUEUE_FIELDS:
                     updated.ClearField(name)
                     if queue.HasField(name):
                         getattr(updated, name).CopyFrom(getattr(queue, name))
-            if paths and any(p.startswith("rate_limits") for p in paths):
-                updated.rate_limits.ClearField("max_burst_size")
             normalize_queue(updated)
             current.pb.CopyFrom(updated)
             current.tokens = min(current.tokens, float(current.burst))
@@ -885,6 +884,17 @@ class Store:
         pb.schedule_time.CopyFrom(ts_from(eta))
         self._push(task, eta)
         return "retry"
+
+
+def _new_queue(queue: Any) -> Any:
+    """A queue as CreateQueue stores it: checked, defaults filled, RUNNING."""
+    pb = QueuePb()
+    pb.CopyFrom(queue)
+    for output_only in ("state", "purge_time"):
+        pb.ClearField(output_only)
+    normalize_queue(pb)
+    pb.state = RUNNING
+    return pb
 
 
 def _copy(cls: Any, pb: Any) -> Any:

@@ -126,6 +126,14 @@ def test_update_queue_honours_the_mask_and_creates_a_missing_queue(client, queue
     assert updated.rate_limits.max_burst_size == 7
     assert updated.rate_limits.max_concurrent_dispatches == 1000  # not in the mask
     assert updated.retry_config.max_attempts == 5  # not in the mask
+    # A path naming a whole message replaces it: unset fields go back to the defaults.
+    replaced = client.update_queue(
+        queue={"name": queue, "retry_config": {"max_attempts": 7}},
+        update_mask=field_mask_pb2.FieldMask(paths=["retry_config"]),
+    )
+    assert replaced.retry_config.max_attempts == 7
+    assert replaced.retry_config.min_backoff.total_seconds() == pytest.approx(0.1)
+    assert replaced.rate_limits.max_dispatches_per_second == 7
     with pytest.raises(gexc.InvalidArgument, match="output-only"):
         client.update_queue(
             queue={"name": queue}, update_mask=field_mask_pb2.FieldMask(paths=["state"])
