@@ -11,7 +11,7 @@ import pytest
 import structlog
 from emulator_support import PARENT, Reply, http_task
 from google.api_core import exceptions as gexc
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from dispatch.emulator._store import Retry
 
@@ -394,3 +394,28 @@ def test_every_delivery_is_logged_without_body_token_or_header_values(client, qu
     text = repr(logs)
     for secret in ("body-secret-4242", "header-secret-77", "query-secret", token[-20:]):
         assert secret not in text
+
+
+def test_a_task_level_retry_config_overrides_the_queues(client, queue, worker, emulator):
+    worker.answer(then=500)
+    task = client.create_task(
+        parent=queue,
+        task={**http_task(worker.url + "/own-retry"), "retry_config": {"max_attempts": 2}},
+    )
+    assert task.retry_config.max_attempts == 2
+    # Fields the task leaves unset come from the queue (50 ms min backoff here).
+    assert task.retry_config.min_backoff.total_seconds() == pytest.approx(0.05)
+    _wait_until_gone(client, task.name)
+    assert [d.retry_count for d in emulator.deliveries()] == [0, 1]
+
+
+def test_a_task_is_not_delivered_before_its_schedule_time(client, queue, worker):
+    when = time.time() + 0.4
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(when * 1e9))
+    task = client.create_task(
+        parent=queue, task={**http_task(worker.url + "/later"), "schedule_time": ts}
+    )
+    (got,) = worker.wait_for(1)
+    assert got.arrived_at >= task.schedule_time.timestamp()
+    assert float(got.headers["X-CloudTasks-TaskETA"]) == pytest.approx(when, abs=1e-6)
