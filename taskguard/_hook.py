@@ -28,7 +28,7 @@ from importlib.machinery import (
     SourceFileLoader,
     SourcelessFileLoader,
 )
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from taskguard._errors import HINT, ForbiddenImportError, PolicyError, TaskguardError
 from taskguard._policy import (
@@ -49,9 +49,12 @@ EVENT: Final = "taskguard.forbidden_import"
 MODES: Final = ("error", "warn")
 
 ImportFunc = Callable[..., Any]
+# Called with every violation (before anything is raised) and the error about to be raised
+# (``None`` in warn mode).
+Listener = Callable[[Violation, "ForbiddenImportError | None"], None]
 
 _REAL_BUILTINS: Final[dict[str, Any]] = builtins.__dict__
-_ORIGINAL_IMPORT: Final = builtins.__import__
+_ORIGINAL_IMPORT: Final = builtins.__import__  # taskguard: ignore[TG003] -- the guard itself
 _MODULES: Final = sys.modules
 _IMPORTLIB: Final = importlib
 
@@ -185,9 +188,12 @@ def _make_import(importer: str) -> ImportFunc:
             ):
                 return module
             return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, level)
-        return _guarded_import(importer, fast, verified, name, globals, locals, fromlist, level)
+        result = _guarded_import(importer, fast, verified, name, globals, locals, fromlist, level)
+        if result.__class__ is ForbiddenImportError:
+            raise result  # from here, so a traceback shows one guard frame
+        return result
 
-    return __import__
+    return __import__  # taskguard: ignore[TG003] -- the guard itself
 
 
 def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
@@ -200,7 +206,7 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     fromlist: Any,
     level: int,
 ) -> Any:
-    __tracebackhide__ = True
+    """The slow path: check, then import. Returns the error to raise instead of raising."""
     guard = _active
     if guard is not None:
         items: tuple[Any, ...] = tuple(fromlist) if fromlist else ()
@@ -212,9 +218,14 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             key = None
         if key is None or key not in verified:
             frame = sys._getframe(2)
-            if guard._check_import(
+            while frame.f_code in _WRAPPER_CODES and frame.f_back is not None:
+                frame = frame.f_back
+            clean, error = guard._check_import(
                 importer, name=name, fromlist=items, level=level, package=package, frame=frame
-            ):
+            )
+            if error is not None:
+                return error
+            if clean:
                 if key is not None:
                     verified.add(key)
                 if not items and not level and "." not in name and name != "importlib":
@@ -225,12 +236,35 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     return module
 
 
+def _make_main_import(fallback: str) -> ImportFunc:
+    """``__import__`` for ``__main__``: the importer is the module runpy is running."""
+    imports: dict[str, ImportFunc] = {}
+
+    def __import__(
+        name: str,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        spec = globals.get("__spec__") if globals else None
+        importer = getattr(spec, "name", None) or fallback
+        guarded = imports.get(importer)
+        if guarded is None:
+            guarded = imports.setdefault(importer, _make_import(importer))
+        return guarded(name, globals, locals, fromlist, level)
+
+    return __import__  # taskguard: ignore[TG003] -- the guard itself
+
+
 def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:
     def import_module(name: str, package: str | None = None) -> types.ModuleType:
         __tracebackhide__ = True
         guard = _active
         if guard is not None:
-            guard._check_dynamic(importer, name, package, sys._getframe(1))
+            error = guard._check_dynamic(importer, name, package, sys._getframe(1))
+            if error is not None:
+                raise error
         result: types.ModuleType = _IMPORTLIB.import_module(name, package)
         return result
 
@@ -402,7 +436,9 @@ class _GuardFinder:
         if guard is not _active:
             return None
         if guard._maybe_forbidden(fullname):
-            guard._frame_check(fullname, sys._getframe(1))
+            error = guard._frame_check(fullname, sys._getframe(1))
+            if error is not None:
+                raise error
         if not guard._guardable(fullname):
             return None
         busy: set[str] | None = getattr(self._local, "busy", None)
@@ -450,19 +486,21 @@ class _GuardFinder:
         return f"<taskguard finder mode={self._guard.mode}>"
 
 
-def _own_codes() -> tuple[frozenset[types.CodeType], frozenset[types.CodeType]]:
+def _own_codes() -> tuple[frozenset[types.CodeType], ...]:
+    wrapper_codes = {_make_main_import("").__code__}
     guard_codes = {
         _make_import("").__code__,
         _guarded_import.__code__,
         _make_import_module("").__code__,
+        *wrapper_codes,
     }
     _caches.clear()
     loader_codes = {_create.__code__, _exec.__code__}
-    return frozenset(guard_codes), frozenset(loader_codes)
+    return frozenset(guard_codes), frozenset(loader_codes), frozenset(wrapper_codes)
 
 
 # Frames of these functions mean the import came through the guard and is checked already.
-_GUARD_CODES, _LOADER_CODES = _own_codes()
+_GUARD_CODES, _LOADER_CODES, _WRAPPER_CODES = _own_codes()
 _IMPORTLIB_FILE: Final = getattr(importlib, "__file__", None)
 
 
@@ -487,7 +525,7 @@ class Guard:
         self._lock = threading.Lock()
         self._violations: list[Violation] = []
         self._seen: set[Violation] = set()
-        self._listeners: list[Callable[[Violation], None]] = []
+        self._listeners: list[Listener] = []
         self._allowances: list[tuple[str, ...]] = []
         self._unguardable: set[str] = set()
         self._first_party: dict[str, bool] = {}
@@ -558,11 +596,11 @@ class Guard:
 
     # ------------------------------------------------------------------ internals
 
-    def _add_listener(self, listener: Callable[[Violation], None]) -> None:
+    def _add_listener(self, listener: Listener) -> None:
         with self._lock:
             self._listeners.append(listener)
 
-    def _remove_listener(self, listener: Callable[[Violation], None]) -> None:
+    def _remove_listener(self, listener: Listener) -> None:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
@@ -603,14 +641,13 @@ class Guard:
         level: int,
         package: str | None,
         frame: types.FrameType,
-    ) -> bool:
-        """Check one import statement; ``True`` when it is clean (cacheable)."""
-        __tracebackhide__ = True
+    ) -> tuple[bool, ForbiddenImportError | None]:
+        """Check one import statement: (clean, so cacheable; the error to raise)."""
         if level:
             try:
                 resolved = resolve_relative(name, package or "", level)
             except ImportError:
-                return False  # the import system raises its own error for this
+                return False, None  # the import system raises its own error for this
         else:
             resolved = name
         names = [item for item in fromlist if isinstance(item, str)]
@@ -619,73 +656,74 @@ class Guard:
             verdict = decide(self.policy, importer, candidate)
             if verdict is not None and not verdict.allowed:
                 clean = False
-                self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
-        return clean
+                error = self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
+                if error is not None:
+                    return False, error
+        return clean, None
 
     def _check_dynamic(
         self, importer: str, name: object, package: str | None, frame: types.FrameType
-    ) -> None:
-        __tracebackhide__ = True
+    ) -> ForbiddenImportError | None:
         if not isinstance(name, str):
-            return
+            return None
         resolved = name
         if name.startswith("."):
             level = len(name) - len(name.lstrip("."))
             if not package:
-                return  # importlib raises TypeError itself
+                return None  # importlib raises TypeError itself
             try:
                 resolved = resolve_relative(name[level:], package, level)
             except ImportError:
-                return
-        verdict = decide(self.policy, importer, resolved)
-        if verdict is not None and not verdict.allowed:
-            self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
+                return None
+        return self._check_names(importer, resolved, frame.f_code.co_filename, frame.f_lineno)
 
-    def _frame_check(self, fullname: str, frame: types.FrameType | None) -> None:
+    def _frame_check(
+        self, fullname: str, frame: types.FrameType | None
+    ) -> ForbiddenImportError | None:
         """The second line, for first loads: find the code that asked for ``fullname``.
 
         Catches imports the builtins cannot see: modules executed without the finder
         (``spec_from_file_location``), modules imported before install, extension modules
         importing during initialisation, ``python -m`` mains.
         """
-        __tracebackhide__ = True
         while frame is not None:
             code = frame.f_code
             if code in _GUARD_CODES:
-                return  # came through a guarded __import__/import_module: checked there
+                return None  # came through a guarded __import__/import_module: checked there
             if code in _LOADER_CODES:
                 importer = frame.f_locals.get("importer")
                 if isinstance(importer, str) and self._guardable(importer):
-                    origin = _origin_of(frame)
-                    self._check_names(importer, fullname, origin, 0)
-                return
+                    return self._check_names(importer, fullname, _origin_of(frame), 0)
+                return None
             filename = code.co_filename
             if filename.startswith("<frozen importlib") or filename == _IMPORTLIB_FILE:
                 frame = frame.f_back
                 continue
             importer = _frame_module(frame)
             if importer is not None and self._guardable(importer):
-                self._check_names(importer, fullname, filename, frame.f_lineno)
-            return
+                return self._check_names(importer, fullname, filename, frame.f_lineno)
+            return None
+        return None
 
     def _check_names(
         self, importer: str, imported: str, filename: str | None, lineno: int | None
-    ) -> None:
-        __tracebackhide__ = True
+    ) -> ForbiddenImportError | None:
         verdict = decide(self.policy, importer, imported)
         if verdict is not None and not verdict.allowed:
-            self._violation(verdict, filename, lineno)
+            return self._violation(verdict, filename, lineno)
+        return None
 
     def _temporarily_allowed(self, imported: str) -> bool:
         with self._lock:
             allowances = tuple(self._allowances)
         return any(matches(p, imported) for entry in allowances for p in entry)
 
-    def _violation(self, verdict: Verdict, filename: str | None, lineno: int | None) -> None:
-        """Record, notify, then log (warn) or raise (error)."""
-        __tracebackhide__ = True
+    def _violation(
+        self, verdict: Verdict, filename: str | None, lineno: int | None
+    ) -> ForbiddenImportError | None:
+        """Record and notify; then log (warn) or return the error for the caller to raise."""
         if self._allowances and self._temporarily_allowed(verdict.imported):
-            return
+            return None
         record = Violation(
             path=filename or "<unknown>",
             line=lineno or 0,
@@ -695,6 +733,11 @@ class Guard:
             imported=verdict.imported,
             message=verdict.message,
         )
+        error = None
+        if self.mode == "error":
+            error = ForbiddenImportError(
+                verdict.importer, verdict.imported, verdict.code, filename, lineno
+            )
         with self._lock:
             new = record not in self._seen
             if new:
@@ -702,19 +745,10 @@ class Guard:
                 self._violations.append(record)
             listeners = tuple(self._listeners)
         for listener in listeners:
-            listener(record)
-        if self.mode == "warn":
-            if new:
-                _log(record)
-            return
-        _raise(record, filename, lineno)
-
-
-def _raise(record: Violation, filename: str | None, lineno: int | None) -> NoReturn:
-    __tracebackhide__ = True
-    raise ForbiddenImportError(
-        str(record.importer), str(record.imported), record.code, filename, lineno
-    )
+            listener(record, error)
+        if error is None and new:
+            _log(record)
+        return error
 
 
 def _log(record: Violation) -> None:
@@ -831,7 +865,7 @@ def _guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | Non
     main = sys.modules.get("__main__")
     if name is None or main is None or not guard._guardable(name):
         return None
-    main.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))
+    main.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_main_import(name))
     return name
 
 

@@ -1,0 +1,107 @@
+"""``taskguard run -- COMMAND``: the runtime guard in every Python process of a command's tree.
+
+The command runs with ``taskguard/_bootstrap`` first on ``PYTHONPATH``; Python imports the
+``sitecustomize`` there at startup, which installs the guard and then runs the
+``sitecustomize`` that would otherwise have been imported. Child processes inherit the
+environment, so they are guarded too. The command's exit status passes through.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from taskguard._errors import PolicyError
+from taskguard._policy import load_policy
+
+BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "_bootstrap")
+# Read by the bootstrap in each process of the tree.
+ENV_MODE = "TASKGUARD_MODE"
+ENV_CONFIG = "TASKGUARD_CONFIG"
+ENV_ROOT = "TASKGUARD_ROOT"
+
+EXIT_USAGE = 2
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+
+def guarded_environment(
+    *, mode: str | None, config: str | None, root: str | None = None
+) -> dict[str, str]:
+    """The environment a command needs for the guard; the policy is validated first."""
+    root_dir = str(Path(root or os.getcwd()).resolve())
+    config_path = str(Path(config).resolve()) if config else None
+    load_policy(root_dir, config=config_path)  # fail here, once, rather than in every child
+    env = dict(os.environ)
+    existing = env.get("PYTHONPATH")
+    parts = [BOOTSTRAP_DIR, *(existing.split(os.pathsep) if existing else [])]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+    env[ENV_ROOT] = root_dir
+    if config_path:
+        env[ENV_CONFIG] = config_path
+    else:
+        env.pop(ENV_CONFIG, None)
+    if mode:
+        env[ENV_MODE] = mode
+    else:
+        env.pop(ENV_MODE, None)
+    return env
+
+
+def run(command: list[str], *, mode: str | None, config: str | None) -> int:
+    """Run ``command`` with the guard installed in it and its Python children.
+
+    Returns the command's exit status (128 + N when a signal N ended it).
+    """
+    if not command:
+        print("taskguard run: no command given", file=sys.stderr)
+        return EXIT_USAGE
+    if mode not in (None, "error", "warn"):
+        print(f"taskguard run: --mode must be error or warn, not {mode!r}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        env = guarded_environment(mode=mode, config=config)
+    except PolicyError as exc:
+        print(f"taskguard run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        child = subprocess.Popen(command, env=env)
+    except FileNotFoundError:
+        print(f"taskguard run: command not found: {command[0]}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except PermissionError:
+        print(f"taskguard run: permission denied: {command[0]}", file=sys.stderr)
+        return EXIT_NOT_EXECUTABLE
+    return _wait(child)
+
+
+def _exit_status(returncode: int) -> int:
+    # Popen reports "killed by signal N" as -N; a shell reports 128 + N.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _wait(child: subprocess.Popen[bytes]) -> int:
+    # Ctrl-C reaches the whole foreground process group, the command included: let the
+    # command decide what it means and wait for it. Termination requests are passed on.
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return _exit_status(child.wait())  # only the main thread may set signal handlers
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
+    }
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, forward)
+    try:
+        status = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return _exit_status(status)
