@@ -466,13 +466,16 @@ def distribution_packages(distribution: str) -> tuple[str, ...]:
         raise LookupError(f"distribution {distribution!r} is not installed") from exc
     # PackagePath is a PurePosixPath: str() is always '/'-separated.
     files = [str(f) for f in (dist.files or ())]
-    inits = {
-        f[: -len("/__init__.py")]
-        for f in files
-        if f.endswith("/__init__.py") and not _is_legacy_namespace(dist.locate_file(f))
+    legacy = {
+        f for f in files if f.endswith("/__init__.py") and _is_legacy_namespace(dist.locate_file(f))
+    }
+    inits = {f[: -len("/__init__.py")] for f in files if f.endswith("/__init__.py")} - {
+        f[: -len("/__init__.py")] for f in legacy
     }
     provided: set[str] = set()
     for path in files:
+        if path in legacy:
+            continue
         parts = path.split("/")
         if any(p in ("..", "__pycache__") or p.endswith((".dist-info", ".data")) for p in parts):
             continue
