@@ -285,7 +285,8 @@ def _final_error(
         )
     else:
         message = exc.message
-    if maybe_landed:
+    unknown = maybe_landed or exc.outcome_unknown
+    if unknown:
         message += f"; task {spec.task_name} may exist: re-send with task_id={spec.task_id!r}"
     return TaskCreationError(
         message,
@@ -293,7 +294,7 @@ def _final_error(
         queue=spec.queue,
         code=exc.code,
         attempts=attempts,
-        outcome_unknown=maybe_landed,
+        outcome_unknown=unknown,
     )
 
 

@@ -145,13 +145,21 @@ def create_task(client: Any, request: Any, spec: TaskSpec, *, timeout: float, at
             attempts=attempt,
             outcome_unknown=code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN"),
         ) from exc
-    except (google_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
+    except (google_exceptions.GoogleAPIError, grpc.RpcError) as exc:
         raise TaskCreationError(
             f"Cloud Tasks CreateTask failed: {type(exc).__name__}: {_summary(exc)}",
             task_name=spec.task_name,
             queue=spec.queue,
             attempts=attempt,
             outcome_unknown=True,
+        ) from exc
+    except (auth_exceptions.GoogleAuthError, ValueError) as exc:
+        # Raised before anything is sent: credentials, or the client's own checks.
+        raise TaskCreationError(
+            f"Cloud Tasks CreateTask failed: {type(exc).__name__}: {_summary(exc)}",
+            task_name=spec.task_name,
+            queue=spec.queue,
+            attempts=attempt,
         ) from exc
     # Read the raw message: proto-plus attribute access marshals through Python.
     name = str(tasks_v2.Task.pb(response).name)

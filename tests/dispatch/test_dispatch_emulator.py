@@ -284,6 +284,23 @@ def test_non_transient_errors_are_not_retried(emu: Emulator, code: grpc.StatusCo
     assert stored(emu) == {}
 
 
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED])
+@pytest.mark.usefixtures("paused")
+def test_ambiguous_errors_are_not_retried_but_say_the_task_may_exist(
+    emu: Emulator, code: grpc.StatusCode
+) -> None:
+    emu.fail_next(1, code, after_commit=True)
+    with pytest.raises(TaskCreationError) as info:
+        enqueue_http_task("/tasks/x", {"v": 1}, task_id="maybe", settings=fast())
+    error = info.value
+    assert (error.code, error.attempts, error.outcome_unknown) == (code.name, 1, True)
+    assert "re-send with task_id='maybe'" in str(error)
+    # It did land: re-sending with the same id is how the caller finds out.
+    with pytest.raises(DuplicateTaskError):
+        enqueue_http_task("/tasks/x", {"v": 1}, task_id="maybe", settings=fast())
+    assert list(stored(emu)) == [f"{QUEUE_PATH}/tasks/maybe"]
+
+
 @pytest.mark.usefixtures("paused")
 def test_missing_queue_is_not_found(emu: Emulator) -> None:
     with pytest.raises(TaskCreationError) as info:
