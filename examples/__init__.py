@@ -1,0 +1,1 @@
+"""Examples: the podcast service before and after the refactor, and ``make demo``."""
