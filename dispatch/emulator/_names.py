@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class QueueName:
         return f"projects/{self.project}/locations/{self.location}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_queue_name(name: str) -> QueueName:
     match = _QUEUE_RE.fullmatch(name)
     if match is None:

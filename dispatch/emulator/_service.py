@@ -43,28 +43,40 @@ class Faults:
         self._lock = threading.Lock()
         self._failures: dict[str, collections.deque[tuple[grpc.StatusCode, bool]]] = {}
         self._delays: dict[str, collections.deque[float]] = {}
+        self._pending = 0  # read without the lock: a cheap "nothing injected" fast path
 
     def fail(self, method: str, n: int, code: grpc.StatusCode, after_commit: bool) -> None:
         with self._lock:
             queue = self._failures.setdefault(method, collections.deque())
             queue.extend([(code, after_commit)] * n)
+            self._pending += n
 
     def delay(self, method: str, n: int, seconds: float) -> None:
         with self._lock:
             self._delays.setdefault(method, collections.deque()).extend([seconds] * n)
+            self._pending += n
 
     def take(self, method: str) -> tuple[float, tuple[grpc.StatusCode, bool] | None]:
+        if not self._pending:
+            return 0.0, None
         with self._lock:
             delays = self._delays.get(method)
             failures = self._failures.get(method)
-            delay = delays.popleft() if delays else 0.0
-            failure = failures.popleft() if failures else None
+            delay = 0.0
+            failure = None
+            if delays:
+                delay = delays.popleft()
+                self._pending -= 1
+            if failures:
+                failure = failures.popleft()
+                self._pending -= 1
             return delay, failure
 
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
             self._delays.clear()
+            self._pending = 0
 
 
 def _view(request: Any) -> int:

@@ -363,10 +363,10 @@ def prepare_task(
         )
     if kind != "http_request":
         raise invalid("A task must have an HTTP request: set Task.http_request.")
-    if task.ByteSize() > MAX_TASK_BYTES:
+    size = task.ByteSize()
+    if size > MAX_TASK_BYTES:
         raise invalid(
-            f"Task size ({task.ByteSize()} bytes) exceeds the maximum task size of "
-            f"{MAX_TASK_BYTES} bytes."
+            f"Task size ({size} bytes) exceeds the maximum task size of {MAX_TASK_BYTES} bytes."
         )
     req = task.http_request
     _check_url(req.url)
@@ -388,10 +388,13 @@ def prepare_task(
     if auth == "oidc_token" and not req.oidc_token.service_account_email:
         raise invalid("OidcToken.service_account_email is required.")
 
+    # Only what a caller may set is taken; output-only fields are never copied in.
     stored = TaskPb()
-    stored.CopyFrom(task)
-    if task_id is None:
-        stored.ClearField("name")
+    if task_id is not None:
+        stored.name = task.name
+    stored.http_request.CopyFrom(req)
+    if task.HasField("retry_config"):
+        stored.retry_config.CopyFrom(task.retry_config)
     sreq = stored.http_request
     sreq.http_method = _method_value(method)
     for key in [k for k in sreq.headers if k.lower() == "user-agent"]:
@@ -418,15 +421,6 @@ def prepare_task(
         stored.dispatch_deadline.CopyFrom(dur_from(round(deadline, 3)))
     else:
         stored.dispatch_deadline.CopyFrom(dur_from(DEFAULT_DISPATCH_DEADLINE))
-
-    for output_only in (
-        "dispatch_count",
-        "response_count",
-        "first_attempt",
-        "last_attempt",
-        "view",
-    ):
-        stored.ClearField(output_only)
     return stored, task_id
 
 
