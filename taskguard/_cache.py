@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from taskguard._policy import Policy
 
 CACHE_DIR = ".taskguard_cache"
-FORMAT = 2
+FORMAT = 3
 RACY_NS = 2_000_000_000
 # Fingerprints of other policies (indirect on/off, another config) kept side by side.
 KEEP = 4

@@ -12,9 +12,10 @@ A record is a tuple of builtins, so the cache can store it with ``marshal``::
 ``status``
     SKIPPED (the prefilter proved the file holds nothing relevant), PARSED, or FAILED (TG900).
 ``findings``
-    ``(line, column, statement_line, code, imported, message, allow_index)``; ``column`` is
-    1-based in characters, ``allow_index`` is the index of the allow entry that excuses the
-    finding in ``policy.allow`` (then it is no violation) or -1.
+    ``(line, column, statement_line, code, imported, message, allow_index, chain)``;
+    ``column`` is 1-based in characters, ``allow_index`` is the index of the allow entry that
+    excuses the finding in ``policy.allow`` (then it is no violation) or -1, ``chain`` the
+    TG004 import chain (empty otherwise).
 ``suppressions``
     ``(line, codes, problem)`` per ``# taskguard: ignore[...]`` comment; ``problem`` is empty
     for a well-formed one, else why it suppresses nothing.
@@ -46,7 +47,7 @@ SKIPPED = 0
 PARSED = 1
 FAILED = 2
 
-Finding = tuple[int, int, int, str, "str | None", str, int]
+Finding = tuple[int, int, int, str, "str | None", str, int, tuple[str, ...]]
 Suppression = tuple[int, tuple[str, ...], str]
 ImportRef = tuple[int, int, int, str]
 Record = tuple[int, tuple[Finding, ...], tuple[Suppression, ...], "tuple[ImportRef, ...] | None"]
@@ -380,12 +381,7 @@ class _Analyzer:
         line, col = node.lineno, node.col_offset
         names = [base, *(f"{base}.{m}" for m in members if m != "*")]
         if self.graph:
-            base_forbidden = policy.is_forbidden_in_protected(base)
-            for i, name in enumerate(names):
-                if policy.is_first_party(name) or (
-                    policy.is_forbidden_in_protected(name) and (i == 0 or not base_forbidden)
-                ):
-                    self.imports.append((line, col, stmt_line, name))
+            self.record_graph_imports(names, line, col, stmt_line)
         base_verdict = decide(policy, self.module, base)
         for i, name in enumerate(names):
             verdict = base_verdict if i == 0 else decide(policy, self.module, name)
@@ -394,7 +390,35 @@ class _Analyzer:
             ):
                 continue
             allow = -1 if verdict.allowed_by is None else self.allow_index[verdict.allowed_by]
-            self.findings.append((line, col, stmt_line, verdict.code, name, verdict.message, allow))
+            self.findings.append(
+                (line, col, stmt_line, verdict.code, name, verdict.message, allow, ())
+            )
+
+    def record_graph_imports(self, names: list[str], line: int, col: int, stmt_line: int) -> None:
+        """Keep the names TG004 needs: first-party modules and forbidden ones.
+
+        A forbidden member is implied by a recorded forbidden base. A sanctioned module's
+        import of a dispatch library is the sanctioned path, so the forbidden names that
+        statement touches on the way (``google.cloud`` for ``google.cloud.tasks_v2``) are not
+        forbidden targets.
+        """
+        policy = self.policy
+        dispatch = (
+            [n for n in names if policy.is_dispatch_module(n)]
+            if policy.is_sanctioned(self.module)
+            else []
+        )
+        base_recorded = False
+        for i, name in enumerate(names):
+            if policy.is_first_party(name):
+                self.imports.append((line, col, stmt_line, name))
+                continue
+            if not policy.is_forbidden_in_protected(name) or (i and base_recorded):
+                continue
+            if any(d == name or d.startswith(name + ".") for d in dispatch):
+                continue
+            self.imports.append((line, col, stmt_line, name))
+            base_recorded = base_recorded or i == 0
 
     def dynamic(self, construct: str, node: Any, stmt_line: int) -> None:
         if self.protected_by is None:
@@ -403,7 +427,7 @@ class _Analyzer:
             importer=self.module, protected=self.protected_by, construct=construct
         )
         self.findings.append(
-            (node.lineno, node.col_offset, stmt_line, TG003.code, None, message, -1)
+            (node.lineno, node.col_offset, stmt_line, TG003.code, None, message, -1, ())
         )
 
     # ---------------------------------------------------------------- statements
@@ -736,7 +760,7 @@ def analyze_source(
         column = getattr(exc, "offset", None) or 1
         reason = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
         message = TG900.template.format(action="parse", path=display, error=reason)
-        return (FAILED, ((line, column, line, TG900.code, None, message, -1),), (), None)
+        return (FAILED, ((line, column, line, TG900.code, None, message, -1, ()),), (), None)
     package = module if is_package else module.rpartition(".")[0]
     walk = b"import_module" in data or b"__import__" in data or not data.isascii()
     if protected:
@@ -753,7 +777,7 @@ def analyze_source(
 
 def _unreadable(display: str, exc: OSError) -> Record:
     message = TG900.template.format(action="read", path=display, error=exc.strerror or exc)
-    return (FAILED, ((1, 1, 1, TG900.code, None, message, -1),), (), None)
+    return (FAILED, ((1, 1, 1, TG900.code, None, message, -1, ()),), (), None)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -836,7 +860,7 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
 
     def inside_excluded(rel: str) -> bool:
         parts = rel.split("/") if rel else []
-        return any(excluded("/".join(parts[: i + 1]), True) for i in range(len(parts) - 1))
+        return any(excluded("/".join(parts[: i + 1]), True) for i in range(len(parts)))
 
     for target in targets:
         rel_target = relpath(target)
@@ -934,10 +958,14 @@ def _display(path: str, cwd: str) -> str:
 
 
 def _displayer(root: str, cwd: str) -> Callable[[str], str]:
+    """Project-relative path -> path relative to the working directory."""
     base = _display(root, cwd)
     if base == os.curdir:
         return lambda rel: rel
-    return lambda rel: f"{base}/{rel}"
+    if not base.startswith(os.pardir):
+        return lambda rel: f"{base}/{rel}"
+    # The working directory is inside the project or beside it: let relpath walk it.
+    return lambda rel: _display(os.path.join(root, rel), cwd)
 
 
 def _analyze_file(
@@ -1099,7 +1127,7 @@ def _indirect(
             )
             message = TG004.template.format(importer=origin, imported=name, chain=" -> ".join(path))
             results.setdefault(origin, []).append(
-                (ref[0], ref[1], ref[2], TG004.code, name, message, allow)
+                (ref[0], ref[1], ref[2], TG004.code, name, message, allow, tuple(path))
             )
     return results
 
@@ -1119,10 +1147,10 @@ def _allow_lines(policy: Policy) -> list[int]:
         return [1] * len(policy.allow)
     lines = [
         text.count("\n", 0, m.start()) + 1
-        for m in re.finditer(r"(?m)^\s*\[\[\s*tool\.taskguard\.allow\s*\]\]", text)
+        for m in re.finditer(r"(?m)^[ \t]*\[\[[ \t]*tool\.taskguard\.allow[ \t]*\]\]", text)
     ]
     if len(lines) != len(policy.allow):
-        found = re.search(r"(?m)^\s*allow\s*=", text)
+        found = re.search(r"(?m)^[ \t]*allow[ \t]*=", text)
         first = text.count("\n", 0, found.start()) + 1 if found else 1
         lines = [first] * len(policy.allow)
     return lines
@@ -1257,7 +1285,7 @@ def check(
         for i, (line, _codes, problem) in enumerate(suppressions):
             if not problem:
                 by_line.setdefault(line, []).append(i)
-        for line, column, stmt_line, code, imported, message, allow in every:
+        for line, column, stmt_line, code, imported, message, allow, chain in every:
             if allow >= 0:
                 allow_used.add(allow)
                 continue
@@ -1274,7 +1302,9 @@ def check(
                 used[hit].add(code)
                 continue
             importer = None if code == TG900.code else f.module
-            violations.append(Violation(shown, line, column, code, importer, imported, message))
+            violations.append(
+                Violation(shown, line, column, code, importer, imported, message, chain)
+            )
         for (line, sup_codes, problem), done in zip(suppressions, used, strict=True):
             if problem:
                 what = f"inline suppression ({problem})"

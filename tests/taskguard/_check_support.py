@@ -53,8 +53,9 @@ def age_tree(root: Path, seconds: float = 60) -> None:
     stamp = time.time() - seconds
     for directory, _dirs, names in os.walk(root):
         for name in names:
-            if name.endswith(".py"):
-                os.utime(os.path.join(directory, name), (stamp, stamp))
+            path = os.path.join(directory, name)
+            if name.endswith(".py") and not os.path.islink(path):
+                os.utime(path, (stamp, stamp))
 
 
 def found(result: CheckResult) -> list[tuple[str, int, str, str | None]]:

@@ -1,0 +1,244 @@
+"""The speed features never change a result: the prefilter, the cache, parallel workers.
+
+Random modules are assembled from fragments that exercise every import form, the near misses
+the prefilter must not confuse with relevant names, and the encodings it must hand to the
+parser. Results with every speed feature off are the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from _check_support import age_tree, found, write_project
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from taskguard import check, load_policy
+from taskguard._cache import CACHE_DIR
+from taskguard._static import Prefilter, analyze_source
+
+TABLE = """\
+[tool.taskguard]
+root-packages = ["app"]
+sanctioned = ["app.infrastructure.tasks_client"]
+protected = ["app.api.routers", "app.worker.tasks"]
+forbidden-in-protected = ["httpx", "requests", "concurrent.futures.ProcessPoolExecutor",
+                          "urllib.request", "http.client", "*.integrations.fanout"]
+{extra}
+[[tool.taskguard.allow]]
+importer = "app.api.routers.m0"
+imported = "httpx"
+reason = "probe"
+"""
+
+FRAGMENTS = [
+    "import httpx",
+    "import httpx_utils",
+    "import os, sys",
+    "from google.cloud import tasks_v2",
+    "from google.cloud import storage",
+    "from google.cloud import tasks_v2beta3 as beta",
+    "import google.cloud.tasks",
+    "from concurrent.futures import ProcessPoolExecutor",
+    "from concurrent.futures import ThreadPoolExecutor",
+    "from urllib import request",
+    "from urllib import parse",
+    "from http import client",
+    "from http import HTTPStatus",
+    "from app.infrastructure.tasks_client import enqueue",
+    "from ..integrations import fanout",
+    "from . import m1, m2",
+    "from .m3 import thing",
+    "from app.worker.tasks import m4",
+    "from app.api.routers import m5 as other",
+    "import app.integrations.fanout",
+    "from app.integrations import fanout_helpers",
+    "import requests  # taskguard: ignore[TG002] -- fixture",
+    "import json  # taskguard: ignore[TG002] -- stale",
+    "x = 1  # taskguard: ignore[TG001]",
+    'DOC = "import httpx; from google.cloud import tasks_v2"',
+    "# import requests in a comment",
+    "import importlib\nimportlib.import_module('re')",
+    "import importlib\nimportlib.import_module('htt' 'px')",
+    "__import__('google.cloud.tasks_v2')",
+    "name = 'x'\n__import__(name)",
+    "eval('1')",
+    "result = compile('1', 'f', 'eval')",
+    "import re\nPATTERN = re.compile('a')",
+    "from re import compile\ncompile('a')",
+    "def handler():\n    import requests\n    return requests",
+    "class C:\n    from http.client import HTTPConnection",
+    "try:\n    import httpx\nexcept ImportError:\n    httpx = None",
+    "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx",
+    "from httpx import (\n    Client,\n    AsyncClient,\n)",
+    "from google.cloud \\\n    import tasks_v2",
+    "import \uff48\uff54\uff54\uff50\uff58",
+    "TEXT = '\u00e9t\u00e9'",
+    "def broken(:\n    pass",
+    "retrieval = evaluate = 1",
+    "requests_count = 3",
+]
+MODULES = [
+    "app/api/routers/m0.py",
+    "app/api/routers/m5.py",
+    "app/worker/tasks/m4.py",
+    "app/integrations/m1.py",
+    "app/domain/m2.py",
+    "app/domain/m3.py",
+    "app/infrastructure/tasks_client.py",
+    "app/integrations/fanout.py",
+]
+
+sources = st.lists(st.sampled_from(FRAGMENTS), max_size=6).map("\n".join)
+encodings = st.sampled_from(["plain", "crlf", "bom", "latin1"])
+
+
+def encode(text: str, how: str) -> bytes:
+    if how == "crlf":
+        return text.replace("\n", "\r\n").encode("utf-8")
+    if how == "bom":
+        return b"\xef\xbb\xbf" + text.encode("utf-8")
+    if how == "latin1":
+        return ("# -*- coding: latin-1 -*-\n" + text).encode("latin-1", "replace")
+    return text.encode("utf-8")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    st.lists(st.tuples(sources, encodings), min_size=len(MODULES), max_size=len(MODULES)),
+    st.booleans(),
+)
+def test_prefilter_and_cache_never_change_a_result(
+    bodies: list[tuple[str, str]], indirect: bool
+) -> None:
+    root = Path(tempfile.mkdtemp(prefix="taskguard-equivalence-"))
+    cwd = os.getcwd()
+    try:
+        files: dict[str, str | bytes] = {
+            rel: encode(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
+        }
+        write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
+        os.chdir(root)
+        reference = check(use_cache=False, prefilter=False, jobs=1)
+        prefiltered = check(use_cache=False, prefilter=True, jobs=1)
+        cold = check(use_cache=True, jobs=1)
+        cached = check(use_cache=True, jobs=1)
+        parallel = check(use_cache=False, prefilter=False, jobs=2)
+        # The prefilter may only drop the syntax error of a file it proves irrelevant.
+        policy = load_policy(root)
+        prefilter = Prefilter(policy, graph=indirect)
+
+        def skipped(path: str) -> bool:
+            module = path[:-3].replace("/", ".")
+            data = (root / path).read_bytes()
+            return not prefilter.needs_parse(data, module, policy.is_protected(module))
+
+        expected = [v for v in reference.violations if v.code != "TG900" or not skipped(v.path)]
+        assert list(prefiltered.violations) == expected
+        assert prefiltered.files_checked == reference.files_checked
+        assert cold == prefiltered
+        assert cached == prefiltered
+        assert parallel == reference
+        assert (root / CACHE_DIR).is_dir()
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(sources, encodings, st.sampled_from(MODULES), st.booleans())
+def test_prefilter_passes_every_file_that_holds_something(
+    text: str, how: str, rel: str, graph: bool
+) -> None:
+    # Sharper than the end-to-end test, and in memory: whatever the full analysis finds in
+    # a file (a finding, a suppression, a graph edge), the prefilter must let it through.
+    policy = POLICY_GRAPH if graph else POLICY
+    module = rel[:-3].replace("/", ".")
+    data = encode(text, how)
+    full = analyze_source(data, module, False, policy, prefilter=None, graph=graph)
+    relevant = (bool(full[1]) and full[0] != 2) or bool(full[2]) or bool(full[3])
+    if relevant:
+        assert PREFILTERS[graph].needs_parse(data, module, policy.is_protected(module))
+
+
+_ROOT = Path(tempfile.mkdtemp(prefix="taskguard-policy-"))
+(_ROOT / "pyproject.toml").write_text(TABLE.format(extra=""), encoding="utf-8")
+POLICY = load_policy(_ROOT)
+(_ROOT / "indirect.toml").write_text(TABLE.format(extra="indirect = true"), encoding="utf-8")
+POLICY_GRAPH = load_policy(_ROOT, config=_ROOT / "indirect.toml")
+shutil.rmtree(_ROOT)
+PREFILTERS = {False: Prefilter(POLICY, graph=False), True: Prefilter(POLICY_GRAPH, graph=True)}
+
+
+def test_prefilter_regressions() -> None:
+    # ``tasks`` must not stand in for ``tasks_v2`` once names are matched as identifiers.
+    assert PREFILTERS[False].needs_parse(b"from google.cloud import tasks_v2\n", "app.x", False)
+    # A name in a docstring that is not an import line does not force a parse...
+    doc = b'"""Handles requests from the API."""\nimport json\n'
+    assert not PREFILTERS[False].needs_parse(doc, "app.api.routers.x", True)
+    # ...but a backslash-continued from-import does.
+    split = b"from urllib \\\n    import request\n"
+    assert PREFILTERS[False].needs_parse(split, "app.api.routers.x", True)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    write_project(
+        tmp_path,
+        {
+            "app/api/routers/a.py": "import httpx\n",
+            "app/api/routers/m0.py": "import httpx\n",  # allowed
+            "app/domain/b.py": "import json\n",
+        },
+        TABLE.format(extra=""),
+    )
+    return tmp_path
+
+
+def test_cache_follows_edits(project: Path) -> None:
+    first = check()
+    assert found(first) == [("app/api/routers/a.py", 1, "TG002", "httpx")]
+    # Same size, new content, new mtime.
+    (project / "app/api/routers/a.py").write_text("import json\n", encoding="utf-8")
+    age_tree(project, 30)
+    assert found(check()) == []
+    (project / "app/domain/b.py").unlink()
+    assert check().files_checked == first.files_checked - 1
+
+
+def test_racy_files_are_not_cached(project: Path) -> None:
+    check()
+    path = project / "app/api/routers/a.py"
+    path.write_text("import json\n", encoding="utf-8")  # fresh mtime: inside the racy window
+    assert found(check()) == []
+    stat = path.stat()
+    path.write_text("import httpx\n", encoding="utf-8")  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the very same mtime
+    assert found(check()) == [("app/api/routers/a.py", 1, "TG002", "httpx")]
+
+
+def test_policy_changes_and_broken_caches_start_over(project: Path) -> None:
+    assert len(check().violations) == 1
+    (project / "pyproject.toml").write_text(
+        TABLE.format(extra="").replace('"httpx", ', ""), encoding="utf-8"
+    )
+    assert [v.code for v in check().violations] == ["TG005"]  # the allow entry went stale
+    for cache in (project / CACHE_DIR).glob("check-*.bin"):
+        cache.write_bytes(b"\x00garbage")
+    assert [v.code for v in check().violations] == ["TG005"]
+    assert (project / CACHE_DIR / "CACHEDIR.TAG").is_file()
+    assert (project / CACHE_DIR / ".gitignore").read_text(encoding="utf-8").endswith("*\n")
+
+
+def test_no_cache_writes_nothing(project: Path) -> None:
+    check(use_cache=False)
+    assert not (project / CACHE_DIR).exists()
