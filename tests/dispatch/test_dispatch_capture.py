@@ -144,5 +144,5 @@ def test_enqueued_tasks_fixture(pytester: pytest.Pytester) -> None:
             assert len(enqueued_tasks) == 1
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=3)
