@@ -1,0 +1,251 @@
+"""The ``taskguard`` console script, run as an installed program on temporary projects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from _check_support import SCRIPT, run_cli, write_project
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = """\
+[tool.taskguard]
+root-packages = ["app"]
+protected = ["app.api.routers"]
+forbidden-in-protected = ["httpx", "requests"]
+"""
+FILES: dict[str, str | bytes] = {
+    "app/api/routers/episodes.py": "import httpx\nfrom google.cloud import tasks_v2\n",
+    "app/domain/models.py": "import json\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "proj", FILES, TABLE)
+
+
+def test_console_script_is_installed() -> None:
+    assert Path(SCRIPT).is_file()
+
+
+def test_check_exit_codes_and_text(project: Path) -> None:
+    dirty = run_cli(["check"], project)
+    assert dirty.returncode == 1, dirty.stderr
+    lines = dirty.stdout.splitlines()
+    assert lines[0].startswith("app/api/routers/episodes.py:1:1: TG002 ")
+    assert lines[1].startswith("app/api/routers/episodes.py:2:1: TG001 ")
+    assert lines[-2] == "hint: use dispatch.enqueue_http_task() to dispatch background work"
+    assert lines[-1].startswith("Found 2 violations in 1 file (TG001 1, TG002 1); 6 files checked")
+    assert "\033[" not in dirty.stdout  # not a TTY
+    assert dirty.stderr == ""
+    clean = run_cli(["check", "app/domain"], project)
+    assert (clean.returncode, clean.stdout) == (0, "No violations: 2 files checked.\n")
+
+
+def test_check_json_from_another_directory(project: Path) -> None:
+    out = run_cli(["check", "proj", "--format", "json", "--no-cache"], project.parent)
+    assert out.returncode == 1
+    document = json.loads(out.stdout)
+    assert document["files_checked"] == 6
+    assert [(v["path"], v["code"], v["imported"]) for v in document["violations"]] == [
+        ("proj/app/api/routers/episodes.py", "TG002", "httpx"),
+        ("proj/app/api/routers/episodes.py", "TG001", "google.cloud.tasks_v2"),
+    ]
+    assert not (project / ".taskguard_cache").exists()
+
+
+def test_check_select_github_and_sarif(project: Path) -> None:
+    selected = run_cli(["check", "--select", "TG001", "--format", "github"], project)
+    assert selected.returncode == 1
+    assert selected.stdout.startswith(
+        "::error file=app/api/routers/episodes.py,line=2,col=1,title=taskguard TG001::"
+    )
+    none = run_cli(["check", "--select", "TG003,TG004"], project)
+    assert none.returncode == 0
+    log = json.loads(run_cli(["check", "--format", "sarif"], project).stdout)
+    assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["TG002", "TG001"]
+
+
+def test_colour_only_on_a_tty_and_never_with_no_color(project: Path) -> None:
+    code = (
+        "import os, pty, sys\n"
+        "pid, fd = pty.fork()\n"
+        "if pid == 0:\n"
+        "    os.execv(sys.argv[1], [sys.argv[1], 'check'])\n"
+        "out = b''\n"
+        "while True:\n"
+        "    try:\n"
+        "        chunk = os.read(fd, 4096)\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    if not chunk:\n"
+        "        break\n"
+        "    out += chunk\n"
+        "os.waitpid(pid, 0)\n"
+        "sys.stdout.write(repr(out))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+
+    def on_tty(**extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code, SCRIPT],
+            cwd=project,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+
+    assert "\\x1b[31m" in on_tty()
+    assert "\\x1b[" not in on_tty(NO_COLOR="1")
+    assert "TG002" in on_tty(NO_COLOR="1")
+
+
+def test_configuration_errors_exit_2_with_every_problem(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.taskguard]\nroot-package = ["app"]\nmode = "loud"\n'
+        '[[tool.taskguard.allow]]\nimporter = "app"\nimported = "httpx"\n',
+        encoding="utf-8",
+    )
+    out = run_cli(["check"], project)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert "Traceback" not in out.stderr
+    for expected in (
+        "root-package: unknown key; did you mean 'root-packages'?",
+        "mode: expected 'error' or 'warn', got 'loud'",
+        "allow[0].reason: missing",
+    ):
+        assert expected in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "missing/"], "no such file or directory"),
+        (["check", "--select", "TG77"], "unknown rule code(s) TG77"),
+        (["check", "--format", "xml"], "invalid choice: 'xml'"),
+        (["check", "--config", "nope.toml"], "no such file: nope.toml"),
+        (["check", "--jobs", "0"], "--jobs must be at least 1"),
+        (["explain", "TG999"], "unknown rule 'TG999'"),
+        (["run"], "run needs a command"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "usage:"),
+    ],
+)
+def test_usage_errors_exit_2(project: Path, args: list[str], message: str) -> None:
+    out = run_cli(args, project)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_parallel_workers_and_module_entry_point_agree(project: Path) -> None:
+    for i in range(40):
+        (project / "app" / "domain" / f"m{i}.py").write_text(
+            "import json\n" if i % 3 else "from google.cloud import tasks_v2\n", encoding="utf-8"
+        )
+    serial = run_cli(["check", "--no-cache", "--format", "json", "--jobs", "1"], project)
+    parallel = run_cli(["check", "--no-cache", "--format", "json", "--jobs", "2"], project)
+    module = run_cli(["check", "--no-cache", "--format", "json"], project, module=True)
+    assert serial.returncode == parallel.returncode == module.returncode == 1
+    assert serial.stdout == parallel.stdout == module.stdout
+    assert len(json.loads(serial.stdout)["violations"]) == 16
+
+
+def test_explain_prints_the_rule_page(project: Path) -> None:
+    out = run_cli(["explain", "tg002"], project)
+    assert out.returncode == 0
+    assert out.stdout == (REPO / "docs" / "rules" / "TG002.md").read_text(encoding="utf-8")
+    listing = run_cli(["explain"], project)
+    assert listing.returncode == 0
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == [
+        "TG001",
+        "TG002",
+        "TG003",
+        "TG004",
+        "TG005",
+        "TG900",
+    ]
+
+
+def test_explain_reads_the_pages_from_a_built_wheel(tmp_path: Path) -> None:
+    # Package data, not the repository's docs/: build the wheel, unpack it, and run the
+    # unpacked copy with site-packages (and so the editable install) switched off.
+    built = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q"),
+            *(str(REPO), "-w", str(tmp_path / "dist")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("taskguard-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    out = subprocess.run(
+        [sys.executable, "-S", "-m", "taskguard", "explain", "TG900"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "unpacked"), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (REPO / "docs" / "rules" / "TG900.md").read_text(encoding="utf-8")
+
+
+def test_init_writes_a_commented_table_once(tmp_path: Path) -> None:
+    project = tmp_path / "svc"
+    (project / "svc_app" / "api").mkdir(parents=True)
+    (project / "svc_app" / "__init__.py").write_text("", encoding="utf-8")
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\n', encoding="utf-8")
+    first = run_cli(["init"], project)
+    assert first.returncode == 0, first.stderr
+    assert "root packages: svc_app" in first.stdout
+    content = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert content.startswith('[project]\nname = "svc"\n\n[tool.taskguard]\n# ')
+    assert 'root-packages = ["svc_app"]' in content
+    assert "# [[tool.taskguard.allow]]" in content
+    second = run_cli(["init"], project)
+    assert second.returncode == 2
+    assert "already present" in second.stderr
+    assert (project / "pyproject.toml").read_text(encoding="utf-8") == content
+    # The written table is a working policy.
+    checked = run_cli(["check"], project)
+    assert (checked.returncode, checked.stdout) == (0, "No violations: 1 file checked.\n")
+
+
+def test_init_creates_pyproject_and_refuses_broken_toml(tmp_path: Path) -> None:
+    created = run_cli(["init", "--path", str(tmp_path)], tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert (
+        (tmp_path / "pyproject.toml").read_text(encoding="utf-8").startswith("[tool.taskguard]\n")
+    )
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "pyproject.toml").write_text("[project\n", encoding="utf-8")
+    out = run_cli(["init"], broken)
+    assert out.returncode == 2
+    assert "invalid TOML" in out.stderr
+    assert (broken / "pyproject.toml").read_text(encoding="utf-8") == "[project\n"
+
+
+def test_run_passes_the_command_through(project: Path) -> None:
+    pytest.importorskip("taskguard._run", reason="taskguard run is written alongside the guard")
+    out = run_cli(
+        ["run", "--", sys.executable, "-c", "import sys; sys.exit(7)"],
+        project,
+    )
+    assert out.returncode == 7, out.stderr
