@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,20 @@ class Stack:
         self.procs = procs
         self.emulator = emulator
         self.service = service
+
+
+FORBIDDEN = "import httpx  # added: a router calling another service directly\n"
+
+
+def add_forbidden_import(tree: Path) -> tuple[Path, int]:
+    """Add the import where a real edit would put it; return the file and its line."""
+    router = tree / "app" / "api" / "routers" / "health.py"
+    source = router.read_text()
+    marker = "from fastapi import APIRouter\n"
+    assert marker in source
+    edited = source.replace(marker, FORBIDDEN + marker)
+    router.write_text(edited)
+    return router, edited.splitlines().index(FORBIDDEN.rstrip("\n")) + 1
 
 
 _PAIR = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""")

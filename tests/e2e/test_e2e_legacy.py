@@ -57,23 +57,28 @@ def test_check_finds_every_escape_in_the_legacy_tree_and_none_after_the_refactor
     assert report["files_checked"] > 10
 
 
-def _probe(*prefix: str) -> list[dict[str, Any]]:
-    result = subprocess.run(
+def _probe(*prefix: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [*prefix, sys.executable, str(PROBE)],
         cwd=LEGACY,
-        check=False,
         env=clean_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _outcomes(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return [json.loads(line) for line in out.splitlines()]
 
 
 def test_the_runtime_guard_refuses_each_escape_when_the_code_runs() -> None:
-    plain = _probe()
-    guarded = _probe(sys.executable, "-m", "taskguard", "run", "--")
+    # Both at once: each is mostly interpreter start-up and imports.
+    plain_run = _probe()
+    guarded_run = _probe(sys.executable, "-m", "taskguard", "run", "--")
+    plain, guarded = _outcomes(plain_run), _outcomes(guarded_run)
 
     # Unguarded, every path runs (failing only later, on the network or credentials).
     assert len(plain) == len(EXPECTED_STATIC)

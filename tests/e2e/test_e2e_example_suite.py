@@ -1,0 +1,60 @@
+"""The example's own test suite, run as its users run it: pytest with the taskguard plugin."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from e2e_support import add_forbidden_import
+
+from examples._stack import clean_env, copy_example
+
+
+def _pytest(tree: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "--taskguard-mode=error",
+            *args,
+        ],
+        cwd=tree,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_the_example_suite_runs_guarded_and_fails_once_a_router_imports_httpx(
+    tmp_path: Path,
+) -> None:
+    clean = copy_example(tmp_path / "clean")
+    edited = copy_example(tmp_path / "edited")
+    add_forbidden_import(edited)
+
+    # Both at once: each is mostly interpreter start-up and imports.
+    # The edited suite only has to get as far as its conftest, which imports the app.
+    runs = {"clean": _pytest(clean), "edited": _pytest(edited, "--collect-only")}
+    results = {
+        name: (proc.communicate(timeout=180)[0], proc.returncode) for name, proc in runs.items()
+    }
+
+    out, status = results["clean"]
+    assert status == 0, out
+    assert "taskguard: runtime guard on (mode error)" in out
+    assert re.search(r"^taskguard-check PASSED", out, re.MULTILINE), out
+    # These two only pass when the guard really refuses imports in this run.
+    assert "test_a_router_importing_an_http_client_is_refused PASSED" in out
+    assert "test_a_lazy_import_in_a_router_function_is_refused PASSED" in out
+    assert re.search(r"\b2[0-9] passed\b", out), out
+
+    out, status = results["edited"]
+    assert status != 0, out
+    assert "TG002: app.api.routers.health may not import httpx" in out
