@@ -70,19 +70,29 @@ class DeliveryLog:
             return list(self._items)
 
     def wait_for(
-        self, predicate: Callable[[list[Delivery]], bool], timeout: float
+        self, count: int, where: Callable[[Delivery], bool] | None, timeout: float
     ) -> list[Delivery]:
+        """Block until ``count`` deliveries matching ``where`` were recorded; return those.
+
+        Each delivery is looked at once, however many arrive while waiting.
+        """
         deadline = time.monotonic() + timeout
+        matched: list[Delivery] = []
+        seen = 0  # deliveries (by sequence number) already looked at
         with self._cond:
             while True:
-                items = list(self._items)
-                if predicate(items):
-                    return items
+                first_kept = self._total - len(self._items)
+                for item in itertools.islice(self._items, max(seen - first_kept, 0), None):
+                    if where is None or where(item):
+                        matched.append(item)
+                seen = self._total
+                if len(matched) >= count:
+                    return matched
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(
-                        f"deliveries did not reach the expected state within {timeout:g}s "
-                        f"({len(items)} recorded)"
+                        f"{len(matched)} of {count} expected deliveries were made "
+                        f"within {timeout:g}s ({self._total} in all)"
                     )
                 self._cond.wait(remaining)
 

@@ -320,12 +320,7 @@ class Emulator:
 
         Raises TimeoutError when they were not made within ``timeout`` seconds.
         """
-
-        def matching(items: list[Delivery]) -> list[Delivery]:
-            return [d for d in items if where is None or where(d)]
-
-        items = self._deliveries.wait_for(lambda items: len(matching(items)) >= count, timeout)
-        return matching(items)
+        return self._deliveries.wait_for(count, where, timeout)
 
     def tasks(self, queue: str | None = None) -> list[tasks_v2.Task]:
         """The tasks stored now (FULL view), for one queue or all."""

@@ -606,14 +606,11 @@ class Store:
                 raise invalid(f"update_mask path {path!r} names an output-only field.")
         if paths and not mask.IsValidForDescriptor(QueuePb.DESCRIPTOR):
             raise invalid(f"update_mask {paths!r} does not name fields of Queue.")
-        created = _new_queue(queue) if queue.name not in self.queues else None
         with self.lock:
             current = self.queues.get(queue.name)
             if current is None:
                 # UpdateQueue creates the queue when it does not exist.
-                return self._insert_queue(
-                    created if created is not None else _new_queue(queue), now
-                )
+                return self._insert_queue(_new_queue(queue), now)
             updated = _copy(QueuePb, current.pb)
             if paths:
                 # A path naming a message replaces that message, as AIP-134 asks.

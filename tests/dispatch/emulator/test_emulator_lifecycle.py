@@ -101,3 +101,16 @@ def test_the_core_error_is_picklable():
         "gone",
         "NOT_FOUND: gone",
     )
+
+
+def test_waiting_for_deliveries_that_never_come_times_out(emulator):
+    with pytest.raises(TimeoutError, match="0 of 1 expected deliveries"):
+        emulator.wait_for_deliveries(1, timeout=0.05)
+    assert emulator.deliveries() == []
+    assert emulator.tasks() == []
+    assert emulator.queues() == []
+
+
+def test_inspection_before_start_is_an_error():
+    with pytest.raises(RuntimeError, match="not started"):
+        Emulator().tasks()
