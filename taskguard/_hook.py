@@ -330,6 +330,7 @@ def _create(create_module: Callable[[ModuleSpec], Any], spec: ModuleSpec) -> Any
 def _exec(
     exec_module: Callable[[types.ModuleType], None], module: types.ModuleType, prepare: bool = True
 ) -> None:
+    __tracebackhide__ = True
     importer = _spec_name(module)  # read back by Guard._frame_check
     if prepare:
         _prepare(module, importer)
@@ -342,6 +343,7 @@ class _GuardedSourceFileLoader(SourceFileLoader):
         return result
 
     def exec_module(self, module: types.ModuleType) -> None:
+        __tracebackhide__ = True
         _exec(super().exec_module, module)
 
 
@@ -351,6 +353,7 @@ class _GuardedSourcelessFileLoader(SourcelessFileLoader):
         return result
 
     def exec_module(self, module: types.ModuleType) -> None:
+        __tracebackhide__ = True
         _exec(super().exec_module, module)
 
 
@@ -391,6 +394,7 @@ class _DelegatingLoader:
         return None if create is None else _create(create, spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
+        __tracebackhide__ = True
         _exec(self._taskguard_inner.exec_module, module)
 
     def __repr__(self) -> str:

@@ -1,1 +1,449 @@
-"""pytest plugin for taskguard (auto-enabled through the pytest11 entry point)."""
+"""pytest plugin for taskguard (auto-enabled through the pytest11 entry point ``taskguard``).
+
+It installs the runtime guard before conftest files are imported, keeps its finder in
+front of pytest's assertion rewriter, fails the test (or the collector) whose code made a
+forbidden import, raised or swallowed, and runs ``taskguard check`` as one collected item.
+``-p no:taskguard`` turns it off; ``--taskguard-mode=off`` keeps the static check only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Generator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskguard import _hook
+from taskguard._errors import ForbiddenImportError, PolicyError
+from taskguard._policy import Policy, load_policy
+from taskguard._rules import Violation
+
+MARKER = "taskguard_allow"
+CHECK_ITEM = "taskguard-check"
+MODES = ("error", "warn", "off")
+
+
+@dataclass(frozen=True)
+class _Event:
+    violation: Violation
+    where: str  # the node id (test or collector) running when it happened
+    error: ForbiddenImportError | None  # what was raised (error mode)
+
+
+class _State:
+    """What the plugin knows in one pytest process (controller, worker or plain run)."""
+
+    def __init__(self, config: pytest.Config, mode: str) -> None:
+        self.config = config
+        self.mode = mode
+        self.policy: Policy | None = None
+        self.guard: _hook.Guard | None = None
+        self.owned = False
+        self.where = "<startup>"
+        self.seen: list[tuple[Violation, str]] = []  # every violation, and where it was
+        self.remote: list[tuple[Violation, str]] = []  # from pytest-xdist workers
+        self._pending: list[_Event] = []
+        self._lock = threading.Lock()
+
+    def record(self, violation: Violation, error: ForbiddenImportError | None) -> None:
+        event = _Event(violation, self.where, error)
+        with self._lock:
+            self._pending.append(event)
+            self.seen.append((violation, event.where))
+
+    def take(self) -> list[_Event]:
+        """The events since the last call (one test phase, or one collector).
+
+        The pending list is the only reference to the raised errors, whose tracebacks keep
+        frames alive: they go as soon as the phase is judged.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    @property
+    def enforcing(self) -> bool:
+        return self.owned and self.mode == "error"
+
+
+_STATE = pytest.StashKey[_State]()
+_ALLOWANCES = pytest.StashKey[ExitStack]()
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("taskguard", "taskguard: runtime import guard and static check")
+    group.addoption(
+        "--taskguard-mode",
+        choices=MODES,
+        default=None,
+        dest="taskguard_mode",
+        help="error: a forbidden import fails its test; warn: log and report it; "
+        "off: no runtime guard (default: ini taskguard_mode, else [tool.taskguard] mode)",
+    )
+    group.addoption(
+        "--taskguard-check",
+        action="store_true",
+        default=None,
+        dest="taskguard_check",
+        help="run `taskguard check` as one test item (default: ini taskguard_check)",
+    )
+    group.addoption(
+        "--no-taskguard-check",
+        action="store_false",
+        dest="taskguard_check",
+        help="do not run `taskguard check` as a test item",
+    )
+    parser.addini(
+        "taskguard_mode",
+        "taskguard runtime guard mode: error, warn or off (default: the policy's mode)",
+        default="",
+    )
+    parser.addini(
+        "taskguard_check",
+        "run `taskguard check` as one test item in projects with a [tool.taskguard] table",
+        type="bool",
+        default=True,
+    )
+
+
+def _mode(config: pytest.Config) -> str | None:
+    mode = config.known_args_namespace.taskguard_mode or config.getini("taskguard_mode")
+    if not mode:
+        return None
+    if mode not in MODES:
+        raise pytest.UsageError(f"taskguard_mode must be error, warn or off, not {mode!r}")
+    return str(mode)
+
+
+def _load_policy(config: pytest.Config) -> Policy:
+    try:
+        return load_policy(config.rootpath)
+    except PolicyError as exc:
+        raise pytest.UsageError(f"taskguard: {exc}") from None
+
+
+# --------------------------------------------------------------------------- the guard
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    _start(early_config)
+
+
+def _start(config: pytest.Config) -> _State:
+    if _STATE in config.stash:
+        return config.stash[_STATE]
+    mode = _mode(config)
+    state = _State(config, mode or "error")
+    config.stash[_STATE] = state
+    if mode == "off":
+        return state
+    active = _hook.active_guard()
+    if active is not None:
+        # An enclosing session (pytester in-process) or the program already installed one:
+        # leave it alone, this session does not manage it.
+        state.guard = active
+        state.mode = active.mode
+        return state
+    state.policy = _load_policy(config)
+    guard, _created = _hook._install(state.policy, mode=mode)
+    guard._add_listener(state.record)
+    state.guard = guard
+    state.mode = guard.mode
+    state.owned = True
+    return state
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*modules, reason): allow importing these modules (dotted patterns) "
+        "inside this test; the reason is required",
+    )
+    _start(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _front(session.config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    _front(session.config)
+
+
+def _front(config: pytest.Config) -> None:
+    # pytest's assertion rewriter and other import hooks insert themselves at index 0.
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.owned and state.guard is not None:
+        state.guard._ensure_first()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.owned and state.guard is not None:
+        state.guard._remove_listener(state.record)
+        state.guard.uninstall()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(_STATE, None)
+    if state is None or state.guard is None:
+        return ["taskguard: runtime guard off"]
+    guard = state.guard
+    if not state.owned:
+        return [f"taskguard: runtime guard installed outside this session (mode {guard.mode})"]
+    lines = [
+        f"taskguard: runtime guard on (mode {guard.mode}), enforcing "
+        f"{_count(len(guard.policy.protected), 'protected pattern')} and "
+        f"{_count(len(guard.policy.dispatch_modules), 'dispatch-module pattern')}"
+    ]
+    if guard.unguarded:
+        lines.append(
+            f"taskguard: {_count(len(guard.unguarded), 'first-party module')} imported before "
+            f"the guard, not guarded: {', '.join(guard.unguarded)}"
+        )
+    return lines
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- attribution
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    state = collector.config.stash.get(_STATE, None)
+    if state is not None:
+        state.where = collector.nodeid or "<collection>"
+    report = yield
+    if state is not None:
+        _judge(state, report, collector.path, "collection")
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    state = item.config.stash.get(_STATE, None)
+    if state is not None:
+        state.take()  # anything between two tests belongs to neither
+        state.where = item.nodeid
+    try:
+        return (yield)
+    finally:
+        if state is not None:
+            state.where = "<between tests>"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash.get(_STATE, None)
+    markers = list(item.iter_markers(MARKER))
+    if not markers:
+        return
+    stack = ExitStack()
+    item.stash[_ALLOWANCES] = stack
+    for marker in markers:
+        reason = marker.kwargs.get("reason")
+        if not marker.args or not isinstance(reason, str) or not reason.strip():
+            pytest.fail(
+                f"@pytest.mark.{MARKER} needs module names and a reason: "
+                f'@pytest.mark.{MARKER}("httpx", reason="...")',
+                pytrace=False,
+            )
+        if state is not None and state.guard is not None:
+            try:
+                stack.enter_context(state.guard.allowing(*marker.args, reason=reason))
+            except PolicyError as exc:
+                pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        stack = item.stash.get(_ALLOWANCES, None)
+        if stack is not None:
+            stack.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    state = item.config.stash.get(_STATE, None)
+    if state is not None:
+        _judge(state, report, item.path, call.when)
+    return report
+
+
+def _judge(
+    state: _State,
+    report: pytest.TestReport | pytest.CollectReport,
+    path: Path | None,
+    phase: str,
+) -> None:
+    """Fail a passing report whose phase made a forbidden import nobody was shown."""
+    events = state.take()
+    if not events:
+        return
+    text = "\n".join(_describe(e.violation) for e in events)
+    report.sections.append((f"taskguard ({phase})", text))
+    if not state.enforcing or not report.passed:
+        return
+    # One that reached the test's own code (pytest.raises(ForbiddenImportError) in the test
+    # file) was seen; one caught anywhere else, app code or library, was swallowed.
+    swallowed = [e for e in events if not _reached(e.error, path)]
+    if swallowed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"taskguard: forbidden import during {phase}, swallowed before it reached this "
+            "test:\n" + "\n".join(f"  {_describe(e.violation)}" for e in swallowed)
+        )
+
+
+def _reached(error: BaseException | None, path: Path | None) -> bool:
+    if error is None or path is None or error.__traceback__ is None:
+        return False
+    catcher = error.__traceback__.tb_frame.f_code.co_filename
+    return os.path.normcase(os.path.abspath(catcher)) == os.path.normcase(str(path))
+
+
+def _describe(violation: Violation) -> str:
+    return (
+        f"{violation.code} {violation.importer} imports {violation.imported} "
+        f"at {violation.path}:{violation.line}"
+    )
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if state is not None and isinstance(workeroutput, dict):
+        # pytest-xdist ships this dict to the controller (pytest_testnodedown below).
+        workeroutput["taskguard_events"] = [(asdict(v), where) for v, where in state.seen]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    state = node.config.stash.get(_STATE, None)
+    output = getattr(node, "workeroutput", None) or {}
+    if state is None:
+        return
+    for fields, where in output.get("taskguard_events", ()):
+        fields["chain"] = tuple(fields.get("chain", ()))
+        state.remote.append((Violation(**fields), where))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    seen: dict[Violation, list[str]] = {}
+    for violation, where in state.seen + state.remote:
+        wheres = seen.setdefault(violation, [])
+        if where not in wheres:
+            wheres.append(where)
+    if not seen:
+        return
+    terminalreporter.write_sep(
+        "=", f"taskguard: {_count(len(seen), 'forbidden import')} (mode {state.mode})"
+    )
+    for violation, wheres in seen.items():
+        terminalreporter.write_line(f"{_describe(violation)}  [{', '.join(wheres)}]")
+
+
+# --------------------------------------------------------------------------- static check
+
+
+class CheckFailed(Exception):
+    """``taskguard check`` found violations."""
+
+    def __init__(self, rendered: str) -> None:
+        super().__init__(rendered)
+        self.rendered = rendered
+
+
+class TaskguardCheckItem(pytest.Item):
+    """``taskguard check`` over the whole project, as one test (it uses the check cache)."""
+
+    def __init__(self, *, policy: Policy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.policy = policy
+
+    def runtest(self) -> None:
+        from taskguard._report import render
+        from taskguard._static import check
+
+        result = check(None, policy=self.policy, use_cache=True)
+        if result.violations:
+            raise CheckFailed(render(result, "text"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CheckFailed):
+            return excinfo.value.rendered
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, "taskguard check"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    explicit = config.getoption("taskguard_check")
+    if explicit is False or (explicit is None and not config.getini("taskguard_check")):
+        return
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.guard is not None and not state.owned:
+        return  # a nested session (pytester in-process): the enclosing one checks
+    if explicit is None and any("::" in str(arg) for arg in config.args):
+        return  # the user picked single tests
+    policy = state.policy if state is not None and state.policy is not None else None
+    if policy is None:
+        policy = _load_policy(config)
+    if explicit is None and not _configured(policy):
+        return
+    items.insert(
+        0,
+        TaskguardCheckItem.from_parent(
+            session, name=CHECK_ITEM, nodeid=CHECK_ITEM, path=config.rootpath, policy=policy
+        ),
+    )
+
+
+def _configured(policy: Policy) -> bool:
+    """Whether the project has a ``[tool.taskguard]`` table (the default check needs one)."""
+    if policy.source is None:
+        return False
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - 3.10
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    try:
+        data = tomllib.loads(policy.source.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    tool = data.get("tool")
+    return isinstance(tool, dict) and isinstance(tool.get("taskguard"), dict)
