@@ -81,6 +81,9 @@ class Run:
 def run(cmd: Sequence[str], cwd: Path, ok: Iterable[int] = (0, 1)) -> Run:
     # A wide terminal keeps import-linter from wrapping the lines this script parses.
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "10000"}
+    # Developers' machines keep bytecode: without it an editable taskguard recompiles its own
+    # sources on every run, while the installed tools' .pyc files already exist.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=False)
@@ -110,7 +113,14 @@ def ensure_corpus(path: Path, modules: int, seed: int, regenerate: bool) -> dict
         if same:
             return manifest  # type: ignore[no-any-return]
     print(f"generating {modules} modules into {path} ...", flush=True)
-    return gen_corpus.generate(path, modules, seed, force=True)
+    manifest = gen_corpus.generate(path, modules, seed, force=True)
+    # taskguard never caches a file modified in the last two seconds; a corpus written just
+    # now would make the first rounds' "cached" runs partly uncached.
+    past = time.time() - 60
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            os.utime(Path(dirpath) / name, (past, past))
+    return manifest
 
 
 def module_paths(corpus: Path, roots: Iterable[str]) -> dict[str, str]:
@@ -323,12 +333,13 @@ def machine(ruff: str, taskguard: str, root: Path) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             return "not installed"
 
+    probe = run([sys.executable, "-c", "import taskguard; print(taskguard.__file__)"], root)
     return {
         "nproc": str(affinity or os.cpu_count()),
         "cpu": cpu or platform.processor() or "unknown",
         "os": platform.platform(),
         "python": platform.python_version(),
-        "taskguard": version("taskguard"),
+        "taskguard": f"{version('taskguard')} from {Path(probe.stdout.strip()).parent}",
         "ruff": run([ruff, "--version"], root).stdout.strip(),
         "import-linter": version("import-linter"),
         "grimp": version("grimp"),
@@ -336,7 +347,10 @@ def machine(ruff: str, taskguard: str, root: Path) -> dict[str, str]:
 
 
 def profile_taskguard(corpus: Path, top: int) -> str:
-    """cProfile of one cold in-process ``taskguard check`` (the main process only)."""
+    """cProfile of one cold in-process ``taskguard check --jobs 1``.
+
+    One process, so the profile sees all the work; the timed runs may use worker processes.
+    """
     from taskguard import _cli  # the checker, run in this process so cProfile sees it
 
     shutil.rmtree(corpus / CACHE_DIR, ignore_errors=True)
@@ -349,7 +363,7 @@ def profile_taskguard(corpus: Path, top: int) -> str:
         sys.stdout = sink
         profiler.enable()
         with contextlib.suppress(SystemExit):
-            _cli.main(["check", "--format", "json"])
+            _cli.main(["check", "--format", "json", "--jobs", "1"])
         profiler.disable()
     finally:
         sys.stdout = saved
@@ -378,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         metavar="N",
         default=0,
-        help="print the top N functions of a cProfile of one cold run",
+        help="print the top N functions of a cProfile of one cold --jobs 1 run",
     )
     args = parser.parse_args(argv)
 
@@ -464,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     print("warm-up round (not timed) ...", flush=True)
     for unit in units:
         unit(False)
+    loads = [os.getloadavg()[0]]
     for round_ in range(args.runs):
         shift = round_ % len(units)
         order = units[shift:] + units[:shift]
@@ -476,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for unit in order:
             unit(True)
+        loads.append(os.getloadavg()[0])
 
     # ------------------------------------------------------------------ correctness
     tg_f, files_checked = taskguard_findings(outputs["taskguard cold"].stdout)
@@ -576,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         f"runs: {args.runs} alternating rounds after one warm-up; wall-clock medians "
         "(min-max), CPU = user+sys of the process tree"
     )
+    # Other work on the machine inflates wall-clock times; CPU times suffer far less.
+    print("1-minute load average before/after each round: " + ", ".join(f"{x:.1f}" for x in loads))
     print()
     print("| run | median | min - max | CPU median |")
     print("|---|---|---|---|")
@@ -586,10 +604,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt(statistics.median(timings.cpu[key]))} |"
         )
     print()
-    print("| ratio (medians) | value | target | met |")
-    print("|---|---|---|---|")
-    for label, value, target, met in ratios:
-        print(f"| {label} | {value:.2f}x | {target} | {'yes' if met else 'NO'} |")
+    cpu_ratios = [
+        statistics.median(timings.cpu[a]) / statistics.median(timings.cpu[b])
+        for a, b in (
+            ("taskguard cold", "ruff cold"),
+            ("import-linter", "taskguard cold"),
+            ("taskguard cached", "ruff cached"),
+            ("taskguard indirect cold", "import-linter indirect"),
+        )
+    ]
+    print("| ratio (medians) | wall | target | met | CPU |")
+    print("|---|---|---|---|---|")
+    for (label, value, target, met), cpu_ratio in zip(ratios, cpu_ratios, strict=True):
+        print(
+            f"| {label} | {value:.2f}x | {target} | {'yes' if met else 'NO'} | {cpu_ratio:.2f}x |"
+        )
     print()
     print("correctness against the manifest:")
     for s, n in (
@@ -639,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                     "wall": timings.wall,
                     "cpu": timings.cpu,
                     "ratios": {label: value for label, value, _t, _m in ratios},
+                    "cpu_ratios": {r[0]: c for r, c in zip(ratios, cpu_ratios, strict=True)},
+                    "load": loads,
                     "scores": {
                         s.tool: {
                             "found": len(s.found),

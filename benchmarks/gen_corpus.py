@@ -820,6 +820,22 @@ class Corpus:
             "TG001", "google.cloud.tasks", "from-import-submodule", "from google.cloud import tasks"
         )
         src.control("from-import-sibling", "from google.cloud import pubsub_v1")
+        # A byte-level prefilter that follows a parenthesised import from its line must not
+        # be fooled by a string before the statement that holds "import", "#" or ")".
+        src = self.new(f"{r}/domain/publishing/labels.py", "Display labels.")
+        src.plant(
+            "TG001",
+            "google.cloud.tasks_v2",
+            "string-hash-before-parenthesised-import",
+            'PREFIX = "import #"; from google.cloud import (\n    tasks_v2,\n)',
+        )
+        src = self.new(f"{r}/domain/publishing/markers.py", "Display markers.")
+        src.plant(
+            "TG001",
+            "google.cloud.tasks_v2",
+            "string-paren-before-parenthesised-import",
+            'CLOSE = "import )"; from google.cloud import (\n    tasks_v2,\n)',
+        )
         src.control(
             "near-miss-segment",
             "import google.cloud.tasks_helpers",
@@ -860,6 +876,10 @@ class Corpus:
             "from google.cloud import (\n    storage,\n    tasks_v2beta2,\n)",
         )
         src.plant("TG002", "httpx", "backslash-continuation", "import json, \\\n    httpx")
+        src.plant("TG002", "requests", "after-semicolon", "RETRIES = 3; import requests")
+        src.add('NOTE = """An import on the line that closes a string:')
+        src.plant("TG002", "aiohttp", "after-multiline-string", '"""; import aiohttp')
+        src.plant("TG002", "urllib3", "one-line-compound", "if RETRIES: import urllib3")
 
         # ---- TG002: every statement form, in a protected router.
         src = self.new(f"{r}/api/routers/episodes_admin.py", "Admin routes for episodes.")
