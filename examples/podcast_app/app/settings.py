@@ -48,6 +48,7 @@ class Settings:
     oidc_certs_url: str
     flaky_transcribe: bool
     log_format: str
+    webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,4 +80,5 @@ class Settings:
             oidc_certs_url=env.get("PODCAST_OIDC_CERTS_URL") or GOOGLE_CERTS_URL,
             flaky_transcribe=_flag(env, "PODCAST_FLAKY_TRANSCRIBE"),
             log_format=log_format,
+            webhook_url=env.get("PODCAST_WEBHOOK_URL") or None,
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import settings_for
+from helpers import Subscriber, settings_for
 
 from app.main import create_app
 
@@ -20,3 +20,9 @@ from app.main import create_app
 def client(tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def subscriber() -> Iterator[Subscriber]:
+    with Subscriber() as running:
+        yield running

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +42,37 @@ def task_headers(task_id: str, *, retry: int = 0) -> dict[str, str]:
 
 def task_id_of(name: str) -> str:
     return name.rsplit("/", 1)[1]
+
+
+class Subscriber:
+    """A webhook receiver on loopback: records each event, answers the queued statuses."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+        self.statuses: list[int] = []
+        subscriber = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                subscriber.events.append(json.loads(self.rfile.read(length)))
+                status = subscriber.statuses.pop(0) if subscriber.statuses else 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/episodes"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Subscriber:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

@@ -8,6 +8,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException
 
 from app.api.services.episodes.assembler import chapters_for
+from app.api.services.episodes.notifier import request_notification
 from app.worker.tasks._common import EpisodeTask, TaskContext, task_context
 
 router = APIRouter()
@@ -38,5 +39,10 @@ def assemble_episode(
     )
     outcome = "done" if applied else "duplicate"
     ctx.db.record_attempt(episode.id, "assemble", ctx.task_name, delivery.retry_count, outcome)
-    _log.info(f"worker.assemble.{outcome}", **fields)
-    return {"status": outcome}
+    result: dict[str, Any] = {"status": outcome}
+    if ctx.settings.webhook_url is not None:
+        # Also on a duplicate, as transcribe does for its successor: one task either way.
+        follow_up = request_notification(episode.id, key=delivery.task_name)
+        result["notify_task"] = follow_up.name
+    _log.info(f"worker.assemble.{outcome}", **fields, **result)
+    return result
