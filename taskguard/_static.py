@@ -114,6 +114,8 @@ def _has_relative_import(data: bytes) -> bool:
 # literal (None for "*"/"**"): a relative import only ever resolves inside the importer's own
 # root package, so the module name can only supply segments to patterns that can start there.
 Group = tuple[tuple[str, ...], "str | None"]
+# The same, ready for searching: (segment bytes, segment) pairs.
+Needles = tuple[tuple[tuple[bytes, str], ...], "str | None"]
 
 
 def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]:
@@ -167,31 +169,45 @@ def _comment_free(line: bytes) -> bytes:
 def _import_region(data: bytes) -> bytes:
     """Every physical line that can hold part of an import statement (a superset).
 
-    An import statement starts on a line holding ``import`` or ``from`` and continues over
-    backslash continuations and, after ``import (``, until the parenthesis closes.
+    An import statement has the ``import`` keyword on one of its lines; it extends backwards
+    over lines that a backslash continues (``from a.b \\`` / ``import c``) and forwards over
+    backslash continuations and, after ``import (``, until the parenthesis closes. Lines are
+    split on ``\\n`` only; a file that also ends lines with a lone ``\\r`` is kept whole.
     """
-    lines = data.splitlines()
+    if b"\r" in data and b"\r" in data.replace(b"\r\n", b""):
+        return data
+    size = len(data)
     out: list[bytes] = []
-    i = 0
-    count = len(lines)
-    while i < count:
-        line = lines[i]
-        # ``from a import b`` has both keywords on one logical line; a ``from`` line without
-        # ``import`` only matters when a backslash continues it onto the next line.
-        if b"import" in line or (b"from" in line and line.rstrip().endswith(b"\\")):
-            out.append(line)
-            at = line.find(b"import")
-            tail = _comment_free(line[at:]) if at != -1 else b""
+    covered = 0
+    continued = b"\\\n" in data or b"\\\r\n" in data
+    at = data.find(b"import")
+    while at != -1:
+        start = data.rfind(b"\n", 0, at) + 1
+        # Earlier lines of the same statement end with a backslash.
+        while continued and start > covered and start >= 2:
+            previous = data.rfind(b"\n", 0, start - 1) + 1
+            if not data[previous : start - 1].rstrip().endswith(b"\\"):
+                break
+            start = previous
+        start = max(start, covered)
+        end = data.find(b"\n", at)
+        end = size if end == -1 else end
+        depth = 0
+        if b"(" in data[at:end]:
+            tail = _comment_free(data[at:end])
             depth = tail.count(b"(") - tail.count(b")")
-            more = line.rstrip().endswith(b"\\")
-            while (depth > 0 or more) and i + 1 < count:
-                i += 1
-                line = lines[i]
-                out.append(line)
-                body = _comment_free(line)
-                depth += body.count(b"(") - body.count(b")")
-                more = line.rstrip().endswith(b"\\")
-        i += 1
+        more = continued and data[start:end].rstrip().endswith(b"\\")
+        while (depth > 0 or more) and end < size:
+            following = data.find(b"\n", end + 1)
+            following = size if following == -1 else following
+            body = data[end + 1 : following]
+            code = _comment_free(body)
+            depth += code.count(b"(") - code.count(b")")
+            more = body.rstrip().endswith(b"\\")
+            end = following
+        out.append(data[start:end])
+        covered = end
+        at = data.find(b"import", end)
     return b"\n".join(out)
 
 
@@ -229,25 +245,33 @@ class Prefilter:
             extra = forbidden + roots if graph else ()
             self.groups[exact, False] = dispatch + extra
             self.groups[exact, True] = dispatch + (extra or forbidden)
+        self.needles: dict[tuple[bool, bool], tuple[Needles, ...]] = {
+            key: tuple(
+                (tuple((segment.encode(), segment) for segment in segments), first)
+                for segments, first in groups
+            )
+            for key, groups in self.groups.items()
+        }
 
     @staticmethod
-    def _any_group(data: bytes, module: str, groups: Iterable[Group], *, exact: bool) -> bool:
+    def _any_group(data: bytes, module: str, groups: Iterable[Needles], *, exact: bool) -> bool:
         """Whether every segment of some group occurs in ``data`` or the module name.
 
         ``exact`` looks for whole identifiers and whole module segments (used on the import
         region); otherwise any substring counts (a cheaper, weaker first pass).
         """
-        parts = module.split(".")
+        parts: list[str] | None = None
         for segments, first in groups:
-            use_module = first is None or first == parts[0]
-            for segment in segments:
-                if exact:
-                    found = _has_identifier(data, segment.encode()) or (
-                        use_module and segment in parts
-                    )
-                else:
-                    found = segment.encode() in data or (use_module and segment in module)
-                if not found:
+            for needle, segment in segments:
+                if _has_identifier(data, needle) if exact else needle in data:
+                    continue
+                # Not in the bytes: a relative import may take it from the module name, but
+                # only for patterns that can start at the module's root package.
+                if segment not in module:
+                    break
+                if parts is None:
+                    parts = module.split(".")
+                if (first is not None and first != parts[0]) or (exact and segment not in parts):
                     break
             else:
                 return True
@@ -271,12 +295,12 @@ class Prefilter:
         ):
             return True
         # The whole file first (fast C searches); only a hit pays for cutting out the region.
-        if not self._any_group(data, module, self.groups[False, protected], exact=False) and not (
+        if not self._any_group(data, module, self.needles[False, protected], exact=False) and not (
             self.graph and _has_relative_import(data)
         ):
             return False
         region = _import_region(data)
-        return self._any_group(region, module, self.groups[True, protected], exact=True) or (
+        return self._any_group(region, module, self.needles[True, protected], exact=True) or (
             self.graph and _has_relative_import(region)
         )
 
@@ -786,17 +810,28 @@ def _unreadable(display: str, exc: OSError) -> Record:
 class SourceFile:
     """One first-party file found by :func:`discover`."""
 
-    __slots__ = ("is_package", "module", "mtime_ns", "path", "rel", "size")
+    __slots__ = ("mtime_ns", "package", "path", "rel", "size", "stem")
 
     def __init__(  # noqa: PLR0917 - built in one hot loop, positionally for speed
-        self, path: str, rel: str, module: str, is_package: bool, mtime_ns: int, size: int
+        self, path: str, rel: str, package: str, stem: str, mtime_ns: int, size: int
     ) -> None:
         self.path = path  # absolute
         self.rel = rel  # relative to the project root, '/'-separated: the cache key
-        self.module = module
-        self.is_package = is_package
+        self.package = package  # the dotted package the file lives in ("" at the top)
+        self.stem = stem  # the file name without ".py"
         self.mtime_ns = mtime_ns
         self.size = size
+
+    @property
+    def is_package(self) -> bool:
+        return self.stem == "__init__"
+
+    @property
+    def module(self) -> str:
+        # Built on demand: a cached run never needs most of these names.
+        if self.stem == "__init__":
+            return self.package
+        return f"{self.package}.{self.stem}" if self.package else self.stem
 
     def __repr__(self) -> str:
         return f"SourceFile({self.rel!r}, module={self.module!r})"
@@ -816,6 +851,11 @@ def module_name(rel: str, policy: Policy) -> tuple[str, bool] | None:
     if not parts or not all(parts):
         return None
     return ".".join(parts), is_package
+
+
+def _split(module: str) -> tuple[str, str]:
+    package, _, stem = module.rpartition(".")
+    return package, stem
 
 
 def _top_level_names(policy: Policy) -> frozenset[str] | None:
@@ -872,7 +912,9 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
             named = module_name(rel_target, policy)
             if named is not None and policy.is_first_party(named[0]):
                 st = os.stat(target)
-                yield SourceFile(target, rel_target, named[0], named[1], st.st_mtime_ns, st.st_size)
+                module, is_package = named
+                package, stem = (module, "__init__") if is_package else _split(module)
+                yield SourceFile(target, rel_target, package, stem, st.st_mtime_ns, st.st_size)
             continue
         pending = [(target, rel_target)]
         linked: list[tuple[str, str]] = []
@@ -922,14 +964,11 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
                     continue
                 stem = name[:-3]
                 if stem == "__init__":
-                    if not package:
+                    if not package_first_party:
                         continue
-                    module, is_package, first_party = package, True, package_first_party
-                else:
-                    module = f"{package}.{stem}" if package else stem
-                    is_package = False
-                    first_party = package_first_party or policy.is_first_party(module)
-                if not first_party:
+                elif not package_first_party and not policy.is_first_party(
+                    f"{package}.{stem}" if package else stem
+                ):
                     continue
                 rel = prefix + name
                 if excluded_file is not None and excluded_file(rel, False):
@@ -939,7 +978,7 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
                     mtime_ns, size = st.st_mtime_ns, st.st_size
                 except OSError:
                     mtime_ns, size = 0, -1  # unreadable: reported as TG900 when read
-                yield SourceFile(entry.path, rel, module, is_package, mtime_ns, size)
+                yield SourceFile(entry.path, rel, package, stem, mtime_ns, size)
             pending.extend(reversed(subdirs))
 
 
@@ -968,16 +1007,33 @@ def _displayer(root: str, cwd: str) -> Callable[[str], str]:
     return lambda rel: _display(os.path.join(root, rel), cwd)
 
 
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def _read(path: str, size: int) -> bytes:
+    # Raw descriptor reads: a buffered file object costs more than the read itself here.
+    fd = os.open(path, _O_FLAGS)
+    try:
+        data = os.read(fd, size + 1) if size >= 0 else b""
+        if size < 0 or len(data) > size:  # unknown size, or the file grew since stat
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
+
+
 def _analyze_file(
-    item: tuple[str, str, str, bool],
+    item: tuple[str, str, str, bool, int],
     policy: Policy,
     prefilter: Prefilter | None,
     graph: bool,
 ) -> Record:
-    path, display, module, is_package = item
+    path, display, module, is_package, size = item
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = _read(path, size)
     except OSError as exc:
         return _unreadable(display, exc)
     return analyze_source(
@@ -985,7 +1041,7 @@ def _analyze_file(
     )
 
 
-def _worker(chunk: list[tuple[str, str, str, bool]]) -> list[Record]:
+def _worker(chunk: list[tuple[str, str, str, bool, int]]) -> list[Record]:
     assert _WORKER is not None
     policy, prefilter, graph = _WORKER
     return [_analyze_file(item, policy, prefilter, graph) for item in chunk]
@@ -1003,7 +1059,7 @@ def _can_fork() -> bool:
 
 
 def _analyze_all(
-    items: list[tuple[str, str, str, bool]],
+    items: list[tuple[str, str, str, bool, int]],
     policy: Policy,
     prefilter: Prefilter | None,
     graph: bool,
@@ -1257,7 +1313,7 @@ def check(
             todo.append(f)
     if todo:
         fresh = _analyze_all(
-            [(f.path, display(f.rel), f.module, f.is_package) for f in todo],
+            [(f.path, display(f.rel), f.module, f.is_package, f.size) for f in todo],
             policy,
             Prefilter(policy, graph=graph) if prefilter else None,
             graph,
@@ -1276,6 +1332,8 @@ def check(
     allow_used: set[int] = set()
     for rel, f in reported.items():
         _status, findings, suppressions, _imports = records[rel]
+        if not findings and not suppressions and not indirect_findings:
+            continue
         every = list(findings) + indirect_findings.get(f.module, [])
         if not every and not suppressions:
             continue
