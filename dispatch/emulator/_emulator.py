@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,13 +37,40 @@ def _bracket(host: str) -> str:
 
 
 class _KeyServer(ThreadingHTTPServer):
-    daemon_threads = True
+    """Serves the verification key; stops at once on :meth:`close` (no polling interval)."""
+
+    # Request threads are joined by server_close(), so stop() leaves none behind.
+    daemon_threads = False
+    timeout = 0  # handle_request() only after select() said a connection is waiting
     signer: OidcSigner
     issuer_url: str
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _KeyHandler)
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    def run(self) -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.socket, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in sel.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    self.handle_request()
+
+    def close(self) -> None:
+        self._wake_w.send(b"x")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
 
 
 class _KeyHandler(BaseHTTPRequestHandler):
     server: _KeyServer
+    timeout = 5  # a client that stalls cannot hold stop() for long
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -154,14 +183,13 @@ class Emulator:
         for name in self.queue_names:
             self._store.create_queue(parse_queue_name(name).parent, QueuePb(name=name), now)
 
-        key_server = _KeyServer((self.host, 0), _KeyHandler)
+        key_server = _KeyServer((self.host, 0))
         key_server.signer = self._signer
         key_port = key_server.server_address[1]
         key_server.issuer_url = f"http://{_bracket(self.host)}:{key_port}"
         self._key_server = key_server
         self._key_thread = threading.Thread(
-            target=key_server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=key_server.run,
             name="tasks-emulator-jwks",
             daemon=True,
         )
@@ -213,10 +241,11 @@ class Emulator:
         if self._dispatcher is not None:
             self._dispatcher.stop()
         if self._key_server is not None:
-            self._key_server.shutdown()
-            self._key_server.server_close()
+            self._key_server.close()
         if self._key_thread is not None:
             self._key_thread.join()
+        if self._key_server is not None:
+            self._key_server.server_close()
         if self._bound_port is not None:
             _log.info("tasks.emulator.stopped", address=self.address)
 

@@ -43,5 +43,18 @@ def test_the_fixture_points_tasks_variables_at_a_running_emulator_and_restores_t
             assert "TASKS_QUEUE" not in os.environ
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:taskguard")
+    # Only the plugin under test: the others (taskguard, hypothesis, xdist, anyio) would cost
+    # seconds of imports in the inner session and have nothing to do with this fixture.
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:taskguard",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:anyio",
+    )
     result.assert_outcomes(passed=2)
