@@ -194,8 +194,14 @@ def _import_region(data: bytes) -> bytes:
         end = size if end == -1 else end
         depth = 0
         if b"(" in data[at:end]:
-            tail = _comment_free(data[at:end])
-            depth = tail.count(b"(") - tail.count(b")")
+            # The first "import" on the line may sit in a string ("import #", "import )")
+            # before the real keyword. After the real one only names, commas, parentheses
+            # and a comment can follow, so the deepest count over every occurrence is safe.
+            occurrence = at
+            while occurrence != -1:
+                tail = _comment_free(data[occurrence:end])
+                depth = max(depth, tail.count(b"(") - tail.count(b")"))
+                occurrence = data.find(b"import", occurrence + 6, end)
         more = continued and data[start:end].rstrip().endswith(b"\\")
         while (depth > 0 or more) and end < size:
             following = data.find(b"\n", end + 1)

@@ -33,10 +33,6 @@ SEED = 7
 KNOWN_MISSES = {
     "syntax-error": "the prefilter skips a file with a syntax error that mentions no relevant "
     "name, so it is never parsed and no TG900 is reported (--no-prefilter reports it)",
-    "string-hash-before-parenthesised-import": "the prefilter's import region ends a "
-    "parenthesised import early when a string before it on the line holds 'import #'",
-    "string-paren-before-parenthesised-import": "the prefilter's import region ends a "
-    "parenthesised import early when a string before it on the line holds 'import )'",
 }
 
 

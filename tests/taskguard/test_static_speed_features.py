@@ -61,6 +61,9 @@ FRAGMENTS = [
     "import json  # taskguard: ignore[TG002] -- stale",
     "x = 1  # taskguard: ignore[TG001]",
     'DOC = "import httpx; from google.cloud import tasks_v2"',
+    'MARK = "import #"; from google.cloud import (\n    tasks_v2,\n)',
+    'MARK = "import )"; from concurrent.futures import (\n    ProcessPoolExecutor,\n)',
+    "from http import (  # import nothing here\n    client,\n)",
     "# import requests in a comment",
     "import importlib\nimportlib.import_module('re')",
     "import importlib\nimportlib.import_module('htt' 'px')",
@@ -94,12 +97,14 @@ MODULES = [
 ]
 
 sources = st.lists(st.sampled_from(FRAGMENTS), max_size=6).map("\n".join)
-encodings = st.sampled_from(["plain", "crlf", "bom", "latin1"])
+encodings = st.sampled_from(["plain", "crlf", "cr", "bom", "latin1"])
 
 
 def encode(text: str, how: str) -> bytes:
     if how == "crlf":
         return text.replace("\n", "\r\n").encode("utf-8")
+    if how == "cr":  # old Mac line ends: Python still reads them as lines
+        return text.replace("\n", "\r").encode("utf-8")
     if how == "bom":
         return b"\xef\xbb\xbf" + text.encode("utf-8")
     if how == "latin1":
@@ -187,6 +192,11 @@ def test_prefilter_regressions() -> None:
     # ...but a backslash-continued from-import does.
     split = b"from urllib \\\n    import request\n"
     assert PREFILTERS[False].needs_parse(split, "app.api.routers.x", True)
+    # "import" inside a string before the real keyword must not cut the parenthesised list
+    # short (found by the benchmark corpus).
+    for prefix in (b'PREFIX = "import #"; ', b'CLOSE = "import )"; '):
+        source = prefix + b"from google.cloud import (\n    tasks_v2,\n)\n"
+        assert PREFILTERS[False].needs_parse(source, "app.domain.x", False)
 
 
 @pytest.fixture
