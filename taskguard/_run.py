@@ -70,7 +70,9 @@ def run(command: list[str], *, mode: str | None, config: str | None) -> int:
         print(f"taskguard run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        child = subprocess.Popen(command, env=env)
+        # Like exec: every descriptor the caller passed on reaches the command (uvicorn --fd,
+        # systemd LISTEN_FDS, make's jobserver).
+        child = subprocess.Popen(command, env=env, close_fds=False)
     except FileNotFoundError:
         print(f"taskguard run: command not found: {command[0]}", file=sys.stderr)
         return EXIT_NOT_FOUND

@@ -93,14 +93,11 @@ class CaseRunner:
         path = [str(CASES_DIR), str(REPO)]
         if python != sys.executable:
             path.append(str(self.deps))
-        # Bytecode goes to one cache for the whole session: recompiling taskguard in every
-        # fresh interpreter would cost more than most cases.
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(path),
-            "PYTHONPYCACHEPREFIX": str(self.base / "pycache"),
-        }
+        # Bytecode is written (next to the sources, as usual): recompiling taskguard in
+        # every fresh interpreter would cost more than most cases.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("PYTHONPYCACHEPREFIX", None)
         env.pop("PYTHONSTARTUP", None)
         proc = subprocess.run(
             [python, str(CASES_DIR / case)],

@@ -58,16 +58,11 @@ def make_project(
     return pytester.path
 
 
-@pytest.fixture(scope="session")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
-
-
 @pytest.fixture(autouse=True)
-def _lean_subprocesses(monkeypatch: pytest.MonkeyPatch, pycache: Path) -> None:
-    # One bytecode cache for every run here instead of recompiling taskguard each time.
+def _lean_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bytecode is written as usual instead of recompiling taskguard in every run.
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(pycache))
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

@@ -62,8 +62,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / ".pycache"))
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # no recompiling per run
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
     return tmp_path
 
 
@@ -170,6 +170,29 @@ def test_a_bad_policy_fails_closed(project: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "taskguard: cannot install the runtime guard:" in proc.stderr
+
+
+def test_inherited_descriptors_reach_the_command(project: Path) -> None:
+    # Regression: the command was started with close_fds=True.
+    assert SCRIPT is not None
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.run(
+            [SCRIPT, "run", "--", PY, "-c", f"import os; os.write({write_end}, b'reached')"],
+            pass_fds=[write_end],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        os.close(write_end)
+        write_end = -1
+        assert proc.returncode == 0, proc.stderr
+        assert os.read(read_end, 100) == b"reached"
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
 
 
 def test_no_command_is_a_usage_error(project: Path) -> None:
