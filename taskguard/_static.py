@@ -601,6 +601,8 @@ class _Analyzer:
                 if what is not None:
                     callees.add(id(node.func))
                     self.call(what, node, stmt_line)
+                elif self.is_getattr_on_loader(node):
+                    self.dynamic("getattr() on importlib or builtins", node, stmt_line)
             elif (
                 isinstance(node, (ast.Name, ast.Attribute))
                 and id(node) not in callees
@@ -609,6 +611,27 @@ class _Analyzer:
                 what = self.dangerous(node)
                 if what is not None:
                     self.dynamic(f"a reference to {what}", node, stmt_line)
+
+    def is_getattr_on_loader(self, node: ast.Call) -> bool:
+        """``getattr(importlib, ...)`` / ``getattr(builtins, ...)`` reaching a loader by name."""
+        import ast
+
+        func = node.func
+        if not (
+            isinstance(func, ast.Name) and func.id == "getattr" and "getattr" not in self.shadowed
+        ):
+            return False
+        if len(node.args) < 2 or not isinstance(node.args[0], ast.Name):
+            return False
+        owner = node.args[0].id
+        if (
+            owner not in self.importlib_names
+            and owner not in self.builtins_names
+            and (owner != "__builtins__")
+        ):
+            return False
+        attribute = _const_str(node.args[1])
+        return attribute is None or attribute in (_DYNAMIC_BUILTINS | {"import_module"})
 
     def call(self, what: str, node: ast.Call, stmt_line: int) -> None:
         import ast
