@@ -231,7 +231,8 @@ class Prefilter:
     statement or, for a relative import, comes from the file's own module name (and then the
     name starts with the file's root package). So when some literal segment of every relevant
     pattern occurs in neither place, no import in the file can match. Protected modules also
-    look for ``exec``/``eval``/``compile`` as bare words and for ``builtins`` anywhere; the
+    look for ``exec``/``eval``/``compile`` as bare words and for ``builtins`` or
+    ``importlib`` anywhere (``getattr(importlib, name)``); the
     graph mode (``indirect``) also looks for the root packages' segments and relative imports.
     """
 
@@ -295,6 +296,7 @@ class Prefilter:
             return True
         if protected and (
             b"builtins" in data
+            or b"importlib" in data
             or _has_word(data, b"exec")
             or _has_word(data, b"eval")
             or _has_word(data, b"compile")

@@ -70,6 +70,8 @@ FRAGMENTS = [
     "__import__('google.cloud.tasks_v2')",
     "name = 'x'\n__import__(name)",
     "eval('1')",
+    "import importlib\nloader = getattr(importlib, 'import_' + 'module')",
+    "import builtins as b\nb.exec('1')",
     "result = compile('1', 'f', 'eval')",
     "import re\nPATTERN = re.compile('a')",
     "from re import compile\ncompile('a')",
