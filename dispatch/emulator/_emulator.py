@@ -152,6 +152,7 @@ class Emulator:
         self._dispatcher: Dispatcher | None = None
         self._server: grpc.Server | None = None
         self._rpc_pool: ThreadPoolExecutor | None = None
+        self._grpc_threads: list[threading.Thread] = []
         self._key_server: _KeyServer | None = None
         self._key_thread: threading.Thread | None = None
         self._jwks_url = ""
@@ -218,7 +219,12 @@ class Emulator:
         if not port:
             raise OSError(f"dispatch.emulator could not bind {target}")
         self._bound_port = port
+        before = set(threading.enumerate())
         server.start()
+        # grpc's serving thread is not exposed; remember it so stop() can join it.
+        self._grpc_threads = [
+            t for t in threading.enumerate() if t not in before and t.name.endswith("(_serve)")
+        ]
         _log.info(
             "tasks.emulator.started",
             address=self.address,
@@ -226,8 +232,8 @@ class Emulator:
             queues=list(self.queue_names),
         )
 
-    def stop(self, grace: float | None = 0.5) -> None:
-        """Stop serving, cut in-flight deliveries and join every thread (idempotent)."""
+    def stop(self) -> None:
+        """Stop serving, cut in-flight calls and deliveries, join every thread (idempotent)."""
         with self._state_lock:
             if self._stopped or not self._started:
                 self._stopped = True
@@ -235,7 +241,10 @@ class Emulator:
             self._stopped = True
         self._stopping.set()
         if self._server is not None:
-            self._server.stop(grace).wait()
+            # No grace period: with one, grpc leaves a helper thread running past stop().
+            self._server.stop(None).wait()
+        for thread in self._grpc_threads:
+            thread.join(timeout=5.0)
         if self._rpc_pool is not None:
             self._rpc_pool.shutdown(wait=True)
         if self._dispatcher is not None:

@@ -111,7 +111,8 @@ class Worker:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        # Handler threads are joined by server_close(): none outlives the test.
+        self.server.daemon_threads = False
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
