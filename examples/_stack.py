@@ -285,13 +285,6 @@ def service_env(
     return env
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_service(
     procs: Processes,
     emulator: EmulatorInfo | None,
@@ -304,7 +297,7 @@ def start_service(
     **extra_env: str,
 ) -> Service:
     """The example service under uvicorn; ``guarded`` runs it under ``taskguard run``."""
-    uvicorn = [
+    argv = [
         sys.executable,
         "-m",
         "uvicorn",
@@ -315,43 +308,22 @@ def start_service(
         "warning",
     ]
     database = procs.log_dir / f"{name}.sqlite3"
-    if not guarded:
-        # Bound here and handed over by file descriptor: no window in which another
-        # process could take the port we picked.
-        sock = _listening_socket()
-        try:
-            base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            proc = procs.start(
-                name,
-                [*uvicorn, "--fd", str(sock.fileno())],
-                env=service_env(emulator, base_url, database, **extra_env),
-                cwd=app_dir,
-                pass_fds=[sock.fileno()],
-            )
-        finally:
-            sock.close()
-    else:
-        # taskguard run does not pass inherited descriptors on to its command (see
-        # tests/e2e/test_e2e_guard.py), so the port is picked here and bound by uvicorn.
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
+    if guarded:
+        argv = [sys.executable, "-m", "taskguard", "run", "--", *argv]
+    # Bound here and handed over by file descriptor: no window in which another process
+    # could take the port we picked (taskguard run passes the descriptor on).
+    sock = _listening_socket()
+    try:
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         proc = procs.start(
             name,
-            [
-                sys.executable,
-                "-m",
-                "taskguard",
-                "run",
-                "--",
-                *uvicorn,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [*argv, "--fd", str(sock.fileno())],
             env=service_env(emulator, base_url, database, **extra_env),
             cwd=app_dir,
+            pass_fds=[sock.fileno()],
         )
+    finally:
+        sock.close()
     service = Service(proc, base_url, database)
     if wait:
         wait_ready(service, timeout=timeout)

@@ -136,11 +136,22 @@ class Database:
         self, episode_id: int, kind: str, task_name: str, retry_count: int, outcome: str
     ) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO task_attempts (episode_id, kind, task_name, retry_count, outcome, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (episode_id, kind, task_name, retry_count, outcome, time.time()),
-            )
+            self._insert_attempt(conn, episode_id, kind, task_name, retry_count, outcome)
+
+    @staticmethod
+    def _insert_attempt(  # noqa: PLR0917 - private, one row's columns
+        conn: sqlite3.Connection,
+        episode_id: int,
+        kind: str,
+        task_name: str,
+        retry_count: int,
+        outcome: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO task_attempts (episode_id, kind, task_name, retry_count, outcome, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (episode_id, kind, task_name, retry_count, outcome, time.time()),
+        )
 
     def is_completed(self, task_name: str) -> bool:
         with self._connect() as conn:
@@ -150,12 +161,13 @@ class Database:
             return row is not None
 
     def complete_task(
-        self, task_name: str, kind: str, episode_id: int, **changes: str | int
+        self, task_name: str, kind: str, episode_id: int, retry_count: int, **changes: str | int
     ) -> bool:
-        """Apply ``changes`` to the episode and mark the task done, atomically.
+        """Apply ``changes`` to the episode, mark the task done and record the attempt.
 
-        Returns False (and changes nothing) when the task was already completed: a
-        redelivered task must not apply its effect twice.
+        All in one transaction, so a reader never sees the effect without its attempt. Returns
+        False (recording a "duplicate" attempt, changing nothing else) when the task was
+        already completed: a redelivered task must not apply its effect twice.
         """
         columns = {"status", "transcript", "chapters"}
         if not changes or not set(changes) <= columns:
@@ -166,15 +178,17 @@ class Database:
                 "VALUES (?, ?, ?)",
                 (task_name, kind, episode_id),
             ).rowcount
-            if not inserted:
-                return False
-            # Column names come from the fixed set checked above, never from a request.
-            assignments = ", ".join(f"{name} = ?" for name in sorted(changes))
-            conn.execute(
-                f"UPDATE episodes SET {assignments} WHERE id = ?",
-                (*(changes[name] for name in sorted(changes)), episode_id),
+            if inserted:
+                # Column names come from the fixed set checked above, never from a request.
+                assignments = ", ".join(f"{name} = ?" for name in sorted(changes))
+                conn.execute(
+                    f"UPDATE episodes SET {assignments} WHERE id = ?",
+                    (*(changes[name] for name in sorted(changes)), episode_id),
+                )
+            self._insert_attempt(
+                conn, episode_id, kind, task_name, retry_count, "done" if inserted else "duplicate"
             )
-            return True
+            return bool(inserted)
 
     @staticmethod
     def _episode(conn: sqlite3.Connection, row: sqlite3.Row) -> Episode:

@@ -34,11 +34,11 @@ def assemble_episode(
         ctx.task_name,
         "assemble",
         episode.id,
+        delivery.retry_count,
         chapters=chapters_for(episode.transcript),
         status="assembled",
     )
     outcome = "done" if applied else "duplicate"
-    ctx.db.record_attempt(episode.id, "assemble", ctx.task_name, delivery.retry_count, outcome)
     result: dict[str, Any] = {"status": outcome}
     if ctx.settings.webhook_url is not None:
         # Also on a duplicate, as transcribe does for its successor: one task either way.

@@ -26,6 +26,9 @@ def notify_subscribers(
         _log.warning("worker.notify.nothing_to_do", **fields)
         return {"status": "nothing-to-do"}
     if ctx.db.is_completed(ctx.task_name):
+        ctx.db.record_attempt(
+            episode.id, "notify", ctx.task_name, delivery.retry_count, "duplicate"
+        )
         outcome = "duplicate"
     else:
         try:
@@ -36,8 +39,9 @@ def notify_subscribers(
             )
             _log.warning("worker.notify.failed", **fields, subscriber_status=exc.status)
             raise HTTPException(503, "subscriber did not accept the event") from None
-        applied = ctx.db.complete_task(ctx.task_name, "notify", episode.id, status="published")
+        applied = ctx.db.complete_task(
+            ctx.task_name, "notify", episode.id, delivery.retry_count, status="published"
+        )
         outcome = "done" if applied else "duplicate"
-    ctx.db.record_attempt(episode.id, "notify", ctx.task_name, delivery.retry_count, outcome)
     _log.info(f"worker.notify.{outcome}", **fields)
     return {"status": outcome}

@@ -31,6 +31,9 @@ def transcribe_episode(
         _log.warning("worker.transcribe.unknown_episode", **fields)
         return {"status": "unknown-episode"}
     if ctx.db.is_completed(ctx.task_name):
+        ctx.db.record_attempt(
+            episode.id, "transcribe", ctx.task_name, delivery.retry_count, "duplicate"
+        )
         outcome = "duplicate"
     else:
         _log.info("worker.transcribe.start", **fields)
@@ -49,10 +52,14 @@ def transcribe_episode(
             # Any non-2xx makes Cloud Tasks retry with backoff.
             raise HTTPException(503, "transcription engine unavailable") from None
         applied = ctx.db.complete_task(
-            ctx.task_name, "transcribe", episode.id, transcript=text, status="transcribed"
+            ctx.task_name,
+            "transcribe",
+            episode.id,
+            delivery.retry_count,
+            transcript=text,
+            status="transcribed",
         )
         outcome = "done" if applied else "duplicate"
-    ctx.db.record_attempt(episode.id, "transcribe", ctx.task_name, delivery.retry_count, outcome)
     # Also on a duplicate: the delivery that did the work may have failed before this line.
     # The task id is derived from ours, so asking twice still makes one assembly task.
     follow_up = request_assembly(episode.id, key=delivery.task_name)
