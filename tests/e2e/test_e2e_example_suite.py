@@ -3,51 +3,33 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from e2e_support import add_forbidden_import
 
-from examples._stack import clean_env, copy_example
+from examples._stack import Proc, Processes, clean_env, copy_example
 
 
-def _pytest(tree: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-v",
-            "-p",
-            "no:cacheprovider",
-            "--taskguard-mode=error",
-            *args,
-        ],
-        cwd=tree,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def _pytest(procs: Processes, name: str, tree: Path, *args: str) -> Proc:
+    argv = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"]
+    return procs.start(name, [*argv, "--taskguard-mode=error", *args], env=clean_env(), cwd=tree)
 
 
 def test_the_example_suite_runs_guarded_and_fails_once_a_router_imports_httpx(
-    tmp_path: Path,
+    tmp_path: Path, procs: Processes
 ) -> None:
     clean = copy_example(tmp_path / "clean")
     edited = copy_example(tmp_path / "edited")
     add_forbidden_import(edited)
 
-    # Both at once: each is mostly interpreter start-up and imports.
-    # The edited suite only has to get as far as its conftest, which imports the app.
-    runs = {"clean": _pytest(clean), "edited": _pytest(edited, "--collect-only")}
-    results = {
-        name: (proc.communicate(timeout=180)[0], proc.returncode) for name, proc in runs.items()
-    }
+    # Both at once: each is mostly interpreter start-up and imports. The edited suite only
+    # has to get as far as its conftest, which imports the app.
+    clean_run = _pytest(procs, "suite-clean", clean)
+    edited_run = _pytest(procs, "suite-edited", edited, "--collect-only")
 
-    out, status = results["clean"]
-    assert status == 0, out
+    status, out = clean_run.wait_exit(timeout=180), clean_run.stdout()
+    assert status == 0, out + clean_run.stderr()
     assert "taskguard: runtime guard on (mode error)" in out
     assert re.search(r"^taskguard-check PASSED", out, re.MULTILINE), out
     # These two only pass when the guard really refuses imports in this run.
@@ -55,6 +37,6 @@ def test_the_example_suite_runs_guarded_and_fails_once_a_router_imports_httpx(
     assert "test_a_lazy_import_in_a_router_function_is_refused PASSED" in out
     assert re.search(r"\b2[0-9] passed\b", out), out
 
-    out, status = results["edited"]
+    status, out = edited_run.wait_exit(timeout=180), edited_run.stdout()
     assert status != 0, out
-    assert "TG002: app.api.routers.health may not import httpx" in out
+    assert "TG002: app.api.routers.health may not import httpx" in out + edited_run.stderr()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from examples._stack import EXAMPLE, LEGACY, REPO, clean_env
+from examples._stack import EXAMPLE, LEGACY, REPO, Proc, Processes, clean_env
 
 PROBE = REPO / "examples" / "_legacy_probe.py"
+TASKGUARD = (sys.executable, "-m", "taskguard")
 
 # (rule, importer, imported) of each way background work left the legacy service.
 EXPECTED_STATIC = {
@@ -20,64 +20,50 @@ EXPECTED_STATIC = {
     ("TG002", "app.api.routers.media", "requests"),
     ("TG003", "app.api.services.episodes.notifier", None),
 }
-# At run time the dynamic import has a name, so it is judged like any other.
+# At run time the dynamic import has a name (HTTP_CLIENT=httpx), judged like any other.
 EXPECTED_RUNTIME = {
-    (code, importer, imported or "httpx") for code, importer, imported in EXPECTED_STATIC
-}
-EXPECTED_RUNTIME = {
-    ("TG002" if code == "TG003" else code, importer, imported)
-    for code, importer, imported in EXPECTED_RUNTIME
+    ("TG002", importer, "httpx") if code == "TG003" else (code, importer, imported)
+    for code, importer, imported in EXPECTED_STATIC
 }
 
 
-def _taskguard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "taskguard", *args],
-        cwd=cwd,
-        check=False,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _finish(proc: Proc) -> tuple[int, str]:
+    status = proc.wait_exit(timeout=120)
+    return status, proc.stdout()
 
 
-def test_check_finds_every_escape_in_the_legacy_tree_and_none_after_the_refactor() -> None:
-    legacy = _taskguard("check", "--no-cache", "--format", "json", cwd=LEGACY)
-    clean = _taskguard("check", "--no-cache", "--format", "json", cwd=EXAMPLE)
+def test_check_finds_every_escape_in_the_legacy_tree_and_none_after_the_refactor(
+    procs: Processes,
+) -> None:
+    def check(name: str, tree: Path) -> Proc:
+        argv = [*TASKGUARD, "check", "--no-cache", "--format", "json"]
+        return procs.start(name, argv, env=clean_env(), cwd=tree)
 
-    assert legacy.returncode == 1, legacy.stderr
-    found = {
-        (v["code"], v["importer"], v["imported"]) for v in json.loads(legacy.stdout)["violations"]
-    }
-    assert found == EXPECTED_STATIC
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    report = json.loads(clean.stdout)
+    legacy_run, clean_run = check("check-legacy", LEGACY), check("check-clean", EXAMPLE)
+    (legacy_status, legacy_out), (clean_status, clean_out) = map(_finish, (legacy_run, clean_run))
+
+    assert legacy_status == 1, legacy_run.stderr()
+    violations = json.loads(legacy_out)["violations"]
+    assert {(v["code"], v["importer"], v["imported"]) for v in violations} == EXPECTED_STATIC
+    assert clean_status == 0, clean_out + clean_run.stderr()
+    report = json.loads(clean_out)
     assert report["violations"] == []
     assert report["files_checked"] > 10
 
 
-def _probe(*prefix: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*prefix, sys.executable, str(PROBE)],
-        cwd=LEGACY,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _outcomes(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+def _outcomes(proc: Proc) -> list[dict[str, Any]]:
+    status, out = _finish(proc)
+    assert status == 0, proc.stderr()
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_the_runtime_guard_refuses_each_escape_when_the_code_runs() -> None:
+def test_the_runtime_guard_refuses_each_escape_when_the_code_runs(procs: Processes) -> None:
     # Both at once: each is mostly interpreter start-up and imports.
-    plain_run = _probe()
-    guarded_run = _probe(sys.executable, "-m", "taskguard", "run", "--")
+    probe = [sys.executable, str(PROBE)]
+    plain_run = procs.start("probe-plain", probe, env=clean_env(), cwd=LEGACY)
+    guarded_run = procs.start(
+        "probe-guarded", [*TASKGUARD, "run", "--", *probe], env=clean_env(), cwd=LEGACY
+    )
     plain, guarded = _outcomes(plain_run), _outcomes(guarded_run)
 
     # Unguarded, every path runs (failing only later, on the network or credentials).
