@@ -9,6 +9,7 @@ behaved as narrated; the exit status is non-zero if any did not. No process is l
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -261,9 +262,20 @@ def refuse_forbidden_import(procs: Processes, workdir: Path) -> None:
 # --- driver --------------------------------------------------------------------------------
 
 
-def main() -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="taskguard-demo-"))
-    procs = Processes(workdir / "logs")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
+    parser.add_argument(
+        "--step",
+        type=int,
+        action="append",
+        metavar="N",
+        help="run only step N (repeatable); default: every step",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     steps: list[tuple[str, Callable[[], None]]] = [
         ("taskguard check: the refactored service", check_clean),
         ("taskguard check: the legacy service", check_legacy),
@@ -274,10 +286,18 @@ def main() -> int:
             lambda: refuse_forbidden_import(procs, workdir),
         ),
     ]
+    chosen = set(args.step or range(1, len(steps) + 1))
+    if not chosen <= set(range(1, len(steps) + 1)):
+        _parser().error(f"--step must be between 1 and {len(steps)}")
+    # Assigned before any step runs: the steps above read them when called.
+    workdir = Path(tempfile.mkdtemp(prefix="taskguard-demo-"))
+    procs = Processes(workdir / "logs")
     failed: list[str] = []
     started = time.monotonic()
     try:
         for number, (title, step) in enumerate(steps, 1):
+            if number not in chosen:
+                continue
             say(f"\n== {number}/{len(steps)} {title}")
             try:
                 step()
