@@ -35,7 +35,9 @@ def test_the_example_suite_runs_guarded_and_fails_once_a_router_imports_httpx(
     # These two only pass when the guard really refuses imports in this run.
     assert "test_a_router_importing_an_http_client_is_refused PASSED" in out
     assert "test_a_lazy_import_in_a_router_function_is_refused PASSED" in out
-    assert re.search(r"\b2[0-9] passed\b", out), out
+    summary = re.search(r"=+ (\d+) passed in ", out)
+    assert summary is not None, out
+    assert int(summary.group(1)) >= 20
 
     status, out = edited_run.wait_exit(timeout=180), edited_run.stdout()
     assert status != 0, out

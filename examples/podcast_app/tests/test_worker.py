@@ -111,3 +111,21 @@ def test_a_request_without_valid_delivery_headers_is_refused(
 
     assert response.status_code == 400
     assert client.get(f"/api/episodes/{episode_id}").json()["status"] == "transcribing"
+
+
+def test_reassembly_on_request_is_one_task_per_key(
+    client: TestClient, enqueued_tasks: TaskCapture
+) -> None:
+    episode_id, transcribe_id = publish(client, enqueued_tasks)
+    body = {"episode_id": episode_id}
+    client.post("/api/tasks/transcribe", json=body, headers=task_headers(transcribe_id))
+    url = f"/api/episodes/{episode_id}/assemble"
+
+    first = client.post(url, headers={"Idempotency-Key": "edit-1"})
+    again = client.post(url, headers={"Idempotency-Key": "edit-1"})
+    other = client.post(url, headers={"Idempotency-Key": "edit-2"})
+
+    assert [r.status_code for r in (first, again, other)] == [202, 202, 202]
+    assert [r.json()["task"]["created"] for r in (first, again, other)] == [True, False, True]
+    # The one the transcription asked for, then one per key.
+    assert len(enqueued_tasks.for_path("/api/tasks/assemble")) == 3
