@@ -58,12 +58,14 @@ class DeliveryLog:
         self._cond = threading.Condition()
         self._items: collections.deque[Delivery] = collections.deque(maxlen=_MAX_RECORDED)
         self._total = 0
+        self._waiting = 0
 
     def add(self, item: Delivery) -> None:
         with self._cond:
             self._items.append(item)
             self._total += 1
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
 
     def snapshot(self) -> list[Delivery]:
         with self._cond:
@@ -94,7 +96,11 @@ class DeliveryLog:
                         f"{len(matched)} of {count} expected deliveries were made "
                         f"within {timeout:g}s ({self._total} in all)"
                     )
-                self._cond.wait(remaining)
+                self._waiting += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._waiting -= 1
 
 
 class DeadlineWatchdog:
@@ -267,15 +273,20 @@ class Dispatcher:
 
     def _pump(self, queue: QueueState) -> None:
         store = self._store_ref()
-        with store.lock:
-            while not self._stopping and not queue.deleted:
-                step = store.next_attempt(queue, time.time())
-                if isinstance(step, Attempt):
-                    started = time.time()
-                    if not self._submit(queue, step, started):
-                        store.finish_attempt(step, _CANCELLED, started, started)
-                    continue
-                queue.cond.wait(step)
+        while True:
+            with store.lock:
+                while True:
+                    if self._stopping or queue.deleted:
+                        return
+                    step = store.next_attempt(queue, time.time())
+                    if isinstance(step, Attempt):
+                        break
+                    queue.cond.wait(step)
+            # Handed over without the lock: workers finishing attempts need it, and a
+            # worker that is waiting for it is not idle, so the pool would grow instead.
+            started = time.time()
+            if not self._submit(queue, step, started):
+                self._settle(step, _CANCELLED, started)
 
     def _submit(self, queue: QueueState, attempt: Attempt, started: float) -> bool:
         """Hand an attempt to the queue's pool; False once the pool is shut down."""

@@ -773,7 +773,10 @@ class Store:
         )
         queue.refilled_at = mono
         if queue.tokens < 1.0:
-            return (1.0 - queue.tokens) / queue.rate
+            # Wake when a few tokens have accrued (about 10 ms' worth, within the burst):
+            # one wake-up per dispatch at 500/s costs more than the dispatches themselves.
+            want = min(float(queue.burst), max(1.0, queue.rate * 0.01))
+            return (want - queue.tokens) / queue.rate
         queue.tokens -= 1.0
         _, _, task = heapq.heappop(heap)
         return self.begin_attempt(task, now, forced=False)
