@@ -62,7 +62,13 @@ _lock = threading.RLock()
 _active: Guard | None = None
 # The verified-import caches of every guarded module; emptied whenever the active guard
 # changes, so the fast path never has to look the guard up.
-_caches: list[tuple[set[str], set[Hashable]]] = []
+_caches: list[set[Hashable]] = []
+# Undotted module names that no module may be refused under the active guard: the fast path
+# of a module that has not imported them yet.
+_clean_names: set[str] = set()
+# How clean an import form is: refused (or not decidable), clean for this importer only,
+# clean whoever imports it.
+_DIRTY, _CLEAN_HERE, _CLEAN_FOR_ANYONE = 0, 1, 2
 _views: dict[str, types.ModuleType] = {}
 
 
@@ -166,9 +172,10 @@ def _calc_package(globals_: Any) -> str:
 
 
 def _make_import(importer: str) -> ImportFunc:
-    fast: set[str] = set()  # undotted names imported with no fromlist, already verified
+    # Imports this module made that were clean: a plain name for an undotted module imported
+    # without a fromlist (the fast path), a tuple for every other form.
     verified: set[Hashable] = set()
-    _caches.append((fast, verified))
+    _caches.append(verified)
 
     def __import__(
         name: str,
@@ -178,7 +185,7 @@ def _make_import(importer: str) -> ImportFunc:
         level: int = 0,
     ) -> Any:
         __tracebackhide__ = True
-        if not fromlist and not level and name in fast:
+        if not fromlist and not level and (name in verified or name in _clean_names):
             # An already-loaded top-level module: what __import__ itself would return.
             module = _MODULES.get(name)
             if (
@@ -188,7 +195,7 @@ def _make_import(importer: str) -> ImportFunc:
             ):
                 return module
             return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, level)
-        result = _guarded_import(importer, fast, verified, name, globals, locals, fromlist, level)
+        result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
         return result
@@ -198,7 +205,6 @@ def _make_import(importer: str) -> ImportFunc:
 
 def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     importer: str,
-    fast: set[str],
     verified: set[Hashable],
     name: str,
     globals_: Any,
@@ -211,25 +217,22 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     if guard is not None:
         items: tuple[Any, ...] = tuple(fromlist) if fromlist else ()
         package = _calc_package(globals_) if level else None
+        key: Hashable = None
+        if not items and not level and "." not in name and name != "importlib":
+            key = name  # the closure's fast path looks plain names up
+        else:
+            key = (name, items, level, package)
         try:
-            key: Hashable = (name, items, level, package)
-            hash(key)
+            fresh = key not in verified
         except TypeError:  # an unhashable fromlist item: the import itself will refuse it
-            key = None
-        if key is None or key not in verified:
-            frame = sys._getframe(2)
-            while frame.f_code in _WRAPPER_CODES and frame.f_back is not None:
-                frame = frame.f_back
-            clean, error = guard._check_import(
-                importer, name=name, fromlist=items, level=level, package=package, frame=frame
-            )
-            if error is not None:
-                return error
-            if clean:
-                if key is not None:
-                    verified.add(key)
-                if not items and not level and "." not in name and name != "importlib":
-                    fast.add(name)
+            key, fresh = None, True
+        if fresh:
+            if key is not None and key in guard._clean:
+                verified.add(key)
+            else:
+                error = guard._verify(importer, verified, key, name, items, level, package)
+                if error is not None:
+                    return error
     module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
     if module is _IMPORTLIB and guard is not None:
         return _importlib_view(importer)
@@ -262,7 +265,7 @@ def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:
         __tracebackhide__ = True
         guard = _active
         if guard is not None:
-            error = guard._check_dynamic(importer, name, package, sys._getframe(1))
+            error = guard._check_dynamic(importer, name, package)
             if error is not None:
                 raise error
         result: types.ModuleType = _IMPORTLIB.import_module(name, package)
@@ -338,23 +341,19 @@ def _exec(
 
 
 class _GuardedSourceFileLoader(SourceFileLoader):
-    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
-        result: types.ModuleType | None = _create(super().create_module, spec)
-        return result
-
     def exec_module(self, module: types.ModuleType) -> None:
         __tracebackhide__ = True
-        _exec(super().exec_module, module)
+        if _active is not None:
+            _prepare(module, _spec_name(module))
+        SourceFileLoader.exec_module(self, module)
 
 
 class _GuardedSourcelessFileLoader(SourcelessFileLoader):
-    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
-        result: types.ModuleType | None = _create(super().create_module, spec)
-        return result
-
     def exec_module(self, module: types.ModuleType) -> None:
         __tracebackhide__ = True
-        _exec(super().exec_module, module)
+        if _active is not None:
+            _prepare(module, _spec_name(module))
+        SourcelessFileLoader.exec_module(self, module)
 
 
 class _GuardedExtensionFileLoader(ExtensionFileLoader):
@@ -430,7 +429,6 @@ class _GuardFinder:
 
     def __init__(self, guard: Guard) -> None:
         self._guard = guard
-        self._local = threading.local()
 
     def find_spec(
         self, fullname: str, path: Any = None, target: types.ModuleType | None = None
@@ -445,16 +443,7 @@ class _GuardFinder:
                 raise error
         if not guard._guardable(fullname):
             return None
-        busy: set[str] | None = getattr(self._local, "busy", None)
-        if busy is None:
-            busy = self._local.busy = set()
-        if fullname in busy:
-            return None
-        busy.add(fullname)
-        try:
-            spec = self._find_after_self(fullname, path, target)
-        finally:
-            busy.discard(fullname)
+        spec = self._find_after_self(fullname, path, target)
         if spec is None or _is_namespace(spec):
             return spec
         guarded = _guard_loader(spec.loader)
@@ -467,13 +456,14 @@ class _GuardFinder:
     def _find_after_self(
         self, fullname: str, path: Any, target: types.ModuleType | None
     ) -> ModuleSpec | None:
-        finders = list(sys.meta_path)
-        for index, finder in enumerate(finders):
-            if finder is self:
-                finders = finders[index + 1 :]
-                break
-        for finder in finders:
-            if isinstance(finder, _GuardFinder):
+        # Only the finders after this one: never this one again, nor a stale copy of it.
+        meta_path = sys.meta_path
+        try:
+            after = meta_path[meta_path.index(self) + 1 :]
+        except ValueError:
+            after = list(meta_path)
+        for finder in after:
+            if finder.__class__ is _GuardFinder:
                 continue
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:
@@ -534,6 +524,11 @@ class Guard:
         self._unguardable: set[str] = set()
         self._first_party: dict[str, bool] = {}
         self._maybe: dict[str, bool] = {}
+        self._clean: set[Hashable] = set()  # import forms no importer can be refused
+        # A name can only match a pattern that starts with its own first segment (unless a
+        # pattern starts with a wildcard): most names are decided without a regex.
+        self._root_heads = _heads(policy.root_packages)
+        self._forbidden_heads = _heads(policy.dispatch_modules + policy.forbidden_in_protected)
 
     # ------------------------------------------------------------------ public
 
@@ -558,9 +553,9 @@ class Guard:
                 sys.meta_path.remove(self._finder)
             if _active is self:
                 _active = None
-                for fast, verified in _caches:
-                    fast.clear()
+                for verified in _caches:
                     verified.clear()
+                _clean_names.clear()
 
     @contextmanager
     def allowing(self, *modules: str, reason: str) -> Iterator[None]:
@@ -621,9 +616,11 @@ class Guard:
     def _guardable(self, name: str) -> bool:
         known = self._first_party.get(name)
         if known is None:
+            heads = self._root_heads
             known = self._first_party[name] = (
                 name != "taskguard"
                 and not name.startswith("taskguard.")
+                and (heads is None or name.partition(".")[0] in heads)
                 and self.policy.is_first_party(name)
             )
         return known
@@ -631,10 +628,33 @@ class Guard:
     def _maybe_forbidden(self, name: str) -> bool:
         known = self._maybe.get(name)
         if known is None:
-            known = self._maybe[name] = self.policy.is_dispatch_module(
-                name
-            ) or self.policy.is_forbidden_in_protected(name)
+            heads = self._forbidden_heads
+            known = self._maybe[name] = (heads is None or name.partition(".")[0] in heads) and (
+                self.policy.is_dispatch_module(name) or self.policy.is_forbidden_in_protected(name)
+            )
         return known
+
+    def _verify(  # noqa: PLR0917 - private, one call site
+        self,
+        importer: str,
+        verified: set[Hashable],
+        key: Hashable,
+        name: str,
+        items: tuple[Any, ...],
+        level: int,
+        package: str | None,
+    ) -> ForbiddenImportError | None:
+        """Check an import form the module has not made before; remember it when clean."""
+        state, error = self._check_import(
+            importer, name=name, fromlist=items, level=level, package=package
+        )
+        if key is not None and state != _DIRTY:
+            verified.add(key)
+            if state == _CLEAN_FOR_ANYONE:
+                self._clean.add(key)
+                if key.__class__ is str:
+                    _clean_names.add(name)
+        return error
 
     def _check_import(
         self,
@@ -644,29 +664,36 @@ class Guard:
         fromlist: tuple[Any, ...],
         level: int,
         package: str | None,
-        frame: types.FrameType,
-    ) -> tuple[bool, ForbiddenImportError | None]:
-        """Check one import statement: (clean, so cacheable; the error to raise)."""
+    ) -> tuple[int, ForbiddenImportError | None]:
+        """Check one import statement: how clean it is, and the error to raise."""
         if level:
             try:
                 resolved = resolve_relative(name, package or "", level)
             except ImportError:
-                return False, None  # the import system raises its own error for this
+                return _DIRTY, None  # the import system raises its own error for this
         else:
             resolved = name
+        heads = self._forbidden_heads
+        if heads is not None and resolved.partition(".")[0] not in heads:
+            return _CLEAN_FOR_ANYONE, None  # every candidate shares this first segment
         names = [item for item in fromlist if isinstance(item, str)]
-        clean = True
+        state = _CLEAN_FOR_ANYONE
         for candidate in import_candidates(resolved, names):
+            # Only a dispatch or forbidden name can ever be refused, whoever imports it.
+            if not self._maybe_forbidden(candidate):
+                continue
+            state = min(state, _CLEAN_HERE)
             verdict = decide(self.policy, importer, candidate)
             if verdict is not None and not verdict.allowed:
-                clean = False
+                state = _DIRTY
+                frame = _caller_frame()
                 error = self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
                 if error is not None:
-                    return False, error
-        return clean, None
+                    return _DIRTY, error
+        return state, None
 
     def _check_dynamic(
-        self, importer: str, name: object, package: str | None, frame: types.FrameType
+        self, importer: str, name: object, package: str | None
     ) -> ForbiddenImportError | None:
         if not isinstance(name, str):
             return None
@@ -679,6 +706,9 @@ class Guard:
                 resolved = resolve_relative(name[level:], package, level)
             except ImportError:
                 return None
+        if not self._maybe_forbidden(resolved):
+            return None
+        frame = _caller_frame()
         return self._check_names(importer, resolved, frame.f_code.co_filename, frame.f_lineno)
 
     def _frame_check(
@@ -769,6 +799,24 @@ def _log(record: Violation) -> None:
     )
 
 
+def _heads(patterns: Iterable[str]) -> frozenset[str] | None:
+    heads = set()
+    for pattern in patterns:
+        head = pattern.split(".", 1)[0]
+        if head in ("*", "**"):
+            return None
+        heads.add(head)
+    return frozenset(heads)
+
+
+def _caller_frame() -> types.FrameType:
+    """The frame of the code that asked for the import: the first one that is not ours."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code in _INTERNAL_CODES:
+        frame = frame.f_back
+    return frame
+
+
 def _origin_of(frame: types.FrameType) -> str | None:
     spec = frame.f_locals.get("spec")
     module = frame.f_locals.get("module")
@@ -785,6 +833,14 @@ def _frame_module(frame: types.FrameType) -> str | None:
         spec = namespace.get("__spec__")
         name = getattr(spec, "name", None) or name
     return name if isinstance(name, str) else None
+
+
+_INTERNAL_CODES: Final = _GUARD_CODES | {
+    Guard._verify.__code__,
+    Guard._check_import.__code__,
+    Guard._check_dynamic.__code__,
+    _caller_frame.__code__,
+}
 
 
 # --------------------------------------------------------------------------- the API

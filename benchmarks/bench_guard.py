@@ -1,0 +1,480 @@
+"""Runtime guard and pytest plugin overhead.
+
+Every ratio compares runs of this one invocation: guarded and unguarded runs alternate
+(fresh interpreters, bytecode warm), and each figure is a median.
+
+1. import a first-party tree of --modules modules (target <= 1.25x)
+2. a function with a lazy ``import json`` called --hot times (target <= 3x), and the same
+   with ``from json import dumps``
+3. builtin-name lookups in guarded code, and the builtins mappings that were considered,
+   per CPython 3.10-3.13 found (the running one, else ~/.pyenv/versions/<x.y>.*)
+4. a realistic test suite with and without the pytest plugin (target <= 1.10x wall time)
+
+    .venv/bin/python benchmarks/bench_guard.py              # everything
+    .venv/bin/python benchmarks/bench_guard.py --rounds 3 --only current --skip-suite
+
+Work files live in benchmarks/.work/guard/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / ".work" / "guard"
+VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+# Plugins of the dev venv that have nothing to do with this measurement; hypothesis alone
+# costs seconds of startup. Left out of both sides, which makes the ratio conservative.
+QUIET_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:dispatch", "-p", "no:anyio")
+
+
+def interpreters(only: str) -> dict[str, str]:
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    found = {current: sys.executable}
+    if only == "current":
+        return found
+    for version in VERSIONS:
+        if version in found:
+            continue
+        candidates = [
+            p
+            for p in PYENV.glob(f"{version}.*/bin/python{version}")
+            if re.fullmatch(rf"{re.escape(version)}\.\d+", p.parents[1].name)
+        ]
+        if candidates:
+            best = max(candidates, key=lambda p: [int(x) for x in p.parents[1].name.split(".")])
+            found[version] = str(best)
+        else:
+            print(f"# CPython {version}: not installed under {PYENV}, skipped")
+    return dict(sorted(found.items()))
+
+
+def child_env(extra_path: list[str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # warm bytecode for every variant
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    env["PYTHONPATH"] = os.pathsep.join([*(extra_path or []), str(REPO)])
+    return env
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+def write_tree(root: Path, modules: int) -> None:
+    """A deterministic first-party package ``benchapp`` with ``modules`` modules."""
+    stamp = root / f".generated-{modules}"
+    if stamp.exists():
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    per_package = 50
+    packages = max(1, modules // per_package)
+    names = []
+    for p in range(packages):
+        pkg = f"api.routers.r{p:02d}" if p % 10 == 0 else f"pkg{p:02d}"
+        base = root / "benchapp" / pkg.replace(".", "/")
+        base.mkdir(parents=True, exist_ok=True)
+        for part in range(1, len(pkg.split(".")) + 1):
+            init = root / "benchapp" / "/".join(pkg.split(".")[:part]) / "__init__.py"
+            init.touch()
+        for m in range(per_package):
+            sibling = f"from benchapp.{pkg} import m{m - 1:02d}\n" if m else ""
+            (base / f"m{m:02d}.py").write_text(
+                textwrap.dedent(
+                    f'''\
+                    """benchapp.{pkg}.m{m:02d}"""
+                    import json
+                    import os.path
+                    from collections import OrderedDict
+                    {sibling}
+                    CONSTANT = {p * 100 + m}
+
+
+                    class Thing{m}:
+                        def method(self, items):
+                            return sorted(items)[: len(self.__class__.__name__)]
+
+
+                    def helper(x):
+                        return json.dumps(OrderedDict(value=x, base=os.path.basename("a/b")))
+                    '''
+                ).replace("\n\n\n\n", "\n\n\n")
+            )
+            names.append(f"benchapp.{pkg}.m{m:02d}")
+    (root / "benchapp" / "__init__.py").touch()
+    (root / "benchapp" / "everything.py").write_text("".join(f"import {name}\n" for name in names))
+    (root / "benchapp" / "hot.py").write_text(
+        textwrap.dedent(
+            """\
+            SEQ = (1, 2)
+
+
+            def lazy():
+                import json
+
+
+            def lazy_from():
+                from json import dumps
+
+
+            def hot_loop(n):
+                for _ in range(n):
+                    lazy()
+
+
+            def hot_from_loop(n):
+                for _ in range(n):
+                    lazy_from()
+
+
+            def builtins_loop(n):
+                for i in range(n):
+                    len(SEQ)
+                    abs(-1)
+                    isinstance(i, int)
+                    min(1, 2)
+            """
+        )
+    )
+    stamp.touch()
+
+
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from taskguard import _hook
+from taskguard._policy import Policy
+mode, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+policy = Policy(root_packages=("benchapp",), protected=("benchapp.api.routers",),
+                forbidden_in_protected=("httpx", "requests"))
+if kind == "tree":
+    start = time.perf_counter()
+    if mode == "guard":
+        _hook.install(policy)
+    import benchapp.everything
+    elapsed = time.perf_counter() - start
+else:
+    if mode == "guard":
+        _hook.install(policy)
+    import benchapp.hot as hot
+    loop = {{"hot": hot.hot_loop, "hot_from": hot.hot_from_loop,
+             "builtins": hot.builtins_loop}}[kind]
+    loop(1000)
+    start = time.perf_counter()
+    loop(n)
+    elapsed = time.perf_counter() - start
+    if mode == "guard":
+        assert type(hot.__builtins__).__name__ == "_GuardedBuiltins"
+print(json.dumps(elapsed))
+"""
+
+
+def time_child(python: str, script: Path, mode: str, kind: str, n: int) -> float:
+    out = subprocess.run(
+        [python, str(script), mode, kind, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_env(),
+        timeout=600,
+    )
+    return float(json.loads(out.stdout))
+
+
+def guard_runtime(pythons: dict[str, str], args: argparse.Namespace) -> list[str]:
+    root = WORK / "tree"
+    write_tree(root, args.modules)
+    script = WORK / "child.py"
+    script.write_text(CHILD.format(root=str(root)))
+    kinds = [
+        ("tree", 0, f"import {args.modules} first-party modules"),
+        ("hot", args.hot, f"lazy `import json` x {args.hot:,}"),
+        ("hot_from", args.hot, f"lazy `from json import dumps` x {args.hot:,}"),
+        ("builtins", args.hot, f"4 builtin lookups x {args.hot:,}"),
+    ]
+    rows = [
+        "| CPython | measurement | unguarded (median s) | guarded (median s) | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for version, python in pythons.items():
+        for kind, n, label in kinds:
+            for mode in ("plain", "guard"):  # warm-up: bytecode, page cache
+                time_child(python, script, mode, kind, n // 10 if n else 0)
+            samples: dict[str, list[float]] = {"plain": [], "guard": []}
+            for r in range(args.rounds):
+                order = ("plain", "guard") if r % 2 == 0 else ("guard", "plain")
+                for mode in order:
+                    samples[mode].append(time_child(python, script, mode, kind, n))
+            plain = statistics.median(samples["plain"])
+            guard = statistics.median(samples["guard"])
+            rows.append(
+                f"| {version} | {label} | {plain:.3f} | {guard:.3f} | **{guard / plain:.2f}x** |"
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- builtins
+
+
+MAPPINGS = """
+import builtins, json, statistics, sys, time
+from taskguard._hook import _GuardedBuiltins, _make_import
+REAL = builtins.__dict__
+class PythonMissing(dict):
+    def __missing__(self, key):
+        return REAL[key]
+SRC = '''
+def work(n):
+    for i in range(n):
+        len(SEQ)
+        abs(-1)
+        isinstance(i, int)
+        min(1, 2)
+'''
+def make(b):
+    g = {"__name__": "m", "__builtins__": b, "SEQ": (1, 2)}
+    exec(SRC, g)
+    return g["work"]
+variants = {
+    "real builtins (unguarded)": REAL,
+    "exact dict snapshot (not live)": dict(REAL, __import__=_make_import("m")),
+    "dict subclass, Python __missing__": PythonMissing(__import__=_make_import("m")),
+    "dict subclass, C __missing__ (taskguard)": _GuardedBuiltins(__import__=_make_import("m")),
+}
+funcs = {k: make(v) for k, v in variants.items()}
+n = int(sys.argv[1])
+samples = {k: [] for k in funcs}
+for f in funcs.values():
+    f(1000)
+for r in range(int(sys.argv[2])):
+    for k, f in (list(funcs.items()) if r % 2 == 0 else list(funcs.items())[::-1]):
+        start = time.perf_counter()
+        f(n)
+        samples[k].append(time.perf_counter() - start)
+print(json.dumps({k: statistics.median(v) / (4 * n) * 1e9 for k, v in samples.items()}))
+"""
+
+
+def builtins_mappings(pythons: dict[str, str], args: argparse.Namespace) -> list[str]:
+    script = WORK / "mappings.py"
+    script.write_text(MAPPINGS)
+    rows: list[str] = []
+    header_done = False
+    for version, python in pythons.items():
+        out = subprocess.run(
+            [python, str(script), str(args.hot // 2), str(max(args.rounds, 5))],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=child_env(),
+            timeout=600,
+        )
+        ns = json.loads(out.stdout)
+        base = ns["real builtins (unguarded)"]
+        if not header_done:
+            rows.append("| CPython | " + " | ".join(ns) + " |")
+            rows.append("|---" * (len(ns) + 1) + "|")
+            header_done = True
+        cells = [f"{value:.1f} ns ({value / base:.2f}x)" for value in ns.values()]
+        rows.append(f"| {version} | " + " | ".join(cells) + " |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- test suite
+
+
+SUITE_PYPROJECT = """
+[tool.taskguard]
+root-packages = ["shop"]
+sanctioned = ["shop.infrastructure.tasks_client"]
+protected = ["shop.api.routers", "shop.worker.tasks"]
+
+[tool.pytest.ini_options]
+pythonpath = ["."]
+testpaths = ["tests"]
+addopts = ["--strict-markers", "-p", "no:cacheprovider"]
+filterwarnings = ["error"]
+"""
+
+
+def write_suite(root: Path) -> None:
+    """A service-shaped project: 120 modules, 40 test files, 440 tests."""
+    stamp = root / ".generated"
+    if stamp.exists():
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    files: dict[str, str] = {"pyproject.toml": SUITE_PYPROJECT, "shop/__init__.py": ""}
+    areas = ["api/routers", "api/services", "worker/tasks", "models", "util", "infrastructure"]
+    for area in areas:
+        parts = area.split("/")
+        for i in range(1, len(parts) + 1):
+            files[f"shop/{'/'.join(parts[:i])}/__init__.py"] = ""
+        for m in range(20):
+            dotted = f"shop.{area.replace('/', '.')}.m{m:02d}"
+            files[f"shop/{area}/m{m:02d}.py"] = textwrap.dedent(
+                f'''\
+                """{dotted}"""
+                import dataclasses
+                import re
+                from shop.util.m{m:02d} import normalise as _normalise
+
+                @dataclasses.dataclass
+                class Record:
+                    name: str
+                    tags: list
+
+                def normalise(text):
+                    return re.sub(r"\\s+", " ", text).strip().lower()
+
+                def build(names):
+                    return [Record(_normalise(n), sorted(set(n.split()))) for n in names]
+
+                def summarise(records):
+                    import json
+                    import collections
+                    counts = collections.Counter(t for r in records for t in r.tags)
+                    return json.dumps(dict(counts.most_common(5)), sort_keys=True)
+                '''
+            )
+            if area == "util":
+                files[f"shop/{area}/m{m:02d}.py"] = textwrap.dedent(
+                    f'''\
+                    """{dotted}"""
+                    import re
+
+                    def normalise(text):
+                        return re.sub(r"\\s+", " ", text).strip().lower()
+                    '''
+                )
+    files["tests/conftest.py"] = textwrap.dedent(
+        """\
+        import pytest
+
+        @pytest.fixture
+        def names():
+            return [f"Episode  {i}  Part {i % 7}" for i in range(200)]
+        """
+    )
+    for t in range(40):
+        area = areas[t % len(areas)]
+        if area == "util":
+            area = "api/services"
+        module = f"shop.{area.replace('/', '.')}.m{t % 20:02d}"
+        files[f"tests/test_t{t:02d}.py"] = textwrap.dedent(
+            f"""\
+            import pytest
+            from {module} import build, normalise, summarise
+
+            @pytest.mark.parametrize("n", range(8))
+            def test_build(names, n):
+                records = build(names[n:])
+                assert len(records) == len(names) - n
+
+            def test_summary(names):
+                assert summarise(build(names)).startswith("{{")
+
+            def test_normalise(tmp_path):
+                (tmp_path / "x.txt").write_text("  A  B ")
+                assert normalise((tmp_path / "x.txt").read_text()) == "a b"
+
+            def test_lazy_import():
+                import importlib
+                assert importlib.import_module("json").dumps([]) == "[]"
+            """
+        )
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    past = time.time() - 120  # old enough for the check's cache
+    for path in root.rglob("*.py"):
+        os.utime(path, (past, past))
+    stamp.touch()
+
+
+def run_suite(root: Path, extra: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, *extra],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=900,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0 or "440 passed" not in proc.stdout:
+        raise SystemExit(f"suite run failed ({extra}):\n{proc.stdout[-3000:]}\n{proc.stderr}")
+    return elapsed
+
+
+def suite(args: argparse.Namespace) -> list[str]:
+    root = WORK / "suite"
+    write_suite(root)
+    variants = {
+        "without the plugin (`-p no:taskguard`)": ["-p", "no:taskguard"],
+        "plugin, guard only (`--no-taskguard-check`)": ["--no-taskguard-check"],
+        "plugin, guard + `taskguard check` item (default)": [],
+    }
+    for extra in variants.values():  # warm-up: bytecode and the check's cache
+        run_suite(root, extra)
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(args.rounds):
+        order = list(variants.items())
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for name, extra in order:
+            samples[name].append(run_suite(root, extra))
+    base = statistics.median(samples[next(iter(variants))])
+    rows = [
+        "| 440 tests, 120 modules | median s | min s | max s | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, values in samples.items():
+        med = statistics.median(values)
+        rows.append(
+            f"| {name} | {med:.2f} | {min(values):.2f} | {max(values):.2f} | "
+            f"**{med / base:.2f}x** |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--modules", type=int, default=2000)
+    parser.add_argument("--hot", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("all", "current"), default="all")
+    parser.add_argument("--skip-suite", action="store_true")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    pythons = interpreters(args.only)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# {os.cpu_count()} CPUs, load average {load:.1f}; rounds={args.rounds}")
+    sections = [("guard", guard_runtime(pythons, args))]
+    sections.append(("builtins", builtins_mappings(pythons, args)))
+    if not args.skip_suite:
+        sections.append(("suite", suite(args)))
+    print()
+    for name, rows in sections:
+        print(f"## {name}")
+        print("\n".join(rows))
+        print()
+
+
+if __name__ == "__main__":
+    main()
