@@ -29,6 +29,7 @@ name the policy cares about. See ``Prefilter`` for the argument.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -166,18 +167,19 @@ def _comment_free(line: bytes) -> bytes:
     return line.partition(b"#")[0]
 
 
-def _import_region(data: bytes) -> bytes:
-    """Every physical line that can hold part of an import statement (a superset).
+def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
+    """Byte spans of every physical line that can hold part of an import statement.
 
-    An import statement has the ``import`` keyword on one of its lines; it extends backwards
-    over lines that a backslash continues (``from a.b \\`` / ``import c``) and forwards over
-    backslash continuations and, after ``import (``, until the parenthesis closes. Lines are
-    split on ``\\n`` only; a file that also ends lines with a lone ``\\r`` is kept whole.
+    A superset: an import statement has the ``import`` keyword on one of its lines; it
+    extends backwards over lines that a backslash continues (``from a.b \\`` / ``import c``)
+    and forwards over backslash continuations and, after ``import (``, until the parenthesis
+    closes. Each span ends at its last newline (or the end of the data). Lines are split on
+    ``\\n`` only, so a file that also ends lines with a lone ``\\r`` gives None ("all of it").
     """
     if b"\r" in data and b"\r" in data.replace(b"\r\n", b""):
-        return data
+        return None
     size = len(data)
-    out: list[bytes] = []
+    spans: list[tuple[int, int]] = []
     covered = 0
     continued = b"\\\n" in data or b"\\\r\n" in data
     at = data.find(b"import")
@@ -211,10 +213,18 @@ def _import_region(data: bytes) -> bytes:
             depth += code.count(b"(") - code.count(b")")
             more = body.rstrip().endswith(b"\\")
             end = following
-        out.append(data[start:end])
+        spans.append((start, end))
         covered = end
         at = data.find(b"import", end)
-    return b"\n".join(out)
+    return spans
+
+
+def _import_region(data: bytes) -> bytes:
+    """The lines of :func:`_import_spans`, joined (the whole data when it gives None)."""
+    spans = _import_spans(data)
+    if spans is None:
+        return data
+    return b"\n".join(data[start:end] for start, end in spans)
 
 
 class Prefilter:
@@ -284,7 +294,9 @@ class Prefilter:
                 return True
         return False
 
-    def needs_parse(self, data: bytes, module: str, protected: bool) -> bool:
+    @staticmethod
+    def _whole_file_needles(data: bytes, protected: bool) -> bool:
+        """Whether something outside import statements matters: then parse all of it."""
         if not data.isascii():
             return True
         first = data.find(b"\n")
@@ -294,13 +306,33 @@ class Prefilter:
             return True
         if b"taskguard" in data or b"__import__" in data or b"import_module" in data:
             return True
-        if protected and (
+        return protected and (
             b"builtins" in data
             or b"importlib" in data
             or _has_word(data, b"exec")
             or _has_word(data, b"eval")
             or _has_word(data, b"compile")
-        ):
+        )
+
+    def prefix_end(self, data: bytes, protected: bool) -> int | None:
+        """Where a file that needs parsing may be cut: just after its last import statement.
+
+        Only when nothing but import statements can matter (no needle of
+        ``_whole_file_needles``): every import statement lies in the spans of
+        :func:`_import_spans`, so the text after the last span holds none. Parsing the prefix
+        gives exactly the file's import statements, or a SyntaxError (the cut fell inside a
+        string or a bracket) after which the caller parses everything. None: no cut.
+        """
+        if self._whole_file_needles(data, protected):
+            return None
+        spans = _import_spans(data)
+        if not spans:
+            return None
+        end = spans[-1][1] + 1
+        return end if end < len(data) else None
+
+    def needs_parse(self, data: bytes, module: str, protected: bool) -> bool:
+        if self._whole_file_needles(data, protected):
             return True
         # The whole file first (fast C searches); only a hit pays for cutting out the region.
         if not self._any_group(data, module, self.needles[False, protected], exact=False) and not (
@@ -804,16 +836,28 @@ def analyze_source(
     import ast
     import warnings
 
-    try:
-        with warnings.catch_warnings():
-            # SyntaxWarnings (invalid escapes...) are the file's business, and under
-            # ``-W error`` they would turn into SyntaxErrors here.
-            warnings.simplefilter("ignore")
-            tree = ast.parse(data, display)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        line = getattr(exc, "lineno", None) or 1
-        column = getattr(exc, "offset", None) or 1
-        reason = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+    tree: ast.Module | None = None
+    failure: Exception | None = None
+    with warnings.catch_warnings():
+        # SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error``
+        # they would turn into SyntaxErrors here.
+        warnings.simplefilter("ignore")
+        # Cutting pays when most files are parsed (the TG004 graph); the default run parses
+        # few files and keeps reporting a syntax error anywhere in them.
+        cut = prefilter.prefix_end(data, protected) if prefilter is not None and graph else None
+        if cut is not None:
+            # Only the part up to the last import statement; see Prefilter.prefix_end.
+            with contextlib.suppress(SyntaxError, ValueError, RecursionError, MemoryError):
+                tree = ast.parse(data[:cut], display)
+        if tree is None:
+            try:
+                tree = ast.parse(data, display)
+            except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+                failure = error
+    if tree is None:
+        line = getattr(failure, "lineno", None) or 1
+        column = getattr(failure, "offset", None) or 1
+        reason = getattr(failure, "msg", None) or str(failure) or type(failure).__name__
         message = TG900.template.format(action="parse", path=display, error=reason)
         return (FAILED, ((line, column, line, TG900.code, None, message, -1, ()),), (), None)
     package = module if is_package else module.rpartition(".")[0]

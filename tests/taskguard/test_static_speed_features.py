@@ -7,6 +7,7 @@ parser. Results with every speed feature off are the reference.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import tempfile
@@ -65,6 +66,9 @@ FRAGMENTS = [
     'MARK = "import )"; from concurrent.futures import (\n    ProcessPoolExecutor,\n)',
     "from http import (  # import nothing here\n    client,\n)",
     "# import requests in a comment",
+    '"""Module notes.\n\nimport httpx\n"""',
+    'TEMPLATE = """\nfrom google.cloud import tasks_v2\n"""',
+    "def later():\n    if True:\n        from app.utils import net\n    return 1",
     "import importlib\nimportlib.import_module('re')",
     "import importlib\nimportlib.import_module('htt' 'px')",
     "__import__('google.cloud.tasks_v2')",
@@ -144,9 +148,20 @@ def test_prefilter_and_cache_never_change_a_result(
         prefilter = Prefilter(policy, graph=indirect)
 
         def skipped(path: str) -> bool:
+            # Skipped, or (building the TG004 graph) only parsed up to its last import.
             module = path[:-3].replace("/", ".")
             data = (root / path).read_bytes()
-            return not prefilter.needs_parse(data, module, policy.is_protected(module))
+            protected = policy.is_protected(module)
+            if not prefilter.needs_parse(data, module, protected):
+                return True
+            cut = prefilter.prefix_end(data, protected) if indirect else None
+            if cut is None:
+                return False
+            try:
+                ast.parse(data[:cut])
+            except SyntaxError:
+                return False
+            return True
 
         expected = [v for v in reference.violations if v.code != "TG900" or not skipped(v.path)]
         assert list(prefiltered.violations) == expected
@@ -199,6 +214,34 @@ def test_prefilter_regressions() -> None:
     for prefix in (b'PREFIX = "import #"; ', b'CLOSE = "import )"; '):
         source = prefix + b"from google.cloud import (\n    tasks_v2,\n)\n"
         assert PREFILTERS[False].needs_parse(source, "app.domain.x", False)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # The cut falls inside a docstring: the prefix does not parse, everything is parsed.
+        'import json\nfrom app.utils import net\n"""\nimport httpx\n"""\nx = 1\n',
+        # A try block cut before its except: the same.
+        "try:\n    import app.utils.net\nexcept ImportError:\n    net = None\nx = 1\n",
+        # A lazy import deep in the file extends the prefix to it.
+        "import os\n\n" + "x = 1\n" * 50 + "def f():\n    import requests\n" + "y = 2\n" * 50,
+        # A syntax error after the last import: only --no-prefilter reports it.
+        "from app.utils import net\nimport requests\ndef broken(:\n    pass\n",
+    ],
+)
+def test_graph_mode_parses_up_to_the_last_import_only(source: str) -> None:
+    data = source.encode()
+    module = "app.api.routers.m5"
+    cut = PREFILTERS[True].prefix_end(data, True)
+    assert cut is not None
+    assert cut < len(data)
+    fast = analyze_source(data, module, False, POLICY_GRAPH, prefilter=PREFILTERS[True], graph=True)
+    full = analyze_source(data, module, False, POLICY_GRAPH, prefilter=None, graph=True)
+    if full[0] == 2:  # the full parse fails: TG900, which the cut parse does not see
+        assert fast[0] == 1
+        assert [ref[3] for ref in fast[3] or ()] == ["app.utils", "app.utils.net", "requests"]
+    else:
+        assert fast == full
 
 
 @pytest.fixture
