@@ -127,6 +127,9 @@ class PatternSet:
     patterns: tuple[str, ...]
     _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _each: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    # Answers are pure in the module name: a checker asks about the same names thousands
+    # of times (every importer, every imported name).
+    _memo: dict[str, str | None] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         regex = (
@@ -140,22 +143,26 @@ class PatternSet:
         object.__setattr__(
             self, "_each", tuple(re.compile(_pattern_regex(p), re.S) for p in self.patterns)
         )
+        object.__setattr__(self, "_memo", {})
 
     def first_match(self, module: str) -> str | None:
         """The first pattern that matches ``module`` (or one of its parents), else ``None``."""
-        if self._regex is None or self._regex.fullmatch("." + module) is None:
-            return None
-        for pattern, regex in zip(self.patterns, self._each, strict=True):
-            if regex.fullmatch("." + module):
-                return pattern
-        return None  # pragma: no cover - the combined regex and the parts always agree
+        try:
+            return self._memo[module]
+        except KeyError:
+            pass
+        found = None
+        if self._regex is not None and self._regex.fullmatch("." + module) is not None:
+            for pattern, regex in zip(self.patterns, self._each, strict=True):
+                if regex.fullmatch("." + module):
+                    found = pattern
+                    break
+        if len(self._memo) < 200_000:
+            self._memo[module] = found
+        return found
 
     def __contains__(self, module: object) -> bool:
-        return (
-            isinstance(module, str)
-            and self._regex is not None
-            and self._regex.fullmatch("." + module) is not None
-        )
+        return isinstance(module, str) and self.first_match(module) is not None
 
 
 def matches(pattern: str, module: str) -> bool:

@@ -167,6 +167,17 @@ def _comment_free(line: bytes) -> bytes:
     return line.partition(b"#")[0]
 
 
+def _find_keyword(data: bytes, word: bytes, start: int) -> int:
+    """The next occurrence of ``word`` as a whole word (a keyword never touches a name)."""
+    size = len(word)
+    at = data.find(word, start)
+    while at != -1 and (
+        (at and _WORD[data[at - 1]]) or (at + size < len(data) and _WORD[data[at + size]])
+    ):
+        at = data.find(word, at + 1)
+    return at
+
+
 def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
     """Byte spans of every physical line that can hold part of an import statement.
 
@@ -182,7 +193,7 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
     spans: list[tuple[int, int]] = []
     covered = 0
     continued = b"\\\n" in data or b"\\\r\n" in data
-    at = data.find(b"import")
+    at = _find_keyword(data, b"import", 0)
     while at != -1:
         start = data.rfind(b"\n", 0, at) + 1
         # Earlier lines of the same statement end with a backslash.
@@ -215,7 +226,7 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
             end = following
         spans.append((start, end))
         covered = end
-        at = data.find(b"import", end)
+        at = _find_keyword(data, b"import", end)
     return spans
 
 
@@ -397,6 +408,23 @@ def _type_checking_test(test: ast.expr) -> int:
     return 0
 
 
+_BLOCKS: dict[type, tuple[str, ...]] = {}
+
+
+def _blocks(kind: type) -> tuple[str, ...]:
+    """The fields of a statement class that hold nested statements (or handlers/cases)."""
+    try:
+        return _BLOCKS[kind]
+    except KeyError:
+        names = tuple(
+            name
+            for name in getattr(kind, "_fields", ())
+            if name in ("body", "orelse", "finalbody", "handlers", "cases")
+        )
+        _BLOCKS[kind] = names
+        return names
+
+
 class _Analyzer:
     """One pass over one module's statements; expressions only when the bytes ask for it."""
 
@@ -505,6 +533,7 @@ class _Analyzer:
         import ast
 
         scopes = self.scopes
+        walk = self.walk_expressions
         for node in body:
             kind = type(node)
             if kind is ast.Import:
@@ -512,6 +541,16 @@ class _Analyzer:
                 continue
             if kind is ast.ImportFrom:
                 self.import_from(node)  # type: ignore[arg-type]
+                continue
+            if not walk and kind is not ast.If:
+                # Only statements matter: visit the nested blocks, skip every expression.
+                for name in _blocks(kind):
+                    value = getattr(node, name)
+                    if name in ("handlers", "cases"):
+                        for handler in value:
+                            self.statements(handler.body)
+                    else:
+                        self.statements(value)
                 continue
             if top:
                 self.bind_top_level(node)
