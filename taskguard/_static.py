@@ -36,7 +36,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskguard._policy import SKIP_DIRS, Policy, decide, exclude_matcher, load_policy
+from taskguard._policy import (
+    SKIP_DIRS,
+    Policy,
+    Verdict,
+    decide,
+    exclude_matcher,
+    load_policy,
+)
 from taskguard._rules import TG003, TG004, TG005, TG900, Violation
 
 if TYPE_CHECKING:
@@ -230,14 +237,6 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
     return spans
 
 
-def _import_region(data: bytes) -> bytes:
-    """The lines of :func:`_import_spans`, joined (the whole data when it gives None)."""
-    spans = _import_spans(data)
-    if spans is None:
-        return data
-    return b"\n".join(data[start:end] for start, end in spans)
-
-
 class Prefilter:
     """Decides, from the raw bytes alone, whether a file must be parsed.
 
@@ -247,7 +246,7 @@ class Prefilter:
     mentions ``import_module``, ``__import__`` or ``taskguard`` (constant dynamic imports,
     whose strings may be escaped or split, and suppression comments). Otherwise every import
     in it is an import statement spelled with plain ASCII identifiers on the lines
-    :func:`_import_region` keeps. A name matches a pattern only if every literal segment of
+    :func:`_import_spans` keeps. A name matches a pattern only if every literal segment of
     the pattern is a segment of the name, and each segment of the name is spelled in the
     statement or, for a relative import, comes from the file's own module name (and then the
     name starts with the file's root package). So when some literal segment of every relevant
@@ -259,6 +258,7 @@ class Prefilter:
 
     def __init__(self, policy: Policy, *, graph: bool) -> None:
         self.graph = graph
+        self._last_spans: tuple[bytes, list[tuple[int, int]] | None] | None = None
         # Per mode (substring / whole identifier): the groups that can make a file relevant,
         # for modules outside protected packages and for protected ones.
         self.groups: dict[tuple[bool, bool], tuple[Group, ...]] = {}
@@ -305,6 +305,15 @@ class Prefilter:
                 return True
         return False
 
+    def _spans(self, data: bytes) -> list[tuple[int, int]] | None:
+        # needs_parse and prefix_end both want them, for the same bytes, one after the other.
+        last = self._last_spans
+        if last is not None and last[0] is data:
+            return last[1]
+        spans = _import_spans(data)
+        self._last_spans = (data, spans)
+        return spans
+
     @staticmethod
     def _whole_file_needles(data: bytes, protected: bool) -> bool:
         """Whether something outside import statements matters: then parse all of it."""
@@ -336,7 +345,7 @@ class Prefilter:
         """
         if self._whole_file_needles(data, protected):
             return None
-        spans = _import_spans(data)
+        spans = self._spans(data)
         if not spans:
             return None
         end = spans[-1][1] + 1
@@ -350,7 +359,8 @@ class Prefilter:
             self.graph and _has_relative_import(data)
         ):
             return False
-        region = _import_region(data)
+        spans = self._spans(data)
+        region = data if spans is None else b"\n".join(data[start:end] for start, end in spans)
         return self._any_group(region, module, self.needles[True, protected], exact=True) or (
             self.graph and _has_relative_import(region)
         )
@@ -441,6 +451,11 @@ class _Analyzer:
         self.module = module
         self.package = package
         self.protected_by = policy.protected_by(module)
+        self.sanctioned = policy.is_sanctioned(module)
+        # Bound, memoised pattern lookups: called for every name every import binds.
+        self.dispatch_match = policy._dispatch.first_match
+        self.forbidden_match = policy._forbidden.first_match
+        self.root_match = policy._roots.first_match
         self.walk_expressions = walk_expressions
         self.graph = graph
         self.ignore_type_checking = policy.type_checking == "ignore"
@@ -469,14 +484,13 @@ class _Analyzer:
         same code: ``from httpx import Client`` is one TG002 (for ``httpx``), while
         ``from concurrent.futures import ProcessPoolExecutor`` is one for the member.
         """
-        policy = self.policy
         line, col = node.lineno, node.col_offset
         names = [base, *(f"{base}.{m}" for m in members if m != "*")]
         if self.graph:
             self.record_graph_imports(names, line, col, stmt_line)
-        base_verdict = decide(policy, self.module, base)
+        base_verdict = self.verdict(base)
         for i, name in enumerate(names):
-            verdict = base_verdict if i == 0 else decide(policy, self.module, name)
+            verdict = base_verdict if i == 0 else self.verdict(name)
             if verdict is None or (
                 i and base_verdict is not None and base_verdict.code == verdict.code
             ):
@@ -486,6 +500,15 @@ class _Analyzer:
                 (line, col, stmt_line, verdict.code, name, verdict.message, allow, ())
             )
 
+    def verdict(self, name: str) -> Verdict | None:
+        """``decide(policy, module, name)``, asked only when a pattern can apply: the same
+        answer, without a call per import name of every module in the project."""
+        if (self.dispatch_match(name) is not None and not self.sanctioned) or (
+            self.protected_by is not None and self.forbidden_match(name) is not None
+        ):
+            return decide(self.policy, self.module, name)
+        return None
+
     def record_graph_imports(self, names: list[str], line: int, col: int, stmt_line: int) -> None:
         """Keep the names TG004 needs: first-party modules and forbidden ones.
 
@@ -494,18 +517,15 @@ class _Analyzer:
         statement touches on the way (``google.cloud`` for ``google.cloud.tasks_v2``) are not
         forbidden targets.
         """
-        policy = self.policy
         dispatch = (
-            [n for n in names if policy.is_dispatch_module(n)]
-            if policy.is_sanctioned(self.module)
-            else []
+            [n for n in names if self.dispatch_match(n) is not None] if self.sanctioned else []
         )
         base_recorded = False
         for i, name in enumerate(names):
-            if policy.is_first_party(name):
+            if self.root_match(name) is not None:
                 self.imports.append((line, col, stmt_line, name))
                 continue
-            if not policy.is_forbidden_in_protected(name) or (i and base_recorded):
+            if self.forbidden_match(name) is None or (i and base_recorded):
                 continue
             if any(d == name or d.startswith(name + ".") for d in dispatch):
                 continue
