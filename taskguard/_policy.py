@@ -1,4 +1,4 @@
-"""The policy: one frozen dataclass built by :func:`load_policy`, and the one pure decision.
+"""The policy: one immutable value built by :func:`load_policy`, and the one pure decision.
 
 Everything here is pure data and pure functions. The static checker, the runtime guard
 and the pytest plugin all call :func:`decide`; none of them re-implements matching.
@@ -10,9 +10,8 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from taskguard._errors import PolicyError
 from taskguard._rules import TG001, TG002
@@ -105,6 +104,9 @@ def pattern_problem(pattern: object) -> str | None:
     return None
 
 
+_UNSEEN: Final = object()
+
+
 def _pattern_regex(pattern: str) -> str:
     # Matched against "." + module name, so every segment carries its own leading dot and
     # "**" can stand for zero segments without leaving a dangling separator.
@@ -120,30 +122,35 @@ def _pattern_regex(pattern: str) -> str:
     return "".join(out) + r"(?:\..+)?"
 
 
-@dataclass(frozen=True)
 class PatternSet:
     """A tuple of module patterns compiled into one regular expression."""
 
-    patterns: tuple[str, ...]
-    _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    _each: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
-    # Answers are pure in the module name: a checker asks about the same names thousands
-    # of times (every importer, every imported name).
-    _memo: dict[str, str | None] = field(init=False, repr=False, compare=False, hash=False)
+    __slots__ = ("_each", "_memo", "_regex", "patterns")
 
-    def __post_init__(self) -> None:
-        regex = (
-            re.compile("|".join(f"(?:{_pattern_regex(p)})" for p in self.patterns), re.S)
-            if self.patterns
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.patterns = patterns
+        self._regex: re.Pattern[str] | None = (
+            re.compile("|".join(f"(?:{_pattern_regex(p)})" for p in patterns), re.S)
+            if patterns
             else None
         )
-        object.__setattr__(self, "_regex", regex)
-        # Compiled once here: re's own cache holds 512 entries and a large policy plus a
-        # long check run would otherwise recompile them over and over.
-        object.__setattr__(
-            self, "_each", tuple(re.compile(_pattern_regex(p), re.S) for p in self.patterns)
-        )
-        object.__setattr__(self, "_memo", {})
+        # One regex per pattern, compiled on the first match that needs to know which pattern
+        # it was (compiling costs more than a cached run's matching).
+        self._each: tuple[re.Pattern[str], ...] = ()
+        # Answers are pure in the module name: a checker asks about the same names thousands
+        # of times (every importer, every imported name).
+        self._memo: dict[str, str | None] = {}
+
+    def __repr__(self) -> str:
+        return f"PatternSet({self.patterns!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PatternSet):
+            return NotImplemented
+        return self.patterns == other.patterns
+
+    def __hash__(self) -> int:
+        return hash(self.patterns)
 
     def first_match(self, module: str) -> str | None:
         """The first pattern that matches ``module`` (or one of its parents), else ``None``."""
@@ -153,6 +160,8 @@ class PatternSet:
             pass
         found = None
         if self._regex is not None and self._regex.fullmatch("." + module) is not None:
+            if not self._each:
+                self._each = tuple(re.compile(_pattern_regex(p), re.S) for p in self.patterns)
             for pattern, regex in zip(self.patterns, self._each, strict=True):
                 if regex.fullmatch("." + module):
                     found = pattern
@@ -162,7 +171,12 @@ class PatternSet:
         return found
 
     def __contains__(self, module: object) -> bool:
-        return isinstance(module, str) and self.first_match(module) is not None
+        if not isinstance(module, str):
+            return False
+        found = self._memo.get(module, _UNSEEN)
+        if found is not _UNSEEN:
+            return found is not None
+        return self._regex is not None and self._regex.fullmatch("." + module) is not None
 
 
 def matches(pattern: str, module: str) -> bool:
@@ -173,29 +187,90 @@ def matches(pattern: str, module: str) -> bool:
 # --------------------------------------------------------------------------- the policy
 
 
-@dataclass(frozen=True)
-class AllowEntry:
+class _Frozen:
+    """An immutable value: equality, hash, repr and pickling come from ``_fields``.
+
+    Hand-written rather than dataclasses: ``taskguard check`` imports this on every run, and
+    generating these classes cost more than a cached check of a small project.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Frozen)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({shown})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._values())
+
+
+class AllowEntry(_Frozen):
     """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
 
+    __slots__ = ("imported", "importer", "reason")
+    _fields = ("importer", "imported", "reason")
     importer: str
     imported: str
     reason: str
 
+    def __init__(self, importer: str, imported: str, reason: str) -> None:
+        set_ = object.__setattr__
+        set_(self, "importer", importer)
+        set_(self, "imported", imported)
+        set_(self, "reason", reason)
 
-@dataclass(frozen=True)
-class Verdict:
+
+class Verdict(_Frozen):
     """Why ``importer`` may not import ``imported``.
 
     ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but
     the checker still needs to know which entry was used (TG005 reports the unused ones).
     """
 
+    __slots__ = ("allowed_by", "code", "imported", "importer", "pattern", "rule_pattern")
+    _fields = ("code", "importer", "imported", "pattern", "rule_pattern", "allowed_by")
     code: str
     importer: str
     imported: str
     pattern: str
     rule_pattern: str
-    allowed_by: AllowEntry | None = None
+    allowed_by: AllowEntry | None
+
+    def __init__(  # noqa: PLR0917 - the field order is the public constructor
+        self,
+        code: str,
+        importer: str,
+        imported: str,
+        pattern: str,
+        rule_pattern: str,
+        allowed_by: AllowEntry | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "code", code)
+        set_(self, "importer", importer)
+        set_(self, "imported", imported)
+        set_(self, "pattern", pattern)
+        set_(self, "rule_pattern", rule_pattern)
+        set_(self, "allowed_by", allowed_by)
 
     @property
     def allowed(self) -> bool:
@@ -212,64 +287,117 @@ class Verdict:
         )
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(_Frozen):
     """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`."""
 
-    root_packages: tuple[str, ...] = ()
-    sanctioned: tuple[str, ...] = DEFAULT_SANCTIONED
-    dispatch_modules: tuple[str, ...] = DEFAULT_DISPATCH_MODULES
-    dispatch_distributions: tuple[str, ...] = ()
-    protected: tuple[str, ...] = DEFAULT_PROTECTED
-    forbidden_in_protected: tuple[str, ...] = DEFAULT_FORBIDDEN
-    type_checking: TypeChecking = "ignore"
-    exclude: tuple[str, ...] = ()
-    mode: Mode = "error"
-    allow: tuple[AllowEntry, ...] = ()
-    indirect: bool = False
-    project_root: Path | None = None
-    source: Path | None = None
-
-    _sanctioned: PatternSet = field(init=False, repr=False, compare=False)
-    _dispatch: PatternSet = field(init=False, repr=False, compare=False)
-    _protected: PatternSet = field(init=False, repr=False, compare=False)
-    _forbidden: PatternSet = field(init=False, repr=False, compare=False)
-    _roots: PatternSet = field(init=False, repr=False, compare=False)
-    _cache: dict[tuple[str, str], Verdict | None] = field(
-        init=False, repr=False, compare=False, hash=False
+    __slots__ = (
+        "_cache",
+        "_dispatch",
+        "_forbidden",
+        "_protected",
+        "_roots",
+        "_sanctioned",
+        "allow",
+        "dispatch_distributions",
+        "dispatch_modules",
+        "exclude",
+        "forbidden_in_protected",
+        "indirect",
+        "mode",
+        "project_root",
+        "protected",
+        "root_packages",
+        "sanctioned",
+        "source",
+        "type_checking",
     )
+    _fields = (
+        "root_packages",
+        "sanctioned",
+        "dispatch_modules",
+        "dispatch_distributions",
+        "protected",
+        "forbidden_in_protected",
+        "type_checking",
+        "exclude",
+        "mode",
+        "allow",
+        "indirect",
+        "project_root",
+        "source",
+    )
+    root_packages: tuple[str, ...]
+    sanctioned: tuple[str, ...]
+    dispatch_modules: tuple[str, ...]
+    dispatch_distributions: tuple[str, ...]
+    protected: tuple[str, ...]
+    forbidden_in_protected: tuple[str, ...]
+    type_checking: TypeChecking
+    exclude: tuple[str, ...]
+    mode: Mode
+    allow: tuple[AllowEntry, ...]
+    indirect: bool
+    project_root: Path | None
+    source: Path | None
+    _sanctioned: PatternSet
+    _dispatch: PatternSet
+    _protected: PatternSet
+    _forbidden: PatternSet
+    _roots: PatternSet
+    _cache: dict[tuple[str, str], Verdict | None]
 
-    def __post_init__(self) -> None:
+    def __init__(  # noqa: PLR0917 - the field order is the public constructor
+        self,
+        root_packages: tuple[str, ...] = (),
+        sanctioned: tuple[str, ...] = DEFAULT_SANCTIONED,
+        dispatch_modules: tuple[str, ...] = DEFAULT_DISPATCH_MODULES,
+        dispatch_distributions: tuple[str, ...] = (),
+        protected: tuple[str, ...] = DEFAULT_PROTECTED,
+        forbidden_in_protected: tuple[str, ...] = DEFAULT_FORBIDDEN,
+        type_checking: TypeChecking = "ignore",
+        exclude: tuple[str, ...] = (),
+        mode: Mode = "error",
+        allow: tuple[AllowEntry, ...] = (),
+        indirect: bool = False,
+        project_root: Path | None = None,
+        source: Path | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "root_packages", root_packages)
+        set_(self, "sanctioned", sanctioned)
+        set_(self, "dispatch_modules", dispatch_modules)
+        set_(self, "dispatch_distributions", dispatch_distributions)
+        set_(self, "protected", protected)
+        set_(self, "forbidden_in_protected", forbidden_in_protected)
+        set_(self, "type_checking", type_checking)
+        set_(self, "exclude", exclude)
+        set_(self, "mode", mode)
+        set_(self, "allow", allow)
+        set_(self, "indirect", indirect)
+        set_(self, "project_root", project_root)
+        set_(self, "source", source)
         problems = [
             (key, problem)
             for key, values in (
-                ("root-packages", self.root_packages),
-                ("sanctioned", self.sanctioned),
-                ("dispatch-modules", self.dispatch_modules),
-                ("protected", self.protected),
-                ("forbidden-in-protected", self.forbidden_in_protected),
+                ("root-packages", root_packages),
+                ("sanctioned", sanctioned),
+                ("dispatch-modules", dispatch_modules),
+                ("protected", protected),
+                ("forbidden-in-protected", forbidden_in_protected),
             )
             for value in values
             if (problem := pattern_problem(value)) is not None
         ]
         if problems:
             raise PolicyError(problems)
-        setattr_ = object.__setattr__
-        setattr_(self, "_sanctioned", PatternSet(self.sanctioned))
-        setattr_(self, "_dispatch", PatternSet(self.dispatch_modules))
-        setattr_(self, "_protected", PatternSet(self.protected))
-        setattr_(self, "_forbidden", PatternSet(self.forbidden_in_protected))
-        setattr_(self, "_roots", PatternSet(self.root_packages))
-        setattr_(self, "_cache", {})
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Compiled regexes and the decision cache are rebuilt, never shipped between processes.
-        return {f: getattr(self, f) for f in self.__dataclass_fields__ if not f.startswith("_")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-        self.__post_init__()
+        # Compiled patterns and the decision cache are rebuilt on unpickling (__reduce__
+        # passes the public fields only), never shipped between processes.
+        set_(self, "_sanctioned", PatternSet(sanctioned))
+        set_(self, "_dispatch", PatternSet(dispatch_modules))
+        set_(self, "_protected", PatternSet(protected))
+        set_(self, "_forbidden", PatternSet(forbidden_in_protected))
+        set_(self, "_roots", PatternSet(root_packages))
+        set_(self, "_cache", {})
 
     # ------------------------------------------------------------------ queries
 
