@@ -29,7 +29,12 @@ _SOURCES = ("_static.py", "_policy.py", "_rules.py", "_cache.py")
 
 
 def fingerprint(policy: Policy) -> str:
-    import hashlib
+    try:
+        # The builtin module behind hashlib.blake2b: importing hashlib loads OpenSSL, which
+        # costs more than a cached check of a small project.
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - CPython built without it
+        from hashlib import blake2b
 
     from taskguard import __version__
 
@@ -57,7 +62,7 @@ def fingerprint(policy: Policy) -> str:
             str(policy.project_root),
         )
     )
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
+    return blake2b(key.encode(), digest_size=12).hexdigest()
 
 
 def _path(root: str, key: str) -> str:

@@ -33,7 +33,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskguard._policy import (
@@ -68,12 +67,28 @@ _DYNAMIC_BUILTINS = frozenset({"exec", "eval", "compile", "__import__"})
 PARALLEL_THRESHOLD = 400
 
 
-@dataclass(frozen=True)
 class CheckResult:
     """What :func:`check` found: every violation (sorted) and how many files were judged."""
 
-    violations: tuple[Violation, ...]
-    files_checked: int
+    __slots__ = ("files_checked", "violations")
+
+    def __init__(self, violations: tuple[Violation, ...], files_checked: int) -> None:
+        self.violations = violations
+        self.files_checked = files_checked
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CheckResult):
+            return NotImplemented
+        return (self.violations, self.files_checked) == (other.violations, other.files_checked)
+
+    def __hash__(self) -> int:
+        return hash((self.violations, self.files_checked))
+
+    def __repr__(self) -> str:
+        return f"CheckResult(violations={self.violations!r}, files_checked={self.files_checked})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CheckResult, (self.violations, self.files_checked))
 
 
 # --------------------------------------------------------------------------- prefilter
