@@ -1015,6 +1015,51 @@ def _top_level_names(policy: Policy) -> frozenset[str] | None:
     return frozenset(firsts)
 
 
+_SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
+# One listed entry: (name, is_dir, is_symlink, mtime_ns, size); the stat fields are filled for
+# ".py" files only (-1 size: could not stat).
+Entry = tuple[str, bool, bool, int, int]
+
+
+def _describe(entries: Iterable[os.DirEntry[Any]]) -> list[Entry]:
+    out: list[Entry] = []
+    for entry in entries:
+        name = entry.name
+        try:
+            is_dir = entry.is_dir()
+        except OSError:  # pragma: no cover - racing deletion
+            continue
+        if is_dir:
+            out.append((name, True, entry.is_symlink(), 0, 0))
+        elif name.endswith(".py"):
+            try:
+                st = entry.stat()
+                out.append((name, False, False, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((name, False, False, 0, -1))  # reported as TG900 when read
+    return out
+
+
+def _list_directory(directory: str) -> tuple[list[Entry], tuple[int, int]]:
+    """The directories and ``.py`` files in ``directory``, and its (device, inode).
+
+    Listed through a descriptor where the platform allows it, so that each file's stat is an
+    ``fstatat`` relative to the directory instead of a walk down the whole path again; every
+    call that needs the descriptor happens before it is closed.
+    """
+    if not _SCANDIR_FD:
+        st = os.stat(directory)
+        with os.scandir(directory) as it:
+            return _describe(it), (st.st_dev, st.st_ino)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        st = os.fstat(fd)
+        with os.scandir(fd) as it:
+            return _describe(it), (st.st_dev, st.st_ino)
+    finally:
+        os.close(fd)
+
+
 def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[SourceFile]:
     """Every first-party ``.py`` file under ``targets`` (absolute paths).
 
@@ -1070,27 +1115,19 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
         while pending or linked:
             directory, rel_dir = pending.pop() if pending else linked.pop(0)
             try:
-                st = os.stat(directory)
-                key = (st.st_dev, st.st_ino)
-                if key in seen_dirs:
-                    continue
-                seen_dirs.add(key)
-                with os.scandir(directory) as it:
-                    entries = list(it)
+                entries, key = _list_directory(directory)
             except OSError:
                 continue
+            if key in seen_dirs:
+                continue
+            seen_dirs.add(key)
             package = package_of(rel_dir)
             package_first_party = bool(package) and policy.is_first_party(package)
             # Below the project root (or src/), only directories a root package can live in.
             allowed_top = firsts if firsts is not None and not package else None
             prefix = f"{rel_dir}/" if rel_dir else ""
-            subdirs = []
-            for entry in entries:
-                name = entry.name
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:  # pragma: no cover - racing deletion
-                    continue
+            subdirs: list[tuple[str, str]] = []
+            for name, is_dir, is_link, mtime_ns, size in entries:
                 if is_dir:
                     rel = prefix + name
                     if (
@@ -1104,12 +1141,7 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
                         or excluded(rel, True)
                     ):
                         continue
-                    if entry.is_symlink():
-                        linked.append((entry.path, rel))
-                    else:
-                        subdirs.append((entry.path, rel))
-                    continue
-                if not name.endswith(".py"):
+                    (linked if is_link else subdirs).append((f"{directory}{os.sep}{name}", rel))
                     continue
                 stem = name[:-3]
                 if stem == "__init__":
@@ -1122,12 +1154,7 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
                 rel = prefix + name
                 if excluded_file is not None and excluded_file(rel, False):
                     continue
-                try:
-                    st = entry.stat()
-                    mtime_ns, size = st.st_mtime_ns, st.st_size
-                except OSError:
-                    mtime_ns, size = 0, -1  # unreadable: reported as TG900 when read
-                yield SourceFile(entry.path, rel, package, stem, mtime_ns, size)
+                yield SourceFile(f"{directory}{os.sep}{name}", rel, package, stem, mtime_ns, size)
             pending.extend(reversed(subdirs))
 
 
