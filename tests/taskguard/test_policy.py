@@ -348,3 +348,22 @@ def test_legacy_namespace_init_is_not_claimed(
 def test_exclude_globs(rel: str, globs: list[str], expected: bool) -> None:
     assert is_excluded(rel, globs) is expected
     assert exclude_matcher(globs)(rel, True) is expected
+
+
+def test_policy_values_are_immutable_and_compare_by_value() -> None:
+    entry = AllowEntry("app.x", "httpx", "reason")
+    policy = policy_for(allow=(entry,))
+    with pytest.raises(AttributeError, match="immutable"):
+        policy.mode = "warn"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        entry.reason = "other"  # type: ignore[misc]
+    assert policy == policy_for(allow=(AllowEntry("app.x", "httpx", "reason"),))
+    assert policy != policy_for()
+    assert {entry: 1}[AllowEntry("app.x", "httpx", "reason")] == 1
+    assert hash(policy) == hash(policy_for(allow=(entry,)))
+    assert repr(entry) == "AllowEntry(importer='app.x', imported='httpx', reason='reason')"
+    assert "root_packages=('app',)" in repr(policy)
+    verdict = decide(policy_for(protected=("app",)), "app.x", "httpx")
+    assert verdict is not None
+    assert pickle.loads(pickle.dumps(verdict)) == verdict
+    assert not verdict.allowed
