@@ -22,8 +22,11 @@ class PolicyError(TaskguardError, ValueError):
     collected before this is raised, so one run shows every mistake.
     """
 
-    def __init__(self, problems: list[tuple[str, str]] | tuple[tuple[str, str], ...],
-                 source: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+        source: str | None = None,
+    ) -> None:
         self.problems: tuple[tuple[str, str], ...] = tuple(problems)
         self.source = source
         super().__init__(self._render())
@@ -41,7 +44,7 @@ class PolicyError(TaskguardError, ValueError):
 class ForbiddenImportError(TaskguardError, ImportError):
     """A guarded module imported something the policy forbids it to import."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional order is the pickled (__reduce__) order
         self,
         importer: str,
         imported: str,
