@@ -9,9 +9,10 @@ Every ratio compares runs of this one invocation: guarded and unguarded runs alt
 3. builtin-name lookups in guarded code, and the builtins mappings that were considered,
    per CPython 3.10-3.13 found (the running one, else ~/.pyenv/versions/<x.y>.*)
 4. a realistic test suite with and without the pytest plugin (target <= 1.10x wall time)
+5. (1) again in instructions executed, under valgrind: a load-independent cross-check
 
     .venv/bin/python benchmarks/bench_guard.py              # everything
-    .venv/bin/python benchmarks/bench_guard.py --rounds 3 --only current --skip-suite
+    .venv/bin/python benchmarks/bench_guard.py --rounds 3 --only current --parts guard,suite
 
 Work files live in benchmarks/.work/guard/ (git-ignored).
 """
@@ -263,7 +264,7 @@ for r in range(int(sys.argv[2])):
         start = time.perf_counter()
         f(n)
         samples[k].append(time.perf_counter() - start)
-print(json.dumps({k: statistics.median(v) / (4 * n) * 1e9 for k, v in samples.items()}))
+print(json.dumps({k: statistics.median(v) / n * 1e9 for k, v in samples.items()}))
 """
 
 
@@ -405,7 +406,7 @@ def write_suite(root: Path) -> None:
     stamp.touch()
 
 
-def run_suite(root: Path, extra: list[str]) -> float:
+def run_suite(root: Path, extra: list[str], expected: int) -> float:
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, *extra],
@@ -417,7 +418,7 @@ def run_suite(root: Path, extra: list[str]) -> float:
         check=False,
     )
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0 or "440 passed" not in proc.stdout:
+    if proc.returncode != 0 or not re.search(rf"\b{expected} passed\b", proc.stdout):
         raise SystemExit(f"suite run failed ({extra}):\n{proc.stdout[-3000:]}\n{proc.stderr}")
     return elapsed
 
@@ -430,14 +431,15 @@ def suite(args: argparse.Namespace) -> list[str]:
         "plugin, guard only (`--no-taskguard-check`)": ["--no-taskguard-check"],
         "plugin, guard + `taskguard check` item (default)": [],
     }
-    for extra in variants.values():  # warm-up: bytecode and the check's cache
-        run_suite(root, extra)
+    expected = {name: 441 if not extra else 440 for name, extra in variants.items()}
+    for name, extra in variants.items():  # warm-up: bytecode and the check's cache
+        run_suite(root, extra, expected[name])
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(args.rounds):
         order = list(variants.items())
         order = order[r % len(order) :] + order[: r % len(order)]
         for name, extra in order:
-            samples[name].append(run_suite(root, extra))
+            samples[name].append(run_suite(root, extra, expected[name]))
     base = statistics.median(samples[next(iter(variants))])
     rows = [
         "| 440 tests, 120 modules | median s | min s | max s | ratio |",
@@ -453,22 +455,87 @@ def suite(args: argparse.Namespace) -> list[str]:
     return rows
 
 
+def instructions(pythons: dict[str, str], args: argparse.Namespace) -> list[str]:
+    """The tree import again, in instructions executed (valgrind): immune to machine load."""
+    if shutil.which("valgrind") is None:
+        print("# valgrind not found: instruction counts skipped")
+        return []
+    root = WORK / "tree"
+    write_tree(root, args.modules)
+    script = WORK / "count.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(root)!r})\n"
+        "from taskguard import _hook\n"
+        "from taskguard._policy import Policy\n"
+        "if sys.argv[1] == 'guard':\n"
+        "    _hook.install(Policy(root_packages=('benchapp',), "
+        "protected=('benchapp.api.routers',), forbidden_in_protected=('httpx',)))\n"
+        "if sys.argv[1] != 'startup':\n"
+        "    import benchapp.everything\n"
+    )
+    rows = [
+        "| CPython | instructions, unguarded | instructions, guarded | ratio |",
+        "|---|---|---|---|",
+    ]
+    for version, python in pythons.items():
+        counts = {}
+        for mode in ("startup", "plain", "guard"):
+            subprocess.run([python, str(script), mode], check=True, env=child_env())  # warm
+            out = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    python,
+                    str(script),
+                    mode,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=1800,
+                env={**child_env(), "PYTHONMALLOC": "malloc"},
+            )
+            match = re.search(r"Collected : (\d+)", out.stderr)
+            assert match is not None, out.stderr
+            counts[mode] = int(match.group(1))
+        plain = counts["plain"] - counts["startup"]
+        guard = counts["guard"] - counts["startup"]
+        cells = f"{plain / 1e6:,.0f} M | {guard / 1e6:,.0f} M | **{guard / plain:.2f}x**"
+        rows.append(f"| {version} | {cells} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+PARTS = ("guard", "builtins", "instructions", "suite")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--modules", type=int, default=2000)
     parser.add_argument("--hot", type=int, default=1_000_000)
     parser.add_argument("--only", choices=("all", "current"), default="all")
-    parser.add_argument("--skip-suite", action="store_true")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
+    )
     args = parser.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     WORK.mkdir(parents=True, exist_ok=True)
     pythons = interpreters(args.only)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# {os.cpu_count()} CPUs, load average {load:.1f}; rounds={args.rounds}")
-    sections = [("guard", guard_runtime(pythons, args))]
-    sections.append(("builtins", builtins_mappings(pythons, args)))
-    if not args.skip_suite:
-        sections.append(("suite", suite(args)))
+    runs = {
+        "guard": lambda: guard_runtime(pythons, args),
+        "builtins": lambda: builtins_mappings(pythons, args),
+        "instructions": lambda: instructions(pythons, args),
+        "suite": lambda: suite(args),
+    }
+    sections = [(name, runs[name]()) for name in PARTS if name in parts]
     print()
     for name, rows in sections:
         print(f"## {name}")
