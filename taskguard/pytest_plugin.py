@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Generator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,9 @@ CHECK_ITEM = "taskguard-check"
 MODES = ("error", "warn", "off")
 
 
-@dataclass(frozen=True)
-class _Event:
-    violation: Violation
-    where: str  # the node id (test or collector) running when it happened
-    error: ForbiddenImportError | None  # what was raised (error mode)
+# Errors kept per violation and phase to judge whether the test saw them; a loop that
+# repeats one violation needs no more.
+MAX_ERRORS = 20
 
 
 class _State:
@@ -45,25 +43,28 @@ class _State:
         self.guard: _hook.Guard | None = None
         self.owned = False
         self.where = "<startup>"
-        self.seen: list[tuple[Violation, str]] = []  # every violation, and where it was
+        # every distinct violation and where it happened (an insertion-ordered set)
+        self.seen: dict[tuple[Violation, str], None] = {}
         self.remote: list[tuple[Violation, str]] = []  # from pytest-xdist workers
-        self._pending: list[_Event] = []
+        self._pending: dict[Violation, list[ForbiddenImportError | None]] = {}
         self._lock = threading.Lock()
 
     def record(self, violation: Violation, error: ForbiddenImportError | None) -> None:
-        event = _Event(violation, self.where, error)
         with self._lock:
-            self._pending.append(event)
-            self.seen.append((violation, event.where))
+            self.seen.setdefault((violation, self.where), None)
+            errors = self._pending.setdefault(violation, [])
+            if len(errors) < MAX_ERRORS:
+                errors.append(error)
 
-    def take(self) -> list[_Event]:
-        """The events since the last call (one test phase, or one collector).
+    def take(self) -> dict[Violation, list[ForbiddenImportError | None]]:
+        """The violations since the last call (one test phase, or one collector), each with
+        the errors raised for it (``None`` in warn mode).
 
-        The pending list is the only reference to the raised errors, whose tracebacks keep
-        frames alive: they go as soon as the phase is judged.
+        This is the only reference to the raised errors, whose tracebacks keep frames
+        alive: they go as soon as the phase is judged.
         """
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending, self._pending = self._pending, {}
         return pending
 
     @property
@@ -207,6 +208,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"{_count(len(guard.policy.protected), 'protected pattern')} and "
         f"{_count(len(guard.policy.dispatch_modules), 'dispatch-module pattern')}"
     ]
+    if not guard.policy.root_packages:
+        lines.append("taskguard: no first-party packages (root-packages): nothing is guarded")
     if guard.unguarded:
         lines.append(
             f"taskguard: {_count(len(guard.unguarded), 'first-party module')} imported before "
@@ -299,21 +302,25 @@ def _judge(
     phase: str,
 ) -> None:
     """Fail a passing report whose phase made a forbidden import nobody was shown."""
-    events = state.take()
-    if not events:
+    pending = state.take()
+    if not pending:
         return
-    text = "\n".join(_describe(e.violation) for e in events)
+    text = "\n".join(_describe(violation) for violation in pending)
     report.sections.append((f"taskguard ({phase})", text))
     if not state.enforcing or not report.passed:
         return
     # One that reached the test's own code (pytest.raises(ForbiddenImportError) in the test
     # file) was seen; one caught anywhere else, app code or library, was swallowed.
-    swallowed = [e for e in events if not _reached(e.error, path)]
+    swallowed = [
+        violation
+        for violation, errors in pending.items()
+        if not all(_reached(error, path) for error in errors)
+    ]
     if swallowed:
         report.outcome = "failed"
         report.longrepr = (
             f"taskguard: forbidden import during {phase}, swallowed before it reached this "
-            "test:\n" + "\n".join(f"  {_describe(e.violation)}" for e in swallowed)
+            "test:\n" + "\n".join(f"  {_describe(violation)}" for violation in swallowed)
         )
 
 
@@ -358,7 +365,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if state is None:
         return
     seen: dict[Violation, list[str]] = {}
-    for violation, where in state.seen + state.remote:
+    for violation, where in [*state.seen, *state.remote]:
         wheres = seen.setdefault(violation, [])
         if where not in wheres:
             wheres.append(where)
