@@ -4,7 +4,8 @@
 and negative controls that only look like violations, and lists each one in a manifest. Here
 a small corpus is generated and ``taskguard check --format json`` must report exactly the
 plants (right path, line, code and imported name) and nothing else: cold, cached and with
-``--no-cache``, and with ``indirect = true``.
+``--no-cache``, and with ``indirect = true``. ``--fast`` must report the same except what it
+documents: a syntax error in a file that cannot hold a relevant import.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from typing import Any
 
 import pytest
 
+from taskguard import load_policy
+from taskguard._static import Prefilter
+
 REPO = Path(__file__).resolve().parents[2]
 MODULES = 150
 SEED = 7
-# Plants the checker is known to miss, by form. Each has its own strict xfail test below, so
-# fixing the checker turns that test into an XPASS failure: then delete the entry here.
-KNOWN_MISSES = {
-    "syntax-error": "the prefilter skips a file with a syntax error that mentions no relevant "
-    "name, so it is never parsed and no TG900 is reported (--no-prefilter reports it)",
-}
+# The plant forms --fast leaves unreported by design: it does not parse a file the prefilter
+# proves unable to hold a relevant import, so a syntax error in one is not seen.
+FAST_UNREPORTED = {"syntax-error"}
 
 
 def _load_generator() -> ModuleType:
@@ -96,11 +97,18 @@ def runs(corpus: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     cold = _check(root)
     cache_files = list((root / ".taskguard_cache").glob("*"))
     cached = _check(root)
+    # The fast mode on the cache the default runs wrote, and cold: the same result.
+    fast_cached = _check(root, "--fast")
+    indirect = "taskguard-indirect.toml"
     return {
         "cold": cold,
         "cached": cached,
         "no-cache": _check(root, "--no-cache"),
-        "indirect": _check(root, "--config", "taskguard-indirect.toml"),
+        "indirect": _check(root, "--config", indirect),
+        "fast": _check(root, "--fast", "--no-cache"),
+        "fast-cached": fast_cached,
+        "fast-indirect": _check(root, "--fast", "--no-cache", "--config", indirect),
+        "fast-indirect-cached": _check(root, "--fast", "--config", indirect),
         "_cache_written": {"files": [p.name for p in cache_files]},
     }
 
@@ -149,7 +157,7 @@ def test_every_plant_found_and_no_control_flagged(
     corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]], run: str
 ) -> None:
     _root, manifest = corpus
-    plants = [p for p in manifest["plants"] if p["form"] not in KNOWN_MISSES]
+    plants = manifest["plants"]
     missing, flagged, unexpected = _compare(runs[run], plants, manifest["controls"])
     assert not missing, "plants not reported:\n" + "\n".join(missing)
     assert not flagged, "controls flagged:\n" + "\n".join(flagged)
@@ -167,9 +175,7 @@ def test_indirect_finds_chains_and_still_every_plant(
     corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]]
 ) -> None:
     _root, manifest = corpus
-    plants = [
-        p for p in manifest["plants"] + manifest["indirect_plants"] if p["form"] not in KNOWN_MISSES
-    ]
+    plants = manifest["plants"] + manifest["indirect_plants"]
     controls = manifest["controls"] + manifest["indirect_controls"]
     missing, flagged, unexpected = _compare(runs["indirect"], plants, controls)
     assert not missing, "plants not reported:\n" + "\n".join(missing)
@@ -178,22 +184,49 @@ def test_indirect_finds_chains_and_still_every_plant(
     assert {p["code"] for p in manifest["indirect_plants"]} == {"TG004"}
 
 
+def test_the_syntax_error_plant_is_in_a_file_the_prefilter_rules_out(
+    corpus: tuple[Path, dict[str, Any]],
+) -> None:
+    # Otherwise the fast-mode tests below would prove nothing about the fast mode.
+    root, manifest = corpus
+    plants = [p for p in manifest["plants"] if p["form"] in FAST_UNREPORTED]
+    assert plants
+    for mode in ("direct", "indirect"):
+        config = root / "taskguard-indirect.toml" if mode == "indirect" else None
+        policy = load_policy(root, config=config)
+        prefilter = Prefilter(policy, graph=policy.indirect)
+        for plant in plants:
+            module = gen.module_name(plant["path"])
+            data = (root / plant["path"]).read_bytes()
+            assert not prefilter.needs_parse(data, module, policy.is_protected(module))
+
+
 @pytest.mark.parametrize(
-    "form",
+    ("run", "reference"),
     [
-        pytest.param(form, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for form, reason in sorted(KNOWN_MISSES.items())
+        ("fast", "cold"),
+        ("fast-cached", "cold"),
+        ("fast-indirect", "indirect"),
+        ("fast-indirect-cached", "indirect"),
     ],
 )
-def test_known_miss(
-    corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]], form: str
+def test_fast_mode_reports_everything_but_syntax_errors_in_ruled_out_files(
+    corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]], run: str, reference: str
 ) -> None:
     _root, manifest = corpus
-    plants = [p for p in manifest["plants"] if p["form"] == form]
-    assert plants
-    for run in ("cold", "indirect"):
-        missing, _flagged, _unexpected = _compare(runs[run], plants, [])
-        assert not missing, "\n".join(missing)
+    unreported = {
+        (p["path"], p["line"], p["code"])
+        for p in manifest["plants"]
+        if p["form"] in FAST_UNREPORTED
+    }
+    expected = [
+        v
+        for v in runs[reference]["violations"]
+        if (v["path"], v["line"], v["code"]) not in unreported
+    ]
+    assert len(expected) == len(runs[reference]["violations"]) - len(unreported)
+    assert runs[run]["violations"] == expected
+    assert runs[run]["files_checked"] == runs[reference]["files_checked"]
 
 
 # --------------------------------------------------------------------------- the generator

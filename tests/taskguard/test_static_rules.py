@@ -266,8 +266,9 @@ def test_tg003_unverifiable_code_in_protected_packages(project: Path) -> None:
         "eval()",
         "compile()",
         "a reference to eval",
-        "getattr() on importlib or builtins",
-        "getattr() on importlib or builtins",
+        # A constant name built from parts resolves: the call is import_module's own.
+        "importlib.import_module() with a non-constant name",
+        "getattr() on builtins with a computed name",
         "a reference to __builtins__",
     ]
     assert all(v.imported is None for v in result.violations)
@@ -435,15 +436,6 @@ def test_tg900_fails_closed(project: Path) -> None:
         project, {"app/api/routers/broken.py": "x = (  # taskguard: ignore[TG900] -- no\n"}
     )
     assert "TG900" in codes(check(use_cache=False))
-
-
-def test_prefilter_skips_syntax_errors_only_where_nothing_relevant_can_hide(
-    project: Path,
-) -> None:
-    files: dict[str, str | bytes] = {"app/domain/broken.py": "def f(:\n    return 1\n"}
-    write_project(project, files, PROTECTED_TABLE)
-    assert check(use_cache=False).violations == ()
-    assert codes(check(use_cache=False, prefilter=False)) == ["TG900"]
 
 
 # --------------------------------------------------------------------------- source text
