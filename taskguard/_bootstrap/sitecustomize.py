@@ -56,7 +56,7 @@ def _chain() -> None:
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
         return
-    module = importlib.util.module_from_spec(spec)
+    module = importlib.util.module_from_spec(spec)  # taskguard: ignore[TG003] -- chains by path
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
 
