@@ -236,6 +236,8 @@ REAL = builtins.__dict__
 class PythonMissing(dict):
     def __missing__(self, key):
         return REAL[key]
+class Subclass(dict):
+    pass
 SRC = '''
 def work(n):
     for i in range(n):
@@ -251,6 +253,7 @@ def make(b):
 variants = {
     "real builtins (unguarded)": REAL,
     "exact dict snapshot (not live)": dict(REAL, __import__=_make_import("m")),
+    "dict subclass, every builtin copied (not live)": Subclass(REAL, __import__=_make_import("m")),
     "dict subclass, Python __missing__": PythonMissing(__import__=_make_import("m")),
     "dict subclass, C __missing__ (taskguard)": _GuardedBuiltins(__import__=_make_import("m")),
 }
