@@ -347,8 +347,7 @@ class Prefilter:
         self._last_spans = (data, spans)
         return spans
 
-    @staticmethod
-    def _whole_file_needles(data: bytes, protected: bool) -> bool:
+    def _whole_file_needles(self, data: bytes, protected: bool) -> bool:
         """Whether something outside import statements matters: then parse all of it."""
         if not data.isascii():
             return True
@@ -357,7 +356,11 @@ class Prefilter:
         head = data if second == -1 else data[:second]
         if b"coding" in head or b"taskguard" in data:
             return True
-        return _expressions_matter(data, protected)
+        return self.expressions_matter(data, protected)
+
+    def expressions_matter(self, data: bytes, protected: bool) -> bool:
+        """Whether the file needs its expressions analysed, not only its import statements."""
+        return _expressions_matter(data, protected, self._spans)
 
     def prefix_end(self, data: bytes, protected: bool) -> int | None:
         """Where a file that needs parsing may be cut: just after its last import statement.
@@ -521,9 +524,7 @@ _LOOKUP_MODULES = frozenset(
 _GLOBALS = "<globals>"
 _LOCALS = "<locals>"
 # Modules whose names ``import`` binds are followed through aliases (``import runpy as r``).
-_TRACKED_TOPS = frozenset(
-    {"builtins", "importlib", "pkgutil", "runpy", "sys", "types", "zipimport"}
-)
+_TRACKED_TOPS = frozenset({"builtins", "importlib", "pkgutil", "runpy", "types", "zipimport"})
 # What ``from M import *`` binds that matters, per module.
 _STAR_NAMES: dict[str, tuple[str, ...]] = {
     "importlib": ("__import__", "import_module"),
@@ -543,6 +544,8 @@ _STAR_NAMES: dict[str, tuple[str, ...]] = {
 _BUILTIN_NAMES = frozenset(
     {"exec", "eval", "compile", "__import__", "getattr", "globals", "locals", "vars"}
 )
+# Method names that import whatever the object is (see ``_Analyzer.callee``).
+_IMPORT_METHODS = {"__import__": "__import__", "import_module": "import_module"}
 _FUNCTION_ROLES = frozenset({"__import__", "import_module", "by_name", "resolve_name", "runner"})
 
 
@@ -852,7 +855,7 @@ class _Analyzer:
     @staticmethod
     def member(owner: str | None, attribute: str) -> str | None:
         """``owner.attribute``; a module's ``__dict__`` stands for the module itself."""
-        if owner is None or owner in (_GLOBALS, _LOCALS, "sys.modules"):
+        if owner is None or owner in (_GLOBALS, _LOCALS):
             return None
         if owner == "__builtins__":
             return owner if attribute == "__dict__" else f"builtins.{attribute}"
@@ -865,8 +868,6 @@ class _Analyzer:
             return "__builtins__"
         if owner in (_GLOBALS, _LOCALS):
             return self.qualify_name(key)
-        if owner == "sys.modules":
-            return key
         if owner in _LOOKUP_MODULES:
             return self.member(owner, key)
         return None
@@ -893,14 +894,10 @@ class _Analyzer:
                 return "__builtins__"
             return self.member(self.qualify(args[0]), key)
         if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and args:
-            # ``globals().get("__builtins__")``, ``sys.modules.get("importlib")``
+            # ``globals().get("__builtins__")``, ``vars(builtins).get("exec")``
             key = _const_str(args[0])
             owner = self.qualify(node.func.value)
-            if (
-                key is None
-                or owner is None
-                or (_role(owner) != "lookup" and owner != "sys.modules")
-            ):
+            if key is None or owner is None or _role(owner) != "lookup":
                 return None
             return self.lookup(owner, key)
         role = _BY_NAME_CALLS.get(func) if func is not None else None
@@ -928,10 +925,9 @@ class _Analyzer:
         while stack or chained:
             if chained:
                 call = chained.pop()
-                func = self.qualify(call.func)
-                role = _role(func) if func is not None else None
-                if func is not None and role is not None and role != "lookup":
-                    self.call(role, func, call, stmt_line)
+                callee = self.callee(call)
+                if callee is not None:
+                    self.call(callee[1], callee[0], call, stmt_line)
                 _chain_calls([call.func, *call.args], chained)
                 continue
             node = stack.pop()
@@ -979,14 +975,17 @@ class _Analyzer:
         """Judge a call; True when its children need no (further) visit."""
         import ast
 
-        func = self.qualify(node.func)
-        role = _role(func) if func is not None else None
-        if func is not None and role is not None and role != "lookup":
-            self.call(role, func, node, stmt_line)
-            _chain_calls([node.func], chained)
+        callee = self.callee(node)
+        if callee is not None:
+            self.call(callee[1], callee[0], node, stmt_line)
+            if callee[0] in _IMPORT_METHODS:
+                stack.append(node.func.value)  # type: ignore[attr-defined]
+            else:
+                _chain_calls([node.func], chained)
             stack.extend(node.args)
             stack.extend(kw.value for kw in node.keywords)
             return True
+        func = self.qualify(node.func)
         computed: ast.expr | None = None
         if func == "builtins.getattr" and len(node.args) >= 2:
             owner = self.qualify(node.args[0])
@@ -1014,6 +1013,23 @@ class _Analyzer:
             _chain_calls(ast.iter_child_nodes(node), chained)
             return True
         return False
+
+    def callee(self, node: ast.Call) -> tuple[str, str] | None:
+        """What a call calls, as (qualified name, role), when that can import or run code.
+
+        ``x.__import__(...)`` and ``x.import_module(...)`` count whatever ``x`` is: nothing
+        else goes by those names, and ``x`` may be a module reached in a way the pass does
+        not follow (``sys.modules["builtins"]``, an assignment).
+        """
+        import ast
+
+        func = self.qualify(node.func)
+        if func is not None:
+            role = _role(func)
+            return None if role is None or role == "lookup" else (func, role)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _IMPORT_METHODS:
+            return node.func.attr, _IMPORT_METHODS[node.func.attr]
+        return None
 
     def call(self, role: str, func: str, node: ast.Call, stmt_line: int) -> None:
         import ast
@@ -1272,23 +1288,38 @@ _CALL_WORDS = (
     b"get_loader",
     b"find_loader",
 )
-# ... and in protected modules: the modules whose members load code (their names appear in
-# the import that binds them, whatever the alias), and builtins used as bare names.
-_PROTECTED_WORDS = (b"builtins", b"importlib", b"pkgutil", b"runpy", b"zipimport", b"types")
+# ... and in protected modules: the modules whose members load code (rare words, so anywhere:
+# the statement binding one spells its name whatever the alias; ``builtins`` also covers
+# ``__builtins__`` and ``f_builtins``), builtins used as bare names, and ``types``, a common
+# word, which only counts in import statements (nothing else can bind the module to a name,
+# short of a dynamic import, which the words above catch).
+_PROTECTED_WORDS = (b"builtins", b"importlib", b"pkgutil", b"runpy", b"zipimport")
 _PROTECTED_NAMES = (b"exec", b"eval", b"compile", b"globals", b"locals", b"vars")
+_IMPORTED_WORDS = (b"types",)
 
 
-def _expressions_matter(data: bytes, protected: bool) -> bool:
+def _expressions_matter(
+    data: bytes, protected: bool, spans: Callable[[bytes], list[tuple[int, int]] | None]
+) -> bool:
     """Whether some expression in the file could be a dynamic import or run code.
 
-    Non-ASCII text can spell any identifier (NFKC), so it always counts.
+    Non-ASCII text can spell any identifier (NFKC), so it always counts. ``spans`` gives the
+    byte spans of the file's import statements (:func:`_import_spans`).
     """
     if not data.isascii() or any(word in data for word in _CALL_WORDS):
         return True
-    return protected and (
-        any(word in data for word in _PROTECTED_WORDS)
-        or any(_has_word(data, word) for word in _PROTECTED_NAMES)
-    )
+    if not protected:
+        return False
+    if any(word in data for word in _PROTECTED_WORDS) or any(
+        _has_word(data, word) for word in _PROTECTED_NAMES
+    ):
+        return True
+    imported = [word for word in _IMPORTED_WORDS if word in data]
+    if not imported:
+        return False
+    found = spans(data)
+    region = data if found is None else b"\n".join(data[start:end] for start, end in found)
+    return any(_has_identifier(region, word) for word in imported)
 
 
 def analyze_source(
@@ -1309,38 +1340,58 @@ def analyze_source(
     anything relevant; one that cannot is only checked for syntax (TG900) or, with ``fast``,
     not parsed at all.
     """
-    protected = policy.is_protected(module)
+    with _warnings_ignored():
+        return _analyze_source(data, module, is_package, policy, prefilter, graph, fast, display)
+
+
+@contextlib.contextmanager
+def _warnings_ignored() -> Iterator[None]:
+    # SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error``
+    # they would turn into SyntaxErrors in the parser.
     import warnings
 
     with warnings.catch_warnings():
-        # SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error``
-        # they would turn into SyntaxErrors here.
         warnings.simplefilter("ignore")
-        if prefilter is not None and not prefilter.needs_parse(data, module, protected):
-            if fast:
-                return _SKIPPED_GRAPH if graph else _SKIPPED
-            failure = _syntax_error(data, display)
-            if failure is not None:
-                return _failed(failure, display, BROKEN)
-            return _CLEAN_GRAPH if graph else _CLEAN
-        import ast
+        yield
 
-        tree: ast.Module | None = None
-        status = PARSED
-        # The fast mode's TG004 graph may parse a file only up to its last import statement
-        # (see Prefilter.prefix_end): a syntax error after it then goes unreported.
-        cut = prefilter.prefix_end(data, protected) if prefilter and fast and graph else None
-        if cut is not None:
-            with contextlib.suppress(*_PARSE_ERRORS):
-                tree = ast.parse(data[:cut], display)
-                status = PREFIX
-        if tree is None:
-            try:
-                tree = ast.parse(data, display)
-            except _PARSE_ERRORS as error:
-                return _failed(error, display)
+
+def _analyze_source(  # noqa: PLR0917 - private, called once per file
+    data: bytes,
+    module: str,
+    is_package: bool,
+    policy: Policy,
+    prefilter: Prefilter | None,
+    graph: bool,
+    fast: bool,
+    display: str,
+) -> Record:
+    """:func:`analyze_source`, with warnings already silenced by the caller."""
+    protected = policy.is_protected(module)
+    if prefilter is not None and not prefilter.needs_parse(data, module, protected):
+        if fast:
+            return _SKIPPED_GRAPH if graph else _SKIPPED
+        failure = _syntax_error(data, display)
+        if failure is not None:
+            return _failed(failure, display, BROKEN)
+        return _CLEAN_GRAPH if graph else _CLEAN
+    import ast
+
+    tree: ast.Module | None = None
+    status = PARSED
+    # The fast mode's TG004 graph may parse a file only up to its last import statement
+    # (see Prefilter.prefix_end): a syntax error after it then goes unreported.
+    cut = prefilter.prefix_end(data, protected) if prefilter and fast and graph else None
+    if cut is not None:
+        with contextlib.suppress(*_PARSE_ERRORS):
+            tree = ast.parse(data[:cut], display)
+            status = PREFIX
+    if tree is None:
+        try:
+            tree = ast.parse(data, display)
+        except _PARSE_ERRORS as error:
+            return _failed(error, display)
     package = module if is_package else module.rpartition(".")[0]
-    walk = prefilter is None or _expressions_matter(data, protected)
+    walk = prefilter is None or prefilter.expressions_matter(data, protected)
     analyzer = _Analyzer(policy, module, package, walk_expressions=walk, graph=graph)
     analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
@@ -1612,16 +1663,7 @@ def _analyze_file(item: tuple[str, str, str, bool, int], job: Job) -> Record:
     except OSError as exc:
         return _unreadable(display, exc)
     policy, prefilter, graph, fast = job
-    return analyze_source(
-        data,
-        module,
-        is_package,
-        policy,
-        prefilter=prefilter,
-        graph=graph,
-        fast=fast,
-        display=display,
-    )
+    return _analyze_source(data, module, is_package, policy, prefilter, graph, fast, display)
 
 
 def _worker(chunk: list[tuple[str, str, str, bool, int]]) -> list[Record]:
@@ -1632,7 +1674,8 @@ def _worker(chunk: list[tuple[str, str, str, bool, int]]) -> list[Record]:
     import gc
 
     gc.disable()
-    return [_analyze_file(item, job) for item in chunk]
+    with _warnings_ignored():
+        return [_analyze_file(item, job) for item in chunk]
 
 
 def _can_fork() -> bool:
@@ -1671,7 +1714,7 @@ def _analyze_all(
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         jobs = min(cpus, 8) if len(items) >= threshold and _can_fork() else 1
     if jobs <= 1 or len(items) < 2 or not _can_fork():
-        with _collector_paused():
+        with _collector_paused(), _warnings_ignored():
             return [_analyze_file(item, job) for item in items]
     import multiprocessing
 

@@ -187,6 +187,22 @@ CASES: dict[str, tuple[str, Expected]] = {
             (13, "TG003", "a reference to importlib.util.module_from_spec"),
         ],
     ),
+    # Names bound by assignment are not followed, but these method names import anyway.
+    "import_methods": (
+        """
+        import importlib, sys
+        il = importlib
+        il.import_module("httpx")
+        sys.modules["builtins"].__import__("requests")
+        def load(registry, name):
+            return registry.loader.import_module(name)
+        """,
+        [
+            (3, "TG002", "httpx"),
+            (4, "TG002", "requests"),
+            (6, "TG003", "import_module() with a non-constant name"),
+        ],
+    ),
     # Look-alikes that load nothing: no finding.
     "controls": (
         """

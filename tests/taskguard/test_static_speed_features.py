@@ -105,6 +105,9 @@ FRAGMENTS = [
     "import builtins\nvars(builtins)['__import__']('google.cloud.tasks_v2')",
     "import importlib.util as iu\nspec = iu.spec_from_file_location('m', 'm.py')",
     "from types import ModuleType\nmodule = ModuleType('m')",
+    "import types\nmaker = getattr(types, 'Module' + 'Type')\nm = maker('x')",
+    '"""The types of uploads."""',
+    "import importlib as il\nalias = il\nalias.import_module('httpx')",
     "TYPES = {'content_types': 1, 'globals': 2}",
 ]
 MODULES = [
@@ -231,6 +234,11 @@ def test_prefilter_regressions() -> None:
     # ...but a backslash-continued from-import does.
     split = b"from urllib \\\n    import request\n"
     assert PREFILTERS[False].needs_parse(split, "app.api.routers.x", True)
+    # "types" is a common word: only an import statement can bind the module (ModuleType).
+    words = b'"""Handles the content types of uploads."""\nimport json\n'
+    assert not PREFILTERS[False].needs_parse(words, "app.api.routers.x", True)
+    for binding in (b"import types\n", b"from types import ModuleType as M\n", b"import os, types"):
+        assert PREFILTERS[False].needs_parse(words + binding, "app.api.routers.x", True)
     # "import" inside a string before the real keyword must not cut the parenthesised list
     # short (found by the benchmark corpus).
     for prefix in (b'PREFIX = "import #"; ', b'CLOSE = "import )"; '):
