@@ -268,7 +268,8 @@ def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:
             error = guard._check_dynamic(importer, name, package)
             if error is not None:
                 raise error
-        result: types.ModuleType = _IMPORTLIB.import_module(name, package)
+        result: types.ModuleType
+        result = _IMPORTLIB.import_module(name, package)  # taskguard: ignore[TG003] -- checked
         return result
 
     return import_module
