@@ -1,10 +1,32 @@
 """taskguard: one sanctioned path for background-task dispatch; every other path fails loudly."""
 
+from typing import TYPE_CHECKING
+
 from taskguard._errors import ForbiddenImportError, PolicyError, TaskguardError
-from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
 from taskguard._static import CheckResult, check
+
+if TYPE_CHECKING:
+    from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
+
+# The runtime guard's names are imported on first use: `taskguard check` never needs them.
+_GUARD_NAMES = frozenset({"Guard", "UnguardedModuleWarning", "install", "uninstall"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _GUARD_NAMES:
+        from taskguard import _hook
+
+        value = getattr(_hook, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 
