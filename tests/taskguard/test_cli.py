@@ -249,3 +249,66 @@ def test_run_passes_the_command_through(project: Path) -> None:
         project,
     )
     assert out.returncode == 7, out.stderr
+
+
+PROBE = """\
+import sys
+from taskguard._cli import main
+
+code = main(["check", "--format", "json"])
+loaded = sorted(sys.modules)
+print(code, " ".join(loaded))
+"""
+
+
+def test_check_imports_neither_the_runtime_guard_nor_heavy_modules(project: Path) -> None:
+    # What the console script loads for a check, cold and cached: startup time is most of a
+    # cached run on a large project.
+    for _ in ("cold", "cached"):
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        code, modules = out.stdout.splitlines()[-1].split(" ", 1)
+        loaded = set(modules.split())
+        assert code == "1"
+        assert "taskguard._static" in loaded
+        heavy = {
+            "taskguard._hook",
+            "taskguard._run",
+            "taskguard.pytest_plugin",
+            "multiprocessing",  # workers only pay on hundreds of files
+            "hashlib",  # loads OpenSSL; the cache fingerprint uses _blake2
+            "subprocess",
+            "importlib.metadata",
+            "structlog",
+        }
+        assert not heavy & loaded
+
+
+def test_guard_names_are_loaded_on_first_use() -> None:
+    code = """\
+import sys, taskguard
+assert "taskguard._hook" not in sys.modules
+names = dir(taskguard)
+assert all(name in names for name in taskguard.__all__), names
+from taskguard import install
+from taskguard._hook import Guard, UnguardedModuleWarning, install as real, uninstall
+assert install is real and taskguard.Guard is Guard and taskguard.uninstall is uninstall
+assert taskguard.UnguardedModuleWarning is UnguardedModuleWarning
+try:
+    taskguard.no_such_name
+except AttributeError as exc:
+    assert "no_such_name" in str(exc)
+else:
+    raise AssertionError("no AttributeError")
+print("ok")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "ok\n", "")
