@@ -78,7 +78,7 @@ _CLEAN_GRAPH: Record = (PARSED, (), (), ())
 # Below this many files to analyse, forking workers costs more than it saves: in the fast
 # mode (most files only searched) and when every file is parsed.
 PARALLEL_THRESHOLD = 400
-PARALLEL_THRESHOLD_PARSING = 100
+PARALLEL_THRESHOLD_PARSING = 200
 
 
 class CheckResult:
