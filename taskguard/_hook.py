@@ -499,6 +499,34 @@ _GUARD_CODES, _LOADER_CODES, _WRAPPER_CODES = _own_codes()
 _IMPORTLIB_FILE: Final = getattr(importlib, "__file__", None)
 
 
+def _name_resolver_files() -> frozenset[str]:
+    # Standard-library helpers that import a module *by name on behalf of their caller*
+    # (pkgutil.resolve_name, runpy.run_module, importlib.util.find_spec, EntryPoint.load):
+    # the frame check looks through them to the code that asked, and only through them, so
+    # a third-party library's own lazy import is never blamed on the code that called it.
+    import os.path
+
+    if _IMPORTLIB_FILE is None:  # pragma: no cover - importlib always has a file
+        return frozenset()
+    package = os.path.dirname(_IMPORTLIB_FILE)
+    stdlib = os.path.dirname(package)
+    return frozenset(
+        {
+            _IMPORTLIB_FILE,
+            os.path.join(package, "util.py"),
+            os.path.join(package, "metadata", "__init__.py"),
+            os.path.join(stdlib, "pkgutil.py"),
+            os.path.join(stdlib, "runpy.py"),
+            # 3.11+ may run these from frozen modules (python -X frozen_modules=on)
+            "<frozen runpy>",
+            "<frozen pkgutil>",
+        }
+    )
+
+
+_RESOLVER_FILES: Final = _name_resolver_files()
+
+
 # --------------------------------------------------------------------------- the guard
 
 
@@ -731,7 +759,7 @@ class Guard:
                     return self._check_names(importer, fullname, _origin_of(frame), 0)
                 return None
             filename = code.co_filename
-            if filename.startswith("<frozen importlib") or filename == _IMPORTLIB_FILE:
+            if filename.startswith("<frozen importlib") or filename in _RESOLVER_FILES:
                 frame = frame.f_back
                 continue
             importer = _frame_module(frame)
