@@ -763,7 +763,12 @@ class Guard:
                 frame = frame.f_back
                 continue
             importer = _frame_module(frame)
-            if importer is not None and self._guardable(importer):
+            if importer is None:
+                # Code with namespace-less globals (exec/eval with a fresh dict, perhaps one
+                # holding the real builtins): it runs on behalf of the frame that called it.
+                frame = frame.f_back
+                continue
+            if self._guardable(importer):
                 return self._check_names(importer, fullname, filename, frame.f_lineno)
             return None
         return None
