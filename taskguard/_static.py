@@ -478,6 +478,12 @@ _BY_NAME_CALLS: dict[str, str] = {
     "pkgutil.resolve_name": "resolve_name",
     "runpy.run_module": "by_name",
 }
+# The keyword of the module name, for the "by_name" calls whose keyword is not ``name``.
+_NAME_KEYWORDS = {
+    "pkgutil.get_loader": "module_or_name",
+    "pkgutil.find_loader": "fullname",
+    "runpy.run_module": "mod_name",
+}
 # Functions that run code or load a module from a path or a loader, bypassing names: TG003
 # when called or referenced in protected code.
 _RUNNERS = frozenset(
@@ -1049,7 +1055,8 @@ class _Analyzer:
         elif role == "resolve_name":
             self.call_resolve_name(label, positional, args, node, stmt_line)
         elif role == "by_name":
-            first = positional[0] if positional else next(iter(args.values()), None)
+            keyword = _NAME_KEYWORDS.get(func, "name")
+            first = positional[0] if positional else args.get(keyword)
             name = _const_str(first)
             if name is None or name.startswith("."):
                 self.dynamic(f"{label}() with a non-constant name", node, stmt_line)

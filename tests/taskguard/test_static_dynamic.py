@@ -73,7 +73,7 @@ CASES: dict[str, tuple[str, Expected]] = {
         import runpy as rp
         from runpy import run_path as run_file
         runpy.run_module("httpx")
-        rp.run_module(mod_name="requests", run_name="__main__")
+        rp.run_module(run_name="__main__", mod_name="requests")
         rp.run_module("json")
         def go(name, path):
             rp.run_module(name)
