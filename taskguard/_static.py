@@ -492,6 +492,8 @@ _RUNNERS = frozenset(
         "builtins.eval",
         "builtins.compile",
         "runpy.run_path",
+        # Imports every package it finds under the given paths (to list their contents).
+        "pkgutil.walk_packages",
         "importlib.util.spec_from_file_location",
         "importlib.util.spec_from_loader",
         "importlib.util.module_from_spec",
@@ -541,7 +543,7 @@ _STAR_NAMES: dict[str, tuple[str, ...]] = {
         "spec_from_loader",
     ),
     "importlib.machinery": ("ExtensionFileLoader", "SourceFileLoader", "SourcelessFileLoader"),
-    "pkgutil": ("find_loader", "get_loader"),
+    "pkgutil": ("find_loader", "get_loader", "walk_packages"),
     "runpy": ("run_module", "run_path"),
     "types": ("ModuleType",),
     "zipimport": ("zipimporter",),

@@ -149,6 +149,8 @@ CASES: dict[str, tuple[str, Expected]] = {
         fake = types.ModuleType("plugin")
         exec("import httpx", fake.__dict__)
         importlib.util.find_spec("httpx").loader.load_module()
+        from pkgutil import *
+        plugins = list(walk_packages(["/srv/plugins"]))
         """,
         [
             (2, "TG003", "importlib.util.spec_from_file_location()"),
@@ -158,6 +160,7 @@ CASES: dict[str, tuple[str, Expected]] = {
             (6, "TG003", "types.ModuleType()"),
             (7, "TG003", "exec()"),
             (8, "TG002", "httpx"),
+            (10, "TG003", "pkgutil.walk_packages()"),
         ],
     ),
     "loader_aliases": (
