@@ -23,7 +23,7 @@ from dispatch._errors import (
     TaskCreationError,
 )
 from dispatch._settings import DispatchSettings
-from dispatch._validate import Rejected, TaskSpec, build_spec
+from dispatch._validate import QUEUE_ID_RE, Rejected, TaskSpec, build_spec
 
 EVENT = "tasks.enqueue_http_task"
 RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
@@ -123,10 +123,17 @@ def _prepare(
             f"{EVENT}.{rejected.event}",
             field=error.field,
             error=error.message,
-            queue=queue if queue is not None else settings.queue,
+            queue=_loggable_queue(queue, settings),
         )
         raise error from None
     return spec, settings, capture
+
+
+def _loggable_queue(queue: object, settings: DispatchSettings) -> str | None:
+    if queue is None:
+        return settings.queue
+    # A rejected queue argument may be anything (a huge string, an object): not logged.
+    return queue if isinstance(queue, str) and QUEUE_ID_RE.fullmatch(queue) else None
 
 
 def enqueue_http_task(
@@ -237,6 +244,7 @@ def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
                         attempt=attempt,
                         code=code,
                         backoff_ms=round(backoff * 1000, 1),
+                        duration_ms=_ms(started),
                     )
                     time.sleep(backoff)
                     continue
@@ -358,9 +366,14 @@ def enqueue_many(
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise DispatchConfigError("max_workers must be a positive int", field="max_workers")
     if settings is None:
-        settings = DispatchSettings.from_env()
+        try:
+            settings = DispatchSettings.from_env()
+        except DispatchConfigError as exc:
+            _log.error(f"{EVENT}.config_missing", field=exc.field, error=str(exc))
+            raise
     prepared: list[tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]] = []
     invalid: list[tuple[int, DispatchError]] = []
+    named: dict[tuple[str | None, str], int] = {}
     count = 0
     for index, item in enumerate(items):
         count += 1
@@ -369,9 +382,24 @@ def enqueue_many(
             kwargs.setdefault("settings", settings)
             path = kwargs.pop("path")
             payload = kwargs.pop("payload", None)
-            prepared.append(_prepare(path, payload, **_with_defaults(kwargs)))
+            entry = _prepare(path, payload, **_with_defaults(kwargs))
         except DispatchError as exc:
             invalid.append((index, exc))
+            continue
+        spec = entry[0]
+        if spec.task_id_given:
+            # Two items naming one task: sent concurrently, which of them Cloud Tasks
+            # keeps would be down to timing. Known before sending, so refused up front.
+            key = (spec.queue_path or spec.queue, spec.task_id)
+            first = named.setdefault(key, index)
+            if first != index:
+                message = f"item {index}: task_id {spec.task_id!r} is also used by item {first}"
+                _log.error(
+                    f"{EVENT}.task_build_failed", field="task_id", error=message, queue=spec.queue
+                )
+                invalid.append((index, DispatchConfigError(message, field="task_id")))
+                continue
+        prepared.append(entry)
     if invalid:
         raise BulkEnqueueError([None] * count, invalid)
 

@@ -9,6 +9,7 @@ header value.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import math
 import os
@@ -45,6 +46,7 @@ HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
 # RFC 3986 unreserved + sub-delims + ":" + "/" + "?" + "%" (validated as pct-encoding).
 # Deliberately absent: "@" (userinfo confusion), "#", "\\", whitespace, controls, non-ASCII.
 _URL_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:/?%")
+_BASE_URL_CHARS = _URL_CHARS | {"[", "]"}  # an IPv6 literal host, checked separately
 _PCT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PCT_BYTE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
 # Decoded, these change how a path is routed or normalised: a "/" or "\\" that a framework
@@ -177,7 +179,7 @@ def check_base_url(base_url: str | None, *, required: bool) -> str | None:
     if (
         not base_url.isascii()
         or "@" in base_url
-        or any(c not in _URL_CHARS for c in base_url)
+        or any(c not in _BASE_URL_CHARS for c in base_url)
         or _PCT_RE.search(base_url)
     ):
         raise _fail("base_url_missing", "TASKS_BASE_URL", bad)
@@ -193,8 +195,24 @@ def check_base_url(base_url: str | None, *, required: bool) -> str | None:
         or parts.fragment
         or "?" in base_url
         or (port is not None and port == 0)
+        # A percent-encoded host is decoded by some clients and not by others: two
+        # readings of one URL are how a task ends up on another host.
+        or "%" in parts.netloc
     ):
         raise _fail("base_url_missing", "TASKS_BASE_URL", bad)
+    if "[" in base_url or "]" in base_url:
+        # Brackets only as the delimiters of an IPv6 literal host (http://[::1]:8080).
+        if not (
+            parts.netloc.startswith("[")
+            and base_url.count("[") == 1
+            and base_url.count("]") == 1
+            and "]" in parts.netloc
+        ):
+            raise _fail("base_url_missing", "TASKS_BASE_URL", bad)
+        try:
+            ipaddress.IPv6Address(parts.hostname)
+        except ValueError:
+            raise _fail("base_url_missing", "TASKS_BASE_URL", bad) from None
     base_path = parts.path.rstrip("/")
     if base_path:
         _check_path_part(base_path, field="TASKS_BASE_URL", event="base_url_missing")
@@ -241,6 +259,23 @@ def _check_decoded_text(decoded: str, *, field: str, event: str, in_path: bool) 
                 )
 
 
+def _is_dot_segment(segment: str) -> bool:
+    """A segment some server resolves as '.' or '..', or drops.
+
+    Servlet containers strip ';params' before resolving dot-segments ('/..;/admin' is
+    '/../admin' to Tomcat), and Windows servers trim trailing dots and spaces ('...' and
+    '.. ' are '..'). An encoded ';' or space counts too; an encoded '.' is refused elsewhere.
+    """
+    if not segment or ("." not in segment and ";" not in segment and "%" not in segment):
+        return False
+    if "%" in segment:
+        segment = re.sub(r"%3[bB]", ";", segment).replace("%20", " ")
+    head, has_params, _ = segment.partition(";")
+    if has_params and not head:
+        return True  # a bare ';param' segment: an empty segment once the params go
+    return bool(head) and not head.strip(". ")
+
+
 def _check_path_part(path: str, *, field: str, event: str) -> None:
     if not path.startswith("/"):
         raise _fail(event, field, f"{field} must start with a single '/'")
@@ -248,8 +283,12 @@ def _check_path_part(path: str, *, field: str, event: str) -> None:
         raise _fail(event, field, f"{field} must not contain '//' (it could name another host)")
     if "?" in path:
         raise _fail(event, field, f"{field} must not contain '?'")
-    if any(seg in (".", "..") for seg in path.split("/")):
-        raise _fail(event, field, f"{field} must not contain '.' or '..' segments")
+    if any(_is_dot_segment(seg) for seg in path.split("/")):
+        raise _fail(
+            event,
+            field,
+            f"{field} must not contain '.' or '..' segments (nor '..;', '.;' or ';' ones)",
+        )
     if "%" not in path:
         return
     for match in _PCT_BYTE_RE.finditer(path):
@@ -282,6 +321,13 @@ def check_path(path: object, base_url: str | None) -> tuple[str, str]:
         raise _fail(event, field, f"path must be a str, got {type(path).__name__}")
     if not path:
         raise _fail(event, field, "path must not be empty; use '/' for the base URL itself")
+    if len(path) > MAX_URL_LENGTH:
+        # Before the per-character checks: a huge path costs nothing to refuse.
+        raise _fail(
+            event,
+            field,
+            f"path is {len(path)} characters; the task URL may have at most {MAX_URL_LENGTH}",
+        )
     for ch in path:
         if ch not in _URL_CHARS:
             if ch in "\r\n":
@@ -328,8 +374,10 @@ def check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], .
         raise _fail(event, "headers", "headers must be a mapping of str to str")
     seen: set[str] = set()
     for name, value in headers.items():
-        if not isinstance(name, str) or not HEADER_NAME_RE.fullmatch(name):
-            shown = name if isinstance(name, str) and name.isprintable() else "(unprintable)"
+        if not isinstance(name, str):
+            raise _fail(event, "headers", f"header names must be str, got {type(name).__name__}")
+        if not HEADER_NAME_RE.fullmatch(name):
+            shown = name if name.isprintable() and len(name) <= 300 else "(unprintable)"
             raise _fail(event, "headers", f"header name {shown!r} is not a valid HTTP token")
         lower = name.lower()
         if lower in FORBIDDEN_HEADERS or lower.startswith(FORBIDDEN_HEADER_PREFIXES):
@@ -379,6 +427,14 @@ def encode_payload(payload: Any) -> bytes:
             "payload",
             f"payload is not JSON-serialisable: {type(exc).__name__}: {_short(exc)}",
         ) from None
+    except Exception as exc:
+        # Raised by the payload's own code (a mapping whose items() fails, ...): its
+        # message may quote payload values, so only its type is named, and not chained.
+        raise _fail(
+            "http_request_build_failed",
+            "payload",
+            f"payload is not JSON-serialisable: {type(exc).__name__} raised while encoding it",
+        ) from None
 
 
 def _short(exc: BaseException) -> str:
@@ -400,7 +456,10 @@ def _as_timedelta(value: object, field: str) -> timedelta:
         )
     if not math.isfinite(value):
         raise _fail("task_build_failed", field, f"{field} must be finite")
-    return timedelta(seconds=value)
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise _fail("task_build_failed", field, f"{field} is out of range") from None
 
 
 def check_schedule(schedule_time: object, delay: object, now: datetime) -> datetime | None:
@@ -424,7 +483,11 @@ def check_schedule(schedule_time: object, delay: object, now: datetime) -> datet
             "schedule_time",
             "schedule_time must be timezone-aware (e.g. datetime.now(timezone.utc))",
         )
-    when = schedule_time.astimezone(timezone.utc)
+    try:
+        when = schedule_time.astimezone(timezone.utc)
+    except OverflowError:
+        # datetime.min/max in a zone other than UTC: no UTC time exists for it.
+        raise _fail(event, "schedule_time", "schedule_time is out of range") from None
     if when - now > MAX_SCHEDULE_AHEAD:
         raise _fail(event, "schedule_time", "schedule_time must be at most 30 days ahead")
     return when

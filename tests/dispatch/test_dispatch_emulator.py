@@ -221,6 +221,9 @@ def test_unavailable_bursts_are_retried_and_logged(emu: Emulator) -> None:
     assert [e["log_level"] for e in logs[1:]] == ["warning"] * 3 + ["info"]
     assert [e["attempt"] for e in logs[1:]] == [1, 2, 3, 4]
     assert all(e["code"] == "UNAVAILABLE" for e in logs[1:4])
+    durations = [e["duration_ms"] for e in logs[1:]]
+    assert durations == sorted(durations)
+    assert durations[0] > 0
     created = logs[-1]
     assert created["task_name"] == name
     assert created["duration_ms"] > 0
@@ -450,6 +453,26 @@ def test_enqueue_many_sends_nothing_when_an_item_is_invalid(emu: Emulator) -> No
     assert [i for i, _ in info.value.failures] == [1, 2]
     assert all(isinstance(e, DispatchConfigError) for _, e in info.value.failures)
     assert info.value.names == (None, None, None)
+    assert stored(emu) == {}
+
+
+@pytest.mark.usefixtures("paused")
+def test_enqueue_many_refuses_one_task_id_given_twice_and_sends_nothing(emu: Emulator) -> None:
+    # Sent concurrently, which of the two Cloud Tasks kept would depend on timing.
+    items: list[Any] = [
+        {"path": "/tasks/a", "task_id": "same"},
+        {"path": "/tasks/b", "task_id": "other"},
+        {"path": "/tasks/c", "task_id": "same"},
+        {"path": "/tasks/d", "task_id": "same", "queue": "another-queue"},
+    ]
+    with structlog.testing.capture_logs() as logs, pytest.raises(BulkEnqueueError) as info:
+        enqueue_many(items, settings=fast())
+    ((index, error),) = info.value.failures
+    assert index == 2
+    assert isinstance(error, DispatchConfigError)
+    assert error.field == "task_id"
+    assert "also used by item 0" in str(error)
+    assert [e["event"] for e in logs] == ["tasks.enqueue_http_task.task_build_failed"]
     assert stored(emu) == {}
 
 

@@ -101,6 +101,17 @@ BAD_PATHS = [
     "/x?y=a b",
     "/x?y=a@b",
     "/x#?y",
+    # Servlet containers drop ';params' before resolving dot-segments; Windows trims dots.
+    "/..;/admin",
+    "/a/..;/b",
+    "/a/..;jsessionid=1/b",
+    "/.;/admin",
+    "/a/..%3b/b",
+    "/a/..%3B/b",
+    "/a/.../b",
+    "/a/..%20/b",
+    "/;x/admin",
+    "/a/%3bx/b",
 ]
 
 
@@ -126,6 +137,9 @@ GOOD_PATHS = [
     "/tasks/x?next=/a//b",
     "/tasks/x?email=a%40b.example.com",
     "/tasks/x.y/z..w",
+    "/tasks/x;v=1",
+    "/a;b/c",
+    "/tasks/..x/y",
 ]
 
 
@@ -139,6 +153,15 @@ def test_good_paths_become_base_url_plus_path(path: str) -> None:
 def test_base_url_path_and_trailing_slash_join_with_a_single_slash() -> None:
     task = accept("/tasks/x", settings=make_settings(base_url="https://w.example.com/api/"))
     assert task.url == "https://w.example.com/api/tasks/x"
+
+
+@pytest.mark.parametrize("length", [2084, 1_000_000])
+def test_very_long_paths_are_rejected_naming_the_limit(
+    cloud: DispatchSettings, length: int
+) -> None:
+    error = reject(cloud, "/" + "a" * (length - 1))
+    assert error.field == "path"
+    assert f"path is {length} characters" in str(error)
 
 
 def test_url_length_limit_is_2083() -> None:
@@ -171,6 +194,10 @@ def test_an_accepted_path_never_leaves_the_base_url(path: str) -> None:
     assert "//" not in decoded
     assert "\\" not in decoded
     assert posixpath.normpath(decoded) == decoded.rstrip("/") or decoded == "/base/"
+    # Read as a servlet container does (';params' dropped), it still resolves to itself.
+    no_params = "/".join(seg.split(";", 1)[0] for seg in decoded.split("/"))
+    assert ".." not in no_params.split("/")
+    assert "." not in no_params.split("/")
     assert not parts.fragment
     assert all(32 < ord(c) < 127 for c in url)
 
@@ -244,11 +271,30 @@ def test_queue_argument_overrides_the_configured_queue() -> None:
         "https://worker.example.com/a/../b",
         "https://worker.example.com//x",
         "https://w\u00f6rker.example.com",
+        "https://ex%61mple.com",
+        "https://worker.example.com%2f.evil.example.com",
+        "http://[::1",
+        "http://[not-an-ip]:8080",
+        "http://[::1]:8080/a[b]",
+        "http://[fe80::1%25eth0]:8080",
+        "https://worker.example.com/a/..;/b",
     ],
 )
 def test_bad_base_url_is_rejected(cloud: DispatchSettings, base_url: str) -> None:
     settings = DispatchSettings(**{**cloud.__dict__, "base_url": base_url})
     assert reject(settings).field == "TASKS_BASE_URL"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url"),
+    [
+        ("http://[::1]:8080", "http://[::1]:8080/tasks/x"),
+        ("http://[::1]:8080/api/", "http://[::1]:8080/api/tasks/x"),
+        ("HTTPS://Worker.Example.com:8443", "https://Worker.Example.com:8443/tasks/x"),
+    ],
+)
+def test_ipv6_and_mixed_case_base_urls_are_accepted(base_url: str, url: str) -> None:
+    assert accept("/tasks/x", settings=make_settings(base_url=base_url)).url == url
 
 
 # --- headers --------------------------------------------------------------------------
@@ -300,6 +346,12 @@ def test_header_value_must_be_str(cloud: DispatchSettings) -> None:
     assert reject(cloud, headers={"X-A": 1}).field == "headers"
 
 
+def test_header_name_must_be_str(cloud: DispatchSettings) -> None:
+    error = reject(cloud, headers={b"X-A": "v"})
+    assert error.field == "headers"
+    assert "must be str, got bytes" in str(error)
+
+
 def test_headers_must_total_less_than_80_kb(cloud: DispatchSettings) -> None:
     assert "80 KB" in str(reject(cloud, headers={"X-Big": "a" * (80 * 1024)}))
 
@@ -337,6 +389,30 @@ def test_payload_must_be_json_serialisable(cloud: DispatchSettings, payload: Any
 
 def test_circular_payload_is_rejected(cloud: DispatchSettings) -> None:
     assert reject(cloud, payload=_circular()).field == "payload"
+
+
+class _Exploding(dict[str, Any]):
+    """A mapping whose own code fails while it is encoded, quoting a value as it does."""
+
+    def items(self) -> Any:
+        raise KeyError("payload-secret-in-a-key-error")
+
+
+def test_a_payload_that_raises_while_encoded_is_a_config_error_without_its_message(
+    cloud: DispatchSettings,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        error = reject(cloud, payload=_Exploding(a=1))
+    assert error.field == "payload"
+    assert "KeyError" in str(error)
+    assert "payload-secret" not in str(error)
+    assert error.__cause__ is None
+    assert error.__suppress_context__ is True
+    assert "payload-secret" not in repr(logs)
+
+
+def test_an_int_too_long_to_print_is_refused(cloud: DispatchSettings) -> None:
+    assert reject(cloud, payload={"n": 10**5000}).field == "payload"
 
 
 def test_body_is_always_json_bytes() -> None:
@@ -406,10 +482,37 @@ def test_delay_and_schedule_time_are_exclusive(cloud: DispatchSettings) -> None:
 
 
 @pytest.mark.parametrize(
-    "delay", [-1, timedelta(seconds=-1), timedelta(days=31), "5", True, float("nan")]
+    "delay",
+    [
+        -1,
+        timedelta(seconds=-1),
+        timedelta(days=31),
+        "5",
+        True,
+        float("nan"),
+        float("inf"),
+        1e300,
+        -1e300,
+        timedelta.max,
+        timedelta.min,
+    ],
 )
 def test_bad_delays_are_rejected(cloud: DispatchSettings, delay: Any) -> None:
     assert reject(cloud, delay=delay).field == "delay"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=1))),
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-1))),
+        datetime.max.replace(tzinfo=timezone.utc),
+    ],
+)
+def test_schedule_times_without_a_utc_equivalent_are_rejected(
+    cloud: DispatchSettings, when: datetime
+) -> None:
+    assert reject(cloud, schedule_time=when).field == "schedule_time"
 
 
 def test_schedule_time_is_converted_to_utc_and_may_be_in_the_past() -> None:
@@ -430,7 +533,8 @@ def test_delay_schedules_relative_to_now() -> None:
 
 
 @pytest.mark.parametrize(
-    "deadline", [14.9, 1800.5, timedelta(minutes=31), timedelta(seconds=0), True, "20"]
+    "deadline",
+    [14.9, 1800.5, timedelta(minutes=31), timedelta(seconds=0), True, "20", 1e300, -20],
 )
 def test_deadline_outside_15s_to_30min_is_rejected(cloud: DispatchSettings, deadline: Any) -> None:
     assert reject(cloud, dispatch_deadline=deadline).field == "dispatch_deadline"
@@ -491,3 +595,12 @@ def test_each_rejection_logs_its_event(
     assert [entry["event"] for entry in logs] == [event]
     assert logs[0]["log_level"] == "error"
     assert logs[0]["field"] == error.field
+
+
+def test_an_invalid_queue_argument_is_not_logged(cloud: DispatchSettings) -> None:
+    bad = "queue-secret " * 1000
+    with structlog.testing.capture_logs() as logs:
+        reject(cloud, queue=bad)
+    assert [e["event"] for e in logs] == ["tasks.enqueue_http_task.queue_path_failed"]
+    assert logs[0]["queue"] is None
+    assert "queue-secret" not in repr(logs)
