@@ -31,6 +31,7 @@ _MAX_RECORDED = 100_000
 # A connection that takes longer than this is a failed attempt, whatever the deadline.
 _MAX_CONNECT = 10.0
 _CANCELLED = Result(None, "cancelled", detail="emulator stopping")
+_MAX_PUMP_WAIT = 3600.0
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,8 @@ def _retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isdigit() alone accepts "²", which float() refuses.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -281,7 +283,10 @@ class Dispatcher:
                     step = store.next_attempt(queue, time.time())
                     if isinstance(step, Attempt):
                         break
-                    queue.cond.wait(step)
+                    # Bounded: an ETA years ahead (a long Retry-After or max_backoff) is
+                    # past threading.TIMEOUT_MAX, and an OverflowError here would kill
+                    # the queue's only pump.
+                    queue.cond.wait(None if step is None else min(step, _MAX_PUMP_WAIT))
             # Handed over without the lock: workers finishing attempts need it, and a
             # worker that is waiting for it is not idle, so the pool would grow instead.
             started = time.time()

@@ -46,8 +46,11 @@ class _KeyServer(ThreadingHTTPServer):
     issuer_url: str
 
     def __init__(self, address: tuple[str, int]) -> None:
-        super().__init__(address, _KeyHandler)
+        # Made first: a failed bind calls server_close(), which closes them too.
         self._wake_r, self._wake_w = socket.socketpair()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _KeyHandler)
 
     def run(self) -> None:
         with selectors.DefaultSelector() as sel:
@@ -134,7 +137,8 @@ class Emulator:
             raise ValueError("dedup_window and queue_reuse_window must not be negative")
         if not 0 < min_dispatch_deadline <= 1800:
             raise ValueError("min_dispatch_deadline must be in (0, 1800] seconds")
-        self.host = host
+        # "[::1]" and "::1" name the same interface; the brackets belong to addresses only.
+        self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         self._requested_port = port
         self._bound_port: int | None = None
         self._dedup_window = dedup_window

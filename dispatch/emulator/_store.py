@@ -60,6 +60,7 @@ MAX_TASK_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 80 * 1024
 MAX_URL_LENGTH = 2083
 MAX_SCHEDULE_AHEAD = 30 * 24 * 3600.0
+MAX_TIMESTAMP_SECONDS = 253402300799.0  # 9999-12-31T23:59:59Z, the protobuf Timestamp limit
 DEFAULT_DISPATCH_DEADLINE = 600.0
 MAX_DISPATCH_DEADLINE = 1800.0
 MAX_DISPATCHES_PER_SECOND = 500.0
@@ -874,7 +875,9 @@ class Store:
         if result.retry_after is not None and result.status in (429, 503):
             delay = max(delay, result.retry_after)
         base = started if attempt.forced else now
-        eta = base + delay
+        # A Retry-After of years, or a max_backoff near the Duration limit, must still
+        # give a Timestamp: past its range the task could be neither stored nor retried.
+        eta = min(base + delay, MAX_TIMESTAMP_SECONDS)
         pb.schedule_time.CopyFrom(ts_from(eta))
         self._push(task, eta)
         return "retry"

@@ -184,6 +184,33 @@ def test_delay_schedule_time_and_deadline_reach_the_task(emu: Emulator) -> None:
     assert tasks[scheduled].schedule_time == when
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_an_ipv6_emulator_host_is_reached_and_delivers() -> None:
+    with Emulator(host="::1", port=0, queues=[QUEUE_PATH]) as emulator, http_receiver() as receiver:
+        settings = DispatchSettings(
+            project="taskguard-test",
+            location="us-central1",
+            queue="default",
+            base_url=receiver.base_url,
+            emulator_host=emulator.address,
+        )
+        assert settings.emulator_host is not None
+        assert settings.emulator_host.startswith("[::1]:")
+        name = enqueue_http_task("/tasks/v6", {"v": 6}, task_id="over-ipv6", settings=settings)
+        (request,) = receiver.wait_for(1)
+    assert name == f"{QUEUE_PATH}/tasks/over-ipv6"
+    assert (request.path, json.loads(request.body)) == ("/tasks/v6", {"v": 6})
+
+
 # --- dedup ----------------------------------------------------------------------------
 
 

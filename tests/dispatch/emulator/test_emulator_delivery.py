@@ -247,6 +247,40 @@ def test_retry_after_is_honoured_on_429_and_503_only(client, worker):
     worker.wait_for(6)
 
 
+def test_an_absurd_retry_after_still_leaves_a_retryable_task(client, queue, worker, emulator):
+    # 10**30 seconds is past the Timestamp range: the retry lands on its last second
+    # instead of the task being stranded (neither retried nor deleted).
+    worker.behave(lambda r: Reply(503, {"Retry-After": "9" * 30}))
+    task = client.create_task(parent=queue, task=http_task(worker.url + "/forever"))
+    worker.wait_for(1)
+    deadline = time.monotonic() + 5
+    while (t := client.get_task(name=task.name)).response_count == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert t.schedule_time.year == 9999
+    assert t.last_attempt.response_status.code == 14  # UNAVAILABLE, from HTTP 503
+    # Still there, still runnable: RunTask delivers it at once.
+    worker.behave(lambda r: Reply(200))
+    client.run_task(name=task.name)
+    worker.wait_for(2)
+    _wait_until_gone(client, task.name)
+
+
+def test_a_non_ascii_digit_retry_after_is_ignored_not_a_connection_error(
+    client, queue, worker, emulator
+):
+    worker.behave(
+        lambda r: (
+            Reply(503, {"Retry-After": "\u00b2"})
+            if r.headers["X-CloudTasks-TaskRetryCount"] == "0"
+            else Reply(200)
+        )
+    )
+    client.create_task(parent=queue, task=http_task(worker.url + "/sq"))
+    got = emulator.wait_for_deliveries(2)
+    assert [(d.status, d.outcome) for d in got] == [(503, "http_error"), (200, "success")]
+
+
 def test_a_refused_connection_is_retried_without_a_previous_response(client, queue, emulator):
     import socket
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import pickle
 import socket
 import threading
+import urllib.request
 
 import grpc
 import pytest
@@ -69,6 +72,37 @@ def test_a_port_in_use_fails_loudly():
         with pytest.raises(OSError, match="could not bind"):
             emu.start()
         emu.stop()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_loopback_host_serves_grpc_and_the_key_set(host):
+    with Emulator(host=host, port=0, queues=[QUEUE]) as emu:
+        assert emu.address.startswith("[::1]:")
+        assert emu.jwks_url.startswith("http://[::1]:")
+        with client_for(emu.address) as client:
+            assert client.get_queue(name=QUEUE).name == QUEUE
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(emu.jwks_url, timeout=5) as resp:
+            assert json.loads(resp.read()) == emu.public_jwks()
+
+
+def test_an_address_that_cannot_be_bound_fails_with_the_os_error():
+    # 192.0.2.1 (TEST-NET-1) is on no local interface: bind() fails, nothing is sent.
+    emu = Emulator(host="192.0.2.1", port=0)
+    with pytest.raises(OSError, match="assign requested address") as info:
+        emu.start()
+    assert info.value.errno == errno.EADDRNOTAVAIL
+    emu.stop()
 
 
 def test_bad_settings_are_refused():
