@@ -5,6 +5,7 @@ project tree there and puts it on ``sys.path``."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -82,6 +83,21 @@ def done() -> None:
 def skip(reason: str) -> None:
     print("CASE-SKIP", reason)
     raise SystemExit(0)
+
+
+def needs(module: str) -> Any:
+    """Import a third-party package the test run provides to every interpreter.
+
+    Its absence fails the case, unless the run could not install it (it then says why in
+    ``TASKGUARD_CASE_DEPS_MISSING``): the case is skipped and the runner judges that.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing = os.environ.get("TASKGUARD_CASE_DEPS_MISSING")
+        if missing is None:
+            raise
+        skip(f"{module} is not importable by this interpreter")
 
 
 def unload(*names: str) -> None:

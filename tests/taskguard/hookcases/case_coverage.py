@@ -3,14 +3,11 @@
 
 import os
 
-from _support import POLICY, blocked, done, skip, write
+from _support import POLICY, blocked, done, needs, write
 
 from taskguard import install
 
-try:
-    import coverage
-except ImportError:
-    skip("coverage is not importable by this interpreter")
+coverage = needs("coverage")
 
 write(
     {

@@ -4,15 +4,12 @@
 import os
 import sys
 
-from _support import ROOT, blocked, done, skip, write
+from _support import ROOT, blocked, done, needs, write
 
 from taskguard import install
 
 if sys.version_info < (3, 11):
-    try:
-        import tomli  # noqa: F401
-    except ImportError:
-        skip("reading pyproject.toml needs tomli on 3.10, not installed for this interpreter")
+    needs("tomli")  # reading pyproject.toml needs it before 3.11
 
 write(
     {

@@ -1,13 +1,10 @@
 """warn mode logs taskguard.forbidden_import (once per site) and lets the import happen."""
 
-from _support import POLICY, done, skip, write
+from _support import POLICY, done, needs, write
 
 from taskguard import install
 
-try:
-    from structlog.testing import capture_logs
-except ImportError:
-    skip("structlog is not importable by this interpreter")
+capture_logs = needs("structlog.testing").capture_logs
 
 write(
     {
