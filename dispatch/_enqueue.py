@@ -47,7 +47,8 @@ def _dry_run_name() -> str:
         if now <= _last_dry_run:
             now = _last_dry_run + timedelta(microseconds=1)
         _last_dry_run = now
-    return f"dry-run-{now.isoformat()}"
+    # A fixed shape (microseconds always shown) keeps the names sortable as text.
+    return f"dry-run-{now.isoformat(timespec='microseconds')}"
 
 
 # --- the client module, loaded only when a task is really sent ------------------------
@@ -94,15 +95,10 @@ def _prepare(
     dispatch_deadline: object,
     headers: Mapping[str, str] | None,
     queue: str | None,
-    settings: DispatchSettings | None,
+    settings: object,
 ) -> tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]:
     capture = _capture.current()
-    if settings is None:
-        try:
-            settings = DispatchSettings.from_env()
-        except DispatchConfigError as exc:
-            _log.error(f"{EVENT}.config_missing", field=exc.field, error=str(exc))
-            raise
+    settings = _settings_or_env(settings)
     try:
         spec = build_spec(
             path=path,
@@ -127,6 +123,23 @@ def _prepare(
         )
         raise error from None
     return spec, settings, capture
+
+
+def _settings_or_env(settings: object) -> DispatchSettings:
+    if settings is None:
+        try:
+            return DispatchSettings.from_env()
+        except DispatchConfigError as exc:
+            _log.error(f"{EVENT}.config_missing", field=exc.field, error=str(exc))
+            raise
+    if not isinstance(settings, DispatchSettings):
+        error = DispatchConfigError(
+            f"settings must be a DispatchSettings, got {type(settings).__name__}",
+            field="settings",
+        )
+        _log.error(f"{EVENT}.config_missing", field=error.field, error=error.message)
+        raise error
+    return settings
 
 
 def _loggable_queue(queue: object, settings: DispatchSettings) -> str | None:
@@ -215,9 +228,8 @@ def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
             if maybe_landed:
                 # Our own earlier attempt reached Cloud Tasks before its answer was lost:
                 # the task exists exactly once, which is what the caller asked for.
-                _log.info(
-                    f"{EVENT}.created",
-                    **fields,
+                _log_created(
+                    fields,
                     task_name=spec.task_name,
                     attempt=attempt,
                     duration_ms=duration_ms,
@@ -266,14 +278,18 @@ def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
             )
             # Chain straight to the google error: the intermediate one adds nothing.
             raise error from exc.__cause__
-        _log.info(
-            f"{EVENT}.created",
-            **fields,
-            task_name=name,
-            attempt=attempt,
-            duration_ms=_ms(started),
-        )
+        _log_created(fields, task_name=name, attempt=attempt, duration_ms=_ms(started))
         return name
+
+
+def _log_created(fields: dict[str, Any], **extra: Any) -> None:
+    # The task exists now. A failing log pipeline (a processor that raises, a closed
+    # stream) must not turn that into an exception: a caller would retry and create it
+    # again under a new id, or lose its name.
+    try:
+        _log.info(f"{EVENT}.created", **fields, **extra)
+    except Exception:
+        return
 
 
 def _final_error(
@@ -365,12 +381,7 @@ def enqueue_many(
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise DispatchConfigError("max_workers must be a positive int", field="max_workers")
-    if settings is None:
-        try:
-            settings = DispatchSettings.from_env()
-        except DispatchConfigError as exc:
-            _log.error(f"{EVENT}.config_missing", field=exc.field, error=str(exc))
-            raise
+    settings = _settings_or_env(settings)
     prepared: list[tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]] = []
     invalid: list[tuple[int, DispatchError]] = []
     named: dict[tuple[str | None, str], int] = {}

@@ -39,6 +39,8 @@ def _remember(raw: tuple[str | None, ...], settings: DispatchSettings) -> None:
 
 def parse_bool(name: str, raw: str) -> bool:
     """Parse a boolean environment value; anything unrecognised is an error, not false."""
+    if not isinstance(raw, str):
+        raise DispatchConfigError(f"{name} must be a string, got {type(raw).__name__}", field=name)
     value = raw.strip().lower()
     if value in _TRUE:
         return True

@@ -127,14 +127,20 @@ class Emulator:
         oidc_issuer: str = GOOGLE_ISSUER,
         max_rpc_workers: int = 16,
     ) -> None:
-        self.queue_names = tuple(queues)
+        if isinstance(queues, str):
+            raise ValueError("queues must be a list of queue names, not one str")
+        # A queue named twice is created once: the caller asked for it to exist.
+        self.queue_names = tuple(dict.fromkeys(queues))
         for name in self.queue_names:
+            if not isinstance(name, str):
+                raise ValueError(f"queue names must be str, got {type(name).__name__}")
             try:
                 parse_queue_name(name)
             except RpcError as exc:
                 raise ValueError(f"{name!r}: {exc.message}") from None
-        if dedup_window < 0 or queue_reuse_window < 0:
-            raise ValueError("dedup_window and queue_reuse_window must not be negative")
+        # "not >= 0" also refuses NaN, which would keep every name reserved forever.
+        if not (dedup_window >= 0 and queue_reuse_window >= 0):
+            raise ValueError("dedup_window and queue_reuse_window must not be negative or NaN")
         if not 0 < min_dispatch_deadline <= 1800:
             raise ValueError("min_dispatch_deadline must be in (0, 1800] seconds")
         # "[::1]" and "::1" name the same interface; the brackets belong to addresses only.

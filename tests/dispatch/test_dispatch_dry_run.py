@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 import pytest
@@ -16,8 +17,10 @@ def test_dry_run_returns_unique_timestamped_names() -> None:
     settings = DispatchSettings(dry_run=True)
     names = [enqueue_http_task("/tasks/x", {"i": i}, settings=settings) for i in range(500)]
     assert len(set(names)) == 500
+    for name in names:
+        # One shape for every name: microseconds always shown, so text order is time order.
+        assert re.fullmatch(r"dry-run-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", name)
     for name in names[:5]:
-        assert name.startswith("dry-run-")
         stamp = datetime.fromisoformat(name.removeprefix("dry-run-"))
         assert stamp.tzinfo is not None
     assert names == sorted(names)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import structlog
 
-from dispatch import DispatchConfigError, DispatchSettings, enqueue_http_task
+from dispatch import DispatchConfigError, DispatchSettings, enqueue_http_task, enqueue_many
 
 FULL_ENV = {
     "TASKS_PROJECT": "proj",
@@ -145,3 +146,34 @@ def test_from_env_sees_every_change_of_the_environment(monkeypatch: pytest.Monke
     assert DispatchSettings.from_env().project == "fallback"
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "changed")
     assert DispatchSettings.from_env().project == "changed"
+
+
+@pytest.mark.parametrize("settings", [{"queue": "q"}, "TASKS_QUEUE=q", 0])
+def test_settings_of_the_wrong_type_are_a_config_error(settings: object) -> None:
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", settings=settings)  # type: ignore[arg-type]
+    assert info.value.field == "settings"
+    assert type(settings).__name__ in str(info.value)
+    assert [e["event"] for e in logs] == ["tasks.enqueue_http_task.config_missing"]
+    with pytest.raises(DispatchConfigError, match="settings must be a DispatchSettings"):
+        enqueue_many([("/tasks/x", {})], settings=settings)  # type: ignore[arg-type]
+
+
+def test_a_non_string_dry_run_value_is_a_config_error() -> None:
+    with pytest.raises(DispatchConfigError, match="TASKS_DRY_RUN must be a string"):
+        DispatchSettings.from_env({"TASKS_DRY_RUN": True})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    "host", ["http://127.0.0.1:8123", "127.0.0.1:8123/x", "[::1:8123", "::1:8123", "127.0.0.1:0"]
+)
+def test_a_malformed_emulator_host_fails_enqueue_and_logs_config_missing(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    monkeypatch.setenv("TASKS_EMULATOR_HOST", host)
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    assert info.value.field == "TASKS_EMULATOR_HOST"
+    assert [(e["event"], e["field"]) for e in logs] == [
+        ("tasks.enqueue_http_task.config_missing", "TASKS_EMULATOR_HOST")
+    ]

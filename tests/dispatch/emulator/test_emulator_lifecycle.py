@@ -108,6 +108,14 @@ def test_an_address_that_cannot_be_bound_fails_with_the_os_error():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="dedup_window"):
         Emulator(dedup_window=-1)
+    with pytest.raises(ValueError, match="NaN"):
+        Emulator(dedup_window=float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        Emulator(queue_reuse_window=float("nan"))
+    with pytest.raises(ValueError, match="not one str"):
+        Emulator(queues=QUEUE)
+    with pytest.raises(ValueError, match="must be str"):
+        Emulator(queues=[QUEUE, 3])
     with pytest.raises(ValueError, match="min_dispatch_deadline"):
         Emulator(min_dispatch_deadline=0)
 
@@ -148,3 +156,8 @@ def test_waiting_for_deliveries_that_never_come_times_out(emulator):
 def test_inspection_before_start_is_an_error():
     with pytest.raises(RuntimeError, match="not started"):
         Emulator().tasks()
+
+
+def test_a_queue_named_twice_is_created_once():
+    with Emulator(port=0, queues=[QUEUE, QUEUE]) as emu:
+        assert [q.name for q in emu.queues()] == [QUEUE]
