@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Generator
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -346,7 +345,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if state is not None and isinstance(workeroutput, dict):
         # pytest-xdist ships this dict to the controller (pytest_testnodedown below).
-        workeroutput["taskguard_events"] = [(asdict(v), where) for v, where in state.seen]
+        workeroutput["taskguard_events"] = [(v._asdict(), where) for v, where in state.seen]
 
 
 @pytest.hookimpl(optionalhook=True)
