@@ -11,11 +11,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from types import MappingProxyType
 from urllib.parse import urlsplit
 
 import structlog
@@ -32,6 +31,36 @@ _MAX_RECORDED = 100_000
 _MAX_CONNECT = 10.0
 _CANCELLED = Result(None, "cancelled", detail="emulator stopping")
 _MAX_PUMP_WAIT = 3600.0
+
+
+class Headers(Mapping[str, str]):
+    """Read-only request headers: looked up case-insensitively, as HTTP defines them;
+    iterated with the names as sent."""
+
+    __slots__ = ("_items", "_lower")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._items = dict(headers)
+        self._lower = {name.lower(): value for name, value in self._items.items()}
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._items:
+            return self._items[name]
+        if isinstance(name, str):
+            return self._lower[name.lower()]
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._lower
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
 
 
 @dataclass(frozen=True)
@@ -324,7 +353,7 @@ class Dispatcher:
                 task_id=attempt.task.task_id,
                 url=attempt.url,
                 method=attempt.method,
-                headers=MappingProxyType(headers),
+                headers=Headers(headers),
                 body=attempt.body,
                 retry_count=attempt.retry_count,
                 status=result.status,

@@ -458,3 +458,20 @@ def test_a_task_is_not_delivered_before_its_schedule_time(client, queue, worker)
     (got,) = worker.wait_for(1)
     assert got.arrived_at >= task.schedule_time.timestamp()
     assert float(got.headers["X-CloudTasks-TaskETA"]) == pytest.approx(when, abs=1e-6)
+
+
+def test_recorded_delivery_headers_are_case_insensitive_and_keep_their_names(
+    client, queue, worker, emulator
+):
+    client.create_task(parent=queue, task=http_task(worker.url + "/case", headers={"X-Mixed": "1"}))
+    (delivery,) = emulator.wait_for_deliveries(1)
+    headers = delivery.headers
+    assert headers["x-cloudtasks-taskname"] == headers["X-CloudTasks-TaskName"]
+    assert headers["X-MIXED"] == "1"
+    assert "user-agent" in headers
+    assert "x-absent" not in headers
+    assert headers.get("x-absent") is None
+    assert "X-CloudTasks-QueueName" in list(headers)
+    assert dict(headers)["X-CloudTasks-QueueName"] == "work"
+    with pytest.raises(TypeError):
+        headers["X-Mixed"] = "2"  # read-only
