@@ -41,6 +41,8 @@ QUEUE_ID_RE = re.compile(r"[A-Za-z0-9-]{1,100}")
 PROJECT_ID_RE = re.compile(r"[A-Za-z0-9:.-]{1,100}")
 LOCATION_ID_RE = re.compile(r"[A-Za-z0-9-]{1,100}")
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
+# A DNS name or an IPv4 address ("_" for container service names such as "my_worker").
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
 
 # RFC 3986 unreserved + sub-delims + ":" + "/" + "?" + "%" (validated as pct-encoding).
@@ -199,6 +201,10 @@ def check_base_url(base_url: str | None, *, required: bool) -> str | None:
         # readings of one URL are how a task ends up on another host.
         or "%" in parts.netloc
     ):
+        raise _fail("base_url_missing", "TASKS_BASE_URL", bad)
+    if "[" not in base_url and not _HOSTNAME_RE.fullmatch(parts.hostname):
+        # RFC 3986 allows sub-delimiters ("h,evil.example.com", "h;x") in a host; no DNS
+        # name or address has them, and clients disagree on what they mean.
         raise _fail("base_url_missing", "TASKS_BASE_URL", bad)
     if "[" in base_url or "]" in base_url:
         # Brackets only as the delimiters of an IPv6 literal host (http://[::1]:8080).

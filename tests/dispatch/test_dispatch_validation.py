@@ -278,6 +278,14 @@ def test_queue_argument_overrides_the_configured_queue() -> None:
         "http://[::1]:8080/a[b]",
         "http://[fe80::1%25eth0]:8080",
         "https://worker.example.com/a/..;/b",
+        "http://worker.example.com,evil.example.com",
+        "http://worker;x",
+        "http://worker!",
+        "http://worker*.example.com",
+        "http://worker$x",
+        "http://worker&x=1",
+        "http://worker'x",
+        "http://worker:+80",
     ],
 )
 def test_bad_base_url_is_rejected(cloud: DispatchSettings, base_url: str) -> None:
@@ -291,6 +299,8 @@ def test_bad_base_url_is_rejected(cloud: DispatchSettings, base_url: str) -> Non
         ("http://[::1]:8080", "http://[::1]:8080/tasks/x"),
         ("http://[::1]:8080/api/", "http://[::1]:8080/api/tasks/x"),
         ("HTTPS://Worker.Example.com:8443", "https://Worker.Example.com:8443/tasks/x"),
+        ("http://my_worker:8000", "http://my_worker:8000/tasks/x"),
+        ("http://127.0.0.2", "http://127.0.0.2/tasks/x"),
     ],
 )
 def test_ipv6_and_mixed_case_base_urls_are_accepted(base_url: str, url: str) -> None:
