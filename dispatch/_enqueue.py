@@ -381,6 +381,13 @@ def enqueue_many(
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise DispatchConfigError("max_workers must be a positive int", field="max_workers")
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        # A str or a dict iterates as characters or keys: never what the caller meant.
+        raise DispatchConfigError(
+            f"items must be an iterable of items (mappings or (path, payload) tuples), "
+            f"got {type(items).__name__}",
+            field="items",
+        )
     settings = _settings_or_env(settings)
     prepared: list[tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]] = []
     invalid: list[tuple[int, DispatchError]] = []

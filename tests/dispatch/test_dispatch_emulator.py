@@ -510,6 +510,10 @@ def test_enqueue_many_rejects_bad_arguments() -> None:
     with pytest.raises(BulkEnqueueError) as info:
         enqueue_many([{"payload": {}}, {"path": "/x", "bogus": 1}, "/x"])
     assert len(info.value.failures) == 3
+    for items in ("/tasks/x", b"/tasks/x", {"path": "/tasks/x"}, None, 3):
+        with pytest.raises(DispatchConfigError, match="items must be an iterable") as error:
+            enqueue_many(items, settings=DispatchSettings(dry_run=True))  # type: ignore[arg-type]
+        assert error.value.field == "items"
 
 
 # --- volume: 10,000 tasks from 8 threads under injected faults -------------------------
