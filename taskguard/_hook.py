@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import operator
 import sys
 import threading
 import types
@@ -28,7 +29,7 @@ from importlib.machinery import (
     SourceFileLoader,
     SourcelessFileLoader,
 )
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from taskguard._errors import HINT, ForbiddenImportError, PolicyError, TaskguardError
 from taskguard._policy import (
@@ -69,7 +70,7 @@ _clean_names: set[str] = set()
 # How clean an import form is: refused (or not decidable), clean for this importer only,
 # clean whoever imports it.
 _DIRTY, _CLEAN_HERE, _CLEAN_FOR_ANYONE = 0, 1, 2
-_views: dict[str, types.ModuleType] = {}
+_views: dict[tuple[str, str], types.ModuleType] = {}
 
 
 class UnguardedModuleWarning(UserWarning):
@@ -97,27 +98,29 @@ class UnguardedModuleWarning(UserWarning):
 # --------------------------------------------------------------------------- builtins
 
 
-class _GuardedBuiltins(dict[str, Any]):
-    """A module's own builtins: ``__import__`` here, everything else from the live module.
+class _Overlay(dict[str, Any]):
+    """A namespace seen through a few guarded names of its own.
 
-    A missing name falls through to ``builtins.__dict__`` at lookup time, so later
-    ``mock.patch("builtins.open")`` and ``monkeypatch.setattr(builtins, ...)`` stay visible.
-    ``__missing__`` is the dict's own C ``__getitem__`` (a builtin method has no ``__get__``,
-    so CPython calls it with the key alone): a fall-through runs no Python code. See
-    docs/runtime-guard.md for what this costs against an exact-dict snapshot.
+    The guarded names are the dict's own items; any other key falls through to the real
+    namespace (``_real``) at lookup time, so later changes to it (``mock.patch``,
+    ``monkeypatch.setattr``) stay visible. ``__missing__`` is the real dict's own C
+    ``__getitem__`` (a builtin method has no ``__get__``, so CPython calls it with the key
+    alone): a fall-through runs no Python code. Introspection sees the merged mapping, and
+    every write goes to the real namespace, exactly as it would without the guard: code
+    that writes through ``__builtins__[...]`` means the process-wide builtins, and cannot
+    remove its own guarded ``__import__`` that way.
     """
 
     __slots__ = ()
-    __missing__ = _REAL_BUILTINS.__getitem__
+    _real: ClassVar[dict[str, Any]]
 
-    # Introspection sees the merged mapping; lookups never reach these methods.
     def _merged(self) -> dict[str, Any]:
-        merged = dict(_REAL_BUILTINS)
+        merged = dict(self._real)
         merged.update(dict.items(self))
         return merged
 
     def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self, key) or key in _REAL_BUILTINS
+        return dict.__contains__(self, key) or key in self._real
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
@@ -131,6 +134,17 @@ class _GuardedBuiltins(dict[str, Any]):
     def __len__(self) -> int:
         return len(self._merged())
 
+    def __eq__(self, other: object) -> bool:
+        return self._merged() == other
+
+    def __ne__(self, other: object) -> bool:
+        return self._merged() != other
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(self._merged())
+
     def keys(self) -> Any:
         return self._merged().keys()
 
@@ -143,18 +157,63 @@ class _GuardedBuiltins(dict[str, Any]):
     def copy(self) -> dict[str, Any]:
         return self._merged()
 
-    # Code that writes through ``__builtins__[...]`` means the process-wide builtins.
+    def __or__(self, other: Any) -> Any:
+        return self._merged() | other
+
+    def __ror__(self, other: Any) -> Any:
+        return other | self._merged()
+
     def __setitem__(self, key: str, value: Any) -> None:
-        if key == "__import__":
-            dict.__setitem__(self, key, value)
-        else:
-            _REAL_BUILTINS[key] = value
+        self._real[key] = value
 
     def __delitem__(self, key: str) -> None:
-        if key == "__import__":
-            dict.__delitem__(self, key)
-        else:
-            del _REAL_BUILTINS[key]
+        del self._real[key]
+
+    def __ior__(self, other: Any) -> Any:
+        self._real.update(other)
+        return self
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._real.update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        return self._real.setdefault(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        return self._real.pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        return self._real.popitem()
+
+    def clear(self) -> None:
+        self._real.clear()
+
+    def __reduce__(self) -> Any:
+        return (dict, (self._merged(),))
+
+
+class _GuardedBuiltins(_Overlay):
+    """A guarded module's builtins: its own ``__import__``, the live builtins otherwise.
+
+    See docs/runtime-guard.md for what the fall-through costs against an exact dict.
+    """
+
+    __slots__ = ()
+    _real = _REAL_BUILTINS
+    __missing__ = _REAL_BUILTINS.__getitem__
+
+
+_overlays: dict[int, type[_Overlay]] = {id(_REAL_BUILTINS): _GuardedBuiltins}
+
+
+def _overlay_of(namespace: dict[str, Any]) -> type[_Overlay]:
+    cls = _overlays.get(id(namespace))
+    if cls is None or cls._real is not namespace:
+        attrs = {"__slots__": (), "_real": namespace, "__missing__": namespace.__getitem__}
+        cls = _overlays[id(namespace)] = type("_GuardedNamespace", (_Overlay,), attrs)
+    return cls
 
 
 def _calc_package(globals_: Any) -> str:
@@ -163,11 +222,11 @@ def _calc_package(globals_: Any) -> str:
         return ""
     package = globals_.get("__package__")
     if package is not None:
-        return str(package)
+        return str(_plain(package))
     spec = globals_.get("__spec__")
     if spec is not None:
-        return str(spec.parent)
-    name = str(globals_.get("__name__", ""))
+        return str(_plain(spec.parent))
+    name = str(_plain(globals_.get("__name__", "")))
     return name if "__path__" in globals_ else name.rpartition(".")[0]
 
 
@@ -187,6 +246,7 @@ def _make_import(importer: str) -> ImportFunc:
         __tracebackhide__ = True
         if not fromlist and not level and (name in verified or name in _clean_names):
             # An already-loaded top-level module: what __import__ itself would return.
+            # Anything else takes the slow path, which checks what it imports.
             module = _MODULES.get(name)
             if (
                 module is not None
@@ -194,7 +254,6 @@ def _make_import(importer: str) -> ImportFunc:
                 and not getattr(getattr(module, "__spec__", None), "_initializing", False)
             ):
                 return module
-            return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, level)
         result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
@@ -215,15 +274,28 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     """The slow path: check, then import. Returns the error to raise instead of raising."""
     guard = _active
     if guard is not None:
-        items: tuple[Any, ...] = tuple(fromlist) if fromlist else ()
-        package = _calc_package(globals_) if level else None
+        # What is checked is exactly what is imported: plain strings and ints (a str or int
+        # subclass can lie about its hash, equality or truth), the fromlist iterated once,
+        # and for a relative import the package computed here.
+        if name.__class__ is not str:
+            name = _plain(name)
+        if level.__class__ is not int:
+            level = operator.index(level)
+        items: tuple[Any, ...] = tuple(map(_plain, fromlist)) if fromlist else ()
+        if items:
+            fromlist = items
+        package = None
+        if level:
+            package = _calc_package(globals_)
+            if globals_ is not None and globals_.__class__ is not dict:
+                globals_ = {"__package__": package}  # read once, here
         key: Hashable = None
-        if not items and not level and "." not in name and name != "importlib":
+        if not items and not level and "." not in name and name not in _VIEWED:
             key = name  # the closure's fast path looks plain names up
-        else:
+        elif "*" not in items:  # what a star import binds is judged after the import
             key = (name, items, level, package)
         try:
-            fresh = key not in verified
+            fresh = key is None or key not in verified
         except TypeError:  # an unhashable fromlist item: the import itself will refuse it
             key, fresh = None, True
         if fresh:
@@ -233,14 +305,27 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
                 error = guard._verify(importer, verified, key, name, items, level, package)
                 if error is not None:
                     return error
-    module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
-    if module is _IMPORTLIB and guard is not None:
-        return _importlib_view(importer)
-    return module
+        module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
+        if items and "*" in items:
+            error = guard._check_star(importer, module)
+            if error is not None:
+                return error
+        if getattr(module, "__name__", None) in _VIEWED:
+            return _view(importer, module)
+        return module
+    return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
 
 
-def _make_main_import(fallback: str) -> ImportFunc:
-    """``__import__`` for ``__main__``: the importer is the module runpy is running."""
+def _plain(value: Any) -> Any:
+    """A str subclass as the exact string it holds (anything else unchanged)."""
+    if value.__class__ is not str and isinstance(value, str):
+        return str.__str__(value)
+    return value
+
+
+def _make_main_import(fallback: str, namespace: dict[str, Any]) -> ImportFunc:
+    """``__import__`` for ``__main__``: the importer is the module runpy is running there
+    (``namespace`` is ``__main__``'s, never the globals a caller passes in)."""
     imports: dict[str, ImportFunc] = {}
 
     def __import__(
@@ -250,8 +335,10 @@ def _make_main_import(fallback: str) -> ImportFunc:
         fromlist: Any = (),
         level: int = 0,
     ) -> Any:
-        spec = globals.get("__spec__") if globals else None
-        importer = getattr(spec, "name", None) or fallback
+        spec = namespace.get("__spec__")
+        importer = getattr(spec, "name", None)
+        if importer.__class__ is not str:
+            importer = fallback
         guarded = imports.get(importer)
         if guarded is None:
             guarded = imports.setdefault(importer, _make_import(importer))
@@ -265,48 +352,135 @@ def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:
         __tracebackhide__ = True
         guard = _active
         if guard is not None:
+            name = _plain(name)
+            package = _plain(package)
             error = guard._check_dynamic(importer, name, package)
             if error is not None:
                 raise error
         result: types.ModuleType
         result = _IMPORTLIB.import_module(name, package)  # taskguard: ignore[TG003] -- checked
+        if guard is not None and getattr(result, "__name__", None) in _VIEWED:
+            return _view(importer, result)
         return result
 
     return import_module
 
 
-class _ImportlibView(types.ModuleType):
-    """``importlib`` as a guarded module sees it: ``import_module`` is guarded, the rest
-    is the real module (read, written and listed through to it)."""
+def _make_resolve_name(importer: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def resolve_name(name: str) -> Any:
+        __tracebackhide__ = True
+        guard = _active
+        if guard is not None:
+            name = _plain(name)
+            if isinstance(name, str):
+                error = guard._check_by_name(importer, _resolved_names(name))
+                if error is not None:
+                    raise error
+        return real(name)
 
-    def __init__(self, importer: str) -> None:
-        super().__init__(_IMPORTLIB.__name__, _IMPORTLIB.__doc__)
-        own = self.__dict__
-        for key in ("__spec__", "__loader__", "__package__", "__file__", "__path__"):
-            if key in _IMPORTLIB.__dict__:
-                own[key] = _IMPORTLIB.__dict__[key]
-        own["import_module"] = _make_import_module(importer)
+    return resolve_name
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_IMPORTLIB, name)
+
+def _make_run_module(importer: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def run_module(mod_name: str, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        guard = _active
+        if guard is not None:
+            mod_name = _plain(mod_name)
+            if isinstance(mod_name, str):
+                error = guard._check_by_name(importer, (mod_name,))
+                if error is not None:
+                    raise error
+        return real(mod_name, *args, **kwargs)
+
+    return run_module
+
+
+def _resolved_names(name: str) -> list[str]:
+    """Every module ``pkgutil.resolve_name(name)`` may import or bind: each dotted prefix
+    (``a``, ``a.b``, ``a.b.C``; the part after a ``:`` is a member of the module before)."""
+    parts = name.replace(":", ".").split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+# Standard-library modules whose functions import by name on behalf of their caller. A
+# guarded module that imports one gets a view: those functions are checked first (with the
+# importer the view belongs to), every other attribute is the real module's.
+_VIEWED: Final = frozenset({"builtins", "importlib", "pkgutil", "runpy"})
+
+
+def _view_functions(importer: str, real: types.ModuleType) -> dict[str, Any]:
+    name = real.__name__
+    if name == "builtins":
+        return {"__import__": _make_import(importer)}
+    if name == "importlib":
+        return {
+            "import_module": _make_import_module(importer),
+            "__import__": _make_import(importer),
+        }
+    if name == "pkgutil":
+        return {"resolve_name": _make_resolve_name(importer, real.resolve_name)}
+    return {"run_module": _make_run_module(importer, real.run_module)}
+
+
+_module_dict: Final[Callable[[types.ModuleType], dict[str, Any]]] = vars(types.ModuleType)[
+    "__dict__"
+].__get__
+
+
+class _ModuleView(types.ModuleType):
+    """A standard-library module as one guarded module sees it (see ``_VIEWED``).
+
+    Attributes are read from, written and listed through to the real module at the time
+    of use, except the guarded functions; ``vars()``/``__dict__`` is a live mapping over the
+    real namespace with those functions in it. The view's own module dict, which CPython
+    reads when the view itself is handed over as ``__builtins__``, holds a copy of the real
+    namespace with the guarded functions.
+    """
+
+    __slots__ = ("_taskguard_namespace", "_taskguard_real")
+
+    def __init__(self, importer: str, real: types.ModuleType) -> None:
+        super().__init__(real.__name__, real.__doc__)
+        functions = _view_functions(importer, real)
+        namespace = _overlay_of(real.__dict__)(functions)
+        object.__setattr__(self, "_taskguard_real", real)
+        object.__setattr__(self, "_taskguard_namespace", namespace)
+        own = _module_dict(self)
+        own.update(real.__dict__)
+        own.update(functions)
+
+    def __getattribute__(self, name: str) -> Any:
+        namespace = object.__getattribute__(self, "_taskguard_namespace")
+        if dict.__contains__(namespace, name):
+            return dict.__getitem__(namespace, name)
+        if name == "__dict__":
+            return namespace
+        if name in ("_taskguard_namespace", "_taskguard_real"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_taskguard_real"), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(_IMPORTLIB, name, value)
+        setattr(object.__getattribute__(self, "_taskguard_real"), name, value)
 
     def __delattr__(self, name: str) -> None:
-        delattr(_IMPORTLIB, name)
+        delattr(object.__getattribute__(self, "_taskguard_real"), name)
 
     def __dir__(self) -> list[str]:
-        return dir(_IMPORTLIB)
+        return dir(object.__getattribute__(self, "_taskguard_real"))
 
     def __repr__(self) -> str:
-        return f"<taskguard view of {_IMPORTLIB!r}>"
+        return f"<taskguard view of {object.__getattribute__(self, '_taskguard_real')!r}>"
 
 
-def _importlib_view(importer: str) -> types.ModuleType:
-    view = _views.get(importer)
-    if view is None:
-        view = _views.setdefault(importer, _ImportlibView(importer))
+def _view(importer: str, real: types.ModuleType) -> types.ModuleType:
+    """The view of ``real`` (a module named in ``_VIEWED``) for ``importer``."""
+    if _MODULES.get(real.__name__) is not real:
+        return real  # not the standard module of that name
+    key = (importer, real.__name__)
+    view = _views.get(key)
+    if view is None or object.__getattribute__(view, "_taskguard_real") is not real:
+        view = _views[key] = _ModuleView(importer, real)
     return view
 
 
@@ -438,6 +612,8 @@ class _GuardFinder:
         guard = self._guard
         if guard is not _active:
             return None
+        if fullname.__class__ is not str:
+            fullname = _plain(fullname)  # judged by what it holds, never by its hash
         if guard._maybe_forbidden(fullname):
             error = guard._frame_check(fullname, sys._getframe(1))
             if error is not None:
@@ -482,11 +658,13 @@ class _GuardFinder:
 
 
 def _own_codes() -> tuple[frozenset[types.CodeType], ...]:
-    wrapper_codes = {_make_main_import("").__code__}
+    wrapper_codes = {_make_main_import("", {}).__code__}
     guard_codes = {
         _make_import("").__code__,
         _guarded_import.__code__,
         _make_import_module("").__code__,
+        _make_resolve_name("", len).__code__,
+        _make_run_module("", len).__code__,
         *wrapper_codes,
     }
     _caches.clear()
@@ -501,9 +679,11 @@ _IMPORTLIB_FILE: Final = getattr(importlib, "__file__", None)
 
 def _name_resolver_files() -> frozenset[str]:
     # Standard-library helpers that import a module *by name on behalf of their caller*
-    # (pkgutil.resolve_name, runpy.run_module, importlib.util.find_spec, EntryPoint.load):
-    # the frame check looks through them to the code that asked, and only through them, so
-    # a third-party library's own lazy import is never blamed on the code that called it.
+    # (pkgutil.resolve_name, runpy.run_module, importlib.util.find_spec, EntryPoint.load,
+    # importlib.resources.files, the pure-Python unpickler's find_class): the frame check
+    # looks through them to the code that asked, and only through them, so a third-party
+    # library's own lazy import is never blamed on the code that called it.
+    import glob
     import os.path
 
     if _IMPORTLIB_FILE is None:  # pragma: no cover - importlib always has a file
@@ -515,8 +695,16 @@ def _name_resolver_files() -> frozenset[str]:
             _IMPORTLIB_FILE,
             os.path.join(package, "util.py"),
             os.path.join(package, "metadata", "__init__.py"),
+            # importlib.resources: a module of its own before 3.11, a package since
+            os.path.join(package, "resources.py"),
+            os.path.join(package, "_common.py"),
+            *glob.glob(os.path.join(glob.escape(package), "resources", "*.py")),
             os.path.join(stdlib, "pkgutil.py"),
             os.path.join(stdlib, "runpy.py"),
+            os.path.join(stdlib, "pickle.py"),
+            # importlib.resources (3.12+) dispatches through functools.singledispatch; a
+            # functools frame only ever forwards a call, it never imports by itself
+            os.path.join(stdlib, "functools.py"),
             # 3.11+ may run these from frozen modules (python -X frozen_modules=on)
             "<frozen runpy>",
             "<frozen pkgutil>",
@@ -740,6 +928,39 @@ class Guard:
         frame = _caller_frame()
         return self._check_names(importer, resolved, frame.f_code.co_filename, frame.f_lineno)
 
+    def _check_by_name(self, importer: str, names: Iterable[str]) -> ForbiddenImportError | None:
+        """Check modules a by-name helper (``pkgutil.resolve_name``...) is asked for."""
+        for name in names:
+            if self._maybe_forbidden(name):
+                frame = _caller_frame()
+                error = self._check_names(importer, name, frame.f_code.co_filename, frame.f_lineno)
+                if error is not None:
+                    return error
+        return None
+
+    def _check_star(self, importer: str, module: Any) -> ForbiddenImportError | None:
+        """``from X import *``: check every name it is about to bind as ``X.name``."""
+        base = _plain(getattr(module, "__name__", None))
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(base, str) or not isinstance(namespace, dict):
+            return None
+        public = namespace.get("__all__")
+        if public is None:
+            public = [key for key in namespace if isinstance(key, str) and key[:1] != "_"]
+        for listed in public:
+            member = _plain(listed)
+            if not isinstance(member, str):
+                continue
+            candidate = f"{base}.{member}"
+            if self._maybe_forbidden(candidate):
+                verdict = decide(self.policy, importer, candidate)
+                if verdict is not None and not verdict.allowed:
+                    frame = _caller_frame()
+                    error = self._violation(verdict, frame.f_code.co_filename, frame.f_lineno)
+                    if error is not None:
+                        return error
+        return None
+
     def _frame_check(
         self, fullname: str, frame: types.FrameType | None
     ) -> ForbiddenImportError | None:
@@ -873,6 +1094,8 @@ _INTERNAL_CODES: Final = _GUARD_CODES | {
     Guard._verify.__code__,
     Guard._check_import.__code__,
     Guard._check_dynamic.__code__,
+    Guard._check_by_name.__code__,
+    Guard._check_star.__code__,
     _caller_frame.__code__,
 }
 
@@ -959,7 +1182,8 @@ def _guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | Non
     main = sys.modules.get("__main__")
     if name is None or main is None or not guard._guardable(name):
         return None
-    main.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_main_import(name))
+    namespace = main.__dict__
+    namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_main_import(name, namespace))
     return name
 
 
