@@ -15,6 +15,11 @@ after round, and the script reports medians and ratios:
      on an in-process emulator), which is the situation enqueue_many exists for: Cloud Tasks
      answers CreateTask in tens of milliseconds.
 
+  The loopback figure comes with its ceiling, measured in the same run: the CPU one task
+  costs in this process and in the emulator process during the sequential loop. With N
+  cores, no amount of concurrency can go past wall / max(client CPU, emulator CPU,
+  (client + emulator CPU) / N) per task.
+
     .venv/bin/python benchmarks/bench_dispatch.py                 # 1,000 tasks, 7 rounds
     .venv/bin/python benchmarks/bench_dispatch.py --tasks 300 --rounds 3
 """
@@ -87,6 +92,23 @@ def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; Linux /proc, else 0."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(fn: Callable[[], Any], server_pid: int) -> tuple[float, float, float]:
+    """Run ``fn``; (wall s, this process's CPU s, the server process's CPU s)."""
+    server0, client0, start = process_cpu(server_pid), time.process_time(), time.perf_counter()
+    fn()
+    wall = time.perf_counter() - start
+    return wall, time.process_time() - client0, process_cpu(server_pid) - server0
 
 
 def main() -> int:
@@ -169,6 +191,11 @@ def main() -> int:
             for name in rotated:
                 times[name].append(timed(variants[name]))
             client.purge_queue(name=QUEUE_PATH)
+        # The anchor for enqueue_many on loopback: the CPU one sequential task costs in the
+        # client and in the emulator. N cores can run at most N tasks' worth of that CPU
+        # at once, so no concurrency can beat this ceiling on this machine.
+        cpu_runs = [cpu_of(ours, proc.pid) for _ in range(3)]
+        client.purge_queue(name=QUEUE_PATH)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -192,6 +219,15 @@ def main() -> int:
     print(f"enqueue_http_task / raw (dict)     = {ratio_dict:.3f}x   (target <= 1.15x)")
     print(f"enqueue_http_task / raw (protobuf) = {ratio_pb:.3f}x   (target <= 1.15x)")
     print(f"enqueue_many(8) speed-up over loop = {speedup:.2f}x   (loopback, CPU-bound)")
+    wall, client_cpu, server_cpu = (statistics.median(r[i] for r in cpu_runs) for i in range(3))
+    cores = os.cpu_count() or 1
+    floor = max(client_cpu, server_cpu, (client_cpu + server_cpu) / cores)
+    if floor > 0:
+        print(
+            f"sequential CPU per task: client {client_cpu / n * 1e6:.0f} us, emulator "
+            f"{server_cpu / n * 1e6:.0f} us, wall {wall / n * 1e6:.0f} us -> no concurrency "
+            f"can beat {wall / floor:.2f}x on {cores} cores"
+        )
     lat = {name: statistics.median(values) for name, values in latency_times.items()}
     m = args.latency_tasks
     print(f"with {args.latency * 1000:g} ms simulated latency per CreateTask, {m} tasks per run:")

@@ -15,6 +15,11 @@ Measured:
 - create rate, 8 threads: the same from 8 threads sharing one client (tasks/s);
 - delivery latency: from just before CreateTask to the worker receiving the request (a
   loopback HTTP server), one task at a time; p50 and p90.
+
+An anchor runs in the same alternating batches: a grpcio server whose CreateTask does no
+work at all (it answers one fixed Task). Its rate is the ceiling any Python gRPC emulator
+can reach with this client on this machine; "share of the ceiling" tells how much of a
+CreateTask's cost is the emulator's own work rather than grpcio and the client.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ OTHER = "gcloud-tasks-emulator==0.6.2"
 PARENT = "projects/bench/locations/us-central1"
 QUEUE = f"{PARENT}/queues/bench"
 THREADS = 8
+NULL = "null grpcio server"
 
 
 def free_port() -> int:
@@ -122,7 +128,10 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
 @contextmanager
 def running(name: str) -> Iterator[str]:
     port = free_port()
-    if name == "dispatch.emulator":
+    if name == NULL:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-null", str(port)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    elif name == "dispatch.emulator":
         cmd = [sys.executable, "-m", "dispatch.emulator", "--port", str(port), "--queue", QUEUE]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
     else:
@@ -179,16 +188,41 @@ def latency(c: tasks_v2.CloudTasksClient, worker: Worker, path: str) -> float:
     return worker.wait(path) - sent
 
 
+def serve_null(port: int) -> None:
+    """A CloudTasks server whose CreateTask does nothing: the grpcio + client floor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    answer = tasks_v2.Task.pb()(name=f"{QUEUE}/tasks/1")
+    handler = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: answer,
+        request_deserializer=tasks_v2.CreateTaskRequest.pb().FromString,
+        response_serializer=lambda message: message.SerializeToString(),
+    )
+    # The same server shape as dispatch.emulator's: a 16-thread pool, registered method.
+    server = grpc.server(ThreadPoolExecutor(max_workers=16))
+    server.add_registered_method_handlers(  # type: ignore[attr-defined]
+        "google.cloud.tasks.v2.CloudTasks", {"CreateTask": handler}
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="alternating batches per metric")
     parser.add_argument("--batch", type=int, default=200, help="CreateTask calls per batch")
     parser.add_argument("--latency-tasks", type=int, default=100)
+    parser.add_argument("--serve-null", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_null:
+        serve_null(args.serve_null)
+        return 0
     ensure_other_venv()
     names = ["dispatch.emulator", "gcloud-tasks-emulator 0.6.2"]
-    seq: dict[str, list[float]] = {n: [] for n in names}
-    par: dict[str, list[float]] = {n: [] for n in names}
+    rated = [*names, NULL]
+    seq: dict[str, list[float]] = {n: [] for n in rated}
+    par: dict[str, list[float]] = {n: [] for n in rated}
     lat: dict[str, list[float]] = {n: [] for n in names}
     worker = Worker()
     # Both emulators run side by side and the batches alternate, so background load on the
@@ -197,20 +231,28 @@ def main(argv: list[str] | None = None) -> int:
         with (
             running(names[0]) as a_addr,
             running(names[1]) as b_addr,
+            running(NULL) as n_addr,
             client(a_addr) as a,
             client(b_addr) as b,
+            client(n_addr) as null,
         ):
             clients = {names[0]: a, names[1]: b}
             for c in clients.values():
                 c.pause_queue(name=QUEUE)
                 create_batch(c, worker.url + "/warm", 200, 1)
+            create_batch(null, worker.url + "/warm", 200, 1)
+            rate_clients = {**clients, NULL: null}
             for r in range(args.rounds):
-                order = names if r % 2 == 0 else names[::-1]
+                order = rated[r % 3 :] + rated[: r % 3]
                 for name in order:
-                    seq[name].append(create_batch(clients[name], worker.url + "/p", args.batch, 1))
+                    seq[name].append(
+                        create_batch(rate_clients[name], worker.url + "/p", args.batch, 1)
+                    )
                 for name in order:
                     per = max(1, args.batch // THREADS)
-                    par[name].append(create_batch(clients[name], worker.url + "/p", per, THREADS))
+                    par[name].append(
+                        create_batch(rate_clients[name], worker.url + "/p", per, THREADS)
+                    )
             for c in clients.values():
                 c.purge_queue(name=QUEUE)
                 c.resume_queue(name=QUEUE)
@@ -246,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         f"| delivery latency p90 (ms) | {p90[ours]:.2f} | {p90[theirs]:.2f} | "
         f"{p90[theirs] / p90[ours]:.1f}x lower |"
     )
+    print()
+    print(f"| anchor: {NULL} (CreateTask does nothing) | tasks/s | dispatch.emulator / anchor |")
+    print("|---|---|---|")
+    for label, data in (("1 thread", seq), (f"{THREADS} threads", par)):
+        ceiling = statistics.median(data[NULL])
+        share = statistics.median(data[ours]) / ceiling
+        print(f"| CreateTask, {label} | {ceiling:,.0f} | {share:.0%} |")
     ok = (
         statistics.median(seq[ours]) >= statistics.median(seq[theirs])
         and statistics.median(par[ours]) >= statistics.median(par[theirs])
