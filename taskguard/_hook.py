@@ -1142,6 +1142,7 @@ def _install(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
                     "a taskguard guard is already installed with a different policy or "
                     "mode; uninstall it first"
                 )
+            current._ensure_first()  # in case something took it out of sys.meta_path
             return current, False
         if policy is None:
             policy = load_policy()
