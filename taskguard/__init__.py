@@ -1,12 +1,12 @@
 """taskguard: one sanctioned path for background-task dispatch; every other path fails loudly."""
 
-from typing import TYPE_CHECKING
-
 from taskguard._errors import ForbiddenImportError, PolicyError, TaskguardError
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
 from taskguard._static import CheckResult, check
 
+# Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
 

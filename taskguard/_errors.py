@@ -6,7 +6,10 @@ structured fields, and survives pickling (pytest-xdist ships them between proces
 
 from __future__ import annotations
 
-from typing import Any
+# Not ``from typing import Any``: ``taskguard check`` imports this module on every run.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HINT = "dispatch background work with dispatch.enqueue_http_task() instead"
 

@@ -11,13 +11,18 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal
 
 from taskguard._errors import PolicyError
 from taskguard._rules import TG001, TG002
 
-Mode = Literal["error", "warn"]
-TypeChecking = Literal["ignore", "check"]
+# Not ``from typing import ...``: ``taskguard check`` imports this module on every run and
+# does not otherwise need typing. Type checkers treat any ``TYPE_CHECKING`` name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Final, Literal
+
+    Mode = Literal["error", "warn"]
+    TypeChecking = Literal["ignore", "check"]
 
 DEFAULT_SANCTIONED: Final = ("dispatch", "**.infrastructure.tasks_client")
 DEFAULT_DISPATCH_MODULES: Final = (
@@ -789,17 +794,28 @@ def load_policy(
     above ``path`` is used. No ``[tool.taskguard]`` table means the defaults. Raises
     :class:`PolicyError` for an unreadable file or an invalid table.
     """
-    start = Path(path) if path is not None else Path.cwd()
-    if config is not None:
-        source: Path | None = Path(config).resolve()
-        assert source is not None
-        if not source.is_file():
-            raise PolicyError([("--config", f"no such file: {config}")])
-    else:
-        source = find_pyproject(start)
+    start, source = locate_policy(path, config=config)
     if source is None:
         root = (start if start.is_dir() else start.parent).resolve()
         return policy_from_table({}, project_root=root)
+    return policy_from_document(read_toml(source), source, explicit=config is not None)
+
+
+def locate_policy(
+    path: str | os.PathLike[str] | None = None, *, config: str | os.PathLike[str] | None = None
+) -> tuple[Path, Path | None]:
+    """The start directory of :func:`load_policy` and the TOML file it reads (None: none)."""
+    start = Path(path) if path is not None else Path.cwd()
+    if config is not None:
+        source = Path(config).resolve()
+        if not source.is_file():
+            raise PolicyError([("--config", f"no such file: {config}")])
+        return start, source
+    return start, find_pyproject(start)
+
+
+def read_toml(source: Path) -> dict[str, Any]:
+    """The TOML document in ``source``; PolicyError when it cannot be read or parsed."""
     # Imported here, not at module level: the CLI's cached path and the runtime guard's
     # import stay light, and only a run that reads a file pays for the TOML parser.
     if sys.version_info >= (3, 11):
@@ -807,15 +823,21 @@ def load_policy(
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        document: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError([(source.name, f"cannot read: {exc}")], str(source)) from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError([(source.name, f"invalid TOML: {exc}")], str(source)) from None
-    tool = data.get("tool", {})
+    return document
+
+
+def policy_from_document(document: Mapping[str, Any], source: Path, *, explicit: bool) -> Policy:
+    """The policy in the TOML ``document`` read from ``source`` (``explicit``: ``--config``,
+    which must hold a ``[tool.taskguard]`` table)."""
+    tool = document.get("tool", {})
     table = tool.get("taskguard") if isinstance(tool, dict) else None
     if table is None:
-        if config is not None:
+        if explicit:
             raise PolicyError([("tool.taskguard", "no [tool.taskguard] table")], str(source))
         table = {}
     elif not isinstance(table, dict):
