@@ -1,41 +1,61 @@
-"""The per-file result cache of ``taskguard check`` under ``.taskguard_cache/``.
+"""The caches of ``taskguard check`` under ``.taskguard_cache/``.
 
-One file per policy fingerprint maps each project-relative path to ``(mtime_ns, size,
-record)``; a record is only reused while the file's (mtime, size) is unchanged. The
-fingerprint covers the policy, taskguard's version and its checker sources, and the Python
-minor version (the grammar differs), so any of those changing starts a fresh cache.
-``marshal`` is used because it is the fastest way to load plain tuples and dicts; the cache is
-local build output, never shared, and a file that fails to load is simply ignored.
+``check-<fingerprint>.bin``: the per-file records. One file per policy fingerprint, laid out
+per directory, so that a cached run compares a whole directory's listing with one
+comparison of bytes: ``dirs[rel_dir] = (names, stats, common, others)``, where ``stats``
+packs ``(mtime_ns, ctime_ns, size)`` of each name as signed 64-bit integers, ``common`` is the
+record of most names in the directory and ``others`` maps a name's index to its record when
+that differs. A record is reused only while its file's three stamps are unchanged: the
+change time catches an edit that keeps the size and puts the modification time back
+(``touch -r``, ``rsync -t``, extracting an archive), and a file modified within the last
+``RACY_NS`` is never stored (it could change again within the file system's timestamp
+granularity). The fingerprint covers the policy, taskguard's version and its checker
+sources, and the Python minor version (the grammar differs), so any of those changing starts
+a fresh file.
+
+``syntax-<python>.bin``: whether a file's bytes compile, keyed on a digest of the bytes and
+nothing else. Most files of a project only need that answer, and it survives a policy
+change or an upgrade of taskguard, which start a fresh ``check-`` file.
+
+``policy.bin``: the ``[tool.taskguard]`` table of the project's TOML file, keyed on the
+file's path and stamps, so a cached run needs no TOML parser.
+
+``marshal`` is used because it is the fastest way to load plain tuples and dicts; the caches
+are local build output, never shared, and a file that fails to load is simply ignored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 import sys
-from array import array
-from typing import TYPE_CHECKING, Any
 
+# Not ``from typing import TYPE_CHECKING``: the cached run does not import typing.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from array import array
+    from typing import Any
+
     from taskguard._policy import Policy
 
+    # (names, packed stats, common record, {index: record} where it differs)
+    DirEntry = tuple[list[str], bytes, Any, dict[int, Any]]
+
 CACHE_DIR = ".taskguard_cache"
-FORMAT = 3
+FORMAT = 4
 RACY_NS = 2_000_000_000
+# The stamps kept per file, in this order.
+STAMPS = 3
 # Fingerprints of other policies (indirect on/off, another config) kept side by side.
 KEEP = 4
 _SOURCES = ("_static.py", "_policy.py", "_rules.py", "_cache.py")
+# A digest of the bytes -> None (they compile) or (line, column, message, error type).
+SYNTAX_FORMAT = 1
+# Distinct file contents remembered; the oldest half is dropped beyond this.
+SYNTAX_LIMIT = 200_000
 
 
 def fingerprint(policy: Policy) -> str:
-    try:
-        # The builtin module behind hashlib.blake2b: importing hashlib loads OpenSSL, which
-        # costs more than a cached check of a small project.
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - CPython built without it
-        from hashlib import blake2b
-
     from taskguard import __version__
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -62,125 +82,187 @@ def fingerprint(policy: Policy) -> str:
             str(policy.project_root),
         )
     )
-    return blake2b(key.encode(), digest_size=12).hexdigest()
+    return digest(key.encode(), 12).hex()
 
 
-def _path(root: str, key: str) -> str:
-    return os.path.join(root, CACHE_DIR, f"check-{key}.bin")
+def digest(data: bytes, size: int = 16) -> bytes:
+    """A blake2b digest of ``data``."""
+    try:
+        # The builtin module behind hashlib.blake2b: importing hashlib loads OpenSSL, which
+        # costs more than a cached check of a small project.
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - CPython built without it
+        from hashlib import blake2b
+    return blake2b(data, digest_size=size).digest()
+
+
+def _path(root: str, name: str) -> str:
+    return os.path.join(root, CACHE_DIR, name)
 
 
 class Entries:
-    """The cached records, laid out for a fast load: parallel arrays, records shared.
+    """The cached records of one fingerprint, per directory (see the module docstring)."""
 
-    ``rels[i]`` was ``stats[2i]`` (mtime_ns) and ``stats[2i+1]`` (size) bytes when its record
-    ``records[slots[i]]`` was made. Building one tuple per file on load would cost more than
-    the rest of a cached run.
-    """
+    __slots__ = ("dirs",)
 
-    __slots__ = ("_index", "records", "rels", "slots", "stats")
-
-    def __init__(
-        self, rels: list[str], stats: array[int], slots: array[int], records: list[Any]
-    ) -> None:
-        self.rels = rels
-        self.stats = stats
-        self.slots = slots
-        self.records = records
-        self._index = dict(zip(rels, range(len(rels)), strict=True))
+    def __init__(self, dirs: dict[str, DirEntry]) -> None:
+        self.dirs = dirs
 
     @classmethod
     def empty(cls) -> Entries:
-        return cls([], array("q"), array("l"), [])
+        return cls({})
 
     def __len__(self) -> int:
-        return len(self.rels)
+        return sum(len(entry[0]) for entry in self.dirs.values())
 
-    def lookup(self, rel: str, mtime_ns: int, size: int) -> Any:
-        """The record of ``rel`` if its (mtime, size) is unchanged, else None."""
-        i = self._index.get(rel)
-        if i is None or self.stats[2 * i] != mtime_ns or self.stats[2 * i + 1] != size:
-            return None
-        return self.records[self.slots[i]]
 
-    def as_dict(self) -> dict[str, tuple[int, int, Any]]:
-        stats, slots, records = self.stats, self.slots, self.records
-        return {
-            rel: (stats[2 * i], stats[2 * i + 1], records[slots[i]])
-            for i, rel in enumerate(self.rels)
-        }
-
-    @classmethod
-    def from_dict(cls, entries: dict[str, tuple[int, int, Any]]) -> Entries:
-        rels = list(entries)
-        stats = array("q")
-        slots = array("l")
-        records: list[Any] = []
-        shared: dict[Any, int] = {}
-        for mtime_ns, size, record in entries.values():
-            stats.append(mtime_ns)
-            stats.append(size)
-            # Most records are the same "nothing here" tuple: store each distinct one once.
-            slot = shared.get(record)
-            if slot is None:
-                slot = shared[record] = len(records)
-                records.append(record)
-            slots.append(slot)
-        return cls(rels, stats, slots, records)
+def pack(names: list[str], stats: array[int], records: list[Any]) -> DirEntry:
+    """One directory's entry: ``records[i]`` belongs to ``names[i]``, stamped ``stats``."""
+    counts: dict[Any, int] = {}
+    for record in records:
+        counts[record] = counts.get(record, 0) + 1
+    common = max(counts, key=counts.__getitem__)
+    others = {i: record for i, record in enumerate(records) if record != common}
+    return (names, stats.tobytes(), common, others)
 
 
 def load(root: str, key: str) -> Entries:
     """The cached entries for ``key``; empty when there are none or they are unusable."""
+    data = _load(_path(root, f"check-{key}.bin"))
     try:
-        with open(_path(root, key), "rb") as fh:
-            data = marshal.load(fh)
-        fmt, stored_key, rels, raw_stats, raw_slots, records = data
-        if fmt != FORMAT or stored_key != key:
+        fmt, stored_key, dirs = data
+        if fmt != FORMAT or stored_key != key or type(dirs) is not dict:
             return Entries.empty()
-        stats = array("q")
-        stats.frombytes(raw_stats)
-        slots = array("l")
-        slots.frombytes(raw_slots)
-        if len(stats) != 2 * len(rels) or len(slots) != len(rels):
-            return Entries.empty()
-        return Entries(rels, stats, slots, records)
-    except (OSError, EOFError, ValueError, TypeError):
+        return Entries(dirs)
+    except (ValueError, TypeError):
         return Entries.empty()
 
 
-def save(root: str, key: str, entries: Entries) -> None:
-    """Replace the cache for ``key`` atomically; a cache that cannot be written is skipped."""
-    directory = os.path.join(root, CACHE_DIR)
+def _load(path: str) -> Any:
     try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, exist_ok=True)
-            with open(os.path.join(directory, ".gitignore"), "w", encoding="utf-8") as fh:
-                fh.write("# Created by taskguard check.\n*\n")
-            with open(os.path.join(directory, "CACHEDIR.TAG"), "w", encoding="utf-8") as fh:
-                fh.write("Signature: 8a477f597d28d172789f06886806bc55\n")
-                fh.write("# This directory is a cache tag created by taskguard check.\n")
-        target = _path(root, key)
+        with open(path, "rb") as fh:
+            data = fh.read()
+        # marshal.load() on a file reads it in many small pieces: several times slower.
+        return marshal.loads(data)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def _ensure_directory(root: str) -> str:
+    directory = os.path.join(root, CACHE_DIR)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, ".gitignore"), "w", encoding="utf-8") as fh:
+            fh.write("# Created by taskguard check.\n*\n")
+        with open(os.path.join(directory, "CACHEDIR.TAG"), "w", encoding="utf-8") as fh:
+            fh.write("Signature: 8a477f597d28d172789f06886806bc55\n")
+            fh.write("# This directory is a cache tag created by taskguard check.\n")
+    return directory
+
+
+def _write(root: str, name: str, payload: Any) -> bool:
+    """Replace ``CACHE_DIR/name`` atomically; False when it cannot be written."""
+    try:
+        _ensure_directory(root)
+        target = _path(root, name)
         temporary = f"{target}.{os.getpid()}.tmp"
-        payload = (
-            FORMAT,
-            key,
-            entries.rels,
-            entries.stats.tobytes(),
-            entries.slots.tobytes(),
-            entries.records,
-        )
-        with open(temporary, "wb") as fh:
-            marshal.dump(payload, fh)
+        try:
+            with open(temporary, "wb") as fh:
+                marshal.dump(payload, fh)
+        except ValueError:  # a value marshal cannot store: keep no cache
+            os.unlink(temporary)
+            return False
         os.replace(temporary, target)
-        _prune(directory)
     except OSError:
-        return
+        return False
+    return True
+
+
+def save(root: str, key: str, entries: Entries) -> None:
+    """Replace the cache for ``key``; a cache that cannot be written is skipped."""
+    # Records equal in value become one object, which marshal then writes once and loads
+    # once (most files of a project share the "nothing here" record).
+    shared: dict[Any, Any] = {}
+    dirs = {
+        rel_dir: (
+            names,
+            stats,
+            shared.setdefault(common, common),
+            {i: shared.setdefault(r, r) for i, r in others.items()},
+        )
+        for rel_dir, (names, stats, common, others) in entries.dirs.items()
+    }
+    if _write(root, f"check-{key}.bin", (FORMAT, key, dirs)):
+        _prune(os.path.join(root, CACHE_DIR))
 
 
 def _prune(directory: str) -> None:
     files = []
-    for entry in os.scandir(directory):
-        if entry.name.startswith("check-") and entry.name.endswith(".bin"):
-            files.append((entry.stat().st_mtime_ns, entry.path))
+    try:
+        for entry in os.scandir(directory):
+            if entry.name.startswith("check-") and entry.name.endswith(".bin"):
+                files.append((entry.stat().st_mtime_ns, entry.path))
+    except OSError:
+        return
     for _mtime, path in sorted(files, reverse=True)[KEEP:]:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib is not imported on the cached path
             os.unlink(path)
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------- syntax results
+
+
+def _syntax_name() -> str:
+    return f"syntax-{sys.implementation.cache_tag}.bin"
+
+
+def load_syntax(root: str) -> dict[bytes, Any]:
+    """Digest of a file's bytes -> None (it compiles) or why it does not."""
+    data = _load(_path(root, _syntax_name()))
+    try:
+        fmt, version, results = data
+        if fmt == SYNTAX_FORMAT and version == sys.version and type(results) is dict:
+            return results
+    except (ValueError, TypeError):
+        pass
+    return {}
+
+
+def save_syntax(root: str, results: dict[bytes, Any]) -> None:
+    if len(results) > SYNTAX_LIMIT:
+        # Dicts keep insertion order: the entries added first (oldest) go.
+        keep = list(results.items())[len(results) - SYNTAX_LIMIT // 2 :]
+        results = dict(keep)
+    _write(root, _syntax_name(), (SYNTAX_FORMAT, sys.version, results))
+
+
+# --------------------------------------------------------------------------- the policy table
+
+
+def table_key(source: str) -> tuple[Any, ...] | None:
+    """What the cached table of ``source`` is valid for; None: do not cache it now."""
+    import time
+
+    try:
+        st = os.stat(source)
+    except OSError:
+        return None
+    # The same rule as for the records: a file modified just now could change again
+    # without any of its stamps changing.
+    if st.st_mtime_ns >= time.time_ns() - RACY_NS:
+        return None
+    return (FORMAT, sys.version_info[:2], source, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
+def load_table(root: str, key: tuple[Any, ...]) -> tuple[bool, Any]:
+    """(True, table) when the table stored for ``key`` is there, else (False, None)."""
+    data = _load(_path(root, "policy.bin"))
+    if type(data) is tuple and len(data) == 2 and data[0] == key:
+        return True, data[1]
+    return False, None
+
+
+def save_table(root: str, key: tuple[Any, ...], table: Any) -> None:
+    _write(root, "policy.bin", (key, table))

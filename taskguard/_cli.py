@@ -7,24 +7,30 @@ imported only by the subcommand that needs them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
+
+# Not ``from typing import ...`` nor argparse at module level: a cached ``taskguard check``
+# imports neither (see _quick_check_args).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from taskguard import __version__
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
 
     parser = _Parser(
         prog="taskguard",
@@ -80,6 +86,82 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="FILE")
     run.add_argument("command_args", nargs="*", metavar="COMMAND")
     return parser
+
+
+# ``check``'s options, for the reading below: flags, and options that take a value.
+_CHECK_FLAGS = {"--no-cache": "no_cache", "--fast": "fast", "--no-prefilter": "no_prefilter"}
+_CHECK_VALUES = {"--config": "config", "--format": "fmt", "--select": "select", "--jobs": "jobs"}
+_FORMATS = ("text", "json", "github", "sarif")
+
+
+class _Arguments:
+    """The attributes ``argparse.Namespace`` would hold for a ``check`` command line."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.__dict__.update(values)
+
+
+def _quick_check_args(arguments: list[str]) -> argparse.Namespace | None:
+    """What the argparse parser makes of a plain ``check`` command line, without argparse.
+
+    Importing argparse (and the gettext, locale and shutil modules it loads to print
+    messages) is a tenth of a cached check of a large project. This reads only the forms it
+    can read exactly as argparse does: exact option names, ``--option value`` (a value not
+    starting with ``-``), ``--option=value``, and the paths in one run. Anything else (help,
+    abbreviations, ``--``, errors) returns None and argparse decides, and reports.
+    """
+    if arguments[:1] != ["check"]:
+        return None
+    values: dict[str, object] = {
+        "command": "check",
+        "paths": [],
+        "config": None,
+        "fmt": "text",
+        "no_cache": False,
+        "select": None,
+        "fast": False,
+        "no_prefilter": False,
+        "jobs": None,
+    }
+    paths: list[str] = []
+    paths_ended = False
+    rest = arguments[1:]
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        i += 1
+        if not token.startswith("-"):
+            if paths_ended:
+                return None
+            paths.append(token)
+            continue
+        if paths:
+            paths_ended = True
+        if token in _CHECK_FLAGS:
+            values[_CHECK_FLAGS[token]] = True
+            continue
+        name, equals, value = token.partition("=")
+        if name not in _CHECK_VALUES:
+            return None
+        if not equals:
+            if i >= len(rest) or rest[i].startswith("-"):
+                return None
+            value = rest[i]
+            i += 1
+        key = _CHECK_VALUES[name]
+        if key == "fmt" and value not in _FORMATS:
+            return None
+        if key == "jobs":
+            try:
+                values[key] = int(value)
+            except ValueError:
+                return None
+        else:
+            values[key] = value
+    if values["fast"] and values["no_prefilter"]:
+        return None  # mutually exclusive: argparse says so
+    values["paths"] = paths
+    return _Arguments(values)  # type: ignore[return-value]
 
 
 def _error(message: str) -> int:
@@ -175,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Everything after "--" belongs to the command, options that look like ours included.
         split = arguments.index("--")
         arguments, command = arguments[:split], arguments[split + 1 :]
-    args = _parser().parse_args(arguments)
+    args = _quick_check_args(arguments) if command is None else None
+    if args is None:
+        args = _parser().parse_args(arguments)
     if args.command == "check":
         return _check(args)
     if args.command == "explain":

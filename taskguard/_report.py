@@ -7,11 +7,15 @@ into each :class:`Violation`: relative to the working directory, ``/``-separated
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
 
 from taskguard._rules import HINT, RULES
 
+# Not ``from typing import ...``: a cached run of ``taskguard check`` does not import typing.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from taskguard._rules import Violation
     from taskguard._static import CheckResult
 
@@ -104,14 +108,35 @@ def _as_json(v: Violation) -> dict[str, Any]:
 
 
 def to_json(result: CheckResult) -> str:
-    import json
+    """The JSON document, exactly as ``json.dumps(document, indent=2)`` writes it.
 
-    document = {
-        "version": JSON_VERSION,
-        "files_checked": result.files_checked,
-        "violations": [_as_json(v) for v in result.violations],
-    }
-    return json.dumps(document, indent=2) + "\n"
+    Written here because importing the json package (its decoder included) costs more than
+    writing a few hundred violations; the document only holds strings, integers and null.
+    """
+    quote = _json_quote()
+    items = []
+    for v in result.violations:
+        body = ",\n".join(
+            f"      {quote(key)}: "
+            + ("null" if value is None else quote(value) if isinstance(value, str) else str(value))
+            for key, value in _as_json(v).items()
+        )
+        items.append(f"    {{\n{body}\n    }}")
+    listed = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
+    return (
+        f'{{\n  "version": {JSON_VERSION},\n  "files_checked": {result.files_checked},\n'
+        f'  "violations": {listed}\n}}\n'
+    )
+
+
+def _json_quote() -> Callable[[str], str]:
+    """A JSON string literal, ASCII only (json.dumps' default), from the json package's C
+    helper when there is one."""
+    try:
+        from _json import encode_basestring_ascii
+    except ImportError:  # pragma: no cover - not CPython
+        from json.encoder import py_encode_basestring_ascii as encode_basestring_ascii
+    return encode_basestring_ascii
 
 
 def _escape_data(value: str) -> str:

@@ -38,11 +38,9 @@ can resolve to a name the policy cares about. See ``Prefilter`` for the argument
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
 
 from taskguard._policy import (
     SKIP_DIRS,
@@ -54,8 +52,12 @@ from taskguard._policy import (
 )
 from taskguard._rules import TG003, TG004, TG005, TG900, Violation
 
+# Not ``from typing import ...``: a cached run of ``taskguard check`` does not import typing.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ast
+    from array import array
+    from typing import Any
 
     from taskguard import _cache
 
@@ -1239,11 +1241,17 @@ def _char_columns(data: bytes, findings: list[Any]) -> list[Any]:
     return out
 
 
-def _failed(failure: BaseException, display: str, status: int = FAILED) -> Record:
+def _failure(failure: BaseException) -> tuple[int, int, str]:
+    """(line, column, reason) of a parse failure, as TG900 reports it."""
     line = getattr(failure, "lineno", None) or 1
     column = getattr(failure, "offset", None) or 1
     reason = getattr(failure, "msg", None) or str(failure) or type(failure).__name__
-    message = TG900.template.format(action="parse", path=display, error=reason)
+    return (line, column, str(reason))
+
+
+def _failed(failure: tuple[int, int, str], path: str, status: int = FAILED) -> Record:
+    line, column, reason = failure
+    message = TG900.template.format(action="parse", path=path, error=reason)
     return (status, ((line, column, line, TG900.code, None, message, -1, ()),), (), None)
 
 
@@ -1253,7 +1261,7 @@ def _failed(failure: BaseException, display: str, status: int = FAILED) -> Recor
 _PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
-def _syntax_error(data: bytes, display: str) -> BaseException | None:
+def _syntax_exception(data: bytes, display: str) -> BaseException | None:
     """Why ``data`` does not parse, or None: ``ast.parse``'s verdict, without its tree.
 
     Building the syntax tree's Python objects costs about as much as parsing does, and a
@@ -1283,6 +1291,42 @@ def _syntax_error(data: bytes, display: str) -> BaseException | None:
     except _PARSE_ERRORS as error:
         return error
     return None
+
+
+def _syntax_error(data: bytes, display: str) -> tuple[int, int, str] | None:
+    """(line, column, reason) of :func:`_syntax_exception`, or None when ``data`` parses."""
+    error = _syntax_exception(data, display)
+    return None if error is None else _failure(error)
+
+
+class _SyntaxMemo:
+    """:func:`_syntax_error` remembered by a digest of the bytes (``syntax-*.bin``).
+
+    The verdict depends on the bytes and the Python build only, so it survives what starts a
+    fresh record cache: a policy change, an upgrade of taskguard, a file touched but not
+    changed. ``learned`` collects the new verdicts for the caller to store.
+    """
+
+    __slots__ = ("known", "learned")
+
+    def __init__(self, known: dict[bytes, tuple[int, int, str] | None]) -> None:
+        self.known = known
+        self.learned: list[tuple[bytes, tuple[int, int, str] | None]] = []
+
+    def check(self, data: bytes, display: str) -> tuple[int, int, str] | None:
+        from taskguard._cache import digest
+
+        key = digest(data)
+        try:
+            return self.known[key]
+        except KeyError:
+            pass
+        error = _syntax_exception(data, display)
+        failed = None if error is None else _failure(error)
+        # Running out of memory says nothing about the file.
+        if not isinstance(error, MemoryError):
+            self.learned.append((key, failed))
+        return failed
 
 
 # Words that make the expression pass necessary, because an expression (not only an import
@@ -1349,19 +1393,28 @@ def analyze_source(
     anything relevant; one that cannot is only checked for syntax (TG900) or, with ``fast``,
     not parsed at all.
     """
-    with _warnings_ignored():
+    with _WarningsIgnored():
         return _analyze_source(data, module, is_package, policy, prefilter, graph, fast, display)
 
 
-@contextlib.contextmanager
-def _warnings_ignored() -> Iterator[None]:
-    # SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error``
-    # they would turn into SyntaxErrors in the parser.
-    import warnings
+class _WarningsIgnored:
+    """Every warning ignored inside the block (a class: the cached run imports no contextlib).
 
-    with warnings.catch_warnings():
+    SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error`` they
+    would turn into SyntaxErrors in the parser.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._saved = warnings.catch_warnings()
+        self._saved.__enter__()
         warnings.simplefilter("ignore")
-        yield
+
+    def __exit__(self, *exc: object) -> None:
+        self._saved.__exit__(None, None, None)
 
 
 def _analyze_source(  # noqa: PLR0917 - private, called once per file
@@ -1373,15 +1426,19 @@ def _analyze_source(  # noqa: PLR0917 - private, called once per file
     graph: bool,
     fast: bool,
     display: str,
+    syntax: _SyntaxMemo | None = None,
 ) -> Record:
-    """:func:`analyze_source`, with warnings already silenced by the caller."""
+    """:func:`analyze_source`, with warnings already silenced by the caller.
+
+    ``syntax`` remembers the syntax check of files that only need one.
+    """
     protected = policy.is_protected(module)
     if prefilter is not None and not prefilter.needs_parse(data, module, protected):
         if fast:
             return _SKIPPED_GRAPH if graph else _SKIPPED
-        failure = _syntax_error(data, display)
-        if failure is not None:
-            return _failed(failure, display, BROKEN)
+        failed = _syntax_error(data, display) if syntax is None else syntax.check(data, display)
+        if failed is not None:
+            return _failed(failed, display, BROKEN)
         return _CLEAN_GRAPH if graph else _CLEAN
     import ast
 
@@ -1391,14 +1448,16 @@ def _analyze_source(  # noqa: PLR0917 - private, called once per file
     # (see Prefilter.prefix_end): a syntax error after it then goes unreported.
     cut = prefilter.prefix_end(data, protected) if prefilter and fast and graph else None
     if cut is not None:
-        with contextlib.suppress(*_PARSE_ERRORS):
+        try:
             tree = ast.parse(data[:cut], display)
             status = PREFIX
+        except _PARSE_ERRORS:
+            pass
     if tree is None:
         try:
             tree = ast.parse(data, display)
         except _PARSE_ERRORS as error:
-            return _failed(error, display)
+            return _failed(_failure(error), display)
     package = module if is_package else module.rpartition(".")[0]
     walk = prefilter is None or prefilter.expressions_matter(data, protected)
     analyzer = _Analyzer(policy, module, package, walk_expressions=walk, graph=graph)
@@ -1418,7 +1477,7 @@ def _unreadable(display: str, exc: OSError) -> Record:
 
 
 class SourceFile:
-    """One first-party file found by :func:`discover`."""
+    """One first-party file that needs analysing or reporting."""
 
     __slots__ = ("mtime_ns", "package", "path", "rel", "size", "stem")
 
@@ -1438,7 +1497,6 @@ class SourceFile:
 
     @property
     def module(self) -> str:
-        # Built on demand: a cached run never needs most of these names.
         if self.stem == "__init__":
             return self.package
         return f"{self.package}.{self.stem}" if self.package else self.stem
@@ -1463,11 +1521,6 @@ def module_name(rel: str, policy: Policy) -> tuple[str, bool] | None:
     return ".".join(parts), is_package
 
 
-def _split(module: str) -> tuple[str, str]:
-    package, _, stem = module.rpartition(".")
-    return package, stem
-
-
 def _top_level_names(policy: Policy) -> frozenset[str] | None:
     """First segments a root package can start with, or None when a pattern starts with *."""
     firsts = {p.split(".", 1)[0] for p in policy.root_packages}
@@ -1477,32 +1530,48 @@ def _top_level_names(policy: Policy) -> frozenset[str] | None:
 
 
 _SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
-# One listed entry: (name, is_dir, is_symlink, mtime_ns, size); the stat fields are filled for
-# ".py" files only (-1 size: could not stat).
-Entry = tuple[str, bool, bool, int, int]
+# The judged files of one directory: (directory, package, names, stats, complete). ``stats``
+# holds _cache.STAMPS integers per name: mtime_ns, ctime_ns and size (size -1: the file could
+# not be stat'ed; reading it then reports TG900). ``complete``: every judged file of the
+# directory is listed (False for a file given on the command line).
+Listing = tuple[str, str, list[str], list[int], bool]
+_STAMPS = 3  # _cache.STAMPS, without importing the cache module for a --no-cache run
 
 
-def _describe(entries: Iterable[os.DirEntry[Any]]) -> list[Entry]:
-    out: list[Entry] = []
+def _describe(
+    entries: Iterable[os.DirEntry[Any]],
+) -> tuple[list[tuple[str, bool]], list[str], list[int]]:
+    """(subdirectories as (name, is_symlink), ``.py`` names, their stamps) of a listing.
+
+    This loop runs once per file of the project on every run, cached or not: it does no
+    more than the stat it needs.
+    """
+    subdirs: list[tuple[str, bool]] = []
+    names: list[str] = []
+    stats: list[int] = []
     for entry in entries:
         name = entry.name
         try:
-            is_dir = entry.is_dir()
+            if entry.is_dir():
+                subdirs.append((name, entry.is_symlink()))
+                continue
         except OSError:  # pragma: no cover - racing deletion
             continue
-        if is_dir:
-            out.append((name, True, entry.is_symlink(), 0, 0))
-        elif name.endswith(".py"):
+        if name.endswith(".py"):
+            names.append(name)
             try:
                 st = entry.stat()
-                out.append((name, False, False, st.st_mtime_ns, st.st_size))
             except OSError:
-                out.append((name, False, False, 0, -1))  # reported as TG900 when read
-    return out
+                stats += (0, 0, -1)
+            else:
+                stats += (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    return subdirs, names, stats
 
 
-def _list_directory(directory: str) -> tuple[list[Entry], tuple[int, int]]:
-    """The directories and ``.py`` files in ``directory``, and its (device, inode).
+def _list_directory(
+    directory: str,
+) -> tuple[list[tuple[str, bool]], list[str], list[int], tuple[int, int]]:
+    """:func:`_describe` of ``directory``, and the directory's (device, inode).
 
     Listed through a descriptor where the platform allows it, so that each file's stat is an
     ``fstatat`` relative to the directory instead of a walk down the whole path again; every
@@ -1511,22 +1580,22 @@ def _list_directory(directory: str) -> tuple[list[Entry], tuple[int, int]]:
     if not _SCANDIR_FD:
         st = os.stat(directory)
         with os.scandir(directory) as it:
-            return _describe(it), (st.st_dev, st.st_ino)
+            return (*_describe(it), (st.st_dev, st.st_ino))
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         st = os.fstat(fd)
         with os.scandir(fd) as it:
-            return _describe(it), (st.st_dev, st.st_ino)
+            return (*_describe(it), (st.st_dev, st.st_ino))
     finally:
         os.close(fd)
 
 
-def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[SourceFile]:
-    """Every first-party ``.py`` file under ``targets`` (absolute paths).
+def _walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[str, Listing]]:
+    """``(rel_dir, listing)`` for each directory holding first-party files under ``targets``.
 
-    A file reachable from two targets is yielded twice (callers key by ``rel``). Skips
-    SKIP_DIRS, hidden directories and ``exclude`` globs (a target inside an excluded
-    directory included); follows symlinked
+    ``rel_dir`` is relative to ``root``, '/'-separated. A directory reachable from two targets
+    is yielded twice (see :func:`_collect`). Skips SKIP_DIRS, hidden directories and
+    ``exclude`` globs (a target inside an excluded directory included); follows symlinked
     directories, after every real one, and never into a directory already walked (so no
     loops, and a file reachable both ways keeps the name of its real location).
     """
@@ -1568,15 +1637,17 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
             if named is not None and policy.is_first_party(named[0]):
                 st = os.stat(target)
                 module, is_package = named
-                package, stem = (module, "__init__") if is_package else _split(module)
-                yield SourceFile(target, rel_target, package, stem, st.st_mtime_ns, st.st_size)
+                package = module if is_package else module.rpartition(".")[0]
+                rel_dir, _, name = rel_target.rpartition("/")
+                stats = [st.st_mtime_ns, st.st_ctime_ns, st.st_size]
+                yield rel_dir, (os.path.dirname(target), package, [name], stats, False)
             continue
         pending = [(target, rel_target)]
         linked: list[tuple[str, str]] = []
         while pending or linked:
             directory, rel_dir = pending.pop() if pending else linked.pop(0)
             try:
-                entries, key = _list_directory(directory)
+                found_dirs, names, stats, key = _list_directory(directory)
             except OSError:
                 continue
             if key in seen_dirs:
@@ -1588,42 +1659,66 @@ def discover(targets: Sequence[str], policy: Policy, root: str) -> Iterator[Sour
             allowed_top = firsts if firsts is not None and not package else None
             prefix = f"{rel_dir}/" if rel_dir else ""
             subdirs: list[tuple[str, str]] = []
-            for name, is_dir, is_link, mtime_ns, size in entries:
-                if is_dir:
-                    rel = prefix + name
-                    if (
-                        name in SKIP_DIRS
-                        or name.startswith(".")
-                        or (
-                            allowed_top is not None
-                            and name not in allowed_top
-                            and not (name == "src" and not rel_dir)
-                        )
-                        or excluded(rel, True)
-                    ):
-                        continue
-                    (linked if is_link else subdirs).append((f"{directory}{os.sep}{name}", rel))
-                    continue
-                stem = name[:-3]
-                if stem == "__init__":
-                    if not package_first_party:
-                        continue
-                elif not package_first_party and not policy.is_first_party(
-                    f"{package}.{stem}" if package else stem
+            for name, is_link in found_dirs:
+                rel = prefix + name
+                if (
+                    name in SKIP_DIRS
+                    or name.startswith(".")
+                    or (
+                        allowed_top is not None
+                        and name not in allowed_top
+                        and not (name == "src" and not rel_dir)
+                    )
+                    or excluded(rel, True)
                 ):
                     continue
-                rel = prefix + name
-                if excluded_file is not None and excluded_file(rel, False):
-                    continue
-                yield SourceFile(f"{directory}{os.sep}{name}", rel, package, stem, mtime_ns, size)
+                (linked if is_link else subdirs).append((f"{directory}{os.sep}{name}", rel))
             pending.extend(reversed(subdirs))
+            if names and (not package_first_party or excluded_file is not None):
+                kept: list[str] = []
+                kept_stats: list[int] = []
+                for i, name in enumerate(names):
+                    stem = name[:-3]
+                    if stem == "__init__":
+                        if not package_first_party:
+                            continue
+                    elif not package_first_party and not policy.is_first_party(
+                        f"{package}.{stem}" if package else stem
+                    ):
+                        continue
+                    if excluded_file is not None and excluded_file(prefix + name, False):
+                        continue
+                    kept.append(name)
+                    kept_stats += stats[_STAMPS * i : _STAMPS * i + _STAMPS]
+                names, stats = kept, kept_stats
+            if names:
+                yield rel_dir, (directory, package, names, stats, True)
+
+
+def _collect(walk: Iterable[tuple[str, Listing]], into: dict[str, Listing]) -> dict[str, Listing]:
+    """Listings by directory; one reached twice (overlapping targets) lists every file once."""
+    for rel_dir, listing in walk:
+        previous = into.get(rel_dir)
+        if previous is None:
+            into[rel_dir] = listing
+            continue
+        directory, package, names, stats, complete = previous
+        names, stats = list(names), list(stats)
+        known = set(names)
+        for i, name in enumerate(listing[2]):
+            if name not in known:
+                names.append(name)
+                stats += listing[3][_STAMPS * i : _STAMPS * i + _STAMPS]
+        into[rel_dir] = (directory, package, names, stats, complete or listing[4])
+    return into
 
 
 # --------------------------------------------------------------------------- analysis runs
 
 # How files are analysed: the policy, the prefilter (None: the reference analysis), whether
-# TG004's graph is built, and whether the fast mode skips parsing irrelevant files.
-Job = tuple[Policy, "Prefilter | None", bool, bool]
+# TG004's graph is built, whether the fast mode skips parsing irrelevant files, and the memo
+# of syntax checks (None: no cache).
+Job = tuple[Policy, "Prefilter | None", bool, bool, "_SyntaxMemo | None"]
 _WORKER: Job | None = None
 
 
@@ -1671,11 +1766,16 @@ def _analyze_file(item: tuple[str, str, str, bool, int], job: Job) -> Record:
         data = _read(path, size)
     except OSError as exc:
         return _unreadable(display, exc)
-    policy, prefilter, graph, fast = job
-    return _analyze_source(data, module, is_package, policy, prefilter, graph, fast, display)
+    policy, prefilter, graph, fast, syntax = job
+    return _analyze_source(
+        data, module, is_package, policy, prefilter, graph, fast, display, syntax
+    )
 
 
-def _worker(chunk: list[tuple[str, str, str, bool, int]]) -> list[Record]:
+Learned = list[tuple[bytes, "tuple[int, int, str] | None"]]
+
+
+def _worker(chunk: list[tuple[str, str, str, bool, int]]) -> tuple[list[Record], Learned]:
     assert _WORKER is not None
     job = _WORKER
     # A forked worker only ever allocates acyclic trees and records: the cyclic collector
@@ -1683,8 +1783,14 @@ def _worker(chunk: list[tuple[str, str, str, bool, int]]) -> list[Record]:
     import gc
 
     gc.disable()
-    with _warnings_ignored():
-        return [_analyze_file(item, job) for item in chunk]
+    with _WarningsIgnored():
+        records = [_analyze_file(item, job) for item in chunk]
+    syntax = job[4]
+    if syntax is None:
+        return records, []
+    # A worker process runs several chunks: hand each verdict back once.
+    learned, syntax.learned = syntax.learned, []
+    return records, learned
 
 
 def _can_fork() -> bool:
@@ -1698,24 +1804,30 @@ def _can_fork() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off (as it was before, after): parsing allocates many
-    objects and no cycles, so collections during it cost time and free nothing."""
+def _pause_collector() -> bool:
+    """Turn the cyclic garbage collector off; returns whether it was on.
+
+    Parsing allocates many objects and no cycles, so collections during it cost time and
+    free nothing.
+    """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return enabled
+
+
+def _resume_collector(enabled: bool) -> None:
+    if enabled:
+        import gc
+
+        gc.enable()
 
 
 def _analyze_all(
     items: list[tuple[str, str, str, bool, int]], job: Job, jobs: int | None
 ) -> list[Record]:
+    """The record of every item; new syntax verdicts are added to ``job``'s memo."""
     if jobs is None:
         # Parsing a file for syntax costs ~20 times what the prefilter alone costs, so
         # workers pay from fewer files when every file is parsed.
@@ -1723,8 +1835,12 @@ def _analyze_all(
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         jobs = min(cpus, 8) if len(items) >= threshold and _can_fork() else 1
     if jobs <= 1 or len(items) < 2 or not _can_fork():
-        with _collector_paused(), _warnings_ignored():
-            return [_analyze_file(item, job) for item in items]
+        enabled = _pause_collector()
+        try:
+            with _WarningsIgnored():
+                return [_analyze_file(item, job) for item in items]
+        finally:
+            _resume_collector(enabled)
     import multiprocessing
 
     global _WORKER
@@ -1740,7 +1856,11 @@ def _analyze_all(
             pool.join()
     finally:
         _WORKER = None
-    return [record for chunk in results for record in chunk]
+    syntax = job[4]
+    if syntax is not None:
+        for _records, learned in results:
+            syntax.learned.extend(learned)
+    return [record for records, _learned in results for record in records]
 
 
 # --------------------------------------------------------------------------- TG004
@@ -1867,36 +1987,83 @@ def _allow_lines(policy: Policy) -> list[int]:
     return lines
 
 
-def _store(  # noqa: PLR0917 - one private call site
+def _serve(hit: Record, mode: str, skipped: Record) -> Record | None:
+    """What a cached record gives ``mode``: itself, another record, or None (analyse again).
+
+    The fast mode leaves some files unparsed (SKIPPED) or parsed up to their last import
+    (PREFIX): no answer for the other modes. It would not have parsed a file that is only
+    checked for syntax (BROKEN), and it may parse less of a file that failed (FAILED).
+    """
+    status = hit[0]
+    if mode != FAST:
+        return None if status in (SKIPPED, PREFIX) else hit
+    if status == BROKEN:
+        return skipped
+    if status == FAILED:
+        return None
+    return hit
+
+
+class _Rewrite:
+    """A directory whose cache entry changes: its listing, and the record kept per file."""
+
+    __slots__ = ("complete", "kept", "names", "stats")
+
+    def __init__(self, names: list[str], stats: array[int], complete: bool) -> None:
+        self.names = names
+        self.stats = stats
+        self.complete = complete
+        # The record to store for names[i]; None: store nothing (not analysed yet, or racy).
+        self.kept: list[Record | None] = [None] * len(names)
+
+
+def _store(
     root: str,
     fingerprint: str,
     cached: _cache.Entries,
-    todo: list[SourceFile],
-    fresh: list[Record],
-    present: dict[str, SourceFile] | None,
+    rewrites: dict[str, _Rewrite],
+    present: dict[str, Listing] | None,
 ) -> None:
-    """Write the fresh records into the cache; ``present`` (a whole-project run) prunes."""
-    import time
+    """Write the changed directories into the cache; ``present`` (a whole-project run)
+    also drops the directories that are gone."""
+    from array import array
 
     from taskguard import _cache
 
-    # A file written within the filesystem's timestamp granularity of our read could change
-    # again without its (mtime, size) changing: such "racy" files are not cached.
-    racy_after = time.time_ns() - _cache.RACY_NS
-    entries = cached.as_dict()
+    dirs = dict(cached.dirs)
     changed = False
     if present is not None:
-        for rel in [rel for rel in entries if rel not in present]:
-            del entries[rel]
+        for rel_dir in [rel_dir for rel_dir in dirs if rel_dir not in present]:
+            del dirs[rel_dir]
             changed = True
-    for f, record in zip(todo, fresh, strict=True):
-        if f.mtime_ns < racy_after:
-            entries[f.rel] = (f.mtime_ns, f.size, record)
-            changed = True
-        elif entries.pop(f.rel, None) is not None:
+    for rel_dir, rewrite in rewrites.items():
+        names: list[str] = []
+        stats = array("q")
+        records: list[Record] = []
+        for i, record in enumerate(rewrite.kept):
+            if record is not None:
+                names.append(rewrite.names[i])
+                stats.extend(rewrite.stats[_STAMPS * i : _STAMPS * i + _STAMPS])
+                records.append(record)
+        old = dirs.get(rel_dir)
+        if old is not None and not rewrite.complete:
+            # Only some files of the directory were checked: keep what is known of the rest.
+            listed = set(rewrite.names)
+            old_stats = array("q")
+            old_stats.frombytes(old[1])
+            for i, name in enumerate(old[0]):
+                if name not in listed:
+                    names.append(name)
+                    stats.extend(old_stats[_STAMPS * i : _STAMPS * i + _STAMPS])
+                    records.append(old[3][i] if i in old[3] else old[2])
+        entry = _cache.pack(names, stats, records) if names else None
+        if entry is None:
+            changed = dirs.pop(rel_dir, None) is not None or changed
+        elif entry != old:
+            dirs[rel_dir] = entry
             changed = True
     if changed:
-        _cache.save(root, fingerprint, _cache.Entries.from_dict(entries))
+        _cache.save(root, fingerprint, _cache.Entries(dirs))
 
 
 def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | None:
@@ -1966,8 +2133,41 @@ def run_check(
     """:func:`check` with the analysis ``mode`` spelled out (``FULL`` for the reference)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
-    with _collector_paused():
+    enabled = _pause_collector()
+    try:
         return _run_check(paths, policy, config, use_cache, select, mode, jobs)
+    finally:
+        _resume_collector(enabled)
+
+
+def _load_policy(
+    path: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None, use_cache: bool
+) -> Policy:
+    """:func:`load_policy`, with the TOML table read from ``policy.bin`` when it is current."""
+    if not use_cache:
+        return load_policy(path, config=config)
+    from taskguard import _cache
+    from taskguard._policy import locate_policy, policy_from_document, read_toml
+
+    _start, source = locate_policy(path, config=config)
+    if source is None:
+        return load_policy(path, config=config)
+    root = str(source.parent)
+    key = _cache.table_key(str(source))
+    if key is not None:
+        hit, document = _cache.load_table(root, key)
+        if hit:
+            return policy_from_document(document, source, explicit=config is not None)
+    document = read_toml(source)
+    if key is not None:
+        tool = document.get("tool")
+        kept = (
+            {"tool": {"taskguard": tool["taskguard"]}}
+            if isinstance(tool, dict) and ("taskguard" in tool)
+            else {}
+        )
+        _cache.save_table(root, key, kept)
+    return policy_from_document(document, source, explicit=config is not None)
 
 
 def _run_check(  # noqa: PLR0917 - one private call site
@@ -1979,9 +2179,11 @@ def _run_check(  # noqa: PLR0917 - one private call site
     mode: str,
     jobs: int | None,
 ) -> CheckResult:
+    from array import array
+
     codes = _validate_select(select)
     if policy is None:
-        policy = load_policy(paths[0] if paths else None, config=config)
+        policy = _load_policy(paths[0] if paths else None, config, use_cache)
     root = os.path.abspath(policy.project_root) if policy.project_root else os.getcwd()
     targets = [os.path.abspath(p) for p in paths] if paths else [root]
     for target in targets:
@@ -1990,65 +2192,131 @@ def _run_check(  # noqa: PLR0917 - one private call site
     whole = any(t == root or root.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
     graph = policy.indirect
 
-    cwd = os.getcwd()
-    display = _displayer(root, cwd)
-    reported = {f.rel: f for f in discover(targets, policy, root)}
-    files = dict(reported)
+    reported = _collect(_walk(targets, policy, root), {})
+    listings = reported
     if graph and not whole:
         # The import graph runs through the whole project, not just the given paths.
-        for f in discover([root], policy, root):
-            files.setdefault(f.rel, f)
+        listings = _collect(_walk([root], policy, root), dict(reported))
 
     from taskguard import _cache
 
     fingerprint = _cache.fingerprint(policy) if use_cache else ""
     cached = _cache.load(root, fingerprint) if use_cache else _cache.Entries.empty()
-    records: dict[str, Record] = {}
-    todo: list[SourceFile] = []
-    lookup = cached.lookup
     skipped = _SKIPPED_GRAPH if graph else _SKIPPED
-    for rel, f in files.items():
-        hit = lookup(rel, f.mtime_ns, f.size)
-        if hit is not None:
-            status = hit[0]
-            if mode != FAST:
-                # The fast mode left these unparsed, or parsed only part of them.
-                if status in (SKIPPED, PREFIX):
-                    hit = None
-            elif status == BROKEN:
-                hit = skipped  # what the fast mode makes of it: never parsed
-            elif status == FAILED:
-                hit = None  # the fast mode may parse less of it (rare: parse again)
-        if hit is not None:
-            records[rel] = hit
-        else:
-            todo.append(f)
+    # Every file whose record matters (findings or suppressions; all of them for the graph).
+    found: list[tuple[SourceFile, Record]] = []
+    todo: list[SourceFile] = []
+    # Where each file of ``todo`` goes in the cache.
+    slots: list[tuple[_Rewrite, int]] = []
+    rewrites: dict[str, _Rewrite] = {}
+    for rel_dir, (directory, package, names, stats, complete) in listings.items():
+        packed = array("q", stats)
+        known = cached.dirs.get(rel_dir)
+        if known is not None and known[0] == names and known[1] == packed.tobytes():
+            common: Record = known[2]
+            others: dict[int, Record] = known[3]
+            if _serve(common, mode, skipped) is common and all(
+                _serve(other, mode, skipped) is other for other in others.values()
+            ):
+                # The whole directory is unchanged and served as stored: the usual case.
+                # Only the files whose record differs from the common one, unless that matters.
+                chosen = range(len(names)) if graph or common[1] or common[2] else others
+                for i in chosen:
+                    unchanged = others.get(i, common)
+                    if graph or unchanged[1] or unchanged[2]:
+                        name = names[i]
+                        rel = f"{rel_dir}/{name}" if rel_dir else name
+                        path = f"{directory}{os.sep}{name}"
+                        same = SourceFile(path, rel, package, name[:-3], stats[_STAMPS * i], 0)
+                        found.append((same, unchanged))
+                continue
+        # Per file: some files changed, or the directory is new or listed differently.
+        index: dict[str, int] = {}
+        old = array("q")
+        if known is not None:
+            index = {name: i for i, name in enumerate(known[0])}
+            old.frombytes(known[1])
+        rewrite = _Rewrite(names, packed, complete)
+        # A complete listing replaces what the cache knows of the directory (files gone, or
+        # listed in another order, which would defeat the comparison above next time).
+        dirty = complete and known is not None and known[0] != names
+        for j, name in enumerate(names):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            at = _STAMPS * j
+            file = SourceFile(
+                f"{directory}{os.sep}{name}", rel, package, name[:-3], stats[at], stats[at + 2]
+            )
+            before = index.get(name)
+            served: Record | None = None
+            if (
+                before is not None
+                and old[_STAMPS * before : _STAMPS * before + _STAMPS] == packed[at : at + _STAMPS]
+            ):
+                assert known is not None
+                stored: Record = known[3][before] if before in known[3] else known[2]
+                served = _serve(stored, mode, skipped)
+                rewrite.kept[j] = stored
+            if served is None:
+                todo.append(file)
+                slots.append((rewrite, j))
+                dirty = True
+            elif graph or served[1] or served[2]:
+                found.append((file, served))
+        if dirty:
+            rewrites[rel_dir] = rewrite
+
+    cwd = os.getcwd()
     if todo:
         prefilter = None if mode == FULL else Prefilter(policy, graph=graph)
+        syntax = _SyntaxMemo(_cache.load_syntax(root)) if use_cache and mode == DEFAULT else None
+        # Analysed under the project-relative path: records are cached whatever the working
+        # directory, and the reported path is put into TG900 messages below.
         fresh = _analyze_all(
-            [(f.path, display(f.rel), f.module, f.is_package, f.size) for f in todo],
-            (policy, prefilter, graph, mode == FAST),
+            [(f.path, f.rel, f.module, f.is_package, f.size) for f in todo],
+            (policy, prefilter, graph, mode == FAST, syntax),
             jobs,
         )
-        records.update(zip((f.rel for f in todo), fresh, strict=True))
+        for f, record in zip(todo, fresh, strict=True):
+            if graph or record[1] or record[2]:
+                found.append((f, record))
         if use_cache:
-            _store(root, fingerprint, cached, todo, fresh, files if whole or graph else None)
+            import time
 
+            # A file written within the filesystem's timestamp granularity of our read
+            # could change again without its stamps changing: such "racy" files are not
+            # cached.
+            racy_after = time.time_ns() - _cache.RACY_NS
+            for f, record, (rewrite, j) in zip(todo, fresh, slots, strict=True):
+                rewrite.kept[j] = record if f.mtime_ns < racy_after else None
+            _store(root, fingerprint, cached, rewrites, listings if whole or graph else None)
+            if syntax is not None and syntax.learned:
+                syntax.known.update(syntax.learned)
+                _cache.save_syntax(root, syntax.known)
+    elif use_cache and (rewrites or (whole and len(cached.dirs) != len(listings))):
+        _store(root, fingerprint, cached, rewrites, listings if whole or graph else None)
+
+    display = _displayer(root, cwd)
+    if graph and not whole:
+        wanted = {
+            f"{rel_dir}/{name}" if rel_dir else name
+            for rel_dir, listing in reported.items()
+            for name in listing[2]
+        }
+        shown_files = [(f, record) for f, record in found if f.rel in wanted]
+    else:
+        shown_files = found
     indirect_findings: dict[str, list[Finding]] = {}
     if graph:
-        by_module = {files[rel].module: rec for rel, rec in records.items()}
-        indirect_findings = _indirect(policy, by_module, (f.module for f in reported.values()))
+        by_module = {f.module: record for f, record in found}
+        indirect_findings = _indirect(policy, by_module, (f.module for f, _r in shown_files))
 
     violations: list[Violation] = []
     allow_used: set[int] = set()
-    for rel, f in reported.items():
-        _status, findings, suppressions, _imports = records[rel]
-        if not findings and not suppressions and not indirect_findings:
-            continue
-        every = list(findings) + indirect_findings.get(f.module, [])
+    for f, (_status, findings, suppressions, _imports) in shown_files:
+        every = list(findings) + indirect_findings.get(f.module, []) if graph else findings
         if not every and not suppressions:
             continue
-        shown = display(rel)
+        shown = display(f.rel)
         used: list[set[str]] = [set() for _ in suppressions]
         by_line: dict[int, list[int]] = {}
         for i, (line, _codes, problem) in enumerate(suppressions):
@@ -2071,9 +2339,11 @@ def _run_check(  # noqa: PLR0917 - one private call site
                 used[hit].add(code)
                 continue
             importer = None if code == TG900.code else f.module
-            violations.append(
-                Violation(shown, line, column, code, importer, imported, message, chain)
-            )
+            text = message
+            if code == TG900.code and shown != f.rel:
+                # Records name the project-relative path; report the one the user sees.
+                text = message.replace(f" {f.rel}: ", f" {shown}: ", 1)
+            violations.append(Violation(shown, line, column, code, importer, imported, text, chain))
         for (line, sup_codes, problem), done in zip(suppressions, used, strict=True):
             if problem:
                 what = f"inline suppression ({problem})"
@@ -2095,4 +2365,5 @@ def _run_check(  # noqa: PLR0917 - one private call site
                 )
     if codes is not None:
         violations = [v for v in violations if v.code in codes]
-    return CheckResult(tuple(sorted(violations)), len(reported))
+    files_checked = sum(len(listing[2]) for listing in reported.values())
+    return CheckResult(tuple(sorted(violations)), files_checked)

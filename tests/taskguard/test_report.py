@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskguard import RULES, CheckResult, Violation
 from taskguard._report import github, render, rule_page, sarif, text, to_json
@@ -96,6 +98,59 @@ def test_json_document() -> None:
     # imported is null for TG003 and TG900, whatever the record says.
     assert [v["imported"] for v in document["violations"]] == ["httpx", None, None]
     assert json.loads(to_json(CLEAN))["violations"] == []
+
+
+def reference_json(result: CheckResult) -> str:
+    """What to_json wrote when it called the json package (it no longer imports it)."""
+    document = {
+        "version": 1,
+        "files_checked": result.files_checked,
+        "violations": [
+            {
+                "code": v.code,
+                "path": v.path,
+                "line": v.line,
+                "column": v.column,
+                "importer": v.importer,
+                "imported": None if v.code in ("TG003", "TG900") else v.imported,
+                "message": v.message,
+            }
+            for v in result.violations
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+texts = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    [
+        '"quoted"',
+        "bad\udcff.py",
+        "back\\slash",
+        "tab\tnew\nline",
+        "\x00\x1f\x7f",
+        "é\u2028😀",
+        "</script>",
+    ]
+)
+violations = st.builds(
+    Violation,
+    texts,
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=500),
+    st.sampled_from(sorted(RULES)),
+    st.none() | texts,
+    st.none() | texts,
+    texts,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(violations, max_size=4), st.integers(min_value=0, max_value=10**7))
+def test_json_is_written_exactly_as_the_json_package_writes_it(
+    found: list[Violation], files_checked: int
+) -> None:
+    result = CheckResult(tuple(found), files_checked)
+    assert to_json(result) == reference_json(result)
 
 
 def test_github_annotations_escape_their_data() -> None:

@@ -335,3 +335,165 @@ def test_policy_changes_and_broken_caches_start_over(project: Path) -> None:
 def test_no_cache_writes_nothing(project: Path) -> None:
     check(use_cache=False)
     assert not (project / CACHE_DIR).exists()
+
+
+def _after_ctime(path: Path, stamp: int) -> None:
+    """Wait until a change made now gets a change time later than ``stamp``.
+
+    File systems stamp changes with a coarse clock: two changes a few microseconds apart
+    can carry the same time. Polled on a probe file, never slept for a fixed time.
+    """
+    probe = path.with_name(".ctime-probe")
+    probe.write_bytes(b"")
+    while probe.stat().st_ctime_ns <= stamp:
+        probe.write_bytes(b"")
+    probe.unlink()
+
+
+def test_an_edit_that_keeps_the_size_and_puts_the_mtime_back_is_seen(project: Path) -> None:
+    path = project / "app/api/routers/a.py"
+    assert found(check()) == [("app/api/routers/a.py", 1, "TG002", "httpx")]
+    before = path.stat()
+    _after_ctime(path, before.st_ctime_ns)
+    # What `touch -r`, `rsync -t` or unpacking an archive do: same size, the old mtime.
+    path.write_text("import email\n", encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    assert found(check()) == []
+
+
+def test_directories_whose_listing_changes_are_checked_again(project: Path) -> None:
+    check()
+    (project / "app/api/routers/new.py").write_text("import requests\n", encoding="utf-8")
+    (project / "app/domain/b.py").unlink()
+    age_tree(project, 30)
+    result = check()
+    assert found(result) == [
+        ("app/api/routers/a.py", 1, "TG002", "httpx"),
+        ("app/api/routers/new.py", 1, "TG002", "requests"),
+    ]
+    assert check() == result
+    assert result.files_checked == check(use_cache=False).files_checked == 7
+
+
+def test_runs_on_some_files_keep_the_rest_of_the_cache(project: Path) -> None:
+    whole = check(use_cache=False)
+    one = check(["app/api/routers/a.py"])
+    assert found(one) == [("app/api/routers/a.py", 1, "TG002", "httpx")]
+    assert one.files_checked == 1
+    # The same file through two targets is one file.
+    assert check(["app/api/routers", "app/api/routers/a.py"]).files_checked == 3
+    assert check() == whole
+    (project / "app/api/routers/a.py").write_text("import json\n", encoding="utf-8")
+    age_tree(project, 30)
+    assert found(check(["app/api/routers/a.py"])) == []
+    assert found(check()) == []
+
+
+def test_unparsable_files_are_named_from_the_working_directory_even_when_cached(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A regression: a cached TG900 message named the file as seen from the directory of the
+    # run that cached it.
+    (project / "app/domain/broken.py").write_text("def broken(:\n    pass\n", encoding="utf-8")
+    age_tree(project, 30)
+    for cwd in (project, project / "app", project / "app", project):
+        monkeypatch.chdir(cwd)
+        (failure,) = [v for v in check([str(project)]).violations if v.code == "TG900"]
+        shown = "app/domain/broken.py" if cwd == project else "domain/broken.py"
+        assert failure.path == shown
+        assert failure.message == f"could not parse {shown}: invalid syntax"
+
+
+def test_syntax_verdicts_survive_a_policy_change_and_follow_the_content(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskguard import _static
+
+    checked: list[bytes] = []
+    real = _static._syntax_exception
+
+    def counting(data: bytes, display: str) -> BaseException | None:
+        checked.append(data)
+        return real(data, display)
+
+    monkeypatch.setattr(_static, "_syntax_exception", counting)
+    (project / "app/domain/broken.py").write_text("x = 1\ndef broken(:\n", encoding="utf-8")
+    (project / "app/domain/c.py").write_text("VALUE = 3\n", encoding="utf-8")
+    age_tree(project, 30)
+    first = check(jobs=1)
+    assert ("app/domain/broken.py", 2, "TG900", None) in found(first)
+    assert len(checked) > 2
+    # Another policy: every record is made again, but no file needs its syntax checked.
+    (project / "pyproject.toml").write_text(
+        TABLE.format(extra="").replace('"requests", ', ""), encoding="utf-8"
+    )
+    checked.clear()
+    second = check(jobs=1)
+    assert checked == []
+    assert second == first
+    assert second == check(use_cache=False, jobs=1)
+    checked.clear()
+    # A file touched but not changed: its record is made again, its syntax is known.
+    age_tree(project, 20)
+    assert check(jobs=1) == first
+    assert checked == []
+    # New content is checked again, and only that.
+    (project / "app/domain/c.py").write_text("VALUE = (\n", encoding="utf-8")
+    age_tree(project, 10)
+    third = check(jobs=1)
+    assert checked == [b"VALUE = (\n"]
+    assert ("app/domain/c.py", 1, "TG900", None) in found(third)
+    # The fast mode does not check such files at all.
+    checked.clear()
+    shutil.rmtree(project / CACHE_DIR)
+    check(prefilter=True, jobs=1)
+    assert checked == []
+
+
+def test_the_policy_table_is_read_from_the_cache_while_the_file_is_unchanged(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskguard import _policy
+
+    pyproject = project / "pyproject.toml"
+    reads: list[Path] = []
+    real = _policy.read_toml
+
+    def counting(source: Path) -> dict[str, object]:
+        reads.append(source)
+        return real(source)
+
+    monkeypatch.setattr(_policy, "read_toml", counting)
+    # Just written: inside the racy window, read every time and not cached.
+    expected = found(check())
+    assert found(check()) == expected
+    assert len(reads) == 2
+    assert not (project / CACHE_DIR / "policy.bin").exists()
+    stamp = pyproject.stat()
+    os.utime(pyproject, ns=(stamp.st_atime_ns, stamp.st_mtime_ns - 10**10))
+    assert found(check()) == expected
+    assert found(check()) == expected
+    assert len(reads) == 3
+    # Same size, the old mtime put back: the change time tells.
+    before = pyproject.stat()
+    _after_ctime(pyproject, before.st_ctime_ns)
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace('"httpx"', '"httpy"'), encoding="utf-8"
+    )
+    os.utime(pyproject, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert pyproject.stat().st_size == before.st_size
+    assert [v.code for v in check().violations] == ["TG005"]  # httpx no longer forbidden
+    assert len(reads) == 4
+    # A table marshal cannot store (a TOML date) works, uncached.
+    pyproject.write_text(TABLE.format(extra="") + "[tool.other]\nwhen = 2024-01-01\n", "utf-8")
+    os.utime(pyproject, ns=(before.st_atime_ns, before.st_mtime_ns - 10**10))
+    assert found(check()) == expected
+    assert found(check()) == expected
+    # --no-cache reads the file and writes nothing.
+    shutil.rmtree(project / CACHE_DIR)
+    reads.clear()
+    check(use_cache=False)
+    assert len(reads) == 1
+    assert not (project / CACHE_DIR).exists()
