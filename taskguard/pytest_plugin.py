@@ -19,7 +19,7 @@ import pytest
 
 from taskguard import _hook
 from taskguard._errors import ForbiddenImportError, PolicyError
-from taskguard._policy import Policy, load_policy
+from taskguard._policy import Policy, load_policy, matches, pattern_problem
 from taskguard._rules import Violation
 
 MARKER = "taskguard_allow"
@@ -45,6 +45,9 @@ class _State:
         # every distinct violation and where it happened (an insertion-ordered set)
         self.seen: dict[tuple[Violation, str], None] = {}
         self.remote: list[tuple[Violation, str]] = []  # from pytest-xdist workers
+        # Violations no report was there to fail (between tests, after a test's last
+        # report, at startup): in error mode they fail the session.
+        self.unjudged: dict[Violation, None] = {}
         self._pending: dict[Violation, list[ForbiddenImportError | None]] = {}
         self._lock = threading.Lock()
 
@@ -54,6 +57,11 @@ class _State:
             errors = self._pending.setdefault(violation, [])
             if len(errors) < MAX_ERRORS:
                 errors.append(error)
+
+    def drop(self) -> None:
+        """Take what no report will judge."""
+        for violation in self.take():
+            self.unjudged.setdefault(violation, None)
 
     def take(self) -> dict[Violation, list[ForbiddenImportError | None]]:
         """The violations since the last call (one test phase, or one collector), each with
@@ -123,6 +131,13 @@ def _mode(config: pytest.Config) -> str | None:
     return str(mode)
 
 
+def _check_ini(config: pytest.Config) -> bool:
+    try:
+        return bool(config.getini("taskguard_check"))
+    except (ValueError, pytest.UsageError) as exc:  # pytest names the value, not the key
+        raise pytest.UsageError(f"taskguard_check must be true or false: {exc}") from None
+
+
 def _load_policy(config: pytest.Config) -> Policy:
     try:
         return load_policy(config.rootpath)
@@ -142,6 +157,7 @@ def _start(config: pytest.Config) -> _State:
     if _STATE in config.stash:
         return config.stash[_STATE]
     mode = _mode(config)
+    _check_ini(config)  # a malformed value is a usage error now, not mid-collection
     state = _State(config, mode or "error")
     config.stash[_STATE] = state
     if mode == "off":
@@ -241,12 +257,15 @@ def pytest_make_collect_report(
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     state = item.config.stash.get(_STATE, None)
     if state is not None:
-        state.take()  # anything between two tests belongs to neither
+        state.drop()  # anything between two tests belongs to neither
         state.where = item.nodeid
+        if state.owned and state.guard is not None:
+            state.guard._ensure_first()  # code under test may have moved the finder
     try:
         return (yield)
     finally:
         if state is not None:
+            state.drop()  # after the last report of the test (logfinish hooks, say)
             state.where = "<between tests>"
 
 
@@ -258,19 +277,73 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     stack = ExitStack()
     item.stash[_ALLOWANCES] = stack
+    guard = state.guard if state is not None else None
     for marker in markers:
-        reason = marker.kwargs.get("reason")
-        if not marker.args or not isinstance(reason, str) or not reason.strip():
+        problem = _marker_problem(marker, guard.policy if guard is not None else None)
+        if problem is not None:
             pytest.fail(
-                f"@pytest.mark.{MARKER} needs module names and a reason: "
-                f'@pytest.mark.{MARKER}("httpx", reason="...")',
+                f"taskguard: usage error: @pytest.mark.{MARKER}{_shown(marker)}: {problem}; "
+                f'write @pytest.mark.{MARKER}("httpx", reason="why this test may import it")',
                 pytrace=False,
             )
-        if state is not None and state.guard is not None:
-            try:
-                stack.enter_context(state.guard.allowing(*marker.args, reason=reason))
-            except PolicyError as exc:
-                pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+        if guard is not None:
+            stack.enter_context(guard.allowing(*marker.args, reason=marker.kwargs["reason"]))
+
+
+def _shown(marker: pytest.Mark) -> str:
+    parts = [repr(arg) for arg in marker.args]
+    parts.extend(f"{key}={value!r}" for key, value in marker.kwargs.items())
+    return f"({', '.join(parts)})"
+
+
+def _marker_problem(marker: pytest.Mark, policy: Policy | None) -> str | None:
+    """What is wrong with one ``taskguard_allow`` marker, if anything."""
+    unknown = sorted(set(marker.kwargs) - {"reason"})
+    if unknown:
+        return f"unknown keyword argument {unknown[0]!r} (only reason= is accepted)"
+    reason = marker.kwargs.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        return "a non-empty reason= is required"
+    if not marker.args:
+        return "name at least one module to allow"
+    for module in marker.args:
+        problem = pattern_problem(module)
+        if problem is not None:
+            return problem
+        if policy is not None and not _could_be_refused(module, policy):
+            targets = (*policy.dispatch_modules, *policy.forbidden_in_protected)
+            return (
+                f"{module!r} matches no dispatch-modules or forbidden-in-protected pattern of "
+                f"the policy, so there is nothing to allow{_suggestion(module, targets)}"
+            )
+    return None
+
+
+def _could_be_refused(pattern: str, policy: Policy) -> bool:
+    """Whether some module matched by ``pattern`` is a dispatch or forbidden module."""
+    targets = (*policy.dispatch_modules, *policy.forbidden_in_protected)
+    sample = _sample(pattern)
+    for target in targets:
+        # the allowance covers (part of) the target's tree, or the target lies inside it
+        if matches(target, sample) or matches(pattern, _sample(target)):
+            return True
+    # with wildcards on either side the samples may miss an overlap: give it the benefit
+    return any(_wild(p) for p in (pattern, *targets))
+
+
+def _sample(pattern: str) -> str:
+    return ".".join(s if s != "*" else "x" for s in pattern.split(".") if s != "**") or "x"
+
+
+def _wild(pattern: str) -> bool:
+    return any(s in ("*", "**") for s in pattern.split("."))
+
+
+def _suggestion(module: str, targets: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(module, targets, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @pytest.hookimpl(wrapper=True)
@@ -342,10 +415,17 @@ def _describe(violation: Violation) -> str:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    state.drop()
     workeroutput = getattr(session.config, "workeroutput", None)
-    if state is not None and isinstance(workeroutput, dict):
+    if isinstance(workeroutput, dict):
         # pytest-xdist ships this dict to the controller (pytest_testnodedown below).
         workeroutput["taskguard_events"] = [(v._asdict(), where) for v, where in state.seen]
+        workeroutput["taskguard_unjudged"] = [v._asdict() for v in state.unjudged]
+        return  # the controller judges the session
+    if state.enforcing and state.unjudged and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -355,8 +435,14 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     if state is None:
         return
     for fields, where in output.get("taskguard_events", ()):
-        fields["chain"] = tuple(fields.get("chain", ()))
-        state.remote.append((Violation(**fields), where))
+        state.remote.append((_violation(fields), where))
+    for fields in output.get("taskguard_unjudged", ()):
+        state.unjudged.setdefault(_violation(fields), None)
+
+
+def _violation(fields: dict[str, Any]) -> Violation:
+    fields["chain"] = tuple(fields.get("chain", ()))
+    return Violation(**fields)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -375,6 +461,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
     for violation, wheres in seen.items():
         terminalreporter.write_line(f"{_describe(violation)}  [{', '.join(wheres)}]")
+    if state.unjudged and state.enforcing:
+        terminalreporter.write_line(
+            f"taskguard: {_count(len(state.unjudged), 'forbidden import')} with no test or "
+            "collector running to fail for it (swallowed): the run fails",
+            red=True,
+        )
 
 
 # --------------------------------------------------------------------------- static check
@@ -417,7 +509,7 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     explicit = config.getoption("taskguard_check")
-    if explicit is False or (explicit is None and not config.getini("taskguard_check")):
+    if explicit is False or (explicit is None and not _check_ini(config)):
         return
     state = config.stash.get(_STATE, None)
     if state is not None and state.guard is not None and not state.owned:

@@ -4,6 +4,7 @@ process-wide, so an in-process run would share this session's guard)."""
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -119,11 +120,39 @@ def test_violations_fail_their_tests_raised_or_swallowed(pytester: pytest.Pytest
                 @pytest.mark.taskguard_allow("fakehttp")
                 def test_marker_without_reason():
                     pass
+
+                @pytest.mark.taskguard_allow("fakehttp", reasn="typo")
+                def test_marker_unknown_keyword():
+                    pass
+
+                @pytest.mark.taskguard_allow("fakehtp", reason="a typo allows nothing")
+                def test_marker_allowing_nothing():
+                    pass
+
+                @pytest.mark.taskguard_allow("fakehttp", "no such pattern!", reason="x")
+                def test_marker_bad_pattern():
+                    pass
+
+                @pytest.fixture
+                def swallowing_teardown():
+                    yield
+                    routers.swallow()
+
+                def test_in_fixture_teardown(swallowing_teardown):
+                    pass
+
+                @pytest.fixture(scope="session")
+                def session_resource():
+                    yield
+                    routers.lazy()
+
+                def test_uses_session_resource(session_resource):
+                    pass
             """
         },
     )
     result = run(pytester)
-    result.assert_outcomes(passed=3, failed=4, errors=2)
+    result.assert_outcomes(passed=5, failed=4, errors=7)
     result.stdout.fnmatch_lines(
         [
             "taskguard: runtime guard on (mode error), enforcing 1 protected pattern and "
@@ -142,10 +171,12 @@ def test_violations_fail_their_tests_raised_or_swallowed(pytester: pytest.Pytest
             "*= taskguard: 2 forbidden imports (mode error) =*",
             "TG002 app.api.routers imports fakehttp at */__init__.py:2  [[]tests/test_app.py::"
             "test_raised, tests/test_app.py::test_expected_by_the_test, "
-            "tests/test_app.py::test_marker_ended_with_its_test[]]",
+            "tests/test_app.py::test_marker_ended_with_its_test, "
+            "tests/test_app.py::test_uses_session_resource[]]",
             "TG002 app.api.routers imports fakehttp at */__init__.py:7  [[]tests/test_app.py::"
             "test_swallowed, tests/test_app.py::test_swallowed_in_a_thread, "
-            "tests/test_app.py::test_in_fixture_setup[]]",
+            "tests/test_app.py::test_in_fixture_setup, "
+            "tests/test_app.py::test_in_fixture_teardown[]]",
         ]
     )
     outcomes = {
@@ -163,8 +194,35 @@ def test_violations_fail_their_tests_raised_or_swallowed(pytester: pytest.Pytest
         "test_allowed_by_marker": "PASSED",
         "test_marker_ended_with_its_test": "FAILED",
         "test_marker_without_reason": "ERROR",
+        "test_marker_unknown_keyword": "ERROR",
+        "test_marker_allowing_nothing": "ERROR",
+        "test_marker_bad_pattern": "ERROR",
+        # teardown errors come after the test's own (passing) report
+        "test_in_fixture_teardown": "ERROR",
+        "test_uses_session_resource": "ERROR",
     }
-    result.stdout.fnmatch_lines(["*@pytest.mark.taskguard_allow needs module names and a reason*"])
+    usage = "*taskguard: usage error: @pytest.mark.taskguard_allow"
+    result.stdout.fnmatch_lines([f"{usage}('fakehttp'): a non-empty reason= is required; write *"])
+    result.stdout.fnmatch_lines(
+        [f"{usage}('fakehttp', reasn='typo'): unknown keyword argument 'reasn' *"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"{usage}('fakehtp', reason=*): 'fakehtp' matches no dispatch-modules or "
+            "forbidden-in-protected pattern of the policy, so there is nothing to allow; did "
+            "you mean 'fakehttp'?*"
+        ]
+    )
+    result.stdout.fnmatch_lines(["*malformed pattern 'no such pattern!'*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_in_fixture_teardown _*",
+            "taskguard: forbidden import during teardown, swallowed before it reached this test:",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*_ ERROR at teardown of test_uses_session_resource _*", "*ForbiddenImportError*"]
+    )
 
 
 def test_collection_and_conftest_violations_are_collection_errors(
@@ -259,6 +317,83 @@ def test_modes_warn_and_off(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--taskguard-mode: invalid choice: 'loud'*"])
 
 
+def test_usage_errors_name_the_option(pytester: pytest.Pytester) -> None:
+    make_project(pytester, {"tests/test_ok.py": "def test_ok():\n    pass\n"}, ini="")
+    for args, message in (
+        (("-o", "taskguard_mode=bogus"), "ERROR: taskguard_mode must be error, warn or off, *"),
+        (
+            ("-o", "taskguard_check=maybe"),
+            "ERROR: taskguard_check must be true or false: invalid truth value 'maybe'",
+        ),
+        (("-o", "taskguard_mod=warn"), "ERROR: Unknown config option: taskguard_mod"),
+        (("--taskguard-mode=bogus",), "*--taskguard-mode: invalid choice: 'bogus'*"),
+    ):
+        result = run(pytester, *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, (args, result.stderr.str())
+        result.stderr.fnmatch_lines([message])
+
+    # an invalid policy stops the run before anything is collected, naming the key
+    (pytester.path / "pyproject.toml").write_text(
+        PYPROJECT.format(extra="").replace("protected =", "protectd =")
+    )
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: taskguard: invalid [[]tool.taskguard[]] configuration in *pyproject.toml:",
+            "  protectd: unknown key; did you mean 'protected'?",
+        ]
+    )
+
+
+def test_unconfigure_restores_the_import_system_exactly(pytester: pytest.Pytester) -> None:
+    # pytest.main() in a fresh interpreter: sys.meta_path before and after the run is the
+    # same list of the same objects, and no guard is left active.
+    make_project(
+        pytester,
+        {
+            "tests/test_guarded.py": """
+                import sys
+                import app.api.routers as routers
+
+                def test_guard_is_on():
+                    names = [type(finder).__name__ for finder in sys.meta_path]
+                    assert names[0] == "_GuardFinder"
+                    assert type(vars(routers)["__builtins__"]).__name__ == "_GuardedBuiltins"
+            """,
+        },
+    )
+    script = pytester.path / "drive.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import pytest
+
+            args = ["-q", "-p", "no:hypothesispytest", "-p", "no:dispatch", "-p", "no:anyio",
+                    "tests"]
+            before = list(sys.meta_path)
+            code = pytest.main(args)
+            after = list(sys.meta_path)
+            assert code == 0, code
+            assert len(after) == len(before), (before, after)
+            assert all(a is b for a, b in zip(before, after)), (before, after)
+            from taskguard._hook import active_guard  # after pytest.main: it rewrites plugins
+            assert active_guard() is None
+            # a first-party module imported now is not guarded
+            del sys.modules["app.api.routers"]
+            import app.api.routers
+            assert type(vars(app.api.routers)["__builtins__"]).__name__ == "dict"
+            print("RESTORED", len(before))
+            """
+        )
+    )
+    result = pytester.run(sys.executable, str(script), timeout=120)
+    assert result.ret == 0, result.stderr.str()
+    result.stdout.fnmatch_lines(["RESTORED *"])
+    result.stdout.fnmatch_lines(["1 passed*"])
+
+
 def test_static_check_item(pytester: pytest.Pytester) -> None:
     root = make_project(pytester, {"tests/test_ok.py": "def test_ok():\n    pass\n"}, ini="")
     past = time.time() - 60  # files written this instant are never cached (racy)
@@ -297,11 +432,15 @@ def test_xdist_workers_report_to_the_controller(pytester: pytest.Pytester) -> No
     make_project(
         pytester,
         {
+            "app/api/routers/eager.py": "import fakehttp\n",
             "tests/test_a.py": """
                 import app.api.routers as routers
 
                 def test_swallowed():
                     routers.swallow()
+
+                def test_fine_a():
+                    pass
             """,
             "tests/test_b.py": """
                 import app.api.routers as routers
@@ -309,22 +448,65 @@ def test_xdist_workers_report_to_the_controller(pytester: pytest.Pytester) -> No
                 def test_raised():
                     routers.lazy()
 
-                def test_fine():
+                def test_fine_b():
                     pass
             """,
+            "tests/test_c.py": "import app.api.routers.eager\n\ndef test_c():\n    pass\n",
         },
     )
-    result = run(pytester, "-n", "2")
-    result.assert_outcomes(passed=1, failed=2)
+    result = run(pytester, "-n", "2", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=2, failed=2, errors=1)
+    outcomes = {
+        line.split(" ")[1]: line.split(" ")[0]
+        for line in result.outlines
+        if line.startswith(("PASSED ", "FAILED ", "ERROR "))
+    }
+    assert outcomes == {
+        "tests/test_a.py::test_swallowed": "FAILED",
+        "tests/test_a.py::test_fine_a": "PASSED",
+        "tests/test_b.py::test_raised": "FAILED",
+        "tests/test_b.py::test_fine_b": "PASSED",
+        "tests/test_c.py": "ERROR",
+    }
     result.stdout.fnmatch_lines(["*taskguard: forbidden import during call, swallowed*"])
     result.stdout.fnmatch_lines(
+        ["*ForbiddenImportError: TG002: app.api.routers.eager may not import fakehttp*"]
+    )
+    result.stdout.fnmatch_lines(["*= taskguard: 3 forbidden imports (mode error) =*"])
+    result.stdout.fnmatch_lines(
         [
-            "*= taskguard: 2 forbidden imports (mode error) =*",
-            "TG002 app.api.routers imports fakehttp at *__init__.py:*",
-            "TG002 app.api.routers imports fakehttp at *__init__.py:*",
+            "TG002 app.api.routers imports fakehttp at *__init__.py:2  "
+            "[[]tests/test_b.py::test_raised[]]"
         ]
     )
-    result.stdout.fnmatch_lines(["*[[]tests/test_a.py::test_swallowed[]]"])
+    result.stdout.fnmatch_lines(
+        [
+            "TG002 app.api.routers imports fakehttp at *__init__.py:7  "
+            "[[]tests/test_a.py::test_swallowed[]]"
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["TG002 app.api.routers.eager imports fakehttp at *eager.py:1  [[]*"]
+    )
+    result.stdout.no_fnmatch_line("*with no test or collector running*")
+
+    # swallowed in a worker when no test runs (a hook after the test's last report)
+    (pytester.path / "conftest.py").write_text(
+        "import os\n"
+        "def pytest_runtest_logfinish(nodeid, location):\n"
+        "    if os.environ.get('PYTEST_XDIST_WORKER'):  # in workers only\n"
+        "        import app.api.routers\n"
+        "        app.api.routers.swallow()\n"
+    )
+    result = run(pytester, "-n", "2", "tests/test_a.py::test_fine_a")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "taskguard: 1 forbidden import with no test or collector running to fail for it "
+            "(swallowed): the run fails"
+        ]
+    )
 
 
 def test_guard_stays_first_and_composes_with_assertion_rewriting(
@@ -359,12 +541,29 @@ def test_guard_stays_first_and_composes_with_assertion_rewriting(
                     with pytest.raises(ForbiddenImportError):
                         from fakecloud import tasks
             """,
+            "app/api/routers/conftest.py": """
+                import pytest
+
+                @pytest.fixture
+                def upstream():
+                    import fakehttp
+                    return fakehttp
+            """,
+            "app/api/routers/test_routes.py": "def test_route(upstream):\n    pass\n",
         },
     )
     for mode in ("prepend", "importlib"):
-        result = run(pytester, f"--import-mode={mode}", "app/tests")
-        result.assert_outcomes(passed=3, failed=1)
+        result = run(pytester, f"--import-mode={mode}", "app")
+        result.assert_outcomes(passed=3, failed=1, errors=1)
         result.stdout.fnmatch_lines(["*assert [[]1, 2[]] == [[]1, 3[]]*"])
+        # a conftest inside a protected package is a guarded, protected module too
+        result.stdout.fnmatch_lines(
+            [
+                "*_ ERROR at setup of test_route _*",
+                "*ForbiddenImportError: TG002: app.api.routers.conftest may not import "
+                "fakehttp at *conftest.py:5*",
+            ]
+        )
 
 
 def test_early_first_party_plugin_is_reported_not_warned(pytester: pytest.Pytester) -> None:
