@@ -281,8 +281,12 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             name = _plain(name)
         if level.__class__ is not int:
             level = operator.index(level)
-        items: tuple[Any, ...] = tuple(map(_plain, fromlist)) if fromlist else ()
+        items: tuple[Any, ...] = tuple(fromlist) if fromlist else ()
         if items:
+            for item in items:
+                if item.__class__ is not str:
+                    items = tuple(map(_plain, items))
+                    break
             fromlist = items
         package = None
         if level:
@@ -1041,17 +1045,28 @@ class Guard:
 
 
 def _log(record: Violation) -> None:
-    import structlog
-
-    structlog.get_logger("taskguard").warning(
-        EVENT,
-        code=record.code,
-        importer=record.importer,
-        imported=record.imported,
-        file=record.path,
-        line=record.line,
-        hint=HINT,
-    )
+    fields = {
+        "code": record.code,
+        "importer": record.importer,
+        "imported": record.imported,
+        "file": record.path,
+        "line": record.line,
+        "hint": HINT,
+    }
+    try:
+        import structlog
+    except ImportError:
+        # An interpreter of a `taskguard run` tree without structlog: still say it.
+        shown = " ".join(f"{key}={value!r}" for key, value in fields.items())
+        sys.stderr.write(f"[warning  ] {EVENT} {shown}\n")
+        return
+    if structlog.is_configured():
+        logger = structlog.get_logger("taskguard")
+    else:
+        # structlog's unconfigured default prints to stdout, the program's own output (a
+        # CLI's JSON, say): diagnostics go to stderr unless the program configured otherwise.
+        logger = structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
+    logger.warning(EVENT, **fields)
 
 
 def _heads(patterns: Iterable[str]) -> frozenset[str] | None:

@@ -5,8 +5,11 @@ the policy ``taskguard run`` validated (``TASKGUARD_ROOT``, ``TASKGUARD_CONFIG``
 it was given (``TASKGUARD_MODE``), guards ``__main__`` for ``python -m <first-party module>``,
 then runs the ``sitecustomize`` that would have been imported without this one.
 
-An interpreter that cannot import taskguard (another Python in the command's tree) says so
-on stderr and runs unguarded; a policy that fails to load stops the process (fail closed).
+The guard is the taskguard this file belongs to, loaded from its own directory: so every
+interpreter of the command's tree runs the guard ``taskguard run`` promised, whether or not
+taskguard is installed for it (a project venv under a globally installed taskguard). A guard
+that cannot be installed stops the process (fail closed); only an interpreter too old for
+taskguard says so on stderr and runs unguarded.
 """
 
 from __future__ import annotations
@@ -15,26 +18,66 @@ import os
 import sys
 from typing import Any
 
+# The directory holding the taskguard package this bootstrap belongs to.
+_HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _load_from_home(name: str) -> Any:
+    """Import top-level package ``name`` from ``_HOME`` only (``sys.path`` is untouched:
+    the directory may be another environment's site-packages)."""
+    import importlib.machinery
+    import importlib.util
+
+    spec = importlib.machinery.PathFinder.find_spec(name, [_HOME])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no {name} in {_HOME}", name=name)
+    module = importlib.util.module_from_spec(spec)  # taskguard: ignore[TG003] -- by path
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _import_guard() -> tuple[Any, Any]:
+    if "taskguard" not in sys.modules:
+        _load_from_home("taskguard")
+    if sys.version_info < (3, 11):
+        try:
+            import tomli  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+        except ImportError:
+            try:
+                _load_from_home("tomli")  # taskguard's own environment may have it
+            except ImportError:
+                raise ImportError(
+                    "reading pyproject.toml before Python 3.11 needs tomli, which neither this "
+                    "interpreter nor taskguard's environment has; install tomli for it"
+                ) from None
+    from taskguard import _hook
+    from taskguard._policy import load_policy
+
+    return _hook, load_policy
+
 
 def _install() -> Any:
-    try:
-        from taskguard import _hook
-        from taskguard._policy import load_policy
-    except Exception as exc:  # any interpreter of the command's tree starts here
+    if sys.version_info < (3, 10):  # noqa: UP036 - any interpreter of the tree starts here
         sys.stderr.write(
-            f"taskguard: {sys.executable} cannot import taskguard ({exc}); "
-            "this process is not guarded\n"
+            f"taskguard: {sys.executable} is older than Python 3.10; this process is not guarded\n"
         )
         return None
     try:
+        _hook, load_policy = _import_guard()
         policy = load_policy(
             os.environ.get("TASKGUARD_ROOT") or None,
             config=os.environ.get("TASKGUARD_CONFIG") or None,
         )
         guard, _created = _hook._install(policy, mode=os.environ.get("TASKGUARD_MODE") or None)
         _hook._guard_main_module(guard)
-    except Exception as exc:  # fail closed: never run unguarded by mistake
-        sys.stderr.write(f"taskguard: cannot install the runtime guard: {exc}\n")
+    except BaseException as exc:  # fail closed: never run unguarded by mistake
+        sys.stderr.write(f"taskguard: cannot install the runtime guard in {sys.executable}: ")
+        sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
         os._exit(2)
     if guard.unguarded:

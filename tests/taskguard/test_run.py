@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -120,8 +121,31 @@ def test_python_dash_m_main_is_guarded(project: Path) -> None:
 def test_warn_mode_logs_and_lets_the_import_happen(project: Path) -> None:
     proc = taskguard_run("--mode", "warn", "--", PY, "-c", CHILD)
     assert proc.returncode == 0, proc.stderr
-    assert "taskguard.forbidden_import" in proc.stdout + proc.stderr
+    # the program's stdout is its own: the event goes to stderr (structlog unconfigured)
+    assert proc.stdout.splitlines() == ["parent [1]", "child [1]"]
+    (event,) = [line for line in proc.stderr.splitlines() if "taskguard.forbidden_import" in line]
+    for field in (
+        "code=TG002",
+        "importer=app.api.routers",
+        "imported=fakehttp",
+        f"file={project / 'app/api/routers/__init__.py'}",
+        "line=6",
+        "dispatch.enqueue_http_task()",
+    ):
+        assert field in event, (field, event)
     assert "ForbiddenImportError" not in proc.stderr
+
+    # a program that configured structlog gets the event where it sends its logs
+    configured = (
+        "import sys, structlog\n"
+        "structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stdout))\n"
+        "import app.api.routers as routers\n"
+        "routers.lazy()\n"
+    )
+    proc = taskguard_run("--mode", "warn", "--", PY, "-c", configured)
+    assert proc.returncode == 0, proc.stderr
+    assert "taskguard.forbidden_import" in proc.stdout
+    assert "taskguard.forbidden_import" not in proc.stderr
 
 
 def test_exit_status_passes_through(project: Path) -> None:
@@ -169,7 +193,24 @@ def test_a_bad_policy_fails_closed(project: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert "taskguard: cannot install the runtime guard:" in proc.stderr
+    assert f"taskguard: cannot install the runtime guard in {PY}: PolicyError:" in proc.stderr
+    assert "protectd: unknown key" in proc.stderr
+
+    # a bad --config, and a mode no process of the tree could use
+    proc = taskguard_run("--config", "missing.toml", "--", PY, "-c", "print('ran')")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert "missing.toml" in proc.stderr
+    (project / "broken.toml").write_text("[tool.taskguard\n")
+    proc = taskguard_run("--config", "broken.toml", "--", PY, "-c", "print('ran')")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert "broken.toml" in proc.stderr
+    env["TASKGUARD_MODE"] = "loud"
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    proc = subprocess.run(
+        [PY, "-c", "print('ran')"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert "mode: expected 'error' or 'warn', got 'loud'" in proc.stderr
 
 
 def test_inherited_descriptors_reach_the_command(project: Path) -> None:
@@ -219,3 +260,133 @@ def test_no_command_is_a_usage_error(project: Path) -> None:
 )
 def test_dash_m_module(argv: list[str], module: str | None) -> None:
     assert _dash_m_module(argv) == module
+
+
+WAIT_FOR_SIGNAL = """
+import signal, sys, time
+
+def handler(signum, frame):
+    print("got", signal.Signals(signum).name, flush=True)
+    sys.exit(3)
+
+signal.signal(signal.SIGTERM, handler)
+signal.signal(signal.SIGINT, handler)
+print("ready", flush=True)
+time.sleep(60)
+sys.exit(9)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_reach_the_command(project: Path, signum: signal.Signals) -> None:
+    # Sent to taskguard run alone (a supervisor, `kill`; no terminal here): passed on, and
+    # the command's own exit status comes back.
+    assert SCRIPT is not None
+    proc = subprocess.Popen(
+        [SCRIPT, "run", "--", PY, "-c", WAIT_FOR_SIGNAL],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # no controlling terminal: nothing else delivers it
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 3, err
+    assert out == f"got {signum.name}\n"
+
+
+def test_a_command_that_is_not_python(project: Path) -> None:
+    shell = shutil.which("sh")
+    assert shell is not None
+    line = f'"{PY}" -c "import app.api.routers as r; print(r.clean()); r.lazy()"; exit 5'
+    proc = taskguard_run("--", shell, "-c", line)
+    assert proc.returncode == 5
+    assert proc.stdout == "[1]\n"
+    assert "ForbiddenImportError: TG002: app.api.routers may not import fakehttp" in proc.stderr
+
+
+REPORT = (
+    "import sys\n"
+    "print('taskguard._hook' in sys.modules and sys.modules['taskguard._hook']._active is not None)"
+)
+
+
+def test_interpreters_that_skip_pythonpath_or_site(project: Path) -> None:
+    # The command itself: refused, it would run unguarded.
+    for flag in ("-I", "-S", "-E", "-BI"):
+        proc = taskguard_run("--", PY, flag, "-c", "print('ran')")
+        assert (proc.returncode, proc.stdout) == (2, ""), (flag, proc.stderr)
+        assert "would run unguarded" in proc.stderr
+    assert taskguard_run("--", PY, "-X", "importtime", "-c", "pass").returncode == 0
+    assert taskguard_run("--", PY, "-c", "pass", "-I").returncode == 0  # an argument of -c
+
+    # Children the command starts with them are not guarded: the documented limit.
+    code = (
+        "import subprocess, sys\n"
+        f"print({REPORT.splitlines()[1][6:-1]}, flush=True)\n"
+        "for flags in (['-I'], ['-S'], ['-E']):\n"
+        f"    subprocess.run([sys.executable, *flags, '-c', {REPORT!r}])\n"
+    )
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False", "False", "False"]
+
+
+def test_a_child_with_its_own_pythonpath(project: Path) -> None:
+    # Extending PYTHONPATH keeps the bootstrap; replacing it drops the guard (documented).
+    code = (
+        "import os, subprocess, sys\n"
+        "extended = os.environ['PYTHONPATH'] + os.pathsep + 'extra'\n"
+        "for path in (extended, os.getcwd()):\n"
+        "    env = {**os.environ, 'PYTHONPATH': path}\n"
+        f"    subprocess.run([sys.executable, '-c', {REPORT!r}], env=env)\n"
+    )
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False"]
+
+
+def _other_interpreter(*versions: str) -> str | None:
+    for version in versions:
+        if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+            continue
+        found = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+        if found:
+            return str(found[-1])
+    return None
+
+
+def test_another_interpreter_without_taskguard_installed(project: Path) -> None:
+    # The bootstrap loads the guard from taskguard's own directory: a Python that has no
+    # taskguard (another venv, a system Python) is guarded all the same.
+    other = _other_interpreter("3.12", "3.13")
+    if other is None:
+        pytest.skip("no CPython 3.12/3.13 other than the running one under ~/.pyenv/versions")
+    probe = subprocess.run([other, "-c", "import taskguard"], capture_output=True, check=False)
+    assert probe.returncode != 0
+    line = "import app.api.routers as r; print(r.clean()); r.lazy()"
+    proc = taskguard_run("--", other, "-c", line)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == "[1]\n"
+    assert "ForbiddenImportError: TG002: app.api.routers may not import fakehttp" in proc.stderr
+
+    # Before 3.11 reading pyproject.toml needs tomli: without it the process stops.
+    older = _other_interpreter("3.10")
+    if older is None:
+        return
+    probe = subprocess.run([older, "-c", "import tomli"], capture_output=True, check=False)
+    has_tomli = probe.returncode == 0
+    proc = taskguard_run("--", older, "-c", line)
+    if has_tomli:
+        assert proc.returncode == 1, proc.stderr
+        assert "ForbiddenImportError: TG002" in proc.stderr
+    else:
+        assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+        assert "needs tomli" in proc.stderr
