@@ -10,6 +10,7 @@ Importing this module raises ``CloudTasksUnavailableError`` when the client is m
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Any
@@ -21,10 +22,12 @@ from dispatch._validate import TaskSpec
 try:
     import grpc
     from google.api_core import exceptions as google_exceptions
+    from google.api_core.gapic_v1 import routing_header
     from google.auth import exceptions as auth_exceptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import tasks_v2
     from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+    from google.cloud.tasks_v2.services.cloud_tasks.transports.base import DEFAULT_CLIENT_INFO
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise CloudTasksUnavailableError(missing=exc.name) from exc
 
@@ -124,12 +127,39 @@ def _build_request(spec: TaskSpec) -> Any:
     return tasks_v2.CreateTaskRequest.wrap(_RequestPb(parent=spec.queue_path, task=task))
 
 
+@functools.lru_cache(maxsize=64)
+def _call_metadata(queue_path: str) -> tuple[tuple[str, str], ...]:
+    # What the generated client.create_task() sends: the routing header Google's front end
+    # routes on, and the client's identification.
+    return (
+        routing_header.to_grpc_metadata((("parent", queue_path),)),  # type: ignore[no-untyped-call]
+        DEFAULT_CLIENT_INFO.to_grpc_metadata(),  # type: ignore[no-untyped-call]
+    )
+
+
+def _create(client: Any, request: Any, spec: TaskSpec, timeout: float) -> Any:
+    """The CreateTask RPC through the client's own transport stub.
+
+    ``client.create_task()`` wraps the same stub in generic Python layers (request
+    coercion, retry and timeout wrappers, per-call metadata assembly) that cost about a
+    fifth of the client's CPU per call on loopback; the dispatcher needs none of them: it
+    builds the request itself, never retries inside the call, and sends the same metadata.
+    Errors are translated exactly as the wrapper does (``from_grpc_error``).
+    """
+    try:
+        return client.transport.create_task(
+            request, timeout=timeout, metadata=_call_metadata(str(spec.queue_path))
+        )
+    except grpc.RpcError as exc:
+        raise google_exceptions.from_grpc_error(exc) from exc  # type: ignore[no-untyped-call]
+
+
 def create_task(client: Any, request: Any, spec: TaskSpec, *, timeout: float, attempt: int) -> str:
     """One CreateTask call; returns the task name or raises a dispatch error."""
     try:
-        # retry=None: the gapic default is no retry for CreateTask anyway, and the
-        # dispatcher's own loop must be the only one so the budget holds.
-        response = client.create_task(request=request, retry=None, timeout=timeout)
+        # No retry inside the call: the dispatcher's own loop must be the only one so the
+        # budget holds.
+        response = _create(client, request, spec, timeout)
     except google_exceptions.AlreadyExists as exc:
         raise DuplicateTaskError(
             task_name=spec.task_name, queue=spec.queue, attempts=attempt
