@@ -328,7 +328,8 @@ def test_usage_errors_name_the_option(pytester: pytest.Pytester) -> None:
         (("-o", "taskguard_mod=warn"), "ERROR: Unknown config option: taskguard_mod"),
         (("--taskguard-mode=bogus",), "*--taskguard-mode: invalid choice: 'bogus'*"),
     ):
-        result = run(pytester, *args)
+        # in-process: each stops while configuring, before the guard would be installed
+        result = pytester.runpytest_inprocess(*args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, (args, result.stderr.str())
         result.stderr.fnmatch_lines([message])
 

@@ -6,10 +6,12 @@ Each attack runs in a module of its own (some leave their module's builtins alte
 of them in one interpreter (a poisoned cache would show in the attacks after it), once with
 the targets loaded and once without."""
 
-import subprocess
-import sys
+import builtins
+import importlib
 
-from _support import ROOT, done, write
+from _support import POLICY, done, unload, write
+
+from taskguard import ForbiddenImportError, install
 
 ATTACKS = """
 import sys
@@ -90,36 +92,6 @@ def update_own_import():
     import fakehttp
 """
 
-RUNNER = """
-import builtins
-import importlib
-import sys
-from _support import POLICY, unload
-from taskguard import ForbiddenImportError, install
-
-install(POLICY)
-namespace = vars(builtins)
-saved = dict(namespace)
-for attack in sys.argv[2:]:
-    # writes through a module's builtins mapping reach the real builtins, as they would
-    # without the guard (pop_own_import removes builtins.__import__): put them back
-    namespace.update(saved)
-    module = importlib.import_module(f"app.api.routers.{attack}")
-    if sys.argv[1] == "first":
-        unload("fakehttp", "fakecloud")
-    else:
-        for name in ("fakehttp", "fakecloud.tasks"):
-            importlib.import_module(name)
-    try:
-        result = getattr(module, attack)()
-    except ForbiddenImportError as exc:
-        outcome = f"BLOCKED {exc.imported}"
-    except Exception as exc:
-        outcome = f"FAILED {type(exc).__name__} {exc}"
-    else:
-        outcome = f"THROUGH {result!r}"
-    print(attack, outcome, sep="\t")
-"""
 expected = {
     "lie_on_the_fast_path": "BLOCKED fakehttp",
     "poisoned_name_cache": "BLOCKED fakehttp",
@@ -130,29 +102,38 @@ expected = {
     "update_own_import": "BLOCKED fakehttp",
 }
 attacks = (*expected, "flipping_globals", "shifty_fromlist")
-write({f"app/api/routers/{attack}.py": ATTACKS for attack in attacks})
-write({"runner.py": RUNNER})
+states = ("loaded", "first")
+write({f"app/api/routers/{state}_{attack}.py": ATTACKS for state in states for attack in attacks})
+install(POLICY)
+namespace = vars(builtins)
+saved = dict(namespace)
 seen = {}
-for state in ("loaded", "first"):
-    proc = subprocess.run(
-        [sys.executable, "runner.py", state, *attacks],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, (state, proc.stderr)
-    for line in proc.stdout.splitlines():
-        attack, outcome = line.split("\t")
-        seen[attack, state] = outcome
-    assert len(seen) == len(attacks) * (1 + (state == "first")), (proc.stdout, proc.stderr)
+for state in states:
+    for attack in attacks:
+        # writes through a module's builtins mapping reach the real builtins, as they would
+        # without the guard (pop_own_import removes builtins.__import__): put them back
+        namespace.update(saved)
+        module = importlib.import_module(f"app.api.routers.{state}_{attack}")
+        if state == "first":
+            unload("fakehttp", "fakecloud")
+        else:
+            for name in ("fakehttp", "fakecloud.tasks"):
+                importlib.import_module(name)
+        try:
+            result = getattr(module, attack)()
+        except ForbiddenImportError as exc:
+            seen[attack, state] = f"BLOCKED {exc.imported}"
+        except Exception as exc:
+            seen[attack, state] = f"FAILED {type(exc).__name__} {exc}"
+        else:
+            seen[attack, state] = f"THROUGH {result!r}"
+namespace.update(saved)
 for attack, outcome in expected.items():
-    for state in ("loaded", "first"):
+    for state in states:
         assert seen[attack, state] == outcome, (attack, state, seen[attack, state])
 # the fromlist is iterated once: the import gets the names the guard checked
 assert seen["shifty_fromlist", "first"] == "THROUGH False", seen
 # the package is read once: the import resolves against the one the guard checked
-for state in ("loaded", "first"):
+for state in states:
     assert seen["flipping_globals", state].startswith("FAILED ModuleNotFoundError"), seen
 done()
