@@ -55,11 +55,33 @@ write(
                 import concurrent.futures as futures
                 return futures.ProcessPoolExecutor
 
+            def entry_point():
+                import importlib.metadata
+                return importlib.metadata.EntryPoint("x", "fakehttp:NAME", "g").load()
+
+            def through_a_helper():
+                from app.services import loader
+                return loader.load("fakehttp")
+
+            def in_another_namespace():
+                import json
+                import types
+                code = compile("import fakehttp as result", "<elsewhere>", "exec")
+                namespace = vars(json)
+                types.FunctionType(code, namespace)()
+                return namespace.pop("result")
+
             def unbound_dict_method():
                 dict.pop(__builtins__, "__import__")
                 import json
         """,
         "app/services/http.py": "import fakehttp\nclient = fakehttp\n",
+        "app/services/loader.py": """
+            import importlib
+
+            def load(name):
+                return importlib.import_module(name)
+        """,
         "app/api/routers/reexported.py": """
             def through_first_party():
                 from app.services.http import client
@@ -91,6 +113,9 @@ for escape in (
     escapes.spec_by_hand,
     escapes.path_finder,
     escapes.python_unpickler,
+    escapes.entry_point,
+    escapes.through_a_helper,
+    escapes.in_another_namespace,
 ):
     importlib.import_module("fakehttp")
     result = escape()
@@ -106,12 +131,17 @@ for escape in (
     escapes.bootstrap,
     escapes.spec_by_hand,
     escapes.python_unpickler,
+    escapes.entry_point,
 ):
     unload("fakehttp")
     assert blocked(escape).importer == "app.api.routers.escapes", escape.__name__
 unload("fakehttp")
 assert escapes.path_finder().NAME == "fakehttp"  # executed without the import system
 assert "fakehttp" not in sys.modules
+# code that runs as another module (its namespace, or its import function) is that module's
+for escape in (escapes.through_a_helper, escapes.in_another_namespace):
+    unload("fakehttp")
+    assert escape().NAME == "fakehttp", escape.__name__
 
 # a first-party module that is not protected may hand a forbidden module on (TG004, the
 # static check's opt-in indirect rule, reports it)

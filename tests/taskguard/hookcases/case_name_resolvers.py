@@ -47,6 +47,10 @@ write(
             def by_resolve_name_member():
                 return pkgutil.resolve_name("concurrent.futures:ProcessPoolExecutor")
 
+            def reload_it():
+                import importlib, sys
+                return importlib.reload(sys.modules["fakehttp"])
+
             def resolve_clean():
                 return pkgutil.resolve_name("json:dumps")
 
@@ -93,6 +97,8 @@ err = blocked(r.by_resolve_name_member)
 assert err.imported == "concurrent.futures.ProcessPoolExecutor", err.imported
 import json
 
+# reloading a loaded forbidden module finds it again: the frame check sees who asked
+assert blocked(r.reload_it).imported == "fakehttp"
 assert r.resolve_clean() is json.dumps
 assert isinstance(r.pkgutil, ModuleType) and r.pkgutil is not pkgutil
 assert r.pkgutil.iter_modules is pkgutil.iter_modules  # everything else is the real module
@@ -100,7 +106,7 @@ assert r.pkgutil.iter_modules is pkgutil.iter_modules  # everything else is the 
 # the library's own import is the library's business, not the router's
 unload("fakehttp")
 assert r.through_a_library() == "fakehttp"
-assert sorted({v.line for v in guard.violations}) == [9, 12, 15, 18, 21, 24, 27, 30], [
+assert sorted({v.line for v in guard.violations}) == [9, 12, 15, 18, 21, 24, 27, 30, 34], [
     v.line for v in guard.violations
 ]
 done()
