@@ -39,6 +39,7 @@ can resolve to a name the policy cares about. See ``Prefilter`` for the argument
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -279,15 +280,17 @@ class Prefilter:
     lines hold a coding cookie (an ASCII file may still declare ``utf-7``), or when it
     mentions ``taskguard`` (suppression comments) or a word of :func:`_expressions_matter`
     (constant dynamic imports such as ``import_module``, ``__import__`` or ``resolve_name``,
-    whose strings may be escaped or split). Otherwise every import
+    whose strings may be escaped or split, and the namespaces a lookup with a split or
+    escaped key reaches them through: ``importlib``, ``builtins``, ``globals()``...).
+    Otherwise every import
     in it is an import statement spelled with plain ASCII identifiers on the lines
     :func:`_import_spans` keeps. A name matches a pattern only if every literal segment of
     the pattern is a segment of the name, and each segment of the name is spelled in the
     statement or, for a relative import, comes from the file's own module name (and then the
     name starts with the file's root package). So when some literal segment of every relevant
     pattern occurs in neither place, no import in the file can match. Protected modules also
-    look for the other words of :func:`_expressions_matter` (``exec``, ``builtins``,
-    ``pkgutil``...: the import binding a loader module spells its name); the graph mode
+    look for the other words of :func:`_expressions_matter` (``exec``, ``zipimport``,
+    ``types``...: the import binding a loader module spells its name); the graph mode
     (``indirect``) also looks for the root packages' segments and relative imports.
     """
 
@@ -1329,10 +1332,12 @@ class _SyntaxMemo:
         return failed
 
 
-# Words that make the expression pass necessary, because an expression (not only an import
-# statement) holding them can import or run code: in every module (a constant dynamic import
-# of a dispatch library is TG001 anywhere) ...
-_CALL_WORDS = (
+# What makes the expression pass necessary, because an expression (not only an import
+# statement) holding it can import or run code. In every module (a constant dynamic import of
+# a dispatch library is TG001 anywhere): the name of a function that imports by name, ending
+# as a word (``import_modules`` is another name). One search: it finds the "_" in each name,
+# then what surrounds it, several times faster than looking for each name in turn ...
+_CALL_NAMES = (
     b"__import__",
     b"import_module",
     b"resolve_name",
@@ -1341,14 +1346,36 @@ _CALL_WORDS = (
     b"get_loader",
     b"find_loader",
 )
-# ... and in protected modules: the modules whose members load code (rare words, so anywhere:
-# the statement binding one spells its name whatever the alias; ``builtins`` also covers
-# ``__builtins__`` and ``f_builtins``), builtins used as bare names, and ``types``, a common
-# word, which only counts in import statements (nothing else can bind the module to a name,
-# short of a dynamic import, which the words above catch).
-_PROTECTED_WORDS = (b"builtins", b"importlib", b"pkgutil", b"runpy", b"zipimport")
-_PROTECTED_NAMES = (b"exec", b"eval", b"compile", b"globals", b"locals", b"vars")
+_CALL_PATTERN = (
+    b"_(?:"
+    + b"|".join(
+        rb"_import__"
+        if name == b"__import__"
+        else b"(?<=" + name.partition(b"_")[0] + b"_)" + name.partition(b"_")[2] + rb"\b"
+        for name in _CALL_NAMES
+    )
+    + b")"
+)
+# ... and the namespaces through which a lookup with a computed constant key reaches such a
+# function (``getattr(importlib, "import_" "module")``, ``globals()["__imp" "ort__"]``): the
+# key's text may be split or escaped, the namespace's name may not (``builtins`` also covers
+# ``__builtins__`` and ``f_builtins``) ...
+_NAMESPACE_WORDS = (b"builtins", b"importlib", b"pkgutil", b"runpy")
+_NAMESPACE_NAMES = (b"globals", b"locals", b"vars")
+# ... and in protected modules: zipimport, the builtins that run code used as bare names, and
+# ``types``, a common word, which only counts in import statements (nothing else can bind the
+# module to a name, short of a dynamic import, which the words above catch).
+_PROTECTED_WORDS = (b"zipimport",)
+_PROTECTED_NAMES = (b"exec", b"eval", b"compile")
 _IMPORTED_WORDS = (b"types",)
+_CALLS: list[re.Pattern[bytes]] = []
+
+
+def _calls() -> re.Pattern[bytes]:
+    # Compiled on first use: a cached run never needs it.
+    if not _CALLS:
+        _CALLS.append(re.compile(_CALL_PATTERN))
+    return _CALLS[0]
 
 
 def _expressions_matter(
@@ -1359,7 +1386,12 @@ def _expressions_matter(
     Non-ASCII text can spell any identifier (NFKC), so it always counts. ``spans`` gives the
     byte spans of the file's import statements (:func:`_import_spans`).
     """
-    if not data.isascii() or any(word in data for word in _CALL_WORDS):
+    if (
+        not data.isascii()
+        or _calls().search(data) is not None
+        or any(word in data for word in _NAMESPACE_WORDS)
+        or any(_has_word(data, word) for word in _NAMESPACE_NAMES)
+    ):
         return True
     if not protected:
         return False
@@ -1844,8 +1876,11 @@ def _analyze_all(
     import multiprocessing
 
     global _WORKER
-    size = max(16, len(items) // (jobs * 8))
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    # Largest files first and small chunks handed out as workers free up: the last chunks
+    # are small files, so no worker is left parsing alone for long at the end.
+    order = sorted(range(len(items)), key=lambda i: -items[i][4])
+    size = max(8, len(items) // (jobs * 32))
+    chunks = [[items[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
     _WORKER = job
     try:
         pool = multiprocessing.get_context("fork").Pool(jobs)
@@ -1860,7 +1895,10 @@ def _analyze_all(
     if syntax is not None:
         for _records, learned in results:
             syntax.learned.extend(learned)
-    return [record for records, _learned in results for record in records]
+    out: list[Record] = [_SKIPPED] * len(items)
+    for i, record in zip(order, (r for records, _learned in results for r in records), strict=True):
+        out[i] = record
+    return out
 
 
 # --------------------------------------------------------------------------- TG004

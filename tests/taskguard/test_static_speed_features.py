@@ -109,6 +109,13 @@ FRAGMENTS = [
     '"""The types of uploads."""',
     "import importlib as il\nalias = il\nalias.import_module('httpx')",
     "TYPES = {'content_types': 1, 'globals': 2}",
+    # A by-name import reached through a lookup whose key is split: no call word is spelled.
+    "import importlib\ngetattr(importlib, 'import_' 'module')('google.cloud.tasks_v2')",
+    "globals()['__imp' 'ort__']('google.cloud.tasks_v2')",
+    "import builtins as b\nvars(b)['__imp' + 'ort__']('httpx')",
+    "import pkgutil\npkgutil.__dict__['resolve_' 'name']('google.cloud.tasks_v2:X')",
+    "import runpy\ngetattr(runpy, 'run_' 'module')('google.cloud.tasks_v2')",
+    "import_modules = 1\nfind_specs = 2\nmodule_name = 'x'",
 ]
 MODULES = [
     "app/api/routers/m0.py",
@@ -244,6 +251,20 @@ def test_prefilter_regressions() -> None:
     for prefix in (b'PREFIX = "import #"; ', b'CLOSE = "import )"; '):
         source = prefix + b"from google.cloud import (\n    tasks_v2,\n)\n"
         assert PREFILTERS[False].needs_parse(source, "app.domain.x", False)
+    # A by-name function reached through a namespace with a split key is TG001 in any
+    # module: the namespace's name makes the file relevant (it was ruled out).
+    for split in (
+        b"import importlib\ngetattr(importlib, 'import_' 'module')('google.cloud.tasks_v2')\n",
+        b"globals()['__imp' 'ort__']('google.cloud.tasks_v2')\n",
+        b"vars()['__imp' 'ort__']('google.cloud.tasks_v2')\n",
+        b"__builtins__['__imp' 'ort__']('google.cloud.tasks_v2')\n",
+    ):
+        assert PREFILTERS[False].needs_parse(split, "app.domain.x", False), split
+        full = analyze_source(split, "app.domain.x", False, POLICY, prefilter=None, graph=False)
+        assert [f[3] for f in full[1]] == ["TG001"]
+    # Identifiers that only start like a by-name function are not one.
+    plain = b"import_modules = 1\nfind_specs = 2\nmodule_name = 'x'\n"
+    assert not PREFILTERS[False].needs_parse(plain, "app.domain.x", False)
 
 
 @pytest.mark.parametrize(
