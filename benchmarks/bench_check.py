@@ -7,7 +7,9 @@ Generates (or reuses) the corpus of ``gen_corpus.py`` under ``benchmarks/corpus/
 one invocation times, alternating the order of the tools every round:
 
 * taskguard cold (its cache directory removed first), then cached (the same command again),
-  and with ``--no-cache``: the default mode, which parses every file (fail closed);
+  then with another policy (``--config taskguard-changed.toml``: a fresh record cache, the
+  syntax verdicts reused), and with ``--no-cache``: the default mode, which parses every
+  file (fail closed);
 * the same cold and cached pair with ``--fast``, the opt-in mode that does not parse files
   the byte prefilter proves irrelevant;
 * ruff cold (``--no-cache``) and cached, TID251 configured through nested per-package
@@ -124,6 +126,20 @@ def ensure_corpus(path: Path, modules: int, seed: int, regenerate: bool) -> dict
         for name in files:
             os.utime(Path(dirpath) / name, (past, past))
     return manifest
+
+
+CHANGED_CONFIG = "taskguard-changed.toml"
+
+
+def write_changed_policy(corpus: Path) -> None:
+    """The corpus policy with one more forbidden library (absent from the corpus): a run with
+    it after a default run starts a fresh record cache but finds every syntax verdict."""
+    text = (corpus / "pyproject.toml").read_text(encoding="utf-8")
+    marker = "forbidden-in-protected = [\n"
+    if marker not in text:
+        raise SystemExit("the corpus pyproject.toml has no forbidden-in-protected list")
+    changed = text.replace(marker, marker + '    "xmlrpc.client",\n', 1)
+    (corpus / CHANGED_CONFIG).write_text(changed, encoding="utf-8")
 
 
 def module_paths(corpus: Path, roots: Iterable[str]) -> dict[str, str]:
@@ -415,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     il_direct = [lint_imports, "--no-cache", "--no-logo", "importlinter-direct.ini"]
     il_indirect = [lint_imports, "--no-cache", "--no-logo", "importlinter-indirect.ini"]
 
+    write_changed_policy(corpus)
     info = machine(ruff, taskguard, corpus)
     view = build_il_view(corpus, roots)
     stubbed = stub_il_blockers(view, il_direct)
@@ -432,9 +449,12 @@ def main(argv: list[str] | None = None) -> int:
         if not (corpus / CACHE_DIR).exists():
             print(f"warning: no {CACHE_DIR}/ after a run: 'cold' may not be cold", flush=True)
         cached = run(tg, corpus)
+        # Another policy: every record is made again, the syntax verdicts are reused.
+        changed = run([*tg, "--config", CHANGED_CONFIG], corpus)
         if record:
             timings.add("taskguard cold", cold)
             timings.add("taskguard cached", cached)
+            timings.add("taskguard after a policy change", changed)
         outputs["taskguard cold"], outputs["taskguard cached"] = cold, cached
 
     def unit_taskguard_fast(record: bool) -> None:
