@@ -292,6 +292,13 @@ class Prefilter:
     look for the other words of :func:`_expressions_matter` (``exec``, ``zipimport``,
     ``types``...: the import binding a loader module spells its name); the graph mode
     (``indirect``) also looks for the root packages' segments and relative imports.
+
+    One construct escapes every search of the bytes: the analysis takes a lookup of the key
+    ``__builtins__`` on any object as the builtins namespace, and that key may itself be
+    split or escaped (``obj["__built" "ins__"]["__imp" "ort__"]("httpx")``). A file holding
+    it and none of the words above is ruled out. Catching it would mean analysing every file
+    with an escape or a string concatenation (a quarter of the files of a typical
+    site-packages).
     """
 
     def __init__(self, policy: Policy, *, graph: bool) -> None:
