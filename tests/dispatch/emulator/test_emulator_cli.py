@@ -73,3 +73,11 @@ def test_a_busy_port_exits_1_with_the_reason():
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "could not bind" in err
+
+
+def test_a_nan_dedup_window_exits_2_with_the_reason():
+    # NaN would keep every task name reserved forever: refused, not silently accepted.
+    proc = _start("--port", "0", "--dedup-window", "nan")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "NaN" in err
