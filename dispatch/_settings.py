@@ -86,6 +86,10 @@ class DispatchSettings:
                 raise DispatchConfigError(
                     f"{name} must be a string, got {type(value).__name__}", field=name
                 )
+            if value is not None and type(value) is not str:
+                # A str subclass could read one way when checked and another when used.
+                value = str.__getitem__(value, slice(None))
+                object.__setattr__(self, name, value)
             # An empty variable means "not set": normalise so every check sees None.
             if value is not None and not value.strip():
                 object.__setattr__(self, name, None)

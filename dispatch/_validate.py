@@ -113,6 +113,16 @@ class Rejected(Exception):
         self.error = error
 
 
+def _plain(value: str) -> str:
+    """``value`` as an exact ``str``.
+
+    A ``str`` subclass can override ``__contains__``, ``__iter__``, ``split`` or
+    ``__format__`` to pass every check here and then read differently when the URL or the
+    task name is built; the checks must see, and the task must carry, the same characters.
+    """
+    return value if type(value) is str else str.__getitem__(value, slice(None))
+
+
 def _fail(event: str, field: str, message: str) -> Rejected:
     return Rejected(event, DispatchConfigError(message, field=field))
 
@@ -130,6 +140,8 @@ def check_queue_parts(
             "queue",
             "queue must be a queue id of 1-100 letters, digits or hyphens",
         )
+    if queue is not None:
+        queue = _plain(queue)
     return _queue_path(
         settings.project,
         settings.location,
@@ -379,9 +391,12 @@ def check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], .
     if not isinstance(headers, Mapping):
         raise _fail(event, "headers", "headers must be a mapping of str to str")
     seen: set[str] = set()
-    for name, value in headers.items():
-        if not isinstance(name, str):
-            raise _fail(event, "headers", f"header names must be str, got {type(name).__name__}")
+    for raw_name, raw_value in headers.items():
+        if not isinstance(raw_name, str):
+            raise _fail(
+                event, "headers", f"header names must be str, got {type(raw_name).__name__}"
+            )
+        name = _plain(raw_name)
         if not HEADER_NAME_RE.fullmatch(name):
             shown = name if name.isprintable() and len(name) <= 300 else "(unprintable)"
             raise _fail(event, "headers", f"header name {shown!r} is not a valid HTTP token")
@@ -400,8 +415,9 @@ def check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], .
         if lower in seen:
             raise _fail(event, "headers", f"header {name!r} is given twice (case-insensitively)")
         seen.add(lower)
-        if not isinstance(value, str):
+        if not isinstance(raw_value, str):
             raise _fail(event, "headers", f"header {name!r}: value must be a str")
+        value = _plain(raw_value)
         if "\r" in value or "\n" in value:
             raise _fail(event, "headers", f"header {name!r}: value must not contain CR or LF")
         if not value.isascii() or any(
@@ -523,7 +539,7 @@ def check_task_id(task_id: object) -> tuple[str, bool]:
             "task_id",
             "task_id must be 1-500 characters from [A-Za-z0-9_-]",
         )
-    return task_id, True
+    return _plain(task_id), True
 
 
 def check_oidc(settings: DispatchSettings, base_url: str | None) -> tuple[str | None, str | None]:
@@ -565,6 +581,10 @@ def build_spec(
 ) -> TaskSpec:
     queue_path = check_queue_parts(settings, queue, required=require_config)
     base_url = check_base_url(settings.base_url, required=require_config)
+    if isinstance(path, str):
+        path = _plain(path)
+    if isinstance(queue, str):
+        queue = _plain(queue)
     url, log_path = check_path(path, base_url)
     assert isinstance(path, str)
     header_pairs = check_headers(headers)

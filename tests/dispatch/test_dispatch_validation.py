@@ -614,3 +614,62 @@ def test_an_invalid_queue_argument_is_not_logged(cloud: DispatchSettings) -> Non
     assert [e["event"] for e in logs] == ["tasks.enqueue_http_task.queue_path_failed"]
     assert logs[0]["queue"] is None
     assert "queue-secret" not in repr(logs)
+
+
+class _Sneaky(str):
+    """A str that hides its characters from the usual checks and lies when formatted."""
+
+    __slots__ = ()
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def __iter__(self) -> Any:
+        return iter("a")
+
+    def split(self, *args: Any, **kwargs: Any) -> Any:
+        return ["", "a"]
+
+    def partition(self, sep: str) -> Any:
+        return ("/a", "", "")
+
+    def startswith(self, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+    def __format__(self, spec: str) -> str:
+        return "formatted-differently"
+
+    def __str__(self) -> str:
+        return "/innocent"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["//evil.example.com/x", "/a/../admin", "/a\r\nHost: evil.example.com", "/a\\b", "/..;/x"],
+)
+def test_a_str_subclass_cannot_hide_a_bad_path(cloud: DispatchSettings, path: str) -> None:
+    assert reject(cloud, _Sneaky(path)).field == "path"
+
+
+def test_str_subclasses_are_carried_as_plain_str() -> None:
+    task = accept(
+        _Sneaky("/tasks/x"),
+        task_id=_Sneaky("t-1"),
+        queue=_Sneaky("other"),
+        headers={_Sneaky("X-A"): _Sneaky("v")},
+        settings=make_settings(queue=_Sneaky("q"), base_url=_Sneaky("https://w.example.com")),
+    )
+    assert task.name == "projects/test-project/locations/us-central1/queues/other/tasks/t-1"
+    assert task.url == "https://w.example.com/tasks/x"
+    assert type(task.path) is str
+    assert type(task.task_id) is str
+    assert type(task.queue) is str
+    assert all(type(k) is str and type(v) is str for k, v in task.headers.items())
+    settings = make_settings(queue=_Sneaky("q"))
+    assert type(settings.queue) is str
+    assert settings.queue_path == "projects/test-project/locations/us-central1/queues/q"
+
+
+@pytest.mark.parametrize("value", ["v\r\nX-Injected: 1", "caf\u00e9"])
+def test_a_str_subclass_cannot_hide_a_bad_header_value(cloud: DispatchSettings, value: str) -> None:
+    assert reject(cloud, headers={"X-A": _Sneaky(value)}).field == "headers"
