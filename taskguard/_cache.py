@@ -133,6 +133,17 @@ def load(root: str, key: str) -> Entries:
         fmt, stored_key, dirs = data
         if fmt != FORMAT or stored_key != key or type(dirs) is not dict:
             return Entries.empty()
+        size = 8 * STAMPS
+        for entry in dirs.values():
+            # The shape the checker relies on (a few hundred directories: cheap).
+            names, stats, _common, others = entry
+            if (
+                type(names) is not list
+                or type(stats) is not bytes
+                or type(others) is not dict
+                or len(stats) != size * len(names)
+            ):
+                return Entries.empty()
         return Entries(dirs)
     except (ValueError, TypeError):
         return Entries.empty()

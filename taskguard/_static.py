@@ -1327,10 +1327,9 @@ class _SyntaxMemo:
         from taskguard._cache import digest
 
         key = digest(data)
-        try:
-            return self.known[key]
-        except KeyError:
-            pass
+        known = self.known.get(key, False)
+        if known is None or (type(known) is tuple and len(known) == 3):
+            return known
         error = _syntax_exception(data, display)
         failed = None if error is None else _failure(error)
         # Running out of memory says nothing about the file.

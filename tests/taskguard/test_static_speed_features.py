@@ -353,6 +353,35 @@ def test_policy_changes_and_broken_caches_start_over(project: Path) -> None:
     assert (project / CACHE_DIR / ".gitignore").read_text(encoding="utf-8").endswith("*\n")
 
 
+def test_caches_of_another_shape_are_ignored(project: Path) -> None:
+    import marshal
+
+    from taskguard import _cache
+
+    expected = check(use_cache=False)
+    check()
+    (path,) = (project / CACHE_DIR).glob("check-*.bin")
+    fmt, key, dirs = marshal.loads(path.read_bytes())
+    for broken in (
+        dict.fromkeys(dirs, ("not", "a", "directory", "entry")),
+        {
+            rel_dir: (names, b"\x00", common, others)
+            for rel_dir, (names, _s, common, others) in dirs.items()
+        },
+        {rel_dir: [names] for rel_dir, (names, *_rest) in dirs.items()},
+    ):
+        path.write_bytes(marshal.dumps((fmt, key, broken)))
+        assert check() == expected
+    assert len(_cache.load(str(project), key)) > 0  # rewritten whole
+    # Syntax verdicts of another shape are verdicts nobody has: the files are parsed again.
+    (syntax,) = (project / CACHE_DIR).glob("syntax-*.bin")
+    fmt, version, results = marshal.loads(syntax.read_bytes())
+    assert results
+    syntax.write_bytes(marshal.dumps((fmt, version, dict.fromkeys(results, "broken"))))
+    path.unlink()
+    assert check() == expected
+
+
 def test_no_cache_writes_nothing(project: Path) -> None:
     check(use_cache=False)
     assert not (project / CACHE_DIR).exists()
