@@ -27,6 +27,7 @@ from dispatch.emulator._store import FULL, QueuePb, Store, view_of
 _log = structlog.get_logger("dispatch.emulator")
 
 DEFAULT_DEDUP_WINDOW = 3600.0
+_MAX_INJECTED_DELAY = 24 * 3600.0
 DEFAULT_QUEUE_REUSE_WINDOW = 7 * 24 * 3600.0
 JWKS_PATH = "/oauth2/v3/certs"
 PEM_CERTS_PATH = "/oauth2/v1/certs"
@@ -324,7 +325,7 @@ class Emulator:
         error is answered afterwards: the "did my request land?" case of a lost response.
         """
         _check_method(method)
-        if not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError("n must be a positive int")
         if not isinstance(code, grpc.StatusCode) or code is grpc.StatusCode.OK:
             raise ValueError("code must be a grpc.StatusCode other than OK")
@@ -336,10 +337,17 @@ class Emulator:
         The call still takes effect after the wait, even if the client gave up meanwhile.
         """
         _check_method(method)
-        if not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError("n must be a positive int")
-        if seconds < 0:
-            raise ValueError("seconds must not be negative")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not 0 <= seconds <= _MAX_INJECTED_DELAY
+        ):
+            # NaN or inf would reach Event.wait(), which refuses them in a gRPC thread.
+            raise ValueError(
+                f"seconds must be a number from 0 to {_MAX_INJECTED_DELAY:g} (not negative)"
+            )
         self._faults.delay(method, n, float(seconds))
 
     def clear_faults(self) -> None:

@@ -80,6 +80,11 @@ def test_pending_faults_can_be_cleared(client, paused, emulator):
         (lambda e: e.fail_next(1, grpc.StatusCode.OK), "other than OK"),
         (lambda e: e.fail_next(1, 14), "StatusCode"),
         (lambda e: e.delay_next(1, -1), "negative"),
+        (lambda e: e.delay_next(1, float("nan")), "negative"),
+        (lambda e: e.delay_next(1, float("inf")), "negative"),
+        (lambda e: e.delay_next(1, "1"), "negative"),
+        (lambda e: e.fail_next(True), "positive"),
+        (lambda e: e.delay_next(True, 0.1), "positive"),
         (lambda e: e.delay_next(1, 1, method="GetIamPolicy"), "unknown method"),
     ],
 )
