@@ -277,12 +277,11 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         # What is checked is exactly what is imported: plain strings and ints (a str or int
         # subclass can lie about its hash, equality or truth), the fromlist iterated once,
         # and for a relative import the package computed here.
-        if name.__class__ is not str:
-            name = _plain(name)
-        if level.__class__ is not int:
-            level = operator.index(level)
-        items: tuple[Any, ...] = tuple(fromlist) if fromlist else ()
-        if items:
+        if name.__class__ is not str or level.__class__ is not int:
+            name, level = _plain(name), operator.index(level)
+        items: tuple[Any, ...] = ()
+        if fromlist:
+            items = tuple(fromlist)
             for item in items:
                 if item.__class__ is not str:
                     items = tuple(map(_plain, items))
@@ -293,28 +292,36 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             package = _calc_package(globals_)
             if globals_ is not None and globals_.__class__ is not dict:
                 globals_ = {"__package__": package}  # read once, here
-        key: Hashable = None
-        if not items and not level and "." not in name and name not in _VIEWED:
-            key = name  # the closure's fast path looks plain names up
-        elif "*" not in items:  # what a star import binds is judged after the import
-            key = (name, items, level, package)
+        # A plain name is the key the closure's fast path looks up.
+        plain = not items and not level and "." not in name
+        key: Hashable = name if plain else (name, items, level, package)
         try:
-            fresh = key is None or key not in verified
+            known = key in verified
         except TypeError:  # an unhashable fromlist item: the import itself will refuse it
-            key, fresh = None, True
-        if fresh:
-            if key is not None and key in guard._clean:
-                verified.add(key)
-            else:
-                error = guard._verify(importer, verified, key, name, items, level, package)
-                if error is not None:
-                    return error
+            key, known = None, False
+        if known:
+            return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
+        # A form this module has not made before, or one never remembered: a star import
+        # (judged on what it binds, after the import) and the standard modules seen
+        # through a view (see _VIEWED).
+        star = "*" in items
+        viewed = not level and (
+            name in _VIEWED or (not items and name.partition(".")[0] in _VIEWED)
+        )
+        if star or viewed:
+            key = None
+        if key is not None and key in guard._clean:
+            verified.add(key)
+        else:
+            error = guard._verify(importer, verified, key, name, items, level, package)
+            if error is not None:
+                return error
         module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
-        if items and "*" in items:
+        if star:
             error = guard._check_star(importer, module)
             if error is not None:
                 return error
-        if getattr(module, "__name__", None) in _VIEWED:
+        if viewed and getattr(module, "__name__", None) in _VIEWED:
             return _view(importer, module)
         return module
     return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
