@@ -282,8 +282,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         problem = _marker_problem(marker, guard.policy if guard is not None else None)
         if problem is not None:
             pytest.fail(
-                f"taskguard: usage error: @pytest.mark.{MARKER}{_shown(marker)}: {problem}; "
-                f'write @pytest.mark.{MARKER}("httpx", reason="why this test may import it")',
+                f"taskguard: usage error: @pytest.mark.{MARKER}{_shown(marker)}: {problem}\n"
+                f'usage: @pytest.mark.{MARKER}("httpx", reason="why this test may import it")',
                 pytrace=False,
             )
         if guard is not None:
