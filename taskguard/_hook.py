@@ -377,7 +377,7 @@ def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:
     return import_module
 
 
-def _make_resolve_name(importer: str, real: Callable[..., Any]) -> Callable[..., Any]:
+def _make_resolve_name(importer: str, real: types.ModuleType) -> Callable[..., Any]:
     def resolve_name(name: str) -> Any:
         __tracebackhide__ = True
         guard = _active
@@ -387,12 +387,12 @@ def _make_resolve_name(importer: str, real: Callable[..., Any]) -> Callable[...,
                 error = guard._check_by_name(importer, _resolved_names(name))
                 if error is not None:
                     raise error
-        return real(name)
+        return real.resolve_name(name)  # looked up now: mock.patch keeps working
 
     return resolve_name
 
 
-def _make_run_module(importer: str, real: Callable[..., Any]) -> Callable[..., Any]:
+def _make_run_module(importer: str, real: types.ModuleType) -> Callable[..., Any]:
     def run_module(mod_name: str, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
         guard = _active
@@ -402,7 +402,7 @@ def _make_run_module(importer: str, real: Callable[..., Any]) -> Callable[..., A
                 error = guard._check_by_name(importer, (mod_name,))
                 if error is not None:
                     raise error
-        return real(mod_name, *args, **kwargs)
+        return real.run_module(mod_name, *args, **kwargs)  # looked up now, as above
 
     return run_module
 
@@ -430,8 +430,8 @@ def _view_functions(importer: str, real: types.ModuleType) -> dict[str, Any]:
             "__import__": _make_import(importer),
         }
     if name == "pkgutil":
-        return {"resolve_name": _make_resolve_name(importer, real.resolve_name)}
-    return {"run_module": _make_run_module(importer, real.run_module)}
+        return {"resolve_name": _make_resolve_name(importer, real)}
+    return {"run_module": _make_run_module(importer, real)}
 
 
 _module_dict: Final[Callable[[types.ModuleType], dict[str, Any]]] = vars(types.ModuleType)[
@@ -674,8 +674,8 @@ def _own_codes() -> tuple[frozenset[types.CodeType], ...]:
         _make_import("").__code__,
         _guarded_import.__code__,
         _make_import_module("").__code__,
-        _make_resolve_name("", len).__code__,
-        _make_run_module("", len).__code__,
+        _make_resolve_name("", importlib).__code__,
+        _make_run_module("", importlib).__code__,
         *wrapper_codes,
     }
     _caches.clear()

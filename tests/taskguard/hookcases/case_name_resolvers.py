@@ -8,6 +8,7 @@ library's own lazy import is not blamed on its caller."""
 import pkgutil
 import sys
 from types import ModuleType
+from unittest import mock
 
 from _support import POLICY, blocked, done, unload, write
 
@@ -100,6 +101,8 @@ import json
 # reloading a loaded forbidden module finds it again: the frame check sees who asked
 assert blocked(r.reload_it).imported == "fakehttp"
 assert r.resolve_clean() is json.dumps
+with mock.patch("pkgutil.resolve_name", return_value="patched"):  # looked up at call time
+    assert r.resolve_clean() == "patched"
 assert isinstance(r.pkgutil, ModuleType) and r.pkgutil is not pkgutil
 assert r.pkgutil.iter_modules is pkgutil.iter_modules  # everything else is the real module
 
