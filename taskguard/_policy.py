@@ -654,10 +654,26 @@ def _is_legacy_namespace(path: object) -> bool:
 def _suggest(key: str, options: Iterable[str]) -> str:
     import difflib
 
-    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    names = list(options)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     if not close:
-        close = difflib.get_close_matches(key.replace("_", "-"), list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+        close = difflib.get_close_matches(key.replace("_", "-"), names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    # A shortened key ("forbidden", "forbiden" for "forbidden-in-protected") is too far from
+    # the full name for difflib; match it against the names' leading dash-separated parts.
+    heads: dict[str, list[str]] = {}
+    for name in names:
+        parts = name.split("-")
+        for end in range(1, len(parts)):
+            heads.setdefault("-".join(parts[:end]), []).append(name)
+    head = difflib.get_close_matches(key.replace("_", "-"), list(heads), n=1, cutoff=0.8)
+    if not head:
+        return ""
+    found = heads[head[0]]
+    if len(found) == 1:
+        return f"; did you mean {found[0]!r}?"
+    return "; did you mean one of " + ", ".join(repr(name) for name in sorted(found)) + "?"
 
 
 def _string_list(

@@ -276,6 +276,30 @@ colour = "blue"
     assert copy.problems == info.value.problems
 
 
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("protectd", "did you mean 'protected'?"),
+        ("forbidden_in_protected", "did you mean 'forbidden-in-protected'?"),
+        # shortened keys are too far from the full name for a plain close match
+        ("forbidden", "did you mean 'forbidden-in-protected'?"),
+        ("forbiden", "did you mean 'forbidden-in-protected'?"),
+        ("root", "did you mean 'root-packages'?"),
+        ("zzz", None),
+    ],
+)
+def test_unknown_key_suggestion(tmp_path: Path, key: str, hint: str | None) -> None:
+    write(tmp_path, f'[tool.taskguard]\n{key} = ["httpx"]\n')
+    with pytest.raises(PolicyError) as info:
+        load_policy(tmp_path)
+    [(name, message)] = info.value.problems
+    assert name == key
+    if hint is None:
+        assert message == "unknown key"
+    else:
+        assert message == f"unknown key; {hint}"
+
+
 def test_invalid_toml_and_missing_config(tmp_path: Path) -> None:
     write(tmp_path, "[tool.taskguard\n")
     with pytest.raises(PolicyError, match="invalid TOML"):
