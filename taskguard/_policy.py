@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from taskguard._errors import PolicyError
@@ -19,7 +20,7 @@ from taskguard._rules import TG001, TG002
 # does not otherwise need typing. Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ClassVar, Final, Literal
+    from typing import Any, Final, Literal
 
     Mode = Literal["error", "warn"]
     TypeChecking = Literal["ignore", "check"]
@@ -192,90 +193,29 @@ def matches(pattern: str, module: str) -> bool:
 # --------------------------------------------------------------------------- the policy
 
 
-class _Frozen:
-    """An immutable value: equality, hash, repr and pickling come from ``_fields``.
-
-    Hand-written rather than dataclasses: ``taskguard check`` imports this on every run, and
-    generating these classes cost more than a cached check of a small project.
-    """
-
-    __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; cannot delete {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _Frozen)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({shown})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), self._values())
-
-
-class AllowEntry(_Frozen):
+@dataclass(frozen=True)
+class AllowEntry:
     """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
 
-    __slots__ = ("imported", "importer", "reason")
-    _fields = ("importer", "imported", "reason")
     importer: str
     imported: str
     reason: str
 
-    def __init__(self, importer: str, imported: str, reason: str) -> None:
-        set_ = object.__setattr__
-        set_(self, "importer", importer)
-        set_(self, "imported", imported)
-        set_(self, "reason", reason)
 
-
-class Verdict(_Frozen):
+@dataclass(frozen=True)
+class Verdict:
     """Why ``importer`` may not import ``imported``.
 
     ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but
     the checker still needs to know which entry was used (TG005 reports the unused ones).
     """
 
-    __slots__ = ("allowed_by", "code", "imported", "importer", "pattern", "rule_pattern")
-    _fields = ("code", "importer", "imported", "pattern", "rule_pattern", "allowed_by")
     code: str
     importer: str
     imported: str
     pattern: str
     rule_pattern: str
-    allowed_by: AllowEntry | None
-
-    def __init__(  # noqa: PLR0917 - the field order is the public constructor
-        self,
-        code: str,
-        importer: str,
-        imported: str,
-        pattern: str,
-        rule_pattern: str,
-        allowed_by: AllowEntry | None = None,
-    ) -> None:
-        set_ = object.__setattr__
-        set_(self, "code", code)
-        set_(self, "importer", importer)
-        set_(self, "imported", imported)
-        set_(self, "pattern", pattern)
-        set_(self, "rule_pattern", rule_pattern)
-        set_(self, "allowed_by", allowed_by)
+    allowed_by: AllowEntry | None = None
 
     @property
     def allowed(self) -> bool:
@@ -292,58 +232,14 @@ class Verdict(_Frozen):
         )
 
 
-class Policy(_Frozen):
-    """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`."""
+class _Compiled:
+    """The compiled patterns and the decision memo a :class:`Policy` carries.
 
-    __slots__ = (
-        "_cache",
-        "_dispatch",
-        "_forbidden",
-        "_protected",
-        "_roots",
-        "_sanctioned",
-        "allow",
-        "dispatch_distributions",
-        "dispatch_modules",
-        "exclude",
-        "forbidden_in_protected",
-        "indirect",
-        "mode",
-        "project_root",
-        "protected",
-        "root_packages",
-        "sanctioned",
-        "source",
-        "type_checking",
-    )
-    _fields = (
-        "root_packages",
-        "sanctioned",
-        "dispatch_modules",
-        "dispatch_distributions",
-        "protected",
-        "forbidden_in_protected",
-        "type_checking",
-        "exclude",
-        "mode",
-        "allow",
-        "indirect",
-        "project_root",
-        "source",
-    )
-    root_packages: tuple[str, ...]
-    sanctioned: tuple[str, ...]
-    dispatch_modules: tuple[str, ...]
-    dispatch_distributions: tuple[str, ...]
-    protected: tuple[str, ...]
-    forbidden_in_protected: tuple[str, ...]
-    type_checking: TypeChecking
-    exclude: tuple[str, ...]
-    mode: Mode
-    allow: tuple[AllowEntry, ...]
-    indirect: bool
-    project_root: Path | None
-    source: Path | None
+    Kept out of the dataclass fields: they are derived from the fields, so they take no
+    part in equality, hashing, ``repr``, ``dataclasses.replace()`` or pickling.
+    """
+
+    __slots__ = ("_cache", "_dispatch", "_forbidden", "_protected", "_roots", "_sanctioned")
     _sanctioned: PatternSet
     _dispatch: PatternSet
     _protected: PatternSet
@@ -351,58 +247,55 @@ class Policy(_Frozen):
     _roots: PatternSet
     _cache: dict[tuple[str, str], Verdict | None]
 
-    def __init__(  # noqa: PLR0917 - the field order is the public constructor
-        self,
-        root_packages: tuple[str, ...] = (),
-        sanctioned: tuple[str, ...] = DEFAULT_SANCTIONED,
-        dispatch_modules: tuple[str, ...] = DEFAULT_DISPATCH_MODULES,
-        dispatch_distributions: tuple[str, ...] = (),
-        protected: tuple[str, ...] = DEFAULT_PROTECTED,
-        forbidden_in_protected: tuple[str, ...] = DEFAULT_FORBIDDEN,
-        type_checking: TypeChecking = "ignore",
-        exclude: tuple[str, ...] = (),
-        mode: Mode = "error",
-        allow: tuple[AllowEntry, ...] = (),
-        indirect: bool = False,
-        project_root: Path | None = None,
-        source: Path | None = None,
-    ) -> None:
-        set_ = object.__setattr__
-        set_(self, "root_packages", root_packages)
-        set_(self, "sanctioned", sanctioned)
-        set_(self, "dispatch_modules", dispatch_modules)
-        set_(self, "dispatch_distributions", dispatch_distributions)
-        set_(self, "protected", protected)
-        set_(self, "forbidden_in_protected", forbidden_in_protected)
-        set_(self, "type_checking", type_checking)
-        set_(self, "exclude", exclude)
-        set_(self, "mode", mode)
-        set_(self, "allow", allow)
-        set_(self, "indirect", indirect)
-        set_(self, "project_root", project_root)
-        set_(self, "source", source)
+
+@dataclass(frozen=True)
+class Policy(_Compiled):
+    """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`.
+
+    A frozen dataclass: ``dataclasses.replace(policy, mode="warn")`` gives a validated copy.
+    """
+
+    root_packages: tuple[str, ...] = ()
+    sanctioned: tuple[str, ...] = DEFAULT_SANCTIONED
+    dispatch_modules: tuple[str, ...] = DEFAULT_DISPATCH_MODULES
+    dispatch_distributions: tuple[str, ...] = ()
+    protected: tuple[str, ...] = DEFAULT_PROTECTED
+    forbidden_in_protected: tuple[str, ...] = DEFAULT_FORBIDDEN
+    type_checking: TypeChecking = "ignore"
+    exclude: tuple[str, ...] = ()
+    mode: Mode = "error"
+    allow: tuple[AllowEntry, ...] = ()
+    indirect: bool = False
+    project_root: Path | None = None
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
         problems = [
             (key, problem)
             for key, values in (
-                ("root-packages", root_packages),
-                ("sanctioned", sanctioned),
-                ("dispatch-modules", dispatch_modules),
-                ("protected", protected),
-                ("forbidden-in-protected", forbidden_in_protected),
+                ("root-packages", self.root_packages),
+                ("sanctioned", self.sanctioned),
+                ("dispatch-modules", self.dispatch_modules),
+                ("protected", self.protected),
+                ("forbidden-in-protected", self.forbidden_in_protected),
             )
             for value in values
             if (problem := pattern_problem(value)) is not None
         ]
         if problems:
             raise PolicyError(problems)
-        # Compiled patterns and the decision cache are rebuilt on unpickling (__reduce__
-        # passes the public fields only), never shipped between processes.
-        set_(self, "_sanctioned", PatternSet(sanctioned))
-        set_(self, "_dispatch", PatternSet(dispatch_modules))
-        set_(self, "_protected", PatternSet(protected))
-        set_(self, "_forbidden", PatternSet(forbidden_in_protected))
-        set_(self, "_roots", PatternSet(root_packages))
+        set_ = object.__setattr__
+        set_(self, "_sanctioned", PatternSet(self.sanctioned))
+        set_(self, "_dispatch", PatternSet(self.dispatch_modules))
+        set_(self, "_protected", PatternSet(self.protected))
+        set_(self, "_forbidden", PatternSet(self.forbidden_in_protected))
+        set_(self, "_roots", PatternSet(self.root_packages))
         set_(self, "_cache", {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The public fields only: compiled patterns and the memo are rebuilt on unpickling,
+        # never shipped between processes.
+        return (type(self), tuple(getattr(self, name) for name in _POLICY_FIELDS))
 
     # ------------------------------------------------------------------ queries
 
@@ -429,6 +322,9 @@ class Policy(_Frozen):
         """Whether the policy blocks ``importer`` from importing ``imported``."""
         verdict = decide(self, importer, imported)
         return verdict is not None and not verdict.allowed
+
+
+_POLICY_FIELDS: Final = tuple(f.name for f in fields(Policy))
 
 
 def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:

@@ -1,76 +1,26 @@
-"""Rule codes, their message templates, and the violation record every enforcer returns.
-
-``Rule`` and ``Violation`` are hand-written immutable values rather than dataclasses:
-``taskguard check`` imports this module on every run, and generating dataclasses (with the
-``inspect`` module they pull in) cost a fifth of a cached check of a large project.
-"""
+"""Rule codes, their message templates, and the violation record every enforcer returns."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # Not ``from typing import TYPE_CHECKING``: importing typing is a measurable part of a cached
 # check. Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ClassVar, Final
+    from typing import Any, Final
 
 HINT: Final = "use dispatch.enqueue_http_task() to dispatch background work"
 
 
-class _Value:
-    """An immutable record: equality, hash, repr and pickling come from ``_fields``."""
-
-    __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self._fields])
-
-    def _asdict(self) -> dict[str, Any]:
-        """The fields by name, in their declared order (what ``dataclasses.asdict`` gave)."""
-        return {name: getattr(self, name) for name in self._fields}
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(
-            f"cannot assign to field {name!r} of an immutable {type(self).__name__}"
-        )
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} of an immutable {type(self).__name__}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, _Value)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({shown})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), self._values())
-
-
-class Rule(_Value):
+@dataclass(frozen=True)
+class Rule:
     """A rule code, its short name, a one-line summary and its message template."""
 
-    __slots__ = ("code", "name", "summary", "template")
-    _fields = ("code", "name", "summary", "template")
-    __match_args__ = ("code", "name", "summary", "template")
     code: str
     name: str
     summary: str
     template: str
-
-    def __init__(self, code: str, name: str, summary: str, template: str) -> None:
-        set_ = object.__setattr__
-        set_(self, "code", code)
-        set_(self, "name", name)
-        set_(self, "summary", summary)
-        set_(self, "template", template)
 
 
 TG001: Final = Rule(
@@ -115,19 +65,15 @@ RULES: Final[dict[str, Rule]] = {
 }
 
 
-class Violation(_Value):
+@dataclass(frozen=True, order=True)
+class Violation:
     """One finding. ``path``/``line``/``column`` locate the statement (column is 1-based).
 
     ``imported`` is the full dotted name imported, or ``None`` where no name is known
-    (TG003, TG900). ``chain`` is the first-party import chain for TG004.
-
-    Violations compare, order and hash by their fields in this order, like the frozen,
-    ordered dataclass this used to be.
+    (TG003, TG900). ``chain`` is the first-party import chain for TG004. Violations order
+    by their fields in this order, so a sorted list reads file by file, line by line.
     """
 
-    __slots__ = ("chain", "code", "column", "imported", "importer", "line", "message", "path")
-    _fields = ("path", "line", "column", "code", "importer", "imported", "message", "chain")
-    __match_args__ = ("path", "line", "column", "code", "importer", "imported", "message", "chain")
     path: str
     line: int
     column: int
@@ -135,49 +81,17 @@ class Violation(_Value):
     importer: str | None
     imported: str | None
     message: str
-    chain: tuple[str, ...]
+    chain: tuple[str, ...] = ()
 
-    def __init__(  # noqa: PLR0917 - the field order is the public constructor
-        self,
-        path: str,
-        line: int,
-        column: int,
-        code: str,
-        importer: str | None,
-        imported: str | None,
-        message: str,
-        chain: tuple[str, ...] = (),
-    ) -> None:
-        set_ = object.__setattr__
-        set_(self, "path", path)
-        set_(self, "line", line)
-        set_(self, "column", column)
-        set_(self, "code", code)
-        set_(self, "importer", importer)
-        set_(self, "imported", imported)
-        set_(self, "message", message)
-        set_(self, "chain", chain)
-
-    def __lt__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Violation)
-        return self._values() < other._values()
-
-    def __le__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Violation)
-        return self._values() <= other._values()
-
-    def __gt__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Violation)
-        return self._values() > other._values()
-
-    def __ge__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Violation)
-        return self._values() >= other._values()
+    def _asdict(self) -> dict[str, Any]:
+        # Shallow, unlike dataclasses.asdict(): the fields are str, int, None or a tuple of str.
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "importer": self.importer,
+            "imported": self.imported,
+            "message": self.message,
+            "chain": self.chain,
+        }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import pickle
 from pathlib import Path
@@ -374,12 +375,48 @@ def test_exclude_globs(rel: str, globs: list[str], expected: bool) -> None:
     assert exclude_matcher(globs)(rel, True) is expected
 
 
+def test_policy_is_a_frozen_dataclass_that_replace_revalidates() -> None:
+    policy = policy_for(protected=("app.api",))
+    assert dataclasses.is_dataclass(policy)
+    # the compiled patterns and the memo are not fields
+    assert [f.name for f in dataclasses.fields(policy)] == [
+        "root_packages",
+        "sanctioned",
+        "dispatch_modules",
+        "dispatch_distributions",
+        "protected",
+        "forbidden_in_protected",
+        "type_checking",
+        "exclude",
+        "mode",
+        "allow",
+        "indirect",
+        "project_root",
+        "source",
+    ]
+    assert policy.is_forbidden("app.api.x", "httpx")
+    warn = dataclasses.replace(policy, mode="warn", protected=("app.worker",))
+    assert warn.mode == "warn"
+    # the copy decides with its own patterns, not the original's memo
+    assert not warn.is_forbidden("app.api.x", "httpx")
+    assert warn.is_forbidden("app.worker.x", "httpx")
+    assert policy.is_forbidden("app.api.x", "httpx")
+    with pytest.raises(PolicyError) as info:
+        dataclasses.replace(policy, protected=("app..api",))
+    assert [key for key, _ in info.value.problems] == ["protected"]
+    copy = pickle.loads(pickle.dumps(warn))
+    assert copy == warn
+    assert copy.is_forbidden("app.worker.x", "httpx")
+    assert "_cache" not in repr(policy)
+    assert "PatternSet" not in repr(policy)
+
+
 def test_policy_values_are_immutable_and_compare_by_value() -> None:
     entry = AllowEntry("app.x", "httpx", "reason")
     policy = policy_for(allow=(entry,))
-    with pytest.raises(AttributeError, match="immutable"):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="mode"):
         policy.mode = "warn"  # type: ignore[misc]
-    with pytest.raises(AttributeError, match="immutable"):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="reason"):
         entry.reason = "other"  # type: ignore[misc]
     assert policy == policy_for(allow=(AllowEntry("app.x", "httpx", "reason"),))
     assert policy != policy_for()
