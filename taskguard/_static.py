@@ -318,6 +318,23 @@ class Prefilter:
             extra = forbidden + roots if graph else ()
             self.groups[exact, False] = dispatch + extra
             self.groups[exact, True] = dispatch + (extra or forbidden)
+        # The first segments of the modules above a pattern (see _ancestors): an import
+        # statement naming one may bind a name whose attribute chains reach the pattern, so
+        # the file is analysed whatever else its bytes hold.
+        self.heads: dict[bool, tuple[bytes, ...]] = {
+            protected: tuple(
+                sorted(
+                    {
+                        ancestor.partition(".")[0].encode()
+                        for ancestor in _ancestors(
+                            policy.dispatch_modules
+                            + (policy.forbidden_in_protected if protected else ())
+                        )
+                    }
+                )
+            )
+            for protected in (False, True)
+        }
         self.needles: dict[tuple[bool, bool], tuple[Needles, ...]] = {
             key: tuple(
                 (tuple((segment.encode(), segment) for segment in segments), first)
@@ -395,14 +412,19 @@ class Prefilter:
         if self._whole_file_needles(data, protected):
             return True
         # The whole file first (fast C searches); only a hit pays for cutting out the region.
-        if not self._any_group(data, module, self.needles[False, protected], exact=False) and not (
-            self.graph and _has_relative_import(data)
+        heads = [head for head in self.heads[protected] if head in data]
+        if (
+            not heads
+            and not self._any_group(data, module, self.needles[False, protected], exact=False)
+            and not (self.graph and _has_relative_import(data))
         ):
             return False
         spans = self._spans(data)
         region = data if spans is None else b"\n".join(data[start:end] for start, end in spans)
-        return self._any_group(region, module, self.needles[True, protected], exact=True) or (
-            self.graph and _has_relative_import(region)
+        return (
+            any(_has_identifier(region, head) for head in heads)
+            or self._any_group(region, module, self.needles[True, protected], exact=True)
+            or (self.graph and _has_relative_import(region))
         )
 
 
@@ -605,6 +627,23 @@ def _shown(qualified: str) -> str:
     return qualified.removeprefix("builtins.")
 
 
+def _ancestors(patterns: Iterable[str]) -> frozenset[str]:
+    """The modules strictly above each pattern's literal leading segments.
+
+    ``concurrent.futures.ProcessPoolExecutor`` gives ``concurrent`` and
+    ``concurrent.futures``: a name bound to one of them reaches the pattern through
+    attributes (``futures.ProcessPoolExecutor``) without an import statement naming it.
+    """
+    found: set[str] = set()
+    for pattern in patterns:
+        parts = pattern.split(".")
+        for end in range(1, len(parts)):
+            if parts[end - 1] in ("*", "**"):
+                break
+            found.add(".".join(parts[:end]))
+    return frozenset(found)
+
+
 class _Analyzer:
     """One pass over one module's statements; expressions only when the bytes ask for it."""
 
@@ -639,6 +678,17 @@ class _Analyzer:
         # Flow-insensitive on purpose: a name bound to a loader anywhere counts everywhere.
         self.aliases: dict[str, str] = {}
         self.shadowed: set[str] = set()
+        # Local names bound to a module above a pattern this module is judged by (see
+        # _ancestors): attribute chains on them are judged like imports of what they reach.
+        self.ancestors = _ancestors(
+            (policy.forbidden_in_protected if self.protected_by is not None else ())
+            + (() if self.sanctioned else policy.dispatch_modules)
+        )
+        self.prefix_aliases: dict[str, str] = {}
+        self.covered: set[int] = set()
+        # Names an import statement of this module was reported for: their attribute uses
+        # (``google.cloud.tasks_v2.X`` after ``import google.cloud.tasks_v2``) are not again.
+        self.judged: set[str] = set()
         import ast
 
         # Statements nested in these are no longer module-level bindings.
@@ -664,6 +714,7 @@ class _Analyzer:
                 i and base_verdict is not None and base_verdict.code == verdict.code
             ):
                 continue
+            self.judged.add(name)
             allow = -1 if verdict.allowed_by is None else self.allow_index[verdict.allowed_by]
             self.findings.append(
                 (line, col, stmt_line, verdict.code, name, verdict.message, allow, ())
@@ -791,6 +842,8 @@ class _Analyzer:
 
     def bind(self, name: str, target: str) -> None:
         """``name`` now refers to the module or member ``target`` (an absolute dotted name)."""
+        if target in self.ancestors:
+            self.prefix_aliases[name] = target
         if target.partition(".")[0] in _TRACKED_TOPS:
             self.aliases[name] = target
         else:
@@ -826,6 +879,8 @@ class _Analyzer:
                     self.aliases[member] = f"{base}.{member}"
                 continue
             bound = alias.asname or alias.name
+            if not node.level and f"{base}.{alias.name}" in self.ancestors:
+                self.prefix_aliases[bound] = f"{base}.{alias.name}"
             if tracked:
                 self.aliases[bound] = f"{base}.{alias.name}"
             else:
@@ -975,6 +1030,8 @@ class _Analyzer:
         """Judge a name, attribute or subscript; True when its children need no visit."""
         import ast
 
+        if self.prefix_aliases and type(node) is ast.Attribute:
+            self.member_chain(node, stmt_line)
         qualified = self.qualify(node)
         if qualified is not None:
             self.reference(qualified, node, stmt_line)
@@ -995,6 +1052,8 @@ class _Analyzer:
         """Judge a call; True when its children need no (further) visit."""
         import ast
 
+        if self.prefix_aliases:
+            self.member_chain(node, stmt_line)
         callee = self.callee(node)
         if callee is not None:
             self.call(callee[1], callee[0], node, stmt_line)
@@ -1033,6 +1092,79 @@ class _Analyzer:
             _chain_calls(ast.iter_child_nodes(node), chained)
             return True
         return False
+
+    def alias_chain(self, node: ast.AST, spine: list[int]) -> tuple[str, str] | None:
+        """``(bound module, dotted name)`` for an attribute chain on a name bound to an
+        ancestor module (``futures.ProcessPoolExecutor``, ``getattr(futures, "X").y``)."""
+        import ast
+
+        kind = type(node)
+        if kind is ast.Name:
+            target = self.prefix_aliases.get(node.id)  # type: ignore[attr-defined]
+            return None if target is None else (target, target)
+        if kind is ast.Attribute:
+            assert isinstance(node, ast.Attribute)
+            inner = self.alias_chain(node.value, spine)
+            attribute = node.attr
+        elif kind is ast.Call:
+            assert isinstance(node, ast.Call)
+            args = node.args
+            if (
+                node.keywords
+                or len(args) not in (2, 3)
+                or any(isinstance(a, ast.Starred) for a in args)
+            ):
+                return None
+            key = _const_str(args[1])
+            if key is None or self.qualify(node.func) != "builtins.getattr":
+                return None
+            inner = self.alias_chain(args[0], spine)
+            attribute = key
+        else:
+            return None
+        if inner is None:
+            return None
+        spine.append(id(node))
+        return inner[0], f"{inner[1]}.{attribute}"
+
+    def member_chain(self, node: ast.AST, stmt_line: int) -> None:
+        """Judge the outermost attribute chain on an ancestor-bound name at ``node``.
+
+        The shortest name along the chain the policy refuses is reported, once per chain,
+        unless the bound module itself or that name was reported at an import statement.
+        """
+        if id(node) in self.covered:
+            return
+        spine: list[int] = []
+        found = self.alias_chain(node, spine)
+        if found is None:
+            return
+        self.covered.update(spine)
+        base, dotted = found
+        if self.verdict(base) is not None:
+            return
+        parts = dotted.split(".")
+        for end in range(base.count(".") + 2, len(parts) + 1):
+            name = ".".join(parts[:end])
+            verdict = self.verdict(name)
+            if verdict is None:
+                continue
+            if name in self.judged:
+                return
+            allow = -1 if verdict.allowed_by is None else self.allow_index[verdict.allowed_by]
+            self.findings.append(
+                (
+                    node.lineno,  # type: ignore[attr-defined]
+                    node.col_offset,  # type: ignore[attr-defined]
+                    stmt_line,
+                    verdict.code,
+                    name,
+                    verdict.message,
+                    allow,
+                    (),
+                )
+            )
+            return
 
     def callee(self, node: ast.Call) -> tuple[str, str] | None:
         """What a call calls, as (qualified name, role), when that can import or run code.
@@ -1500,6 +1632,11 @@ def _analyze_source(  # noqa: PLR0917 - private, called once per file
     walk = prefilter is None or prefilter.expressions_matter(data, protected)
     analyzer = _Analyzer(policy, module, package, walk_expressions=walk, graph=graph)
     analyzer.run(tree)
+    if not walk and analyzer.prefix_aliases:
+        # A name bound to a module above a pattern: its attribute chains need the
+        # expression pass after all (rare; the statement pass is what finds out).
+        analyzer = _Analyzer(policy, module, package, walk_expressions=True, graph=graph)
+        analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
     suppressions = _suppressions(data) if b"taskguard" in data else ()
     imports = tuple(_char_columns(data, analyzer.imports)) if graph else None

@@ -131,6 +131,94 @@ def test_tg002_forbidden_imports_in_protected_code(project: Path) -> None:
     assert "(protected by app.api.routers)" in result.violations[0].message
 
 
+@pytest.mark.parametrize("fast", [False, True])
+def test_attribute_chains_on_a_module_above_a_pattern(project: Path, fast: bool) -> None:
+    # ``import concurrent.futures`` is fine; reaching ProcessPoolExecutor through it is not.
+    table = (
+        PROTECTED_TABLE
+        + """
+[[tool.taskguard.allow]]
+importer = "app.api.routers.allowed"
+imported = "urllib.request"
+reason = "fetches the public feed index"
+"""
+    )
+    result = run(
+        project,
+        {
+            "app/api/routers/chains.py": """
+                import concurrent.futures
+                import concurrent.futures as cf
+                from concurrent import futures
+                import urllib
+                import google.cloud
+
+                def a():
+                    return concurrent.futures.ProcessPoolExecutor(max_workers=2)
+
+                def b(pool: cf.ThreadPoolExecutor) -> object:
+                    return cf.ProcessPoolExecutor.__name__
+
+                def c():
+                    return getattr(futures, "ProcessPool" "Executor")
+
+                def d():
+                    return urllib.request.urlopen("https://example.invalid")
+
+                def e():
+                    return urllib.parse.quote("x"), futures.ThreadPoolExecutor, futures.wait
+
+                def f():
+                    return google.cloud.tasks_v2.CloudTasksClient()
+
+                def g():
+                    return getattr(futures, "ProcessPoolExecutor").__name__
+                """,
+            "app/api/routers/once.py": """
+                import httpx
+                import google.cloud.tasks_v2
+
+                def post():
+                    return httpx.post, google.cloud.tasks_v2.CloudTasksClient
+                """,
+            "app/api/routers/allowed.py": """
+                import urllib
+                urllib.request.urlopen("x")  # the allow entry excuses it
+                """,
+            "app/api/routers/suppressed.py": """
+                import urllib
+                urllib.request.urlopen("x")  # taskguard: ignore[TG002] -- fixture server
+                """,
+            "app/domain/unprotected.py": """
+                import concurrent.futures
+                import google.cloud
+                POOL = concurrent.futures.ProcessPoolExecutor
+                CLIENT = google.cloud.tasks_v2.CloudTasksClient
+                """,
+            "app/infrastructure/tasks_client.py": """
+                import google.cloud
+                CLIENT = google.cloud.tasks_v2.CloudTasksClient
+                """,
+        },
+        table,
+        prefilter=fast,
+    )
+    member = "concurrent.futures.ProcessPoolExecutor"
+    assert found(result) == [
+        ("app/api/routers/chains.py", 8, "TG002", member),
+        ("app/api/routers/chains.py", 11, "TG002", member),
+        ("app/api/routers/chains.py", 14, "TG002", member),
+        ("app/api/routers/chains.py", 17, "TG002", "urllib.request"),
+        ("app/api/routers/chains.py", 23, "TG001", "google.cloud.tasks_v2"),
+        ("app/api/routers/chains.py", 26, "TG002", member),
+        # the imports are reported; their attribute uses are not reported again
+        ("app/api/routers/once.py", 1, "TG002", "httpx"),
+        ("app/api/routers/once.py", 2, "TG001", "google.cloud.tasks_v2"),
+        ("app/domain/unprotected.py", 4, "TG001", "google.cloud.tasks_v2"),
+    ]
+    assert [v.column for v in result.violations[:2]] == [12, 12]
+
+
 def test_tg002_segment_boundaries(project: Path) -> None:
     result = run(
         project,

@@ -116,6 +116,15 @@ FRAGMENTS = [
     "import pkgutil\npkgutil.__dict__['resolve_' 'name']('google.cloud.tasks_v2:X')",
     "import runpy\ngetattr(runpy, 'run_' 'module')('google.cloud.tasks_v2')",
     "import_modules = 1\nfind_specs = 2\nmodule_name = 'x'",
+    # Attribute chains on a name bound to a module above a pattern.
+    "import concurrent.futures\npool = concurrent.futures.ProcessPoolExecutor()",
+    "from concurrent import futures\nfutures.ThreadPoolExecutor()",
+    "import concurrent.futures as cf\nmaker = getattr(cf, 'ProcessPool' 'Executor')",
+    "import urllib\nurllib.request.urlopen('x')",
+    "import urllib\nurllib.parse.quote('x')",
+    "import http\nSTATUS = http.HTTPStatus.OK",
+    "import google.cloud\nclient = google.cloud.tasks_v2.CloudTasksClient()",
+    "from google import cloud\nclient = cloud.storage.Client()",
 ]
 MODULES = [
     "app/api/routers/m0.py",
@@ -262,6 +271,18 @@ def test_prefilter_regressions() -> None:
         assert PREFILTERS[False].needs_parse(split, "app.domain.x", False), split
         full = analyze_source(split, "app.domain.x", False, POLICY, prefilter=None, graph=False)
         assert [f[3] for f in full[1]] == ["TG001"]
+    # A name bound to a module above a pattern reaches it through attributes, whose names
+    # may be split: the import statement naming the module makes the file relevant.
+    for chain in (
+        b"import urllib\nopen_url = getattr(urllib, 'req' 'uest').urlopen\n",
+        b"from concurrent import futures\nP = getattr(futures, 'ProcessPool' 'Executor')\n",
+        b"import google.cloud as gc\nC = getattr(gc, 'tasks' '_v2').CloudTasksClient\n",
+    ):
+        assert PREFILTERS[False].needs_parse(chain, "app.api.routers.x", True), chain
+        full = analyze_source(
+            chain, "app.api.routers.x", False, POLICY, prefilter=None, graph=False
+        )
+        assert len(full[1]) == 1, chain
     # Identifiers that only start like a by-name function are not one.
     plain = b"import_modules = 1\nfind_specs = 2\nmodule_name = 'x'\n"
     assert not PREFILTERS[False].needs_parse(plain, "app.domain.x", False)
