@@ -156,6 +156,8 @@ def _has_relative_import(data: bytes) -> bool:
 Group = tuple[tuple[str, ...], "str | None"]
 # The same, ready for searching: (segment bytes, segment) pairs.
 Needles = tuple[tuple[tuple[bytes, str], ...], "str | None"]
+# (head, binding statements, names they bind, literal segments of the patterns below).
+ChainHead = tuple[bytes, "re.Pattern[bytes]", frozenset[bytes], tuple[tuple[bytes, ...], ...]]
 
 
 def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]:
@@ -269,6 +271,54 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
     return spans
 
 
+_AS_NAME = re.compile(rb"\bas[\s\\]+(\w+)")
+_GETATTR_FIRST_NAME = re.compile(rb"\bgetattr[\s\\]*\([\s\\]*(\w+)")
+
+
+def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
+    """For each first segment of a module above a pattern (see _ancestors): the import
+    statements that may bind a name to such a module, the names they bind, and the literal
+    segments of the patterns below it.
+
+    The statements are a superset, searched on the import region: ``import`` followed by a
+    list of dotted names in which one starts with the head (``import os, urllib``), or
+    ``from <parent> import`` for an ancestor of two or more segments
+    (``from concurrent import futures``). Blanks include backslash continuations.
+    """
+    patterns = tuple(patterns)
+    ancestors = _ancestors(patterns)
+    blank = rb"[\s\\]"
+    names = rb"(?:[\w.]+(?:%s+as%s+\w+)?%s*,%s*)*" % (blank, blank, blank, blank)
+    dotted = rb"%s*\.%s*" % (blank, blank)
+    found: list[ChainHead] = []
+    for head in sorted({ancestor.partition(".")[0] for ancestor in ancestors}):
+        mine = [a for a in ancestors if a.partition(".")[0] == head]
+        alternatives = [rb"\bimport%s+%s%s(?![\w])" % (blank, names, re.escape(head.encode()))]
+        for ancestor in mine:
+            parent = ancestor.rpartition(".")[0]
+            if parent:
+                spelled = dotted.join(re.escape(part.encode()) for part in parent.split("."))
+                alternatives.append(rb"\bfrom%s+%s%s+import\b" % (blank, spelled, blank))
+        groups = tuple(
+            tuple(part.encode() for part in pattern.split(".") if part not in ("*", "**"))
+            for pattern in patterns
+            if pattern.partition(".")[0] == head
+        )
+        found.append(
+            (
+                head.encode(),
+                re.compile(b"|".join(alternatives)),
+                frozenset(a.rpartition(".")[2].encode() for a in mine),
+                groups,
+            )
+        )
+    return tuple(found)
+
+
+_AS_NAME = re.compile(rb"\bas[\s\\]+(\w+)")
+_GETATTR_FIRST_NAME = re.compile(rb"\bgetattr[\s\\]*\([\s\\]*(\w+)")
+
+
 class Prefilter:
     """Decides, from the raw bytes alone, whether a file needs the analysis.
 
@@ -321,17 +371,9 @@ class Prefilter:
         # The first segments of the modules above a pattern (see _ancestors): an import
         # statement naming one may bind a name whose attribute chains reach the pattern, so
         # the file is analysed whatever else its bytes hold.
-        self.heads: dict[bool, tuple[bytes, ...]] = {
-            protected: tuple(
-                sorted(
-                    {
-                        ancestor.partition(".")[0].encode()
-                        for ancestor in _ancestors(
-                            policy.dispatch_modules
-                            + (policy.forbidden_in_protected if protected else ())
-                        )
-                    }
-                )
+        self.chains: dict[bool, tuple[ChainHead, ...]] = {
+            protected: _chain_heads(
+                policy.dispatch_modules + (policy.forbidden_in_protected if protected else ())
             )
             for protected in (False, True)
         }
@@ -412,20 +454,34 @@ class Prefilter:
         if self._whole_file_needles(data, protected):
             return True
         # The whole file first (fast C searches); only a hit pays for cutting out the region.
-        heads = [head for head in self.heads[protected] if head in data]
-        if (
-            not heads
-            and not self._any_group(data, module, self.needles[False, protected], exact=False)
-            and not (self.graph and _has_relative_import(data))
-        ):
+        spelled = self._any_group(data, module, self.needles[False, protected], exact=False)
+        chains = [chain for chain in self.chains[protected] if chain[0] in data]
+        if not spelled and not chains and not (self.graph and _has_relative_import(data)):
             return False
         spans = self._spans(data)
         region = data if spans is None else b"\n".join(data[start:end] for start, end in spans)
         return (
-            any(_has_identifier(region, head) for head in heads)
-            or self._any_group(region, module, self.needles[True, protected], exact=True)
+            (spelled and self._any_group(region, module, self.needles[True, protected], exact=True))
             or (self.graph and _has_relative_import(region))
+            or any(self._chained(data, region, chain) for chain in chains)
         )
+
+    @staticmethod
+    def _chained(data: bytes, region: bytes, chain: ChainHead) -> bool:
+        """Whether an import may bind a name to a module above a pattern (see _ancestors),
+        and an attribute chain on it may reach the pattern: every segment of a pattern below
+        is spelled as an identifier, or a ``getattr()`` (whose string may be split or
+        escaped) starts at a name such an import binds: the ancestor's last segment, or any
+        ``as`` name of the import statements."""
+        _head, binding, tails, groups = chain
+        if binding.search(region) is None:
+            return False
+        if any(all(_has_identifier(data, segment) for segment in group) for group in groups):
+            return True
+        if b"getattr" not in data:
+            return False
+        names = {*tails, *_AS_NAME.findall(region)}
+        return any(match.group(1) in names for match in _GETATTR_FIRST_NAME.finditer(data))
 
 
 # --------------------------------------------------------------------------- the AST pass
