@@ -915,6 +915,13 @@ class Corpus:
         src.plant(
             "TG002",
             "concurrent.futures.ProcessPoolExecutor",
+            "member-attribute",
+            "POOL_FACTORY = concurrent.futures.ProcessPoolExecutor",
+        )
+        src.control("member-attribute-sibling", "THREADS = concurrent.futures.ThreadPoolExecutor")
+        src.plant(
+            "TG002",
+            "concurrent.futures.ProcessPoolExecutor",
             "member-alias-in-list",
             "from concurrent.futures import ThreadPoolExecutor as Threads, "
             "ProcessPoolExecutor as Pool",

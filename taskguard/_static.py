@@ -447,6 +447,13 @@ class Prefilter:
         spans = self._spans(data)
         if not spans:
             return None
+        # Attribute chains on an imported module live after the imports.
+        region = b"\n".join(data[start:end] for start, end in spans)
+        if any(
+            chain[0] in data and self._chained(data, region, chain)
+            for chain in self.chains[protected]
+        ):
+            return None
         end = spans[-1][1] + 1
         return end if end < len(data) else None
 
@@ -742,9 +749,10 @@ class _Analyzer:
         )
         self.prefix_aliases: dict[str, str] = {}
         self.covered: set[int] = set()
-        # Names an import statement of this module was reported for: their attribute uses
-        # (``google.cloud.tasks_v2.X`` after ``import google.cloud.tasks_v2``) are not again.
-        self.judged: set[str] = set()
+        # Per name ``import a.b.c`` binds (``a``): the names that statement was reported for.
+        # An attribute chain through one of them (``google.cloud.tasks_v2.X`` after
+        # ``import google.cloud.tasks_v2``) is the same import, not reported again.
+        self.reported_through: dict[str, set[str]] = {}
         import ast
 
         # Statements nested in these are no longer module-level bindings.
@@ -770,7 +778,6 @@ class _Analyzer:
                 i and base_verdict is not None and base_verdict.code == verdict.code
             ):
                 continue
-            self.judged.add(name)
             allow = -1 if verdict.allowed_by is None else self.allow_index[verdict.allowed_by]
             self.findings.append(
                 (line, col, stmt_line, verdict.code, name, verdict.message, allow, ())
@@ -913,6 +920,8 @@ class _Analyzer:
             else:
                 top = alias.name.partition(".")[0]
                 self.bind(top, top)
+                if top in self.prefix_aliases and self.verdict(alias.name) is not None:
+                    self.reported_through.setdefault(top, set()).add(alias.name)
 
     def import_from(self, node: ast.ImportFrom) -> None:
         from taskguard._policy import resolve_relative
@@ -1149,15 +1158,16 @@ class _Analyzer:
             return True
         return False
 
-    def alias_chain(self, node: ast.AST, spine: list[int]) -> tuple[str, str] | None:
-        """``(bound module, dotted name)`` for an attribute chain on a name bound to an
-        ancestor module (``futures.ProcessPoolExecutor``, ``getattr(futures, "X").y``)."""
+    def alias_chain(self, node: ast.AST, spine: list[int]) -> tuple[str, str, str] | None:
+        """``(name, bound module, dotted name)`` for an attribute chain on a name bound to
+        an ancestor module (``futures.ProcessPoolExecutor``, ``getattr(futures, "X").y``)."""
         import ast
 
         kind = type(node)
         if kind is ast.Name:
-            target = self.prefix_aliases.get(node.id)  # type: ignore[attr-defined]
-            return None if target is None else (target, target)
+            name: str = node.id  # type: ignore[attr-defined]
+            target = self.prefix_aliases.get(name)
+            return None if target is None else (name, target, target)
         if kind is ast.Attribute:
             assert isinstance(node, ast.Attribute)
             inner = self.alias_chain(node.value, spine)
@@ -1181,13 +1191,14 @@ class _Analyzer:
         if inner is None:
             return None
         spine.append(id(node))
-        return inner[0], f"{inner[1]}.{attribute}"
+        return inner[0], inner[1], f"{inner[2]}.{attribute}"
 
     def member_chain(self, node: ast.AST, stmt_line: int) -> None:
         """Judge the outermost attribute chain on an ancestor-bound name at ``node``.
 
         The shortest name along the chain the policy refuses is reported, once per chain,
-        unless the bound module itself or that name was reported at an import statement.
+        unless the bound module itself was refused, or that name was reported at the
+        import statement that bound the chain's first name.
         """
         if id(node) in self.covered:
             return
@@ -1196,7 +1207,7 @@ class _Analyzer:
         if found is None:
             return
         self.covered.update(spine)
-        base, dotted = found
+        root, base, dotted = found
         if self.verdict(base) is not None:
             return
         parts = dotted.split(".")
@@ -1205,7 +1216,7 @@ class _Analyzer:
             verdict = self.verdict(name)
             if verdict is None:
                 continue
-            if name in self.judged:
+            if name in self.reported_through.get(root, ()):
                 return
             allow = -1 if verdict.allowed_by is None else self.allow_index[verdict.allowed_by]
             self.findings.append(

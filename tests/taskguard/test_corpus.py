@@ -241,7 +241,8 @@ def _decoded_lines(path: Path) -> list[str]:
 
 
 def test_manifest_lines_are_the_planted_statements(corpus: tuple[Path, dict[str, Any]]) -> None:
-    """Every plant's line starts an import statement or a call, as Python parses the file."""
+    """Every plant's line starts an import statement, a call or an attribute chain, as
+    Python parses the file."""
     root, manifest = corpus
     by_path: dict[str, list[dict[str, Any]]] = {}
     for plant in manifest["plants"] + manifest["indirect_plants"]:
@@ -254,7 +255,7 @@ def test_manifest_lines_are_the_planted_statements(corpus: tuple[Path, dict[str,
         starts = {
             node.lineno
             for node in ast.walk(tree)
-            if isinstance(node, ast.Import | ast.ImportFrom | ast.Call)
+            if isinstance(node, ast.Import | ast.ImportFrom | ast.Call | ast.Attribute)
         }
         lines = _decoded_lines(path)
         for plant in plants:
@@ -280,6 +281,7 @@ def test_corpus_compiles_except_the_unreadable_plants(
         "import-module",
         "import-module-with-package",
         "member",
+        "member-attribute",
         "in-function",
         "in-method",
         "in-class-body",
