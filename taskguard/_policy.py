@@ -111,6 +111,7 @@ def pattern_problem(pattern: object) -> str | None:
 
 
 _UNSEEN: Final = object()
+_UNCOMPILED: Final = object()
 
 
 def _pattern_regex(pattern: str) -> str:
@@ -135,11 +136,9 @@ class PatternSet:
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
         self.patterns = patterns
-        self._regex: re.Pattern[str] | None = (
-            re.compile("|".join(f"(?:{_pattern_regex(p)})" for p in patterns), re.S)
-            if patterns
-            else None
-        )
+        # Compiled on first use: a cached ``taskguard check`` builds a policy and never
+        # matches a name (compiling every set cost ~9 ms of its start-up).
+        self._regex: Any = _UNCOMPILED  # re.Pattern[str] | None once compiled
         # One regex per pattern, compiled on the first match that needs to know which pattern
         # it was (compiling costs more than a cached run's matching).
         self._each: tuple[re.Pattern[str], ...] = ()
@@ -165,7 +164,10 @@ class PatternSet:
         except KeyError:
             pass
         found = None
-        if self._regex is not None and self._regex.fullmatch("." + module) is not None:
+        regex = self._regex
+        if regex is _UNCOMPILED:
+            regex = self._compile()
+        if regex is not None and regex.fullmatch("." + module) is not None:
             if not self._each:
                 self._each = tuple(re.compile(_pattern_regex(p), re.S) for p in self.patterns)
             for pattern, regex in zip(self.patterns, self._each, strict=True):
@@ -182,7 +184,19 @@ class PatternSet:
         found = self._memo.get(module, _UNSEEN)
         if found is not _UNSEEN:
             return found is not None
-        return self._regex is not None and self._regex.fullmatch("." + module) is not None
+        regex = self._regex
+        if regex is _UNCOMPILED:
+            regex = self._compile()
+        return regex is not None and regex.fullmatch("." + module) is not None
+
+    def _compile(self) -> re.Pattern[str] | None:
+        regex = (
+            re.compile("|".join(f"(?:{_pattern_regex(p)})" for p in self.patterns), re.S)
+            if self.patterns
+            else None
+        )
+        self._regex = regex
+        return regex
 
 
 def matches(pattern: str, module: str) -> bool:
