@@ -459,7 +459,8 @@ def suite(args: argparse.Namespace) -> list[str]:
 
 
 def instructions(pythons: dict[str, str], args: argparse.Namespace) -> list[str]:
-    """The tree import again, in instructions executed (valgrind): immune to machine load."""
+    """The tree import and the hot lazy imports again, in instructions executed (valgrind):
+    immune to machine load."""
     if shutil.which("valgrind") is None:
         print("# valgrind not found: instruction counts skipped")
         return []
@@ -471,42 +472,67 @@ def instructions(pythons: dict[str, str], args: argparse.Namespace) -> list[str]
         f"sys.path.insert(0, {str(root)!r})\n"
         "from taskguard import _hook\n"
         "from taskguard._policy import Policy\n"
-        "if sys.argv[1] == 'guard':\n"
+        "mode, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
+        "if mode == 'guard':\n"
         "    _hook.install(Policy(root_packages=('benchapp',), "
         "protected=('benchapp.api.routers',), forbidden_in_protected=('httpx',)))\n"
-        "if sys.argv[1] != 'startup':\n"
+        "if kind == 'tree' and n:\n"
         "    import benchapp.everything\n"
+        "elif kind != 'tree':\n"
+        "    import benchapp.hot as hot\n"
+        "    loop = {'hot': hot.hot_loop, 'hot_from': hot.hot_from_loop}[kind]\n"
+        "    loop(100)\n"
+        "    loop(n)\n"
     )
+
+    def count(python: str, mode: str, kind: str, n: int) -> int:
+        out = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                python,
+                str(script),
+                mode,
+                kind,
+                str(n),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=1800,
+            env={**child_env(), "PYTHONMALLOC": "malloc"},
+        )
+        match = re.search(r"Collected : (\d+)", out.stderr)
+        assert match is not None, out.stderr
+        return int(match.group(1))
+
+    hot_n = 20_000
     rows = [
-        "| CPython | instructions, unguarded | instructions, guarded | ratio |",
-        "|---|---|---|---|",
+        "| CPython | tree: unguarded | tree: guarded | ratio | `import json`, per call: "
+        "unguarded / guarded | ratio | `from json import dumps`, per call: "
+        "unguarded / guarded | ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for version, python in pythons.items():
-        counts = {}
-        for mode in ("startup", "plain", "guard"):
-            subprocess.run([python, str(script), mode], check=True, env=child_env())  # warm
-            out = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--callgrind-out-file=/dev/null",
-                    python,
-                    str(script),
-                    mode,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=1800,
-                env={**child_env(), "PYTHONMALLOC": "malloc"},
+        for mode in ("plain", "guard"):
+            subprocess.run(  # warm the bytecode caches
+                [python, str(script), mode, "tree", "1"], check=True, env=child_env()
             )
-            match = re.search(r"Collected : (\d+)", out.stderr)
-            assert match is not None, out.stderr
-            counts[mode] = int(match.group(1))
-        plain = counts["plain"] - counts["startup"]
-        guard = counts["guard"] - counts["startup"]
-        cells = f"{plain / 1e6:,.0f} M | {guard / 1e6:,.0f} M | **{guard / plain:.2f}x**"
-        rows.append(f"| {version} | {cells} |")
+        cells = []
+        startup = count(python, "plain", "tree", 0)
+        plain = count(python, "plain", "tree", 1) - startup
+        # The guarded tree includes install(), as in the wall-time run.
+        guard = count(python, "guard", "tree", 1) - startup
+        cells.append(f"{plain / 1e6:,.0f} M | {guard / 1e6:,.0f} M | **{guard / plain:.2f}x**")
+        for kind in ("hot", "hot_from"):
+            per = {
+                mode: (count(python, mode, kind, hot_n) - count(python, mode, kind, 0)) / hot_n
+                for mode in ("plain", "guard")
+            }
+            ratio = per["guard"] / per["plain"]
+            cells.append(f"{per['plain']:,.0f} / {per['guard']:,.0f} | **{ratio:.2f}x**")
+        rows.append(f"| {version} | {' | '.join(cells)} |")
         print(rows[-1], flush=True)
     return rows
 

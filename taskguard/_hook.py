@@ -63,10 +63,13 @@ _lock = threading.RLock()
 _active: Guard | None = None
 # The verified-import caches of every guarded module; emptied whenever the active guard
 # changes, so the fast path never has to look the guard up.
-_caches: list[set[Hashable]] = []
+_caches: list[set[Hashable] | dict[int, Any]] = []
 # Undotted module names that no module may be refused under the active guard: the fast path
 # of a module that has not imported them yet.
 _clean_names: set[str] = set()
+# Remembered from-import forms per module, at most (code made at run time could make new
+# fromlist tuples without end).
+_FORMS_LIMIT: Final = 4096
 # How clean an import form is: refused (or not decidable), clean for this importer only,
 # clean whoever imports it.
 _DIRTY, _CLEAN_HERE, _CLEAN_FOR_ANYONE = 0, 1, 2
@@ -234,7 +237,13 @@ def _make_import(importer: str) -> ImportFunc:
     # Imports this module made that were clean: a plain name for an undotted module imported
     # without a fromlist (the fast path), a tuple for every other form.
     verified: set[Hashable] = set()
+    # Absolute from-imports this module made that were clean, by the identity of their
+    # fromlist tuple (the code object's constant, the same object at every run of the
+    # statement): id -> (that tuple, held so the id cannot be reused, and the module name).
+    # Only tuples of exact strings are remembered, so a hit needs no look at the items.
+    forms: dict[int, tuple[tuple[str, ...], str]] = {}
     _caches.append(verified)
+    _caches.append(forms)
 
     def __import__(
         name: str,
@@ -244,17 +253,28 @@ def _make_import(importer: str) -> ImportFunc:
         level: int = 0,
     ) -> Any:
         __tracebackhide__ = True
-        if not fromlist and not level and (name in verified or name in _clean_names):
-            # An already-loaded top-level module: what __import__ itself would return.
-            # Anything else takes the slow path, which checks what it imports.
-            module = _MODULES.get(name)
-            if (
-                module is not None
-                and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
-                and not getattr(getattr(module, "__spec__", None), "_initializing", False)
-            ):
-                return module
-        result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
+        if not level:
+            if not fromlist:
+                if name in verified or name in _clean_names:
+                    # An already-loaded top-level module: what __import__ itself would
+                    # return. Anything else takes the slow path, which checks it.
+                    module = _MODULES.get(name)
+                    if (
+                        module is not None
+                        and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
+                        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+                    ):
+                        return module
+            elif fromlist.__class__ is tuple:
+                form = forms.get(id(fromlist))
+                if (
+                    form is not None
+                    and form[0] is fromlist
+                    and name.__class__ is str
+                    and form[1] == name
+                ):
+                    return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
+        result = _guarded_import(importer, verified, forms, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
         return result
@@ -265,6 +285,7 @@ def _make_import(importer: str) -> ImportFunc:
 def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     importer: str,
     verified: set[Hashable],
+    forms: dict[int, tuple[tuple[str, ...], str]],
     name: str,
     globals_: Any,
     locals_: Any,
@@ -280,6 +301,7 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         if name.__class__ is not str or level.__class__ is not int:
             name, level = _plain(name), operator.index(level)
         items: tuple[Any, ...] = ()
+        caller_fromlist = fromlist
         if fromlist:
             items = tuple(fromlist)
             for item in items:
@@ -287,6 +309,8 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
                     items = tuple(map(_plain, items))
                     break
             fromlist = items
+        # The caller's fromlist, when it is a tuple of exact strings: tuple() returned it.
+        remember = caller_fromlist if items and items is caller_fromlist and not level else None
         package = None
         if level:
             package = _calc_package(globals_)
@@ -300,6 +324,8 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         except TypeError:  # an unhashable fromlist item: the import itself will refuse it
             key, known = None, False
         if known:
+            if remember is not None and len(forms) < _FORMS_LIMIT:
+                forms[id(remember)] = (remember, name)
             return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
         # A form this module has not made before, or one never remembered: a star import
         # (judged on what it binds, after the import) and the standard modules seen
@@ -316,6 +342,14 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             error = guard._verify(importer, verified, key, name, items, level, package)
             if error is not None:
                 return error
+        # Only a form the checks recorded as clean (not one let through in warn mode).
+        if (
+            remember is not None
+            and key is not None
+            and key in verified
+            and len(forms) < _FORMS_LIMIT
+        ):
+            forms[id(remember)] = (remember, name)
         module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
         if star:
             error = guard._check_star(importer, module)

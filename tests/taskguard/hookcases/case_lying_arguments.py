@@ -76,6 +76,22 @@ def shifty_fromlist():
     __import__("fakecloud", None, None, Shifty(), 0)
     return "fakecloud.tasks" in sys.modules  # imported by a second iteration?
 
+OTHER = ("other",)
+
+def remembered_fromlist_other_module():
+    # the same fromlist tuple, remembered as clean with another module name
+    __import__("fakecloud", fromlist=OTHER)
+    __import__("json", fromlist=OTHER)
+    return __import__("fakehttp", fromlist=OTHER)
+
+def remembered_fromlist_lying_name():
+    __import__("fakecloud", fromlist=OTHER)  # clean, remembered by the tuple's identity
+    return __import__(Lie("fakehttp"), fromlist=OTHER)
+
+def equal_fromlist_lying_item():
+    __import__("fakecloud", fromlist=("other",))
+    return __import__("fakecloud", fromlist=(Lie("tasks"),))  # equal, not the same tuple
+
 def pop_own_import():
     __builtins__.pop("__import__")
     import fakehttp
@@ -97,6 +113,9 @@ expected = {
     "poisoned_name_cache": "BLOCKED fakehttp",
     "lying_fromlist_item": "BLOCKED fakecloud.tasks",
     "falsy_level": "BLOCKED fakecloud.tasks",
+    "remembered_fromlist_other_module": "BLOCKED fakehttp",
+    "remembered_fromlist_lying_name": "BLOCKED fakehttp",
+    "equal_fromlist_lying_item": "BLOCKED fakecloud.tasks",
     "pop_own_import": "BLOCKED fakehttp",
     "delete_own_import": "BLOCKED fakehttp",
     "update_own_import": "BLOCKED fakehttp",
