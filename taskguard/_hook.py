@@ -67,9 +67,14 @@ _caches: list[set[Hashable] | dict[int, Any]] = []
 # Undotted module names that no module may be refused under the active guard: the fast path
 # of a module that has not imported them yet.
 _clean_names: set[str] = set()
-# Remembered from-import forms per module, at most (code made at run time could make new
-# fromlist tuples without end).
-_FORMS_LIMIT: Final = 4096
+# Absolute from-imports found clean, by the identity of their fromlist tuple (a code
+# object's constant: the same object at every run of the statement, in one module):
+# id -> (that tuple, held so that the id cannot be reused; the module name; the importer,
+# the very string its guarded __import__ holds). Only tuples of exact strings are
+# remembered, so a hit needs no look at the items. Emptied with the other caches.
+_forms: dict[int, tuple[tuple[str, ...], str, str]] = {}
+# At most this many (code made at run time could make new fromlist tuples without end).
+_FORMS_LIMIT: Final = 100_000
 # How clean an import form is: refused (or not decidable), clean for this importer only,
 # clean whoever imports it.
 _DIRTY, _CLEAN_HERE, _CLEAN_FOR_ANYONE = 0, 1, 2
@@ -237,13 +242,7 @@ def _make_import(importer: str) -> ImportFunc:
     # Imports this module made that were clean: a plain name for an undotted module imported
     # without a fromlist (the fast path), a tuple for every other form.
     verified: set[Hashable] = set()
-    # Absolute from-imports this module made that were clean, by the identity of their
-    # fromlist tuple (the code object's constant, the same object at every run of the
-    # statement): id -> (that tuple, held so the id cannot be reused, and the module name).
-    # Only tuples of exact strings are remembered, so a hit needs no look at the items.
-    forms: dict[int, tuple[tuple[str, ...], str]] = {}
     _caches.append(verified)
-    _caches.append(forms)
 
     def __import__(
         name: str,
@@ -266,15 +265,16 @@ def _make_import(importer: str) -> ImportFunc:
                     ):
                         return module
             elif fromlist.__class__ is tuple:
-                form = forms.get(id(fromlist))
+                form = _forms.get(id(fromlist))
                 if (
                     form is not None
                     and form[0] is fromlist
+                    and form[2] is importer
                     and name.__class__ is str
                     and form[1] == name
                 ):
                     return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
-        result = _guarded_import(importer, verified, forms, name, globals, locals, fromlist, level)
+        result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
         return result
@@ -285,7 +285,6 @@ def _make_import(importer: str) -> ImportFunc:
 def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     importer: str,
     verified: set[Hashable],
-    forms: dict[int, tuple[tuple[str, ...], str]],
     name: str,
     globals_: Any,
     locals_: Any,
@@ -324,8 +323,11 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         except TypeError:  # an unhashable fromlist item: the import itself will refuse it
             key, known = None, False
         if known:
-            if remember is not None and len(forms) < _FORMS_LIMIT:
-                forms[id(remember)] = (remember, name)
+            # Made before and clean: the statement runs again (a lazy import in a function),
+            # so give it the closure's fast path. A statement that runs once (module level)
+            # never gets here and costs nothing to remember.
+            if remember is not None and len(_forms) < _FORMS_LIMIT:
+                _forms[id(remember)] = (remember, name, importer)
             return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
         # A form this module has not made before, or one never remembered: a star import
         # (judged on what it binds, after the import) and the standard modules seen
@@ -342,14 +344,6 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             error = guard._verify(importer, verified, key, name, items, level, package)
             if error is not None:
                 return error
-        # Only a form the checks recorded as clean (not one let through in warn mode).
-        if (
-            remember is not None
-            and key is not None
-            and key in verified
-            and len(forms) < _FORMS_LIMIT
-        ):
-            forms[id(remember)] = (remember, name)
         module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
         if star:
             error = guard._check_star(importer, module)
@@ -818,6 +812,7 @@ class Guard:
                 for verified in _caches:
                     verified.clear()
                 _clean_names.clear()
+                _forms.clear()
 
     @contextmanager
     def allowing(self, *modules: str, reason: str) -> Iterator[None]:

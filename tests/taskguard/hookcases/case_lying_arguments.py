@@ -78,18 +78,22 @@ def shifty_fromlist():
 
 OTHER = ("other",)
 
+# A from-import made twice is remembered by the identity of its fromlist tuple (the
+# guard's fast path); these reuse or imitate a remembered tuple.
 def remembered_fromlist_other_module():
-    # the same fromlist tuple, remembered as clean with another module name
-    __import__("fakecloud", fromlist=OTHER)
-    __import__("json", fromlist=OTHER)
+    for _ in range(3):
+        __import__("fakecloud", fromlist=OTHER)
+        __import__("json", fromlist=OTHER)
     return __import__("fakehttp", fromlist=OTHER)
 
 def remembered_fromlist_lying_name():
-    __import__("fakecloud", fromlist=OTHER)  # clean, remembered by the tuple's identity
+    for _ in range(3):
+        __import__("fakecloud", fromlist=OTHER)
     return __import__(Lie("fakehttp"), fromlist=OTHER)
 
 def equal_fromlist_lying_item():
-    __import__("fakecloud", fromlist=("other",))
+    for _ in range(3):
+        __import__("fakecloud", fromlist=("other",))
     return __import__("fakecloud", fromlist=(Lie("tasks"),))  # equal, not the same tuple
 
 def pop_own_import():
