@@ -63,7 +63,7 @@ _lock = threading.RLock()
 _active: Guard | None = None
 # The verified-import caches of every guarded module; emptied whenever the active guard
 # changes, so the fast path never has to look the guard up.
-_caches: list[set[Hashable] | dict[int, Any]] = []
+_caches: list[set[Hashable]] = []
 # Undotted module names that no module may be refused under the active guard: the fast path
 # of a module that has not imported them yet.
 _clean_names: set[str] = set()
