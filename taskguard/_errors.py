@@ -77,3 +77,31 @@ class ForbiddenImportError(TaskguardError, ImportError):
             type(self),
             (self.importer, self.imported, self.code, self.filename, self.lineno, self.message),
         )
+
+
+class BaselineError(TaskguardError, ValueError):
+    """The baseline file (``taskguard-baseline.json``) cannot be read, written or trusted.
+
+    ``path`` names the file; ``problems`` holds one ``(where, message)`` pair per problem
+    (``where`` is a JSON location such as ``entries[3].count``, or ``""`` for the whole
+    file). A baseline with a problem is never treated as empty.
+    """
+
+    def __init__(
+        self, path: str, problems: list[tuple[str, str]] | tuple[tuple[str, str], ...]
+    ) -> None:
+        self.path = path
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1 and not self.problems[0][0]:
+            return f"invalid baseline {self.path}: {self.problems[0][1]}"
+        lines = [f"invalid baseline {self.path}:"]
+        lines.extend(
+            f"  {where}: {message}" if where else f"  {message}" for where, message in self.problems
+        )
+        return "\n".join(lines)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.problems))
