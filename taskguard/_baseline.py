@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
 VERSION: Final = 1
-DEFAULT_PATH: Final = "taskguard-baseline.json"
 # The codes a baseline may record: the ones fixed by changing an import. TG900 means the
 # file was not checked at all and TG005 is itself about stale exceptions.
 CODES: Final = frozenset({"TG001", "TG002", "TG003", "TG004"})

@@ -32,6 +32,8 @@ DEFAULT_DISPATCH_MODULES: Final = (
     "google.cloud.tasks_v2beta2",
     "google.cloud.tasks_v2beta3",
 )
+# The baseline file of gradual adoption (see _baseline.py), relative to the project root.
+DEFAULT_BASELINE: Final = "taskguard-baseline.json"
 DEFAULT_PROTECTED: Final = ("**.api.services.episodes", "**.api.routers", "**.worker.tasks")
 DEFAULT_FORBIDDEN: Final = (
     "httpx",
@@ -82,6 +84,7 @@ KEYS: Final = (
     "mode",
     "allow",
     "indirect",
+    "baseline",
 )
 ALLOW_KEYS: Final = ("importer", "imported", "reason")
 
@@ -107,6 +110,19 @@ def pattern_problem(pattern: object) -> str | None:
         literal = True
     if not literal:
         return f"malformed pattern {pattern!r}: it needs at least one literal segment"
+    return None
+
+
+def baseline_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable ``baseline`` path, or ``None`` when it is."""
+    if not isinstance(value, str):
+        return f"expected a path (a string), got {type(value).__name__}"
+    if not value.strip():
+        return "expected a path, got an empty string"
+    if "\0" in value:
+        return "a path cannot hold a NUL character"
+    if value.endswith(("/", "\\")) or os.path.basename(value) in (".", ".."):
+        return f"expected the path of a file, got the directory {value!r}"
     return None
 
 
@@ -280,6 +296,7 @@ class Policy(_Compiled):
     mode: Mode = "error"
     allow: tuple[AllowEntry, ...] = ()
     indirect: bool = False
+    baseline: str = DEFAULT_BASELINE
     project_root: Path | None = None
     source: Path | None = None
 
@@ -296,6 +313,8 @@ class Policy(_Compiled):
             for value in values
             if (problem := pattern_problem(value)) is not None
         ]
+        if (problem := baseline_problem(self.baseline)) is not None:
+            problems.append(("baseline", problem))
         if problems:
             raise PolicyError(problems)
         set_ = object.__setattr__
@@ -312,6 +331,13 @@ class Policy(_Compiled):
         return (type(self), tuple(getattr(self, name) for name in _POLICY_FIELDS))
 
     # ------------------------------------------------------------------ queries
+
+    @property
+    def baseline_path(self) -> Path:
+        """Where the baseline file is: ``baseline`` relative to the project root (or the
+        working directory when the policy has no root); an absolute path stays as it is."""
+        base = self.project_root if self.project_root is not None else Path.cwd()
+        return base / self.baseline
 
     def is_first_party(self, module: str) -> bool:
         """Whether ``module`` belongs to one of the project's root packages."""
@@ -652,6 +678,11 @@ def policy_from_table(
         kwargs["mode"] = mode
     if (tc := _choice(table, "type-checking", ("ignore", "check"), problems)) is not None:
         kwargs["type_checking"] = tc
+    if "baseline" in table:
+        if (problem := baseline_problem(table["baseline"])) is None:
+            kwargs["baseline"] = table["baseline"]
+        else:
+            problems.append(("baseline", problem))
     if "indirect" in table:
         if isinstance(table["indirect"], bool):
             kwargs["indirect"] = table["indirect"]

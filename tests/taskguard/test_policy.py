@@ -391,6 +391,7 @@ def test_policy_is_a_frozen_dataclass_that_replace_revalidates() -> None:
         "mode",
         "allow",
         "indirect",
+        "baseline",
         "project_root",
         "source",
     ]
