@@ -50,7 +50,7 @@ TG004: Final = Rule(
 TG005: Final = Rule(
     "TG005",
     "stale-allow",
-    "an allow entry or inline suppression that matched nothing",
+    "an allow entry, inline suppression or baseline entry that matched nothing",
     "{what} matched nothing; remove it",
 )
 TG900: Final = Rule(
