@@ -48,7 +48,9 @@ RACY_NS = 2_000_000_000
 STAMPS = 3
 # Fingerprints of other policies (indirect on/off, another config) kept side by side.
 KEEP = 4
-_SOURCES = ("_static.py", "_policy.py", "_rules.py", "_cache.py")
+# The checker's sources: a change to any of them (an edit in a checkout) starts a fresh cache.
+_SOURCES = ("_policy.py", "_rules.py", "_cache.py")
+_CHECKER_PACKAGE = "_static"
 # A digest of the bytes -> None (they compile) or (line, column, message, error type).
 SYNTAX_FORMAT = 1
 # Distinct file contents remembered; the oldest half is dropped beyond this.
@@ -59,12 +61,21 @@ def fingerprint(policy: Policy) -> str:
     from taskguard import __version__
 
     here = os.path.dirname(os.path.abspath(__file__))
-    stamps = []
+    stamps: list[object] = []
     for name in _SOURCES:
         try:
             stamps.append(os.stat(os.path.join(here, name)).st_mtime_ns)
         except OSError:
             stamps.append(0)
+    try:
+        with os.scandir(os.path.join(here, _CHECKER_PACKAGE)) as entries:
+            stamps += sorted(
+                (entry.name, entry.stat().st_mtime_ns)
+                for entry in entries
+                if entry.name.endswith(".py")
+            )
+    except OSError:
+        stamps.append(0)
     key = repr(
         (
             FORMAT,

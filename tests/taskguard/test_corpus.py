@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from taskguard import load_policy
-from taskguard._static import Prefilter
+from taskguard._static.prefilter import Prefilter
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = 150

@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 
 from taskguard import check, load_policy
 from taskguard._cache import CACHE_DIR
-from taskguard._static import FULL, Prefilter, analyze_source, run_check
+from taskguard._static import FULL, run_check
+from taskguard._static.prefilter import Prefilter
+from taskguard._static.source import analyze_source
 
 TABLE = """\
 [tool.taskguard]
@@ -480,7 +482,7 @@ def test_unparsable_files_are_named_from_the_working_directory_even_when_cached(
 def test_syntax_verdicts_survive_a_policy_change_and_follow_the_content(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskguard import _static
+    from taskguard._static import source as _static
 
     checked: list[bytes] = []
     real = _static._syntax_exception

@@ -1,0 +1,155 @@
+"""The checker's side of the cache: records converted at the boundary, what a stored record
+gives a run, and writing back the directories that changed.
+
+The cache (``taskguard._cache``) stores plain tuples; everything here hands the rest of the
+checker :class:`Record` objects, and turns them back into tuples to store them.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from typing import Any
+
+from taskguard import _cache, _policy
+from taskguard._cache import STAMPS
+from taskguard._policy import Policy
+from taskguard._static.discover import Listing
+from taskguard._static.records import (
+    BROKEN,
+    FAILED,
+    PREFIX,
+    SKIPPED,
+    Record,
+    from_plain,
+    plain,
+)
+
+
+class StoredRecords:
+    """Records read from the cache, each converted once.
+
+    The cache writes records equal in value as one object (most files of a project share
+    the "nothing here" record), so converting by identity converts each of them once.
+    """
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        # id(raw) -> (raw, record): holding ``raw`` keeps its id from being reused.
+        self._memo: dict[int, tuple[Any, Record]] = {}
+
+    def __call__(self, raw: Any) -> Record:
+        hit = self._memo.get(id(raw))
+        if hit is not None:
+            return hit[1]
+        record = from_plain(raw)
+        self._memo[id(raw)] = (raw, record)
+        return record
+
+
+def serve(hit: Record, fast: bool, skipped: Record) -> Record | None:
+    """What a cached record gives a run: itself, another record, or None (analyse again).
+
+    The fast mode leaves some files unparsed (SKIPPED) or parsed up to their last import
+    (PREFIX): no answer for the other modes. It would not have parsed a file that is only
+    checked for syntax (BROKEN), and it may parse less of a file that failed (FAILED).
+    """
+    status = hit.status
+    if not fast:
+        return None if status in (SKIPPED, PREFIX) else hit
+    if status == BROKEN:
+        return skipped
+    if status == FAILED:
+        return None
+    return hit
+
+
+class Rewrite:
+    """A directory whose cache entry changes: its listing, and the record kept per file."""
+
+    __slots__ = ("complete", "kept", "names", "stats")
+
+    def __init__(self, names: list[str], stats: array[int], complete: bool) -> None:
+        self.names = names
+        self.stats = stats
+        self.complete = complete
+        # The record to store for names[i]; None: store nothing (not analysed yet, or racy).
+        self.kept: list[Record | None] = [None] * len(names)
+
+
+def store(
+    root: str,
+    fingerprint: str,
+    cached: _cache.Entries,
+    rewrites: dict[str, Rewrite],
+    present: dict[str, Listing] | None,
+) -> None:
+    """Write the changed directories into the cache; ``present`` (a whole-project run)
+    also drops the directories that are gone."""
+    dirs = dict(cached.dirs)
+    changed = False
+    if present is not None:
+        for rel_dir in [rel_dir for rel_dir in dirs if rel_dir not in present]:
+            del dirs[rel_dir]
+            changed = True
+    plain_of: dict[Record, tuple[Any, ...]] = {}
+    for rel_dir, rewrite in rewrites.items():
+        names: list[str] = []
+        stats = array("q")
+        records: list[Any] = []
+        for i, record in enumerate(rewrite.kept):
+            if record is not None:
+                names.append(rewrite.names[i])
+                stats.extend(rewrite.stats[STAMPS * i : STAMPS * i + STAMPS])
+                raw = plain_of.get(record)
+                if raw is None:
+                    raw = plain_of[record] = plain(record)
+                records.append(raw)
+        old = dirs.get(rel_dir)
+        if old is not None and not rewrite.complete:
+            # Only some files of the directory were checked: keep what is known of the rest.
+            listed = set(rewrite.names)
+            old_names, old_packed, old_common, old_others = old
+            old_stats = array("q")
+            old_stats.frombytes(old_packed)
+            for i, name in enumerate(old_names):
+                if name not in listed:
+                    names.append(name)
+                    stats.extend(old_stats[STAMPS * i : STAMPS * i + STAMPS])
+                    records.append(old_others.get(i, old_common))
+        entry = _cache.pack(names, stats, records) if names else None
+        if entry is None:
+            changed = dirs.pop(rel_dir, None) is not None or changed
+        elif entry != old:
+            dirs[rel_dir] = entry
+            changed = True
+    if changed:
+        _cache.save(root, fingerprint, _cache.Entries(dirs))
+
+
+def load_policy_cached(
+    path: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None, use_cache: bool
+) -> Policy:
+    """:func:`load_policy`, with the TOML table read from ``policy.bin`` when it is current."""
+    if not use_cache:
+        return _policy.load_policy(path, config=config)
+    _start, source = _policy.locate_policy(path, config=config)
+    if source is None:
+        return _policy.load_policy(path, config=config)
+    root = str(source.parent)
+    key = _cache.table_key(str(source))
+    if key is not None:
+        hit, document = _cache.load_table(root, key)
+        if hit:
+            return _policy.policy_from_document(document, source, explicit=config is not None)
+    document = _policy.read_toml(source)
+    if key is not None:
+        tool = document.get("tool")
+        kept = (
+            {"tool": {"taskguard": tool["taskguard"]}}
+            if isinstance(tool, dict) and ("taskguard" in tool)
+            else {}
+        )
+        _cache.save_table(root, key, kept)
+    return _policy.policy_from_document(document, source, explicit=config is not None)

@@ -1,0 +1,185 @@
+"""What names mean to the analysis: constant folding, and the functions, classes and
+namespaces through which an expression can import or run code.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+
+def const_str(node: ast.AST | None) -> str | None:
+    """The value of a string expression Python can fold without running code, else None."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = const_str(node.left), const_str(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = [const_str(v) for v in node.values]
+        return None if any(p is None for p in parts) else "".join(p or "" for p in parts)
+    return None
+
+
+def const_names(node: ast.AST | None) -> tuple[str, ...] | None:
+    """A constant ``fromlist``: a list/tuple of constant strings (or None/empty), else None."""
+    if node is None:
+        return ()
+    if isinstance(node, ast.Constant) and node.value is None:
+        return ()
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        out = []
+        for element in node.elts:
+            value = const_str(element)
+            if value is None:
+                return None
+            out.append(value)
+        return tuple(out)
+    return None
+
+
+def type_checking_test(test: ast.expr) -> int:
+    """1 for ``TYPE_CHECKING``/``x.TYPE_CHECKING``, -1 for their negation, else 0."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return -type_checking_test(test.operand)
+    if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+        return 1
+    if isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING":
+        return 1
+    return 0
+
+
+# What a qualified name (see ``_Analyzer.qualify``) is, for the expression pass. Calls of
+# these are judged by their constant module name, or TG003 in protected code otherwise.
+BY_NAME_CALLS: dict[str, str] = {
+    "builtins.__import__": "__import__",
+    "importlib.__import__": "__import__",
+    "importlib.import_module": "import_module",
+    # Finding a module imports its parent packages, and the spec or loader it returns runs
+    # the module (``find_spec("httpx").loader.load_module()``): judged like an import.
+    "importlib.util.find_spec": "import_module",
+    "importlib.find_loader": "by_name",
+    "pkgutil.get_loader": "by_name",
+    "pkgutil.find_loader": "by_name",
+    "pkgutil.resolve_name": "resolve_name",
+    "runpy.run_module": "by_name",
+}
+# The keyword of the module name, for the "by_name" calls whose keyword is not ``name``.
+NAME_KEYWORDS = {
+    "pkgutil.get_loader": "module_or_name",
+    "pkgutil.find_loader": "fullname",
+    "runpy.run_module": "mod_name",
+}
+# Functions that run code or load a module from a path or a loader, bypassing names: TG003
+# when called or referenced in protected code.
+RUNNERS = frozenset(
+    {
+        "builtins.exec",
+        "builtins.eval",
+        "builtins.compile",
+        "runpy.run_path",
+        # Imports every package it finds under the given paths (to list their contents).
+        "pkgutil.walk_packages",
+        "importlib.util.spec_from_file_location",
+        "importlib.util.spec_from_loader",
+        "importlib.util.module_from_spec",
+    }
+)
+# Private machinery behind the above.
+RUNNER_PREFIXES = ("runpy._", "importlib._bootstrap")
+# Classes whose instances load code by path or are modules made outside the import system:
+# TG003 when called (a reference, as a base class, annotation or isinstance() argument,
+# loads nothing by itself).
+LOADER_CLASSES = frozenset(
+    {
+        "importlib.machinery.SourceFileLoader",
+        "importlib.machinery.SourcelessFileLoader",
+        "importlib.machinery.ExtensionFileLoader",
+        "zipimport.zipimporter",
+        "types.ModuleType",
+    }
+)
+# Modules (and the builtins namespace) whose members a computed lookup can reach: a
+# ``getattr()`` or ``[...]`` with a computed name on them is TG003 in protected code.
+LOOKUP_MODULES = frozenset(
+    {
+        "builtins",
+        "__builtins__",
+        "importlib",
+        "importlib.util",
+        "importlib.machinery",
+        "pkgutil",
+        "runpy",
+        "types",
+        "zipimport",
+    }
+)
+# The mappings of ``globals()`` and ``locals()``/``vars()``: a constant key is a name lookup.
+GLOBALS = "<globals>"
+LOCALS = "<locals>"
+# Modules whose names ``import`` binds are followed through aliases (``import runpy as r``).
+TRACKED_TOPS = frozenset({"builtins", "importlib", "pkgutil", "runpy", "types", "zipimport"})
+# What ``from M import *`` binds that matters, per module.
+STAR_NAMES: dict[str, tuple[str, ...]] = {
+    "importlib": ("__import__", "import_module"),
+    "importlib.util": (
+        "find_spec",
+        "module_from_spec",
+        "spec_from_file_location",
+        "spec_from_loader",
+    ),
+    "importlib.machinery": ("ExtensionFileLoader", "SourceFileLoader", "SourcelessFileLoader"),
+    "pkgutil": ("find_loader", "get_loader", "walk_packages"),
+    "runpy": ("run_module", "run_path"),
+    "types": ("ModuleType",),
+    "zipimport": ("zipimporter",),
+}
+# Builtins the expression pass resolves (unless the module binds the name itself).
+BUILTIN_NAMES = frozenset(
+    {"exec", "eval", "compile", "__import__", "getattr", "globals", "locals", "vars"}
+)
+# Method names that import whatever the object is (see ``_Analyzer.callee``).
+IMPORT_METHODS = {"__import__": "__import__", "import_module": "import_module"}
+FUNCTION_ROLES = frozenset({"__import__", "import_module", "by_name", "resolve_name", "runner"})
+
+
+def role_of(qualified: str) -> str | None:
+    """What a qualified name is: a call role, "class", "lookup" (a namespace), or None."""
+    role = BY_NAME_CALLS.get(qualified)
+    if role is not None:
+        return role
+    if qualified in RUNNERS or qualified.startswith(RUNNER_PREFIXES):
+        return "runner"
+    if qualified in LOADER_CLASSES:
+        return "class"
+    if qualified in LOOKUP_MODULES or qualified in (GLOBALS, LOCALS):
+        return "lookup"
+    return None
+
+
+def shown(qualified: str) -> str:
+    """A qualified name as a message shows it: builtins by their bare name."""
+    if qualified == GLOBALS:
+        return "globals()"
+    if qualified == LOCALS:
+        return "locals()"
+    return qualified.removeprefix("builtins.")
+
+
+def ancestors(patterns: Iterable[str]) -> frozenset[str]:
+    """The modules strictly above each pattern's literal leading segments.
+
+    ``concurrent.futures.ProcessPoolExecutor`` gives ``concurrent`` and
+    ``concurrent.futures``: a name bound to one of them reaches the pattern through
+    attributes (``futures.ProcessPoolExecutor``) without an import statement naming it.
+    """
+    found: set[str] = set()
+    for pattern in patterns:
+        parts = pattern.split(".")
+        for end in range(1, len(parts)):
+            if parts[end - 1] in ("*", "**"):
+                break
+            found.add(".".join(parts[:end]))
+    return frozenset(found)

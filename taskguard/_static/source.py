@@ -1,0 +1,279 @@
+"""One file: read its bytes, and turn them into its :class:`Record`.
+
+Warnings are silenced around the parser (see :class:`WarningsIgnored`); a file that cannot
+be read or parsed becomes a TG900 record, never an exception.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import tokenize
+import warnings
+from typing import NamedTuple, TypeVar
+
+from taskguard._cache import digest
+from taskguard._policy import Policy
+from taskguard._rules import TG900
+from taskguard._static.analyze import Analyzer
+from taskguard._static.prefilter import Prefilter
+from taskguard._static.records import (
+    BROKEN,
+    CLEAN_GRAPH_RECORD,
+    CLEAN_RECORD,
+    FAILED,
+    PARSED,
+    PREFIX,
+    SKIPPED_GRAPH_RECORD,
+    SKIPPED_RECORD,
+    Finding,
+    ImportRef,
+    Record,
+)
+from taskguard._static.suppress import suppressions
+
+# Where a parse failed, as TG900 reports it: (line, column, reason).
+Failure = tuple[int, int, str]
+_Located = TypeVar("_Located", Finding, ImportRef)
+
+# What a parse can raise for a file Python cannot compile: SyntaxError (decode errors and
+# unknown coding cookies included), ValueError (a NUL byte, before 3.12), RecursionError (too
+# deeply nested), MemoryError.
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+
+
+def _char_columns(data: bytes, located: list[_Located]) -> list[_Located]:
+    """Turn the parser's 0-based UTF-8 byte offsets (``column``) into 1-based characters."""
+    if data.isascii():
+        return [item._replace(column=item.column + 1) for item in located]
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):  # pragma: no cover - it parsed
+        return [item._replace(column=item.column + 1) for item in located]
+    text = text.removeprefix("\ufeff")
+    lines = re.split(r"\r\n|\r|\n", text)
+    out = []
+    for item in located:
+        line = lines[item.line - 1] if 0 < item.line <= len(lines) else ""
+        column = len(line.encode("utf-8")[: item.column].decode("utf-8", "replace")) + 1
+        out.append(item._replace(column=column))
+    return out
+
+
+def _failure(failure: BaseException) -> Failure:
+    """(line, column, reason) of a parse failure, as TG900 reports it."""
+    line = getattr(failure, "lineno", None) or 1
+    column = getattr(failure, "offset", None) or 1
+    reason = getattr(failure, "msg", None) or str(failure) or type(failure).__name__
+    return (line, column, str(reason))
+
+
+def _failed(failure: Failure, path: str, status: int = FAILED) -> Record:
+    line, column, reason = failure
+    message = TG900.template.format(action="parse", path=path, error=reason)
+    return Record(
+        status, (Finding(line, column, line, TG900.code, None, message, -1, ()),), (), None
+    )
+
+
+def unreadable(display: str, exc: OSError) -> Record:
+    message = TG900.template.format(action="read", path=display, error=exc.strerror or exc)
+    return Record(FAILED, (Finding(1, 1, 1, TG900.code, None, message, -1, ()),), (), None)
+
+
+def _syntax_exception(data: bytes, display: str) -> BaseException | None:
+    """Why ``data`` does not parse, or None: ``ast.parse``'s verdict, without its tree.
+
+    Building the syntax tree's Python objects costs about as much as parsing does, and a
+    file the prefilter proves irrelevant needs no tree. The symbol-table pass runs the same
+    parser (same decoding, coding cookies and BOM) and keeps only a small table, so it is the
+    cheap test. It also rejects some programs that parse but do not compile (a duplicate
+    argument, ``nonlocal`` at module level, ``import *`` in a function); for those, and for
+    any failure, ``ast.parse`` decides, so the answer is exactly that of a full parse. (The
+    two nesting limits near 3,000 levels differ by a few levels; ``ast.parse``'s own limit
+    already moves with the caller's stack depth.)
+    """
+    try:
+        import _symtable  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # pragma: no cover - not CPython
+        pass
+    else:
+        try:
+            _symtable.symtable(data, display, "exec")
+        except PARSE_ERRORS:
+            pass
+        else:
+            return None
+    try:
+        ast.parse(data, display)
+    except PARSE_ERRORS as error:
+        return error
+    return None
+
+
+def _syntax_error(data: bytes, display: str) -> Failure | None:
+    """(line, column, reason) of :func:`_syntax_exception`, or None when ``data`` parses."""
+    error = _syntax_exception(data, display)
+    return None if error is None else _failure(error)
+
+
+class SyntaxMemo:
+    """:func:`_syntax_error` remembered by a digest of the bytes (``syntax-*.bin``).
+
+    The verdict depends on the bytes and the Python build only, so it survives what starts a
+    fresh record cache: a policy change, an upgrade of taskguard, a file touched but not
+    changed. ``learned`` collects the new verdicts for the caller to store.
+    """
+
+    __slots__ = ("known", "learned")
+
+    def __init__(self, known: dict[bytes, Failure | None]) -> None:
+        self.known = known
+        self.learned: list[tuple[bytes, Failure | None]] = []
+
+    def check(self, data: bytes, display: str) -> Failure | None:
+        key = digest(data)
+        known = self.known.get(key, False)
+        if known is None or (type(known) is tuple and len(known) == 3):
+            return known
+        error = _syntax_exception(data, display)
+        failed = None if error is None else _failure(error)
+        # Running out of memory says nothing about the file.
+        if not isinstance(error, MemoryError):
+            self.learned.append((key, failed))
+        return failed
+
+
+class WarningsIgnored:
+    """Every warning ignored inside the block.
+
+    SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error`` they
+    would turn into SyntaxErrors in the parser.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        self._saved = warnings.catch_warnings()
+        self._saved.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc: object) -> None:
+        self._saved.__exit__(None, None, None)
+
+
+class Job(NamedTuple):
+    """How the files of one run are analysed."""
+
+    policy: Policy
+    prefilter: Prefilter | None  # None: the reference analysis (every file, every expression)
+    graph: bool  # TG004's import graph is built
+    fast: bool  # a file the prefilter rules out is not parsed at all
+    syntax: SyntaxMemo | None  # remembered syntax checks (None: no cache)
+
+
+class Task(NamedTuple):
+    """One file to analyse."""
+
+    path: str  # absolute
+    display: str  # the path records and TG900 messages name (project-relative)
+    module: str
+    is_package: bool
+    size: int  # from the directory listing; -1 when unknown
+
+
+def analyze_source(
+    data: bytes,
+    module: str,
+    is_package: bool,
+    policy: Policy,
+    *,
+    prefilter: Prefilter | None,
+    graph: bool,
+    fast: bool = False,
+    display: str = "<source>",
+) -> Record:
+    """The record of one module's source bytes.
+
+    ``prefilter`` None is the reference analysis: every statement and expression of the
+    parsed file. Otherwise the prefilter decides from the bytes whether the file can hold
+    anything relevant; one that cannot is only checked for syntax (TG900) or, with ``fast``,
+    not parsed at all.
+    """
+    job = Job(policy, prefilter, graph, fast, None)
+    with WarningsIgnored():
+        return analyze_bytes(data, Task("", display, module, is_package, len(data)), job)
+
+
+def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
+    """:func:`analyze_source`, with warnings already silenced by the caller."""
+    policy, prefilter, graph, fast, syntax = job
+    module, display = task.module, task.display
+    protected = policy.is_protected(module)
+    if prefilter is not None and not prefilter.needs_parse(data, module, protected):
+        if fast:
+            return SKIPPED_GRAPH_RECORD if graph else SKIPPED_RECORD
+        failed = _syntax_error(data, display) if syntax is None else syntax.check(data, display)
+        if failed is not None:
+            return _failed(failed, display, BROKEN)
+        return CLEAN_GRAPH_RECORD if graph else CLEAN_RECORD
+    tree: ast.Module | None = None
+    status = PARSED
+    # The fast mode's TG004 graph may parse a file only up to its last import statement
+    # (see Prefilter.prefix_end): a syntax error after it then goes unreported.
+    cut = prefilter.prefix_end(data, protected) if prefilter and fast and graph else None
+    if cut is not None:
+        try:
+            tree = ast.parse(data[:cut], display)
+            status = PREFIX
+        except PARSE_ERRORS:
+            pass
+    if tree is None:
+        try:
+            tree = ast.parse(data, display)
+        except PARSE_ERRORS as error:
+            return _failed(_failure(error), display)
+    package = module if task.is_package else module.rpartition(".")[0]
+    walk = prefilter is None or prefilter.expressions_matter(data, protected)
+    analyzer = Analyzer(policy, module, package, walk_expressions=walk, graph=graph)
+    analyzer.run(tree)
+    if not walk and analyzer.prefix_aliases:
+        # A name bound to a module above a pattern: its attribute chains need the
+        # expression pass after all (rare; the statement pass is what finds out).
+        analyzer = Analyzer(policy, module, package, walk_expressions=True, graph=graph)
+        analyzer.run(tree)
+    findings = _char_columns(data, analyzer.findings)
+    found = suppressions(data) if b"taskguard" in data else ()
+    imports = tuple(_char_columns(data, analyzer.imports)) if graph else None
+    return Record(status, tuple(findings), found, imports)
+
+
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def read(path: str, size: int) -> bytes:
+    """The bytes of ``path``; ``size`` is what the listing said (-1: unknown)."""
+    # Raw descriptor reads: a buffered file object costs more than the read itself here.
+    fd = os.open(path, _O_FLAGS)
+    try:
+        data = os.read(fd, size + 1) if size >= 0 else b""
+        if size < 0 or len(data) > size:  # unknown size, or the file grew since stat
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
+
+
+def analyze_file(task: Task, job: Job) -> Record:
+    """The record of one file on disk (TG900 when it cannot be read)."""
+    try:
+        data = read(task.path, task.size)
+    except OSError as exc:
+        return unreadable(task.display, exc)
+    return analyze_bytes(data, task, job)
