@@ -322,6 +322,39 @@ def stale_violations(
     return out
 
 
+def settle(
+    keyed: Sequence[tuple[Violation, Entry | None]],
+    baseline: Baseline,
+    shown_path: str,
+    *,
+    judge_stale: bool,
+) -> tuple[list[Violation], list[Violation]]:
+    """The failures (new violations, and TG005 for stale entries) and the baselined
+    violations of a run whose ``keyed`` violations are matched against ``baseline``
+    (``shown_path``: the baseline file, as reports show paths)."""
+    outcome = match(keyed, baseline, judge_stale=judge_stale)
+    failures = [*outcome.new, *stale_violations(outcome.stale, baseline, shown_path)]
+    return failures, list(outcome.baselined)
+
+
+def apply(
+    violations: Sequence[Violation],
+    path: str | os.PathLike[str],
+    shown_path: str,
+    *,
+    judge_stale: bool,
+    cwd: str,
+) -> tuple[list[Violation], list[Violation]]:
+    """:func:`settle` a run's violations (paths relative to ``cwd``) against the baseline
+    file at ``path``; raises :class:`BaselineError` when the file is not a valid baseline."""
+    baseline = load(path, shown_path)
+
+    def read(display: str) -> bytes:
+        return _read_bytes(os.path.join(cwd, display))
+
+    return settle(entries_for(violations, read), baseline, shown_path, judge_stale=judge_stale)
+
+
 # --------------------------------------------------------------------------- diff
 
 
@@ -363,18 +396,22 @@ def dumps(baseline: Baseline) -> str:
     return f'{{\n  "version": {VERSION},\n  "entries": {listed}\n}}\n'
 
 
-def write(path: str | os.PathLike[str], baseline: Baseline) -> None:
+def write(path: str | os.PathLike[str], baseline: Baseline, name: str | None = None) -> None:
     """Write ``baseline`` to ``path`` atomically (a reader never sees half a file).
 
-    Raises :class:`BaselineError` when it cannot be written.
+    Raises :class:`BaselineError` (naming the file as ``name``) when it cannot be written.
     """
-    import tempfile
+    import secrets
 
     target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
+    shown = target if name is None else name
+    directory, base = os.path.split(os.path.abspath(target))
     text = dumps(baseline)
+    # Not tempfile.mkstemp: its files are private (0600); this one gets the mode any new
+    # file gets (the umask applies), like the file it replaces.
+    temporary = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        fd, temporary = tempfile.mkstemp(prefix=".taskguard-baseline-", dir=directory)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
                 fh.write(text)
@@ -383,22 +420,22 @@ def write(path: str | os.PathLike[str], baseline: Baseline) -> None:
             os.unlink(temporary)
             raise
     except OSError as exc:
-        raise BaselineError(target, [("", f"cannot write: {exc.strerror or exc}")]) from None
+        raise BaselineError(shown, [("", f"cannot write: {exc.strerror or exc}")]) from None
 
 
-def load(path: str | os.PathLike[str]) -> Baseline:
-    """Read and validate the baseline at ``path``.
+def load(path: str | os.PathLike[str], name: str | None = None) -> Baseline:
+    """Read and validate the baseline at ``path`` (``name``: how errors name it).
 
     Raises :class:`BaselineError` naming the file and every problem found; never returns
     an empty baseline for a file it could not understand.
     """
     target = os.fspath(path)
+    shown = target if name is None else name
     try:
-        with open(target, "rb") as fh:
-            data = fh.read()
+        data = _read_bytes(target)
     except OSError as exc:
-        raise BaselineError(target, [("", f"cannot read: {exc.strerror or exc}")]) from None
-    return loads(data, target)
+        raise BaselineError(shown, [("", f"cannot read: {exc.strerror or exc}")]) from None
+    return loads(data, shown)
 
 
 def _reject_constant(name: str) -> object:
@@ -576,20 +613,6 @@ def _entry_lines(text: str, counts: Mapping[Entry, int]) -> dict[Entry, int]:
             if known:
                 lines.setdefault(entry, number)
     return lines
-
-
-def display_path(path: Path, cwd: str | None = None) -> str:
-    """``path`` as reports show paths: relative to the working directory when inside it,
-    ``/``-separated."""
-    here = cwd if cwd is not None else os.getcwd()
-    absolute = os.path.abspath(path)
-    try:
-        relative = os.path.relpath(absolute, here)
-    except ValueError:  # another drive on Windows
-        return absolute.replace(os.sep, "/")
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-        return absolute.replace(os.sep, "/")
-    return relative.replace(os.sep, "/")
 
 
 def judges_whole_project(

@@ -94,24 +94,48 @@ def from_plain(raw: Any) -> Record:
 
 
 class CheckResult:
-    """What :func:`check` found: every violation (sorted) and how many files were judged."""
+    """What :func:`check` found: every violation (sorted) and how many files were judged.
 
-    __slots__ = ("files_checked", "violations")
+    With a baseline (``check(baseline=True)`` and the file present), ``violations`` holds
+    the failures only (new violations, and TG005 for stale baseline entries), ``baselined``
+    the violations the baseline accepted, and ``baseline`` the file, as reports show paths.
+    """
 
-    def __init__(self, violations: tuple[Violation, ...], files_checked: int) -> None:
+    __slots__ = ("baseline", "baselined", "files_checked", "violations")
+
+    def __init__(
+        self,
+        violations: tuple[Violation, ...],
+        files_checked: int,
+        baselined: tuple[Violation, ...] = (),
+        baseline: str | None = None,
+    ) -> None:
         self.violations = violations
         self.files_checked = files_checked
+        self.baselined = baselined
+        self.baseline = baseline
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.violations, self.files_checked, self.baselined, self.baseline)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CheckResult):
             return NotImplemented
-        return (self.violations, self.files_checked) == (other.violations, other.files_checked)
+        return self._fields() == other._fields()
 
     def __hash__(self) -> int:
-        return hash((self.violations, self.files_checked))
+        return hash(self._fields())
 
     def __repr__(self) -> str:
-        return f"CheckResult(violations={self.violations!r}, files_checked={self.files_checked})"
+        extra = (
+            f", baselined={self.baselined!r}, baseline={self.baseline!r}"
+            if self.baseline is not None
+            else ""
+        )
+        return (
+            f"CheckResult(violations={self.violations!r}, files_checked={self.files_checked}"
+            f"{extra})"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (CheckResult, (self.violations, self.files_checked))
+        return (CheckResult, self._fields())

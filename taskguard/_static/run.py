@@ -50,6 +50,7 @@ def check(
     select: Iterable[str] | str | None = None,
     prefilter: bool = False,
     jobs: int | None = None,
+    baseline: bool = False,
 ) -> CheckResult:
     """Check ``paths`` (default: the whole project) against the policy.
 
@@ -58,9 +59,12 @@ def check(
     file that cannot be read or parsed is always TG900; ``prefilter=True`` is the fast
     mode (``--fast``), where a file the byte prefilter proves unable to hold a relevant
     import is not parsed, so its syntax errors go unreported. ``jobs`` forces the number of
-    worker processes (default: parallel only when it pays). Raises :class:`PolicyError` for
-    an invalid policy, ``FileNotFoundError`` for a missing path and ``ValueError`` for an
-    unknown code in ``select``.
+    worker processes (default: parallel only when it pays). ``baseline=True`` reads the
+    policy's baseline file when it exists (see ``taskguard._baseline``): the violations it
+    records move to ``CheckResult.baselined``, stale entries become TG005. Raises
+    :class:`PolicyError` for an invalid policy, ``FileNotFoundError`` for a missing path,
+    ``ValueError`` for an unknown code in ``select`` and :class:`BaselineError` for a
+    baseline file that cannot be read or trusted.
     """
     return run_check(
         paths,
@@ -70,6 +74,7 @@ def check(
         select=select,
         mode=FAST if prefilter else DEFAULT,
         jobs=jobs,
+        baseline=baseline,
     )
 
 
@@ -82,6 +87,7 @@ def run_check(
     select: Iterable[str] | str | None = None,
     mode: str = DEFAULT,
     jobs: int | None = None,
+    baseline: bool = False,
 ) -> CheckResult:
     """:func:`check` with the analysis ``mode`` spelled out (``FULL`` for the reference)."""
     if mode not in MODES:
@@ -91,7 +97,7 @@ def run_check(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_check(paths, policy, config, use_cache, select, mode, jobs)
+        return _run_check(paths, policy, config, use_cache, select, mode, jobs, baseline)
     finally:
         if enabled:
             gc.enable()
@@ -118,6 +124,7 @@ def _run_check(  # noqa: PLR0917 - one private call site
     select: Iterable[str] | str | None,
     mode: str,
     jobs: int | None,
+    baseline: bool,
 ) -> CheckResult:
     codes = _validate_select(select)
     if policy is None:
@@ -137,10 +144,24 @@ def _run_check(  # noqa: PLR0917 - one private call site
     violations, allow_used = _judge(plan.found, scope, policy, displayer(scope.root, cwd))
     if scope.whole and policy.allow:
         violations += _stale_allow_entries(policy, allow_used, cwd)
+    # The baseline is matched against every violation, before --select: an entry of a code
+    # that is not selected is still used.
+    baselined: list[Violation] = []
+    baseline_shown = None
+    if baseline and os.path.lexists(policy.baseline_path):
+        from taskguard._baseline import apply
+
+        baseline_shown = display_path(str(policy.baseline_path), cwd)
+        violations, baselined = apply(
+            violations, policy.baseline_path, baseline_shown, judge_stale=scope.whole, cwd=cwd
+        )
     if codes is not None:
         violations = [v for v in violations if v.code in codes]
+        baselined = [v for v in baselined if v.code in codes]
     files_checked = sum(len(listing.names) for listing in scope.reported.values())
-    return CheckResult(tuple(sorted(violations)), files_checked)
+    return CheckResult(
+        tuple(sorted(violations)), files_checked, tuple(sorted(baselined)), baseline_shown
+    )
 
 
 # --------------------------------------------------------------------------- 1. scope

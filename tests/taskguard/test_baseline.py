@@ -591,9 +591,3 @@ def test_judges_whole_project(tmp_path: Path) -> None:
     assert bl.judges_whole_project([tmp_path], tmp_path)
     assert bl.judges_whole_project([tmp_path.parent], tmp_path)
     assert not bl.judges_whole_project([tmp_path / "app"], tmp_path)
-
-
-def test_display_path_is_relative_inside_the_working_directory(tmp_path: Path) -> None:
-    assert bl.display_path(tmp_path / "a" / "b.json", str(tmp_path)) == "a/b.json"
-    outside = bl.display_path(tmp_path / "b.json", str(tmp_path / "sub"))
-    assert outside == (tmp_path / "b.json").as_posix()
