@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
+    from taskguard._static import CheckResult
+
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
@@ -65,6 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--jobs", type=int, metavar="N", help="worker processes (default: only when it pays)"
     )
+    baseline = check.add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--write-baseline",
+        action="store_true",
+        help="record the current violations in the baseline file (rewritten; what changed is "
+        "printed), then report against it",
+    )
+    baseline.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="ignore the baseline file: report every violation as a failure",
+    )
 
     explain = sub.add_parser("explain", help="print the page of a rule (TG001 ... TG900)")
     explain.add_argument("code", nargs="?", metavar="CODE", help="omit to list every rule")
@@ -89,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ``check``'s options, for the reading below: flags, and options that take a value.
-_CHECK_FLAGS = {"--no-cache": "no_cache", "--fast": "fast", "--no-prefilter": "no_prefilter"}
+_CHECK_FLAGS = {
+    "--no-cache": "no_cache",
+    "--fast": "fast",
+    "--no-prefilter": "no_prefilter",
+    "--write-baseline": "write_baseline",
+    "--no-baseline": "no_baseline",
+}
 _CHECK_VALUES = {"--config": "config", "--format": "fmt", "--select": "select", "--jobs": "jobs"}
 _FORMATS = ("text", "json", "github", "sarif")
 
@@ -122,6 +142,8 @@ def _quick_check_args(arguments: list[str]) -> argparse.Namespace | None:
         "fast": False,
         "no_prefilter": False,
         "jobs": None,
+        "write_baseline": False,
+        "no_baseline": False,
     }
     paths: list[str] = []
     paths_ended = False
@@ -158,7 +180,9 @@ def _quick_check_args(arguments: list[str]) -> argparse.Namespace | None:
                 return None
         else:
             values[key] = value
-    if values["fast"] and values["no_prefilter"]:
+    if (values["fast"] and values["no_prefilter"]) or (
+        values["write_baseline"] and values["no_baseline"]
+    ):
         return None  # mutually exclusive: argparse says so
     values["paths"] = paths
     return _Arguments(values)  # type: ignore[return-value]
@@ -178,12 +202,13 @@ def _use_color(stream: object) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from taskguard._errors import PolicyError
-    from taskguard._report import render
+    from taskguard._errors import BaselineError, PolicyError
     from taskguard._static import check
 
     if args.jobs is not None and args.jobs < 1:
         return _error("--jobs must be at least 1")
+    if args.write_baseline:
+        return _write_baseline(args)
     try:
         result = check(
             args.paths or None,
@@ -192,13 +217,22 @@ def _check(args: argparse.Namespace) -> int:
             select=args.select,
             prefilter=args.fast,
             jobs=args.jobs,
+            baseline=not args.no_baseline,
         )
     except PolicyError as exc:
         return _error(str(exc))
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
+    except BaselineError as exc:  # before ValueError, which it also is
+        return _error(str(exc))
     except ValueError as exc:
         return _error(f"--select: {exc}")
+    return _report(args, result)
+
+
+def _report(args: argparse.Namespace, result: CheckResult) -> int:
+    from taskguard._report import render
+
     output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
     sys.stdout.write(output)
     if result.files_checked == 0 and args.fmt == "text":
@@ -208,6 +242,71 @@ def _check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
+
+
+def _write_baseline(args: argparse.Namespace) -> int:
+    """``check --write-baseline``: record the whole project's violations, say what changed
+    (on stderr, so a json or sarif report on stdout stays valid), then report against it."""
+    from taskguard import _baseline
+    from taskguard._errors import BaselineError, PolicyError
+    from taskguard._static import CheckResult, check
+    from taskguard._static.cached import load_policy_cached
+    from taskguard._static.discover import display_path
+
+    if args.select:
+        return _error("--write-baseline records every rule code; it cannot take --select")
+    try:
+        policy = load_policy_cached(
+            args.paths[0] if args.paths else None, args.config, not args.no_cache
+        )
+    except PolicyError as exc:
+        return _error(str(exc))
+    if not _baseline.judges_whole_project(args.paths, policy.project_root):
+        return _error(
+            "--write-baseline records the whole project; run it without PATH "
+            f"(or with the project root, {policy.project_root})"
+        )
+    path = policy.baseline_path
+    shown = display_path(str(path), os.getcwd())
+    try:
+        old = _baseline.load(path, shown) if os.path.lexists(path) else _baseline.Baseline()
+    except BaselineError as exc:
+        return _error(f"{exc}\n(fix it, or delete it to record a new baseline)")
+    try:
+        raw = check(
+            args.paths or None,
+            policy=policy,
+            use_cache=not args.no_cache,
+            prefilter=args.fast,
+            jobs=args.jobs,
+        )
+    except FileNotFoundError as exc:
+        return _error(f"{exc.strerror}: {exc.filename}")
+    keyed = _baseline.entries_for(raw.violations)
+    new = _baseline.Baseline.of(entry for _v, entry in keyed if entry is not None)
+    try:
+        _baseline.write(path, new, shown)
+    except BaselineError as exc:
+        return _error(str(exc))
+    change = _baseline.diff(old, new)
+    added = sum(n for _e, n in change.added)
+    removed = sum(n for _e, n in change.removed)
+    what = f"{added} added, {removed} removed" if change else "no change"
+    lines = [f"taskguard: wrote {shown}: {_plural(len(new), 'violation')} recorded ({what})"]
+    for sign, items in (("+", change.added), ("-", change.removed)):
+        lines.extend(
+            f"  {sign} {entry.describe()}" + (f" (x{n})" if n > 1 else "") for entry, n in items
+        )
+    print("\n".join(lines), file=sys.stderr)
+    failures, baselined = _baseline.settle(keyed, new, shown, judge_stale=True)
+    result = CheckResult(
+        tuple(sorted(failures)), raw.files_checked, tuple(sorted(baselined)), shown
+    )
+    return _report(args, result)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _explain(args: argparse.Namespace) -> int:

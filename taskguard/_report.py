@@ -77,8 +77,15 @@ def text(result: CheckResult, *, color: bool = False) -> str:
             f"{paint(v.code, _BOLD, code_style)} {v.message}"
         )
     checked = _plural(result.files_checked, "file")
+    # With a baseline, what it accepted is counted, never listed: those are not failures.
+    baselined = (
+        f"; {len(result.baselined)} baselined ({result.baseline})"
+        if result.baseline is not None
+        else ""
+    )
     if not result.violations:
-        lines.append(paint(f"No violations: {checked} checked.", _GREEN))
+        clean = "No new violations" if result.baseline is not None else "No violations"
+        lines.append(paint(f"{clean}: {checked} checked{baselined}.", _GREEN))
         return "\n".join(lines) + "\n"
     lines.append("")
     codes = {v.code for v in result.violations}
@@ -89,7 +96,8 @@ def text(result: CheckResult, *, color: bool = False) -> str:
     files = len({v.path for v in result.violations})
     summary = (
         f"Found {_plural(len(result.violations), 'violation')} in {_plural(files, 'file')} "
-        f"({breakdown}); {checked} checked. 'taskguard explain CODE' describes a rule."
+        f"({breakdown}); {checked} checked{baselined}. 'taskguard explain CODE' describes "
+        "a rule."
     )
     lines.append(paint(summary, _BOLD, _RED))
     return "\n".join(lines) + "\n"
@@ -114,18 +122,33 @@ def to_json(result: CheckResult) -> str:
     writing a few hundred violations; the document only holds strings, integers and null.
     """
     quote = _json_quote()
-    items = []
-    for v in result.violations:
-        body = ",\n".join(
-            f"      {quote(key)}: "
-            + ("null" if value is None else quote(value) if isinstance(value, str) else str(value))
-            for key, value in _as_json(v).items()
-        )
-        items.append(f"    {{\n{body}\n    }}")
-    listed = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
+
+    def listed(violations: tuple[Violation, ...]) -> str:
+        items = []
+        for v in violations:
+            body = ",\n".join(
+                f"      {quote(key)}: "
+                + (
+                    "null"
+                    if value is None
+                    else quote(value)
+                    if isinstance(value, str)
+                    else str(value)
+                )
+                for key, value in _as_json(v).items()
+            )
+            items.append(f"    {{\n{body}\n    }}")
+        return "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
+
+    # With a baseline, "violations" holds the failures; the baselined ones follow apart.
+    baseline = (
+        f',\n  "baseline": {quote(result.baseline)},\n  "baselined": {listed(result.baselined)}'
+        if result.baseline is not None
+        else ""
+    )
     return (
         f'{{\n  "version": {JSON_VERSION},\n  "files_checked": {result.files_checked},\n'
-        f'  "violations": {listed}\n}}\n'
+        f'  "violations": {listed(result.violations)}{baseline}\n}}\n'
     )
 
 
@@ -154,8 +177,9 @@ def github(result: CheckResult) -> str:
         f"title={_escape_property(f'taskguard {v.code}')}::{_escape_data(v.message)}"
         for v in result.violations
     ]
+    baselined = f"{len(result.baselined)} baselined, " if result.baseline is not None else ""
     lines.append(
-        f"taskguard: {_plural(len(result.violations), 'violation')}, "
+        f"taskguard: {_plural(len(result.violations), 'violation')}, {baselined}"
         f"{_plural(result.files_checked, 'file')} checked"
     )
     return "\n".join(lines) + "\n"
@@ -185,7 +209,11 @@ def sarif(result: CheckResult) -> str:
             }
         )
     results = []
-    for v in result.violations:
+    with_baseline = result.baseline is not None
+    for v, accepted in (
+        *((v, False) for v in result.violations),
+        *((v, True) for v in result.baselined),
+    ):
         location: dict[str, Any] = {
             "physicalLocation": {
                 "artifactLocation": {"uri": v.path},
@@ -194,15 +222,25 @@ def sarif(result: CheckResult) -> str:
         }
         if not v.path.startswith("/"):
             location["physicalLocation"]["artifactLocation"]["uriBaseId"] = "%SRCROOT%"
-        results.append(
-            {
-                "ruleId": v.code,
-                "ruleIndex": codes.index(v.code),
-                "level": "error",
-                "message": {"text": v.message},
-                "locations": [location],
-            }
-        )
+        item: dict[str, Any] = {
+            "ruleId": v.code,
+            "ruleIndex": codes.index(v.code),
+            "level": "error",
+            "message": {"text": v.message},
+            "locations": [location],
+        }
+        if with_baseline:
+            # SARIF's own words for a baseline: the state against it, and a suppression
+            # kept outside the source for each result it accepted.
+            item["baselineState"] = "unchanged" if accepted else "new"
+        if accepted:
+            item["suppressions"] = [
+                {
+                    "kind": "external",
+                    "justification": f"recorded in the taskguard baseline {result.baseline}",
+                }
+            ]
+        results.append(item)
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

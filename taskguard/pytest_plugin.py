@@ -488,10 +488,15 @@ class TaskguardCheckItem(pytest.Item):
         self.policy = policy
 
     def runtest(self) -> None:
+        from taskguard._errors import BaselineError
         from taskguard._report import render
         from taskguard._static import check
 
-        result = check(None, policy=self.policy, use_cache=True)
+        try:
+            # The baseline file, like `taskguard check`: baselined violations do not fail.
+            result = check(None, policy=self.policy, use_cache=True, baseline=True)
+        except BaselineError as exc:
+            raise CheckFailed(f"taskguard: error: {exc}") from None
         if result.violations:
             raise CheckFailed(render(result, "text"))
 
