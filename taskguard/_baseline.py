@@ -271,14 +271,12 @@ def match(
     baseline: Baseline,
     *,
     judge_stale: bool = True,
-    codes: Iterable[str] | None = None,
 ) -> Match:
     """Split ``keyed`` (from :func:`entries_for`) into new and baselined violations.
 
     An entry with count N accepts the first N violations with its key, in report order; the
     rest are new. ``judge_stale``: whether the run saw the whole project (a run over some
-    paths cannot know that an entry for another file matches nothing). ``codes``: the codes
-    the run reported (``--select``); entries of other codes are not judged.
+    paths cannot know that an entry for another file matches nothing).
     """
     used: Counter[Entry] = Counter()
     new: list[Violation] = []
@@ -291,10 +289,9 @@ def match(
             new.append(violation)
     stale: list[tuple[Entry, int]] = []
     if judge_stale:
-        judged = None if codes is None else frozenset(codes)
         for entry, count in baseline.sorted():
             left = count - used[entry]
-            if left > 0 and (judged is None or entry.code in judged):
+            if left > 0:
                 stale.append((entry, left))
     return Match(tuple(new), tuple(baselined), tuple(stale))
 

@@ -317,13 +317,6 @@ def test_match_counts_occurrences(
     assert sorted(outcome.new + outcome.baselined) == sorted(v for v, _e in pairs)
 
 
-def test_match_judges_only_the_selected_codes() -> None:
-    a = Entry("TG001", "app.a", "google.cloud.tasks_v2", "import google.cloud.tasks_v2")
-    b = Entry("TG002", "app.a", "httpx", "import httpx")
-    outcome = bl.match([], Baseline({a: 1, b: 2}), codes=["TG002"])
-    assert outcome.stale == ((b, 2),)
-
-
 def test_unkeyed_violations_are_always_new() -> None:
     entry = Entry("TG002", "app.x", "httpx", "import httpx")
     outcome = bl.match([(violation_for(entry, 1), None)], Baseline({entry: 1}))
