@@ -349,7 +349,13 @@ def apply(
     def read(display: str) -> bytes:
         return _read_bytes(os.path.join(cwd, display))
 
-    return settle(entries_for(violations, read), baseline, shown_path, judge_stale=judge_stale)
+    # A violation no entry could accept is new whatever its statement: its file need not be
+    # parsed again to key it.
+    recorded = {(entry.code, entry.importer) for entry in baseline.counts}
+    candidates = [v for v in violations if (v.code, v.importer) in recorded]
+    keyed = entries_for(candidates, read)
+    keyed += [(v, None) for v in violations if (v.code, v.importer) not in recorded]
+    return settle(keyed, baseline, shown_path, judge_stale=judge_stale)
 
 
 # --------------------------------------------------------------------------- diff
