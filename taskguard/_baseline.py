@@ -47,7 +47,6 @@ CODES: Final = frozenset({"TG001", "TG002", "TG003", "TG004"})
 _NO_IMPORTED: Final = frozenset({"TG003"})
 _TOP_KEYS: Final = ("version", "entries")
 _ENTRY_KEYS: Final = ("code", "importer", "imported", "statement", "count")
-_DOTTED: Final = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*")
 # Line breaks as the parser counts them (str.splitlines also splits on \f, \x1c, ...).
 _NEWLINES: Final = re.compile(r"\r\n|\r|\n")
 
@@ -555,13 +554,16 @@ def _entry(
             else "is not a rule code"
         )
         problems.append((f"{where}.code", f"{code!r} {why}; expected one of {_codes()}"))
-    if not isinstance(importer, str) or not _DOTTED.fullmatch(importer):
-        problems.append((f"{where}.importer", f"expected a dotted module name, got {importer!r}"))
+    # Names are only required to be names: the checker reports module names made from file
+    # names (``app.my-router``) and imported names from strings (``import_module("a b")``),
+    # and what it writes must load again.
+    if not isinstance(importer, str) or not importer.strip():
+        problems.append((f"{where}.importer", f"expected a module name, got {importer!r}"))
     if isinstance(code, str) and code in _NO_IMPORTED:
         if imported is not None:
             problems.append((f"{where}.imported", f"expected null for {code}, got {imported!r}"))
-    elif not isinstance(imported, str) or not _DOTTED.fullmatch(imported):
-        problems.append((f"{where}.imported", f"expected a dotted module name, got {imported!r}"))
+    elif not isinstance(imported, str) or not imported.strip():
+        problems.append((f"{where}.imported", f"expected a module name, got {imported!r}"))
     if not isinstance(statement, str) or not statement.strip():
         problems.append((f"{where}.statement", "expected a non-empty string"))
     else:

@@ -177,6 +177,25 @@ def test_tg900_and_tg005_are_never_baselined(project: Path) -> None:
     assert run_cli(["check"], project).returncode == 1
 
 
+def test_what_the_checker_reports_always_loads_again(tmp_path: Path) -> None:
+    # Module names come from file names and imported names from strings: whatever they are,
+    # a recorded baseline must load on the next run.
+    root = write_project(
+        tmp_path / "odd",
+        {
+            "app/api/my-router.py": "import httpx\n",
+            "app/api/ünï.py": 'import importlib\nm = importlib.import_module("httpx.a b")\n',
+        },
+        TABLE,
+    )
+    _stdout, stderr = record(root)
+    assert "app.api.my-router -> httpx: import httpx" in stderr
+    assert "app.api.ünï -> httpx.a b: importlib.import_module('httpx.a b')" in stderr
+    again = run_cli(["check"], root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 baselined" in again.stdout
+
+
 # --------------------------------------------------------------------------- formats
 
 
