@@ -7,40 +7,62 @@ imported only by the subcommand that needs them.
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
 import sys
+from collections.abc import Sequence
 
-# Not ``from typing import ...`` nor argparse at module level: a cached ``taskguard check``
-# imports neither (see _quick_check_args).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Sequence
+from taskguard._version import __version__
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, with the terminal width found without ``shutil``.
+
+    argparse builds a formatter for every ``add_argument`` and imports ``shutil`` (which
+    loads ``bz2``, ``lzma`` and ``zlib``) only to ask for the width: 2.5 ms of every run,
+    a cached ``taskguard check`` included. The same answer as ``shutil.get_terminal_size``.
+    """
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def _parser() -> argparse.ArgumentParser:
-    import argparse
-
-    from taskguard import __version__
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            self.print_usage(sys.stderr)
-            self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
-
     parser = _Parser(
         prog="taskguard",
         description="One sanctioned path for background-task dispatch; every other path "
         "fails loudly.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"taskguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add = functools.partial(sub.add_parser, formatter_class=_Formatter)
 
-    check = sub.add_parser(
+    check = add(
         "check",
         help="check imports against the [tool.taskguard] policy",
         description="Check first-party code against the [tool.taskguard] policy. Exit 0 when "
@@ -66,10 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs", type=int, metavar="N", help="worker processes (default: only when it pays)"
     )
 
-    explain = sub.add_parser("explain", help="print the page of a rule (TG001 ... TG900)")
+    explain = add("explain", help="print the page of a rule (TG001 ... TG900)")
     explain.add_argument("code", nargs="?", metavar="CODE", help="omit to list every rule")
 
-    init = sub.add_parser(
+    init = add(
         "init",
         help="write a commented [tool.taskguard] table into pyproject.toml",
         description="Append a commented [tool.taskguard] table to DIR/pyproject.toml "
@@ -77,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--path", default=".", metavar="DIR", help="project directory")
 
-    run = sub.add_parser(
+    run = add(
         "run",
         help="run a command with the runtime guard installed in every Python process",
         usage="taskguard run [--mode error|warn] [--config FILE] -- COMMAND [ARGS...]",
@@ -86,82 +108,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="FILE")
     run.add_argument("command_args", nargs="*", metavar="COMMAND")
     return parser
-
-
-# ``check``'s options, for the reading below: flags, and options that take a value.
-_CHECK_FLAGS = {"--no-cache": "no_cache", "--fast": "fast", "--no-prefilter": "no_prefilter"}
-_CHECK_VALUES = {"--config": "config", "--format": "fmt", "--select": "select", "--jobs": "jobs"}
-_FORMATS = ("text", "json", "github", "sarif")
-
-
-class _Arguments:
-    """The attributes ``argparse.Namespace`` would hold for a ``check`` command line."""
-
-    def __init__(self, values: dict[str, object]) -> None:
-        self.__dict__.update(values)
-
-
-def _quick_check_args(arguments: list[str]) -> argparse.Namespace | None:
-    """What the argparse parser makes of a plain ``check`` command line, without argparse.
-
-    Importing argparse (and the gettext, locale and shutil modules it loads to print
-    messages) is a tenth of a cached check of a large project. This reads only the forms it
-    can read exactly as argparse does: exact option names, ``--option value`` (a value not
-    starting with ``-``), ``--option=value``, and the paths in one run. Anything else (help,
-    abbreviations, ``--``, errors) returns None and argparse decides, and reports.
-    """
-    if arguments[:1] != ["check"]:
-        return None
-    values: dict[str, object] = {
-        "command": "check",
-        "paths": [],
-        "config": None,
-        "fmt": "text",
-        "no_cache": False,
-        "select": None,
-        "fast": False,
-        "no_prefilter": False,
-        "jobs": None,
-    }
-    paths: list[str] = []
-    paths_ended = False
-    rest = arguments[1:]
-    i = 0
-    while i < len(rest):
-        token = rest[i]
-        i += 1
-        if not token.startswith("-"):
-            if paths_ended:
-                return None
-            paths.append(token)
-            continue
-        if paths:
-            paths_ended = True
-        if token in _CHECK_FLAGS:
-            values[_CHECK_FLAGS[token]] = True
-            continue
-        name, equals, value = token.partition("=")
-        if name not in _CHECK_VALUES:
-            return None
-        if not equals:
-            if i >= len(rest) or rest[i].startswith("-"):
-                return None
-            value = rest[i]
-            i += 1
-        key = _CHECK_VALUES[name]
-        if key == "fmt" and value not in _FORMATS:
-            return None
-        if key == "jobs":
-            try:
-                values[key] = int(value)
-            except ValueError:
-                return None
-        else:
-            values[key] = value
-    if values["fast"] and values["no_prefilter"]:
-        return None  # mutually exclusive: argparse says so
-    values["paths"] = paths
-    return _Arguments(values)  # type: ignore[return-value]
 
 
 def _error(message: str) -> int:
@@ -178,7 +124,7 @@ def _use_color(stream: object) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from taskguard._errors import PolicyError
+    from taskguard._errors import PolicyError, UnknownRuleError
     from taskguard._report import render
     from taskguard._static import check
 
@@ -197,7 +143,7 @@ def _check(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
-    except ValueError as exc:
+    except UnknownRuleError as exc:
         return _error(f"--select: {exc}")
     output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
     sys.stdout.write(output)
@@ -257,9 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Everything after "--" belongs to the command, options that look like ours included.
         split = arguments.index("--")
         arguments, command = arguments[:split], arguments[split + 1 :]
-    args = _quick_check_args(arguments) if command is None else None
-    if args is None:
-        args = _parser().parse_args(arguments)
+    args = _parser().parse_args(arguments)
     if args.command == "check":
         return _check(args)
     if args.command == "explain":

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
+from taskguard._errors import UnknownRuleError
 from taskguard._policy import Policy
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
@@ -59,8 +60,8 @@ def check(
     mode (``--fast``), where a file the byte prefilter proves unable to hold a relevant
     import is not parsed, so its syntax errors go unreported. ``jobs`` forces the number of
     worker processes (default: parallel only when it pays). Raises :class:`PolicyError` for
-    an invalid policy, ``FileNotFoundError`` for a missing path and ``ValueError`` for an
-    unknown code in ``select``.
+    an invalid policy, ``FileNotFoundError`` for a missing path and
+    :class:`UnknownRuleError` (a ``ValueError``) for an unknown code in ``select``.
     """
     return run_check(
         paths,
@@ -104,9 +105,7 @@ def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | Non
     codes = frozenset(c.strip().upper() for c in raw if c.strip())
     unknown = sorted(codes - RULES.keys())
     if unknown:
-        raise ValueError(
-            f"unknown rule code(s) {', '.join(unknown)}; known: {', '.join(sorted(RULES))}"
-        )
+        raise UnknownRuleError(tuple(unknown), tuple(sorted(RULES)))
     return codes
 
 
