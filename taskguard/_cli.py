@@ -75,15 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
     check.add_argument("--select", metavar="CODE,...", help="report only these rule codes")
-    speed = check.add_mutually_exclusive_group()
-    speed.add_argument(
-        "--fast",
+    parsing = check.add_mutually_exclusive_group()
+    parsing.add_argument(
+        "--parse-all",
         action="store_true",
-        help="do not parse files the byte prefilter proves unable to hold a relevant import "
-        "(faster cold runs; a syntax error in such a file is then not reported as TG900)",
+        help="parse every file, so that a syntax error anywhere is TG900 (by default only the "
+        "files the byte prefilter cannot rule out are parsed: the others hold no import to "
+        "judge)",
     )
-    # The default parses every file since --fast exists; kept so that existing scripts run.
-    speed.add_argument("--no-prefilter", action="store_true", help=argparse.SUPPRESS)
+    # Deprecated spellings, kept so that existing scripts run: --fast asked for what is now
+    # the default, --no-prefilter for what --parse-all does.
+    parsing.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
+    parsing.add_argument("--no-prefilter", action="store_true", help=argparse.SUPPRESS)
     check.add_argument(
         "--jobs", type=int, metavar="N", help="worker processes (default: only when it pays)"
     )
@@ -115,6 +118,10 @@ def _error(message: str) -> int:
     return EXIT_USAGE
 
 
+def _warn(message: str) -> None:
+    print(f"taskguard: warning: {message}", file=sys.stderr)
+
+
 def _use_color(stream: object) -> bool:
     # https://no-color.org: present and non-empty disables colour, whatever its value.
     if os.environ.get("NO_COLOR"):
@@ -130,13 +137,17 @@ def _check(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         return _error("--jobs must be at least 1")
+    if args.fast:
+        _warn("--fast is deprecated: the byte prefilter is the default now")
+    if args.no_prefilter:
+        _warn("--no-prefilter is deprecated: use --parse-all")
     try:
         result = check(
             args.paths or None,
             config=args.config,
             use_cache=not args.no_cache,
             select=args.select,
-            prefilter=args.fast,
+            parse_all=args.parse_all or args.no_prefilter,
             jobs=args.jobs,
         )
     except PolicyError as exc:

@@ -227,8 +227,8 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
 class Prefilter:
     """Decides, from the raw bytes alone, whether a file needs the analysis.
 
-    By default a file that does not is still parsed for syntax (TG900), only without the
-    analysis; in the fast mode (``check(prefilter=True)``, ``--fast``) it is not parsed.
+    By default a file that does not is not parsed at all; when every file is parsed
+    (``check(parse_all=True)``, ``--parse-all``) it is only checked for syntax (TG900).
 
     Soundness argument. A file always needs it when it is not pure ASCII (encodings, BOM,
     NFKC-normalised identifiers such as a fullwidth ``import httpx``), when its first two
