@@ -1,9 +1,16 @@
 """taskguard: one sanctioned path for background-task dispatch; every other path fails loudly."""
 
-from taskguard._errors import BaselineError, ForbiddenImportError, PolicyError, TaskguardError
+from taskguard._errors import (
+    BaselineError,
+    ForbiddenImportError,
+    PolicyError,
+    TaskguardError,
+    UnknownRuleError,
+)
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
 from taskguard._static import CheckResult, check
+from taskguard._version import __version__
 
 # Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
@@ -28,8 +35,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__version__ = "0.1.0"
-
 __all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/test_public_api.py
     "AllowEntry",
     "BaselineError",
@@ -42,6 +47,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/te
     "Rule",
     "TaskguardError",
     "UnguardedModuleWarning",
+    "UnknownRuleError",
     "Verdict",
     "Violation",
     "__version__",

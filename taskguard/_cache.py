@@ -30,6 +30,8 @@ import marshal
 import os
 import sys
 
+from taskguard._version import __version__
+
 # Not ``from typing import TYPE_CHECKING``: the cached run does not import typing.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,8 +60,6 @@ SYNTAX_LIMIT = 200_000
 
 
 def fingerprint(policy: Policy) -> str:
-    from taskguard import __version__
-
     here = os.path.dirname(os.path.abspath(__file__))
     stamps: list[object] = []
     for name in _SOURCES:

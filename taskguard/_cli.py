@@ -7,16 +7,17 @@ imported only by the subcommand that needs them.
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
 import sys
+from collections.abc import Sequence
 
-# Not ``from typing import ...`` nor argparse at module level: a cached ``taskguard check``
-# imports neither (see _quick_check_args).
+from taskguard._version import __version__
+
+# Not at module level: the checker is imported by the subcommand that needs it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Sequence
-
     from taskguard._static import CheckResult
 
 EXIT_OK = 0
@@ -24,25 +25,49 @@ EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, with the terminal width found without ``shutil``.
+
+    argparse builds a formatter for every ``add_argument`` and imports ``shutil`` (which
+    loads ``bz2``, ``lzma`` and ``zlib``) only to ask for the width: 2.5 ms of every run,
+    a cached ``taskguard check`` included. The same answer as ``shutil.get_terminal_size``.
+    """
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def _parser() -> argparse.ArgumentParser:
-    import argparse
-
-    from taskguard import __version__
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            self.print_usage(sys.stderr)
-            self.exit(EXIT_USAGE, f"taskguard: error: {message}\n")
-
     parser = _Parser(
         prog="taskguard",
         description="One sanctioned path for background-task dispatch; every other path "
         "fails loudly.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"taskguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add = functools.partial(sub.add_parser, formatter_class=_Formatter)
 
-    check = sub.add_parser(
+    check = add(
         "check",
         help="check imports against the [tool.taskguard] policy",
         description="Check first-party code against the [tool.taskguard] policy. Exit 0 when "
@@ -55,15 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--no-cache", action="store_true", help="ignore and do not write the cache")
     check.add_argument("--select", metavar="CODE,...", help="report only these rule codes")
-    speed = check.add_mutually_exclusive_group()
-    speed.add_argument(
-        "--fast",
+    parsing = check.add_mutually_exclusive_group()
+    parsing.add_argument(
+        "--parse-all",
         action="store_true",
-        help="do not parse files the byte prefilter proves unable to hold a relevant import "
-        "(faster cold runs; a syntax error in such a file is then not reported as TG900)",
+        help="parse every file, so that a syntax error anywhere is TG900 (by default only the "
+        "files the byte prefilter cannot rule out are parsed: the others hold no import to "
+        "judge)",
     )
-    # The default parses every file since --fast exists; kept so that existing scripts run.
-    speed.add_argument("--no-prefilter", action="store_true", help=argparse.SUPPRESS)
+    # Deprecated spellings, kept so that existing scripts run: --fast asked for what is now
+    # the default, --no-prefilter for what --parse-all does.
+    parsing.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
+    parsing.add_argument("--no-prefilter", action="store_true", help=argparse.SUPPRESS)
     check.add_argument(
         "--jobs", type=int, metavar="N", help="worker processes (default: only when it pays)"
     )
@@ -80,10 +108,10 @@ def _parser() -> argparse.ArgumentParser:
         help="ignore the baseline file: report every violation as a failure",
     )
 
-    explain = sub.add_parser("explain", help="print the page of a rule (TG001 ... TG900)")
+    explain = add("explain", help="print the page of a rule (TG001 ... TG900)")
     explain.add_argument("code", nargs="?", metavar="CODE", help="omit to list every rule")
 
-    init = sub.add_parser(
+    init = add(
         "init",
         help="write a commented [tool.taskguard] table into pyproject.toml",
         description="Append a commented [tool.taskguard] table to DIR/pyproject.toml "
@@ -91,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--path", default=".", metavar="DIR", help="project directory")
 
-    run = sub.add_parser(
+    run = add(
         "run",
         help="run a command with the runtime guard installed in every Python process",
         usage="taskguard run [--mode error|warn] [--config FILE] -- COMMAND [ARGS...]",
@@ -102,95 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ``check``'s options, for the reading below: flags, and options that take a value.
-_CHECK_FLAGS = {
-    "--no-cache": "no_cache",
-    "--fast": "fast",
-    "--no-prefilter": "no_prefilter",
-    "--write-baseline": "write_baseline",
-    "--no-baseline": "no_baseline",
-}
-_CHECK_VALUES = {"--config": "config", "--format": "fmt", "--select": "select", "--jobs": "jobs"}
-_FORMATS = ("text", "json", "github", "sarif")
-
-
-class _Arguments:
-    """The attributes ``argparse.Namespace`` would hold for a ``check`` command line."""
-
-    def __init__(self, values: dict[str, object]) -> None:
-        self.__dict__.update(values)
-
-
-def _quick_check_args(arguments: list[str]) -> argparse.Namespace | None:
-    """What the argparse parser makes of a plain ``check`` command line, without argparse.
-
-    Importing argparse (and the gettext, locale and shutil modules it loads to print
-    messages) is a tenth of a cached check of a large project. This reads only the forms it
-    can read exactly as argparse does: exact option names, ``--option value`` (a value not
-    starting with ``-``), ``--option=value``, and the paths in one run. Anything else (help,
-    abbreviations, ``--``, errors) returns None and argparse decides, and reports.
-    """
-    if arguments[:1] != ["check"]:
-        return None
-    values: dict[str, object] = {
-        "command": "check",
-        "paths": [],
-        "config": None,
-        "fmt": "text",
-        "no_cache": False,
-        "select": None,
-        "fast": False,
-        "no_prefilter": False,
-        "jobs": None,
-        "write_baseline": False,
-        "no_baseline": False,
-    }
-    paths: list[str] = []
-    paths_ended = False
-    rest = arguments[1:]
-    i = 0
-    while i < len(rest):
-        token = rest[i]
-        i += 1
-        if not token.startswith("-"):
-            if paths_ended:
-                return None
-            paths.append(token)
-            continue
-        if paths:
-            paths_ended = True
-        if token in _CHECK_FLAGS:
-            values[_CHECK_FLAGS[token]] = True
-            continue
-        name, equals, value = token.partition("=")
-        if name not in _CHECK_VALUES:
-            return None
-        if not equals:
-            if i >= len(rest) or rest[i].startswith("-"):
-                return None
-            value = rest[i]
-            i += 1
-        key = _CHECK_VALUES[name]
-        if key == "fmt" and value not in _FORMATS:
-            return None
-        if key == "jobs":
-            try:
-                values[key] = int(value)
-            except ValueError:
-                return None
-        else:
-            values[key] = value
-    if (values["fast"] and values["no_prefilter"]) or (
-        values["write_baseline"] and values["no_baseline"]
-    ):
-        return None  # mutually exclusive: argparse says so
-    values["paths"] = paths
-    return _Arguments(values)  # type: ignore[return-value]
-
-
 def _error(message: str) -> int:
     print(f"taskguard: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _warn(message: str) -> None:
+    print(f"taskguard: warning: {message}", file=sys.stderr)
 
 
 def _use_color(stream: object) -> bool:
@@ -202,11 +148,15 @@ def _use_color(stream: object) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from taskguard._errors import BaselineError, PolicyError
+    from taskguard._errors import BaselineError, PolicyError, UnknownRuleError
     from taskguard._static import check
 
     if args.jobs is not None and args.jobs < 1:
         return _error("--jobs must be at least 1")
+    if args.fast:
+        _warn("--fast is deprecated: the byte prefilter is the default now")
+    if args.no_prefilter:
+        _warn("--no-prefilter is deprecated: use --parse-all")
     if args.write_baseline:
         return _write_baseline(args)
     try:
@@ -215,7 +165,7 @@ def _check(args: argparse.Namespace) -> int:
             config=args.config,
             use_cache=not args.no_cache,
             select=args.select,
-            prefilter=args.fast,
+            parse_all=args.parse_all or args.no_prefilter,
             jobs=args.jobs,
             baseline=not args.no_baseline,
         )
@@ -223,9 +173,9 @@ def _check(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
-    except BaselineError as exc:  # before ValueError, which it also is
+    except BaselineError as exc:
         return _error(str(exc))
-    except ValueError as exc:
+    except UnknownRuleError as exc:
         return _error(f"--select: {exc}")
     return _report(args, result)
 
@@ -277,7 +227,7 @@ def _write_baseline(args: argparse.Namespace) -> int:
             args.paths or None,
             policy=policy,
             use_cache=not args.no_cache,
-            prefilter=args.fast,
+            parse_all=args.parse_all or args.no_prefilter,
             jobs=args.jobs,
         )
     except FileNotFoundError as exc:
@@ -356,9 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Everything after "--" belongs to the command, options that look like ours included.
         split = arguments.index("--")
         arguments, command = arguments[:split], arguments[split + 1 :]
-    args = _quick_check_args(arguments) if command is None else None
-    if args is None:
-        args = _parser().parse_args(arguments)
+    args = _parser().parse_args(arguments)
     if args.command == "check":
         return _check(args)
     if args.command == "explain":

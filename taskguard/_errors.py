@@ -79,6 +79,23 @@ class ForbiddenImportError(TaskguardError, ImportError):
         )
 
 
+class UnknownRuleError(TaskguardError, ValueError):
+    """A rule code that taskguard does not know (``check(select=...)``, ``--select``).
+
+    ``codes`` holds the unknown codes, sorted; ``known`` every code taskguard has.
+    """
+
+    def __init__(self, codes: tuple[str, ...], known: tuple[str, ...]) -> None:
+        self.codes = tuple(codes)
+        self.known = tuple(known)
+        super().__init__(
+            f"unknown rule code(s) {', '.join(self.codes)}; known: {', '.join(self.known)}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.codes, self.known))
+
+
 class BaselineError(TaskguardError, ValueError):
     """The baseline file (``taskguard-baseline.json``) cannot be read, written or trusted.
 

@@ -7,16 +7,18 @@ byte prefilter (``prefilter``) decide whether the parsed file needs the AST pass
 (``parallel``) -> combine the records: allow entries, inline suppressions (``suppress``),
 TG004 chains (``graph``), and TG005 for whatever matched nothing.
 
-Every file is parsed by default, so a file Python cannot compile is always TG900 (fail
-closed). A file the prefilter proves irrelevant only has its syntax checked, without building
-a syntax tree. The fast mode (``check(prefilter=True)``, ``--fast``) does not parse such a
-file at all, and with ``indirect = true`` parses the others only up to their last import.
+By default the byte prefilter decides which files are parsed: it is sound (a file it rules
+out holds no import the policy could judge), so a file it rules out is not parsed at all, and
+with ``indirect = true`` the others may be parsed only up to their last import. A file it
+passes that cannot be read or parsed is TG900. Parsing every file (``check(parse_all=True)``,
+``--parse-all``) also reports a syntax error anywhere as TG900; a file the prefilter rules out
+then only has its syntax checked, without building a syntax tree.
 
 This module only re-exports; importing it loads what a cached run needs and nothing of the
 analysis.
 """
 
 from taskguard._static.records import CheckResult
-from taskguard._static.run import DEFAULT, FAST, FULL, MODES, check, run_check
+from taskguard._static.run import FULL, MODES, PARSE_ALL, PREFILTER, check, run_check
 
-__all__ = ["DEFAULT", "FAST", "FULL", "MODES", "CheckResult", "check", "run_check"]
+__all__ = ["FULL", "MODES", "PARSE_ALL", "PREFILTER", "CheckResult", "check", "run_check"]

@@ -37,26 +37,33 @@ class StoredRecords:
 
     def __init__(self) -> None:
         # id(raw) -> (raw, record): holding ``raw`` keeps its id from being reused.
-        self._memo: dict[int, tuple[Any, Record]] = {}
+        self._memo: dict[int, tuple[Any, Record | None]] = {}
 
-    def __call__(self, raw: Any) -> Record:
+    def __call__(self, raw: Any) -> Record | None:
+        """The record stored as ``raw``; None when it has another shape (analyse again)."""
         hit = self._memo.get(id(raw))
         if hit is not None:
             return hit[1]
-        record = from_plain(raw)
+        try:
+            record: Record | None = from_plain(raw)
+        except (TypeError, ValueError):
+            record = None
         self._memo[id(raw)] = (raw, record)
         return record
 
 
-def serve(hit: Record, fast: bool, skipped: Record) -> Record | None:
+def serve(hit: Record | None, parse_all: bool, skipped: Record) -> Record | None:
     """What a cached record gives a run: itself, another record, or None (analyse again).
 
-    The fast mode leaves some files unparsed (SKIPPED) or parsed up to their last import
-    (PREFIX): no answer for the other modes. It would not have parsed a file that is only
-    checked for syntax (BROKEN), and it may parse less of a file that failed (FAILED).
+    The prefilter mode leaves some files unparsed (SKIPPED) or parsed up to their last
+    import (PREFIX): no answer for runs that parse every file. It would not have parsed a file
+    that is only checked for syntax (BROKEN), and it may parse less of a file that failed
+    (FAILED).
     """
+    if hit is None:
+        return None
     status = hit.status
-    if not fast:
+    if parse_all:
         return None if status in (SKIPPED, PREFIX) else hit
     if status == BROKEN:
         return skipped

@@ -9,8 +9,8 @@ import sys
 from taskguard._static.records import SKIPPED_RECORD, Record
 from taskguard._static.source import Failure, Job, Task, WarningsIgnored, analyze_file
 
-# Below this many files to analyse, forking workers costs more than it saves: in the fast
-# mode (most files only searched) and when every file is parsed.
+# Below this many files to analyse, forking workers costs more than it saves: in the
+# prefilter mode (most files only searched) and when every file is parsed.
 PARALLEL_THRESHOLD = 400
 PARALLEL_THRESHOLD_PARSING = 200
 
@@ -56,7 +56,7 @@ def analyze_all(tasks: list[Task], job: Job, jobs: int | None) -> list[Record]:
     if jobs is None:
         # Parsing a file for syntax costs ~20 times what the prefilter alone costs, so
         # workers pay from fewer files when every file is parsed.
-        threshold = PARALLEL_THRESHOLD if job.fast else PARALLEL_THRESHOLD_PARSING
+        threshold = PARALLEL_THRESHOLD_PARSING if job.parse_all else PARALLEL_THRESHOLD
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         jobs = min(cpus, 8) if len(tasks) >= threshold and _can_fork() else 1
     if jobs <= 1 or len(tasks) < 2 or not _can_fork():

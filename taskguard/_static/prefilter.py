@@ -12,6 +12,13 @@ from collections.abc import Callable, Iterable
 from taskguard._policy import Policy
 from taskguard._static.names import ancestors as _ancestors
 
+# Byte values, as indexing ``bytes`` gives them.
+_SPACE = ord(" ")
+_DOT = ord(".")
+_BACKSLASH = ord("\\")
+_BLANKS = (_SPACE, ord("\t"), ord("\f"))  # what the tokenizer skips between tokens
+_NEWLINES = (ord("\n"), ord("\r"))
+# 1 for the bytes of an ASCII identifier (letters, digits, "_"), indexed by byte value.
 _WORD = bytes(1 if (chr(i).isalnum() or chr(i) == "_") and i < 128 else 0 for i in range(256))
 
 
@@ -24,9 +31,9 @@ def _has_word(data: bytes, word: bytes) -> bool:
     size = len(word)
     i = data.find(word)
     while i != -1:
-        before = data[i - 1] if i else 32
-        after = data[i + size] if i + size < n else 32
-        if not _WORD[before] and before != 46 and not _WORD[after]:
+        before = data[i - 1] if i else _SPACE
+        after = data[i + size] if i + size < n else _SPACE
+        if not _WORD[before] and before != _DOT and not _WORD[after]:
             return True
         i = data.find(word, i + 1)
     return False
@@ -37,18 +44,18 @@ def _has_relative_import(data: bytes) -> bool:
     n = len(data)
     i = data.find(b"from")
     while i != -1:
-        j = i + 4
+        j = i + len(b"from")
         while j < n:
             c = data[j]
-            if c in (32, 9, 12):
+            if c in _BLANKS:
                 j += 1
-            elif c == 92 and j + 1 < n and data[j + 1] in (10, 13):
+            elif c == _BACKSLASH and j + 1 < n and data[j + 1] in _NEWLINES:
                 j += 3 if data[j + 1 : j + 3] == b"\r\n" else 2
             else:
                 break
-        if j < n and data[j] == 46:
+        if j < n and data[j] == _DOT:
             return True
-        i = data.find(b"from", i + 4)
+        i = data.find(b"from", i + len(b"from"))
     return False
 
 
@@ -157,7 +164,7 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
             while occurrence != -1:
                 tail = _comment_free(data[occurrence:end])
                 depth = max(depth, tail.count(b"(") - tail.count(b")"))
-                occurrence = data.find(b"import", occurrence + 6, end)
+                occurrence = data.find(b"import", occurrence + len(b"import"), end)
         more = continued and data[start:end].rstrip().endswith(b"\\")
         while (depth > 0 or more) and end < size:
             following = data.find(b"\n", end + 1)
@@ -220,8 +227,8 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
 class Prefilter:
     """Decides, from the raw bytes alone, whether a file needs the analysis.
 
-    By default a file that does not is still parsed for syntax (TG900), only without the
-    analysis; in the fast mode (``check(prefilter=True)``, ``--fast``) it is not parsed.
+    By default a file that does not is not parsed at all; when every file is parsed
+    (``check(parse_all=True)``, ``--parse-all``) it is only checked for syntax (TG900).
 
     Soundness argument. A file always needs it when it is not pure ASCII (encodings, BOM,
     NFKC-normalised identifiers such as a fullwidth ``import httpx``), when its first two

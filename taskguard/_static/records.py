@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 from taskguard._rules import Violation
 
 # Record.status
-SKIPPED = 0  # the prefilter-only mode did not parse the file
+SKIPPED = 0  # the prefilter ruled the file out: not parsed (the default mode)
 PARSED = 1
 FAILED = 2  # TG900: unreadable, or a file needing the analysis that does not parse
-BROKEN = 3  # TG900: a file the prefilter ruled out that does not parse
-PREFIX = 4  # the prefilter-only mode parsed the file up to its last import
+BROKEN = 3  # TG900 (parse-all mode): a file the prefilter ruled out that does not parse
+PREFIX = 4  # parsed up to its last import (the default mode, for TG004's graph)
 
 
 class Finding(NamedTuple):

@@ -16,12 +16,14 @@ import gc
 import os
 import re
 import time
+import warnings
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
+from taskguard._errors import UnknownRuleError
 from taskguard._policy import Policy
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
@@ -36,9 +38,9 @@ from taskguard._static.records import (
 
 # How much of each file a run parses and analyses.
 FULL = "full"  # the reference: every file parsed, every statement and expression analysed
-DEFAULT = "default"  # every file parsed; the prefilter decides which need the analysis
-FAST = "fast"  # files the prefilter proves irrelevant are not parsed at all
-MODES = (FULL, DEFAULT, FAST)
+PARSE_ALL = "parse-all"  # every file parsed; the prefilter decides which need the analysis
+PREFILTER = "prefilter"  # the default: files the prefilter rules out are not parsed at all
+MODES = (FULL, PARSE_ALL, PREFILTER)
 
 
 def check(
@@ -48,31 +50,44 @@ def check(
     config: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
     select: Iterable[str] | str | None = None,
-    prefilter: bool = False,
+    parse_all: bool = False,
     jobs: int | None = None,
+    prefilter: bool | None = None,
     baseline: bool = False,
 ) -> CheckResult:
     """Check ``paths`` (default: the whole project) against the policy.
 
     ``policy`` defaults to :func:`load_policy` for the first path (or ``config``).
-    ``select`` keeps only the given rule codes in the result. Every file is parsed, so a
-    file that cannot be read or parsed is always TG900; ``prefilter=True`` is the fast
-    mode (``--fast``), where a file the byte prefilter proves unable to hold a relevant
-    import is not parsed, so its syntax errors go unreported. ``jobs`` forces the number of
-    worker processes (default: parallel only when it pays). ``baseline=True`` reads the
+    ``select`` keeps only the given rule codes in the result. The byte prefilter decides
+    which files are parsed: a file it rules out cannot hold an import the policy judges, and
+    one it passes that cannot be read or parsed is TG900. ``parse_all=True`` (``--parse-all``)
+    parses every file, so that a syntax error anywhere is TG900. ``jobs`` forces the number
+    of worker processes (default: parallel only when it pays). ``baseline=True`` reads the
     policy's baseline file when it exists (see ``taskguard._baseline``): the violations it
     records move to ``CheckResult.baselined``, stale entries become TG005. Raises
     :class:`PolicyError` for an invalid policy, ``FileNotFoundError`` for a missing path,
-    ``ValueError`` for an unknown code in ``select`` and :class:`BaselineError` for a
-    baseline file that cannot be read or trusted.
+    :class:`UnknownRuleError` (a ``ValueError``) for an unknown code in ``select`` and
+    :class:`BaselineError` (a ``ValueError``) for a baseline file that cannot be read or
+    trusted.
+
+    ``prefilter`` is deprecated (a ``DeprecationWarning``): ``prefilter=True`` is the
+    default now, ``prefilter=False`` is ``parse_all=True``.
     """
+    if prefilter is not None:
+        warnings.warn(
+            "check(prefilter=...) is deprecated: the prefilter is the default; "
+            "use check(parse_all=True) to parse every file",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        parse_all = parse_all or not prefilter
     return run_check(
         paths,
         policy=policy,
         config=config,
         use_cache=use_cache,
         select=select,
-        mode=FAST if prefilter else DEFAULT,
+        mode=PARSE_ALL if parse_all else PREFILTER,
         jobs=jobs,
         baseline=baseline,
     )
@@ -85,7 +100,7 @@ def run_check(
     config: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
     select: Iterable[str] | str | None = None,
-    mode: str = DEFAULT,
+    mode: str = PREFILTER,
     jobs: int | None = None,
     baseline: bool = False,
 ) -> CheckResult:
@@ -110,9 +125,7 @@ def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | Non
     codes = frozenset(c.strip().upper() for c in raw if c.strip())
     unknown = sorted(codes - RULES.keys())
     if unknown:
-        raise ValueError(
-            f"unknown rule code(s) {', '.join(unknown)}; known: {', '.join(sorted(RULES))}"
-        )
+        raise UnknownRuleError(tuple(unknown), tuple(sorted(RULES)))
     return codes
 
 
@@ -208,7 +221,7 @@ class _Plan:
 
 def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bool) -> _Plan:
     plan = _Plan()
-    fast = mode == FAST
+    parse_all = mode != PREFILTER
     skipped = SKIPPED_GRAPH_RECORD if graph else SKIPPED_RECORD
     stored = StoredRecords()
     for rel_dir, listing in scope.listings.items():
@@ -216,13 +229,11 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
         packed = array("q", stats)
         known = cached.dirs.get(rel_dir)
         if known is not None and known[0] == names and known[1] == packed.tobytes():
-            common = stored(known[2])
-            others = {i: stored(raw) for i, raw in known[3].items()}
-            if serve(common, fast, skipped) is common and all(
-                serve(other, fast, skipped) is other for other in others.values()
-            ):
+            whole = _served_as_stored(stored, known[2], known[3], parse_all, skipped)
+            if whole is not None:
                 # The whole directory is unchanged and served as stored: the usual case.
                 # Only the files whose record differs from the common one, unless that matters.
+                common, others = whole
                 chosen = range(len(names)) if common.matters(graph) else others
                 for i in chosen:
                     unchanged = others.get(i, common)
@@ -257,7 +268,7 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
             ):
                 assert known is not None
                 record = stored(known[3].get(before, known[2]))
-                served = serve(record, fast, skipped)
+                served = serve(record, parse_all, skipped)
                 rewrite.kept[j] = record
             if served is None:
                 plan.todo.append(file)
@@ -268,6 +279,26 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
         if dirty:
             plan.rewrites[rel_dir] = rewrite
     return plan
+
+
+def _served_as_stored(
+    stored: StoredRecords,
+    common: Any,
+    others: dict[int, Any],
+    parse_all: bool,
+    skipped: Record,
+) -> tuple[Record, dict[int, Record]] | None:
+    """A directory's records when the run takes every one of them as stored, else None."""
+    record = stored(common)
+    if record is None or serve(record, parse_all, skipped) is not record:
+        return None
+    converted: dict[int, Record] = {}
+    for i, raw in others.items():
+        other = stored(raw)
+        if other is None or serve(other, parse_all, skipped) is not other:
+            return None
+        converted[i] = other
+    return record, converted
 
 
 # --------------------------------------------------------------------------- 3. analyse
@@ -286,13 +317,13 @@ def _analyse(
     graph = policy.indirect
     prefilter = None if mode == FULL else Prefilter(policy, graph=graph)
     syntax = None
-    if cache_root is not None and mode == DEFAULT:
+    if cache_root is not None and mode == PARSE_ALL:
         syntax = SyntaxMemo(_cache.load_syntax(cache_root))
     # Analysed under the project-relative path: records are cached whatever the working
     # directory, and the reported path is put into TG900 messages by _judge.
     fresh = analyze_all(
         [Task(f.path, f.rel, f.module, f.is_package, f.size) for f in plan.todo],
-        Job(policy, prefilter, graph, mode == FAST, syntax),
+        Job(policy, prefilter, graph, mode != PREFILTER, syntax),
         jobs,
     )
     for f, record in zip(plan.todo, fresh, strict=True):

@@ -171,7 +171,7 @@ class Job(NamedTuple):
     policy: Policy
     prefilter: Prefilter | None  # None: the reference analysis (every file, every expression)
     graph: bool  # TG004's import graph is built
-    fast: bool  # a file the prefilter rules out is not parsed at all
+    parse_all: bool  # a file the prefilter rules out is still parsed (for syntax: TG900)
     syntax: SyntaxMemo | None  # remembered syntax checks (None: no cache)
 
 
@@ -193,28 +193,28 @@ def analyze_source(
     *,
     prefilter: Prefilter | None,
     graph: bool,
-    fast: bool = False,
+    parse_all: bool,
     display: str = "<source>",
 ) -> Record:
     """The record of one module's source bytes.
 
     ``prefilter`` None is the reference analysis: every statement and expression of the
     parsed file. Otherwise the prefilter decides from the bytes whether the file can hold
-    anything relevant; one that cannot is only checked for syntax (TG900) or, with ``fast``,
-    not parsed at all.
+    anything relevant; one that cannot is not parsed at all or, with ``parse_all``, only
+    checked for syntax (TG900).
     """
-    job = Job(policy, prefilter, graph, fast, None)
+    job = Job(policy, prefilter, graph, parse_all, None)
     with WarningsIgnored():
         return analyze_bytes(data, Task("", display, module, is_package, len(data)), job)
 
 
 def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
     """:func:`analyze_source`, with warnings already silenced by the caller."""
-    policy, prefilter, graph, fast, syntax = job
+    policy, prefilter, graph, parse_all, syntax = job
     module, display = task.module, task.display
     protected = policy.is_protected(module)
     if prefilter is not None and not prefilter.needs_parse(data, module, protected):
-        if fast:
+        if not parse_all:
             return SKIPPED_GRAPH_RECORD if graph else SKIPPED_RECORD
         failed = _syntax_error(data, display) if syntax is None else syntax.check(data, display)
         if failed is not None:
@@ -222,9 +222,9 @@ def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
         return CLEAN_GRAPH_RECORD if graph else CLEAN_RECORD
     tree: ast.Module | None = None
     status = PARSED
-    # The fast mode's TG004 graph may parse a file only up to its last import statement
+    # The prefilter mode's TG004 graph may parse a file only up to its last import statement
     # (see Prefilter.prefix_end): a syntax error after it then goes unreported.
-    cut = prefilter.prefix_end(data, protected) if prefilter and fast and graph else None
+    cut = prefilter.prefix_end(data, protected) if prefilter and not parse_all and graph else None
     if cut is not None:
         try:
             tree = ast.parse(data[:cut], display)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -13,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskguard import CheckResult, Violation
-from taskguard._cli import _parser, _quick_check_args
 from taskguard._report import github, render, sarif, text, to_json
 
 TABLE = """\
@@ -477,25 +474,3 @@ def test_check_result_fields_compare_and_pickle() -> None:
     assert hash(a) == hash(CheckResult(a.violations, 2, a.baselined, "b.json"))
     assert "baselined=" in repr(a)
     assert "baselined=" not in repr(CheckResult((), 1))
-
-
-# --------------------------------------------------------------------------- arguments
-
-TOKENS = ["--write-baseline", "--no-baseline", "--no-cache", "--fast", "app", "--format", "json"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(TOKENS), max_size=5))
-def test_the_quick_reading_of_the_baseline_flags_agrees_with_argparse(tokens: list[str]) -> None:
-    arguments = ["check", *tokens]
-    quick = _quick_check_args(arguments)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            expected: dict[str, object] | None = vars(_parser().parse_args(arguments))
-    except SystemExit:
-        expected = None
-    if quick is not None:
-        assert vars(quick) == expected
-    if "--write-baseline" in tokens and "--no-baseline" in tokens:
-        assert quick is None
-        assert expected is None

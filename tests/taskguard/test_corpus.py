@@ -3,9 +3,10 @@
 ``benchmarks/gen_corpus.py`` plants a violation of every import form the checker must catch,
 and negative controls that only look like violations, and lists each one in a manifest. Here
 a small corpus is generated and ``taskguard check --format json`` must report exactly the
-plants (right path, line, code and imported name) and nothing else: cold, cached and with
-``--no-cache``, and with ``indirect = true``. ``--fast`` must report the same except what it
-documents: a syntax error in a file that cannot hold a relevant import.
+plants (right path, line, code and imported name) and nothing else: with ``--parse-all``,
+cold, cached and with ``--no-cache``, and with ``indirect = true``. The default mode must
+report the same except what it documents: a syntax error in a file that cannot hold a
+relevant import (the byte prefilter rules it out, so it is not parsed).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from taskguard._static.prefilter import Prefilter
 REPO = Path(__file__).resolve().parents[2]
 MODULES = 150
 SEED = 7
-# The plant forms --fast leaves unreported by design: it does not parse a file the prefilter
-# proves unable to hold a relevant import, so a syntax error in one is not seen.
-FAST_UNREPORTED = {"syntax-error"}
+# The plant forms the default mode leaves unreported by design: it does not parse a file the
+# prefilter proves unable to hold a relevant import, so a syntax error in one is not seen.
+PREFILTER_UNREPORTED = {"syntax-error"}
 
 
 def _load_generator() -> ModuleType:
@@ -97,20 +98,27 @@ def runs(corpus: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     cold = _check(root)
     cache_files = list((root / ".taskguard_cache").glob("*"))
     cached = _check(root)
-    # The fast mode on the cache the default runs wrote, and cold: the same result.
-    fast_cached = _check(root, "--fast")
+    # --parse-all on the cache the default runs wrote, and cold: the same result.
+    parse_all_cached = _check(root, "--parse-all")
     indirect = "taskguard-indirect.toml"
     return {
         "cold": cold,
         "cached": cached,
         "no-cache": _check(root, "--no-cache"),
         "indirect": _check(root, "--config", indirect),
-        "fast": _check(root, "--fast", "--no-cache"),
-        "fast-cached": fast_cached,
-        "fast-indirect": _check(root, "--fast", "--no-cache", "--config", indirect),
-        "fast-indirect-cached": _check(root, "--fast", "--config", indirect),
+        "parse-all": _check(root, "--parse-all", "--no-cache"),
+        "parse-all-cached": parse_all_cached,
+        "parse-all-again": _check(root, "--parse-all"),
+        "parse-all-indirect": _check(root, "--parse-all", "--no-cache", "--config", indirect),
+        "parse-all-indirect-cached": _check(root, "--parse-all", "--config", indirect),
         "_cache_written": {"files": [p.name for p in cache_files]},
     }
+
+
+def _reported_plants(plants: list[dict[str, Any]], run: str) -> list[dict[str, Any]]:
+    if run.startswith("parse-all"):
+        return plants
+    return [p for p in plants if p["form"] not in PREFILTER_UNREPORTED]
 
 
 def _compare(
@@ -152,12 +160,14 @@ def _compare(
     return missing, flagged, unexpected
 
 
-@pytest.mark.parametrize("run", ["cold", "cached", "no-cache"])
+@pytest.mark.parametrize(
+    "run", ["cold", "cached", "no-cache", "parse-all", "parse-all-cached", "parse-all-again"]
+)
 def test_every_plant_found_and_no_control_flagged(
     corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]], run: str
 ) -> None:
     _root, manifest = corpus
-    plants = manifest["plants"]
+    plants = _reported_plants(manifest["plants"], run)
     missing, flagged, unexpected = _compare(runs[run], plants, manifest["controls"])
     assert not missing, "plants not reported:\n" + "\n".join(missing)
     assert not flagged, "controls flagged:\n" + "\n".join(flagged)
@@ -169,15 +179,18 @@ def test_cached_and_uncached_runs_agree(runs: dict[str, dict[str, Any]]) -> None
     assert runs["_cache_written"]["files"], "the cold run wrote no cache"
     assert runs["cached"] == runs["cold"]
     assert runs["no-cache"] == runs["cold"]
+    assert runs["parse-all-cached"] == runs["parse-all-again"] == runs["parse-all"]
+    assert runs["parse-all-indirect-cached"] == runs["parse-all-indirect"]
 
 
+@pytest.mark.parametrize("run", ["indirect", "parse-all-indirect"])
 def test_indirect_finds_chains_and_still_every_plant(
-    corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]]
+    corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]], run: str
 ) -> None:
     _root, manifest = corpus
-    plants = manifest["plants"] + manifest["indirect_plants"]
+    plants = _reported_plants(manifest["plants"], run) + manifest["indirect_plants"]
     controls = manifest["controls"] + manifest["indirect_controls"]
-    missing, flagged, unexpected = _compare(runs["indirect"], plants, controls)
+    missing, flagged, unexpected = _compare(runs[run], plants, controls)
     assert not missing, "plants not reported:\n" + "\n".join(missing)
     assert not flagged, "controls flagged:\n" + "\n".join(flagged)
     assert not unexpected, "reported but not planted:\n" + "\n".join(unexpected)
@@ -187,9 +200,9 @@ def test_indirect_finds_chains_and_still_every_plant(
 def test_the_syntax_error_plant_is_in_a_file_the_prefilter_rules_out(
     corpus: tuple[Path, dict[str, Any]],
 ) -> None:
-    # Otherwise the fast-mode tests below would prove nothing about the fast mode.
+    # Otherwise the tests of the default mode below would prove nothing about it.
     root, manifest = corpus
-    plants = [p for p in manifest["plants"] if p["form"] in FAST_UNREPORTED]
+    plants = [p for p in manifest["plants"] if p["form"] in PREFILTER_UNREPORTED]
     assert plants
     for mode in ("direct", "indirect"):
         config = root / "taskguard-indirect.toml" if mode == "indirect" else None
@@ -204,20 +217,20 @@ def test_the_syntax_error_plant_is_in_a_file_the_prefilter_rules_out(
 @pytest.mark.parametrize(
     ("run", "reference"),
     [
-        ("fast", "cold"),
-        ("fast-cached", "cold"),
-        ("fast-indirect", "indirect"),
-        ("fast-indirect-cached", "indirect"),
+        ("cold", "parse-all"),
+        ("cached", "parse-all"),
+        ("no-cache", "parse-all-cached"),
+        ("indirect", "parse-all-indirect"),
     ],
 )
-def test_fast_mode_reports_everything_but_syntax_errors_in_ruled_out_files(
+def test_the_default_reports_everything_but_syntax_errors_in_ruled_out_files(
     corpus: tuple[Path, dict[str, Any]], runs: dict[str, dict[str, Any]], run: str, reference: str
 ) -> None:
     _root, manifest = corpus
     unreported = {
         (p["path"], p["line"], p["code"])
         for p in manifest["plants"]
-        if p["form"] in FAST_UNREPORTED
+        if p["form"] in PREFILTER_UNREPORTED
     }
     expected = [
         v

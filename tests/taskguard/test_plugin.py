@@ -434,6 +434,27 @@ def test_static_check_item(pytester: pytest.Pytester) -> None:
     run(pytester, "--taskguard-check").assert_outcomes(passed=2)
 
 
+def test_static_check_item_uses_the_default_mode(pytester: pytest.Pytester) -> None:
+    # The byte prefilter decides what is parsed: a syntax error in a file that cannot hold a
+    # relevant import is not the import policy's business; one in a file that can is TG900.
+    make_project(
+        pytester,
+        {
+            "tests/test_ok.py": "def test_ok():\n    pass\n",
+            "app/api/routers/__init__.py": "X = 1\n",
+            "app/domain/__init__.py": "",
+            "app/domain/broken.py": "def broken(:\n    pass\n",
+        },
+        ini="taskguard_check = true",
+    )
+    run(pytester).assert_outcomes(passed=2)
+    (pytester.path / "app/api/routers/bad.py").write_text("import fakehttp\ndef f(:\n")
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["app/api/routers/bad.py:2:*: TG900 could not parse *"])
+    assert "app/domain/broken.py" not in result.stdout.str()
+
+
 def test_xdist_workers_report_to_the_controller(pytester: pytest.Pytester) -> None:
     make_project(
         pytester,

@@ -254,7 +254,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     write_project(root, files, TABLE)
     return {
         "default": check([str(root)], use_cache=False),
-        "fast": check([str(root)], use_cache=False, prefilter=True),
+        "parse-all": check([str(root)], use_cache=False, parse_all=True),
         "full": run_check([str(root)], use_cache=False, mode=FULL),
         "root": root,
     }
@@ -291,4 +291,4 @@ def test_outside_protected_code_only_the_dispatch_library_counts(
 
 def test_every_mode_agrees(results: dict[str, object]) -> None:
     assert results["default"] == results["full"]
-    assert results["fast"] == results["full"]
+    assert results["parse-all"] == results["full"]

@@ -1,7 +1,8 @@
-"""Fail closed: every file is parsed by default, so a file that cannot be read or parsed is
-always TG900, whatever the options and whatever the cache holds. ``--fast`` is the one
-documented exception: a file the byte prefilter proves unable to hold a relevant import is
-not parsed, so its syntax error goes unreported.
+"""Fail closed: a file that could hold a relevant import and cannot be read or parsed is
+always TG900, whatever the options and whatever the cache holds. By default a file the byte
+prefilter proves unable to hold a relevant import is not parsed, so its syntax error goes
+unreported; ``--parse-all`` (``check(parse_all=True)``) parses every file, so that any syntax
+error is TG900.
 """
 
 from __future__ import annotations
@@ -56,11 +57,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 ALL_BROKEN = sorted([*IRRELEVANT_BROKEN, *ALWAYS_PARSED_BROKEN, "app/dangling.py"])
-FAST_BROKEN = sorted([*ALWAYS_PARSED_BROKEN, "app/dangling.py"])
+PREFILTERED_BROKEN = sorted([*ALWAYS_PARSED_BROKEN, "app/dangling.py"])
 
 
-def test_every_unparsable_file_is_tg900_by_default(project: Path) -> None:
-    result = check(use_cache=False)
+def test_every_unparsable_file_is_tg900_with_parse_all(project: Path) -> None:
+    result = check(use_cache=False, parse_all=True)
     assert tg900(result) == ALL_BROKEN
     assert result == run_check(use_cache=False, mode=FULL)
     messages = {v.path: v.message for v in result.violations if v.code == "TG900"}
@@ -73,12 +74,29 @@ def test_every_unparsable_file_is_tg900_by_default(project: Path) -> None:
     assert not [v for v in result.violations if v.path.startswith("app/domain/")]
 
 
+def test_by_default_a_file_that_may_hold_a_relevant_import_and_does_not_parse_is_tg900(
+    project: Path,
+) -> None:
+    result = check(use_cache=False)
+    assert tg900(result) == PREFILTERED_BROKEN
+    messages = {v.path: v.message for v in result.violations if v.code == "TG900"}
+    assert "no-such-codec" in messages["app/cookie.py"]
+    assert "could not read app/dangling.py" in messages["app/dangling.py"]
+    # The violation in the broken protected file cannot be seen; its neighbours' are.
+    assert ("app/api/routers/uses.py", 1, "TG002", "requests") in found(result)
+    # Everything but the syntax errors of files the prefilter rules out: as parse-all finds.
+    everything = check(use_cache=False, parse_all=True)
+    assert [v for v in everything.violations if v.path not in IRRELEVANT_BROKEN] == list(
+        result.violations
+    )
+
+
 def test_the_cache_keeps_failures_and_serves_each_mode_its_own_answer(project: Path) -> None:
-    assert tg900(check(prefilter=True)) == FAST_BROKEN  # cold fast run: writes the cache
-    assert tg900(check()) == ALL_BROKEN  # what --fast never parsed is parsed now
-    assert tg900(check()) == ALL_BROKEN  # and cached as failed
-    assert tg900(check(prefilter=True)) == FAST_BROKEN  # the fast mode on that cache
-    assert tg900(check()) == ALL_BROKEN
+    assert tg900(check()) == PREFILTERED_BROKEN  # cold default run: writes the cache
+    assert tg900(check(parse_all=True)) == ALL_BROKEN  # what it never parsed is parsed now
+    assert tg900(check(parse_all=True)) == ALL_BROKEN  # and cached as failed
+    assert tg900(check()) == PREFILTERED_BROKEN  # the default mode on that cache
+    assert tg900(check(parse_all=True)) == ALL_BROKEN
 
 
 def test_indirect_mode_reports_a_syntax_error_after_the_last_import(
@@ -90,30 +108,72 @@ def test_indirect_mode_reports_a_syntax_error_after_the_last_import(
         "app/domain/helper.py": "import requests\n\ndef broken(:\n    pass\n",
     }
     write_project(tmp_path, files, INDIRECT)
+    parse_all = check(use_cache=False, parse_all=True)
+    assert [(v.path, v.code) for v in parse_all.violations] == [("app/domain/helper.py", "TG900")]
+    # By default that file is parsed only up to its last import: the chain, not the error.
     default = check(use_cache=False)
-    assert [(v.path, v.code) for v in default.violations] == [("app/domain/helper.py", "TG900")]
-    # --fast parses that file only up to its last import: it sees the chain, not the error.
-    fast = check(use_cache=False, prefilter=True)
-    assert [(v.path, v.code, v.imported) for v in fast.violations] == [
+    assert [(v.path, v.code, v.imported) for v in default.violations] == [
         ("app/api/routers/entry.py", "TG004", "requests")
     ]
+    assert check(parse_all=True) == parse_all
     assert check() == default
-    assert check(prefilter=True) == fast
 
 
-@pytest.mark.parametrize("flag", [[], ["--no-prefilter"]])
-def test_cli_default_and_fast(project: Path, flag: list[str]) -> None:
-    default = run_cli(["check", "--no-cache", "--select", "TG900", *flag], project)
-    assert default.returncode == 1, default.stderr
-    assert sum(line.count(": TG900 ") for line in default.stdout.splitlines()) == len(ALL_BROKEN)
-    fast = run_cli(["check", "--no-cache", "--select", "TG900", "--fast"], project)
-    assert fast.returncode == 1
-    assert "app/mod.py" not in fast.stdout
-    assert "app/cookie.py" in fast.stdout
+def tg900_lines(stdout: str) -> int:
+    return sum(line.count(": TG900 ") for line in stdout.splitlines())
 
 
-def test_cli_fast_and_no_prefilter_exclude_each_other(project: Path) -> None:
-    out = run_cli(["check", "--fast", "--no-prefilter"], project)
+@pytest.mark.parametrize(
+    ("flag", "warning"),
+    [
+        (["--parse-all"], None),
+        (["--no-prefilter"], "taskguard: warning: --no-prefilter is deprecated: use --parse-all"),
+    ],
+)
+def test_cli_parse_all(project: Path, flag: list[str], warning: str | None) -> None:
+    out = run_cli(["check", "--no-cache", "--select", "TG900", *flag], project)
+    assert out.returncode == 1, out.stderr
+    assert tg900_lines(out.stdout) == len(ALL_BROKEN)
+    assert "app/mod.py" in out.stdout
+    assert (warning in out.stderr) if warning else ("warning" not in out.stderr)
+
+
+@pytest.mark.parametrize(
+    ("flag", "warning"),
+    [
+        ([], None),
+        (["--fast"], "taskguard: warning: --fast is deprecated: the byte prefilter is the default"),
+    ],
+)
+def test_cli_default(project: Path, flag: list[str], warning: str | None) -> None:
+    out = run_cli(["check", "--no-cache", "--select", "TG900", *flag], project)
+    assert out.returncode == 1, out.stderr
+    assert tg900_lines(out.stdout) == len(PREFILTERED_BROKEN)
+    assert "app/mod.py" not in out.stdout
+    assert "app/cookie.py" in out.stdout
+    assert (warning in out.stderr) if warning else ("warning" not in out.stderr)
+
+
+@pytest.mark.parametrize(
+    "flags", [["--fast", "--parse-all"], ["--fast", "--no-prefilter"], ["--parse-all", "--fast"]]
+)
+def test_cli_parsing_options_exclude_each_other(project: Path, flags: list[str]) -> None:
+    out = run_cli(["check", *flags], project)
     assert out.returncode == 2
     assert "not allowed with argument" in out.stderr
-    assert "--fast" in run_cli(["check", "--help"], project).stdout
+
+
+def test_cli_help_names_parse_all_only(project: Path) -> None:
+    help_text = run_cli(["check", "--help"], project).stdout
+    assert "--parse-all" in help_text
+    assert "--fast" not in help_text
+    assert "--no-prefilter" not in help_text
+
+
+def test_the_deprecated_prefilter_argument_warns_and_maps_to_the_modes(project: Path) -> None:
+    with pytest.warns(DeprecationWarning, match=r"check\(parse_all=True\)"):
+        old_fast = check(use_cache=False, prefilter=True)
+    with pytest.warns(DeprecationWarning, match="the prefilter is the default"):
+        old_default = check(use_cache=False, prefilter=False)
+    assert old_fast == check(use_cache=False)
+    assert old_default == check(use_cache=False, parse_all=True)

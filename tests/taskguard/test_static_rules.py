@@ -131,8 +131,8 @@ def test_tg002_forbidden_imports_in_protected_code(project: Path) -> None:
     assert "(protected by app.api.routers)" in result.violations[0].message
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_attribute_chains_on_a_module_above_a_pattern(project: Path, fast: bool) -> None:
+@pytest.mark.parametrize("parse_all", [False, True])
+def test_attribute_chains_on_a_module_above_a_pattern(project: Path, parse_all: bool) -> None:
     # ``import concurrent.futures`` is fine; reaching ProcessPoolExecutor through it is not.
     table = (
         PROTECTED_TABLE
@@ -201,7 +201,7 @@ reason = "fetches the public feed index"
                 """,
         },
         table,
-        prefilter=fast,
+        parse_all=parse_all,
     )
     member = "concurrent.futures.ProcessPoolExecutor"
     assert found(result) == [

@@ -3,8 +3,8 @@
 Random modules are assembled from fragments that exercise every import form, the near misses
 the prefilter must not confuse with relevant names, and the encodings it must hand to the
 parser. The reference is the analysis with every speed feature off (every file parsed, every
-expression walked, no cache, one process). The default mode must match it exactly; the fast
-mode (``--fast``) may only leave out TG900 for files it does not parse in full.
+expression walked, no cache, one process). The parse-all mode (``--parse-all``) must match it
+exactly; the default mode may only leave out TG900 for files it does not parse in full.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from taskguard import check, load_policy
 from taskguard._cache import CACHE_DIR
 from taskguard._static import FULL, run_check
 from taskguard._static.prefilter import Prefilter
+from taskguard._static.records import FAILED, PREFIX, Record
 from taskguard._static.source import analyze_source
 
 TABLE = """\
@@ -176,10 +177,11 @@ def test_prefilter_and_cache_never_change_a_result(
         write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
         os.chdir(root)
         reference = run_check(use_cache=False, mode=FULL, jobs=1)
-        assert check(use_cache=False, jobs=1) == reference
-        assert check(use_cache=False, jobs=2) == reference
-        fast = check(use_cache=False, prefilter=True, jobs=1)
-        # The fast mode may only drop the TG900 of a file it does not parse in full.
+        assert check(use_cache=False, parse_all=True, jobs=1) == reference
+        assert check(use_cache=False, parse_all=True, jobs=2) == reference
+        default = check(use_cache=False, jobs=1)
+        assert check(use_cache=False, jobs=2) == default
+        # The default mode may only drop the TG900 of a file it does not parse in full.
         policy = load_policy(root)
         prefilter = Prefilter(policy, graph=indirect)
 
@@ -202,16 +204,16 @@ def test_prefilter_and_cache_never_change_a_result(
         expected = [
             v for v in reference.violations if v.code != "TG900" or not partly_parsed(v.path)
         ]
-        assert list(fast.violations) == expected
-        assert fast.files_checked == reference.files_checked
+        assert list(default.violations) == expected
+        assert default.files_checked == reference.files_checked
         # The cache, written by either mode, never changes either mode's result.
-        assert check(jobs=1) == reference  # cold, writes the cache
-        assert check(jobs=1) == reference  # cached
-        assert check(prefilter=True, jobs=1) == fast  # on the default mode's cache
+        assert check(parse_all=True, jobs=1) == reference  # cold, writes the cache
+        assert check(parse_all=True, jobs=1) == reference  # cached
+        assert check(jobs=1) == default  # on the parse-all mode's cache
         shutil.rmtree(root / CACHE_DIR)
-        assert check(prefilter=True, jobs=1) == fast  # cold, writes the cache
-        assert check(prefilter=True, jobs=1) == fast  # cached
-        assert check(jobs=1) == reference  # on the fast mode's cache
+        assert check(jobs=1) == default  # cold, writes the cache
+        assert check(jobs=1) == default  # cached
+        assert check(parse_all=True, jobs=1) == reference  # on the default mode's cache
         assert (root / CACHE_DIR).is_dir()
     finally:
         os.chdir(cwd)
@@ -228,8 +230,12 @@ def test_prefilter_passes_every_file_that_holds_something(
     policy = POLICY_GRAPH if graph else POLICY
     module = rel[:-3].replace("/", ".")
     data = encode(text, how)
-    full = analyze_source(data, module, False, policy, prefilter=None, graph=graph)
-    relevant = (bool(full[1]) and full[0] != 2) or bool(full[2]) or bool(full[3])
+    full = analyze_source(data, module, False, policy, prefilter=None, graph=graph, parse_all=True)
+    relevant = (
+        (bool(full.findings) and full.status != FAILED)
+        or bool(full.suppressions)
+        or bool(full.imports)
+    )
     if relevant:
         assert PREFILTERS[graph].needs_parse(data, module, policy.is_protected(module))
 
@@ -271,8 +277,10 @@ def test_prefilter_regressions() -> None:
         b"__builtins__['__imp' 'ort__']('google.cloud.tasks_v2')\n",
     ):
         assert PREFILTERS[False].needs_parse(split, "app.domain.x", False), split
-        full = analyze_source(split, "app.domain.x", False, POLICY, prefilter=None, graph=False)
-        assert [f[3] for f in full[1]] == ["TG001"]
+        full = analyze_source(
+            split, "app.domain.x", False, POLICY, prefilter=None, graph=False, parse_all=True
+        )
+        assert [f.code for f in full.findings] == ["TG001"]
     # A name bound to a module above a pattern reaches it through attributes, whose names
     # may be split: the import statement naming the module makes the file relevant.
     for chain in (
@@ -282,9 +290,9 @@ def test_prefilter_regressions() -> None:
     ):
         assert PREFILTERS[False].needs_parse(chain, "app.api.routers.x", True), chain
         full = analyze_source(
-            chain, "app.api.routers.x", False, POLICY, prefilter=None, graph=False
+            chain, "app.api.routers.x", False, POLICY, prefilter=None, graph=False, parse_all=True
         )
-        assert len(full[1]) == 1, chain
+        assert len(full.findings) == 1, chain
     # Identifiers that only start like a by-name function are not one.
     plain = b"import_modules = 1\nfind_specs = 2\nmodule_name = 'x'\n"
     assert not PREFILTERS[False].needs_parse(plain, "app.domain.x", False)
@@ -299,11 +307,11 @@ def test_prefilter_regressions() -> None:
         "try:\n    import app.utils.net\nexcept ImportError:\n    net = None\nx = 1\n",
         # A lazy import deep in the file extends the prefix to it.
         "import os\n\n" + "x = 1\n" * 50 + "def f():\n    import requests\n" + "y = 2\n" * 50,
-        # A syntax error after the last import: only the default mode reports it.
+        # A syntax error after the last import: only the parse-all mode reports it.
         "from app.utils import net\nimport requests\ndef broken(:\n    pass\n",
     ],
 )
-def test_fast_graph_mode_parses_up_to_the_last_import_only(source: str) -> None:
+def test_default_graph_mode_parses_up_to_the_last_import_only(source: str) -> None:
     data = source.encode()
     module = "app.api.routers.m5"
     prefilter = PREFILTERS[True]
@@ -311,19 +319,22 @@ def test_fast_graph_mode_parses_up_to_the_last_import_only(source: str) -> None:
     assert cut is not None
     assert cut < len(data)
 
-    def analyze(**kw: object) -> tuple[object, ...]:
-        return analyze_source(data, module, False, POLICY_GRAPH, graph=True, **kw)  # type: ignore[arg-type]
+    def analyze(prefilter: Prefilter | None, parse_all: bool) -> Record:
+        return analyze_source(
+            data, module, False, POLICY_GRAPH, graph=True, prefilter=prefilter, parse_all=parse_all
+        )
 
-    fast = analyze(prefilter=prefilter, fast=True)
-    default = analyze(prefilter=prefilter)
-    full = analyze(prefilter=None)
-    assert default == full
-    if full[0] == 2:  # FAILED: the full parse fails, which the cut parse does not see
-        assert fast[0] == 4  # PREFIX
-        assert [ref[3] for ref in fast[3] or ()] == ["app.utils", "app.utils.net", "requests"]
-        assert [f[3] for f in full[1]] == ["TG900"]
+    default = analyze(prefilter, parse_all=False)
+    parse_all = analyze(prefilter, parse_all=True)
+    full = analyze(None, parse_all=True)
+    assert parse_all == full
+    if full.status == FAILED:  # the full parse fails, which the cut parse does not see
+        assert default.status == PREFIX
+        imported = [ref.name for ref in default.imports or ()]
+        assert imported == ["app.utils", "app.utils.net", "requests"]
+        assert [f.code for f in full.findings] == ["TG900"]
     else:
-        assert fast[1:] == full[1:]
+        assert default[1:] == full[1:]
 
 
 @pytest.fixture
@@ -396,13 +407,25 @@ def test_caches_of_another_shape_are_ignored(project: Path) -> None:
         path.write_bytes(marshal.dumps((fmt, key, broken)))
         assert check() == expected
     assert len(_cache.load(str(project), key)) > 0  # rewritten whole
+    # Records of another shape are records nobody has: their files are analysed again.
+    fmt, key, dirs = marshal.loads(path.read_bytes())
+    odd = {
+        rel_dir: (names, stats, ("not", "a record"), {0: (1, "x")})
+        for rel_dir, (names, stats, _common, _others) in dirs.items()
+    }
+    path.write_bytes(marshal.dumps((fmt, key, odd)))
+    assert check() == expected
+    assert check() == expected
     # Syntax verdicts of another shape are verdicts nobody has: the files are parsed again.
+    everything = check(use_cache=False, parse_all=True)
+    assert check(parse_all=True) == everything
     (syntax,) = (project / CACHE_DIR).glob("syntax-*.bin")
     fmt, version, results = marshal.loads(syntax.read_bytes())
     assert results
     syntax.write_bytes(marshal.dumps((fmt, version, dict.fromkeys(results, "broken"))))
-    path.unlink()
-    assert check() == expected
+    for stale in (project / CACHE_DIR).glob("check-*.bin"):
+        stale.unlink()
+    assert check(parse_all=True) == everything
 
 
 def test_no_cache_writes_nothing(project: Path) -> None:
@@ -473,7 +496,9 @@ def test_unparsable_files_are_named_from_the_working_directory_even_when_cached(
     age_tree(project, 30)
     for cwd in (project, project / "app", project / "app", project):
         monkeypatch.chdir(cwd)
-        (failure,) = [v for v in check([str(project)]).violations if v.code == "TG900"]
+        (failure,) = [
+            v for v in check([str(project)], parse_all=True).violations if v.code == "TG900"
+        ]
         shown = "app/domain/broken.py" if cwd == project else "domain/broken.py"
         assert failure.path == shown
         assert failure.message == f"could not parse {shown}: invalid syntax"
@@ -495,7 +520,7 @@ def test_syntax_verdicts_survive_a_policy_change_and_follow_the_content(
     (project / "app/domain/broken.py").write_text("x = 1\ndef broken(:\n", encoding="utf-8")
     (project / "app/domain/c.py").write_text("VALUE = 3\n", encoding="utf-8")
     age_tree(project, 30)
-    first = check(jobs=1)
+    first = check(parse_all=True, jobs=1)
     assert ("app/domain/broken.py", 2, "TG900", None) in found(first)
     assert len(checked) > 2
     # Another policy: every record is made again, but no file needs its syntax checked.
@@ -503,25 +528,25 @@ def test_syntax_verdicts_survive_a_policy_change_and_follow_the_content(
         TABLE.format(extra="").replace('"requests", ', ""), encoding="utf-8"
     )
     checked.clear()
-    second = check(jobs=1)
+    second = check(parse_all=True, jobs=1)
     assert checked == []
     assert second == first
-    assert second == check(use_cache=False, jobs=1)
+    assert second == check(use_cache=False, parse_all=True, jobs=1)
     checked.clear()
     # A file touched but not changed: its record is made again, its syntax is known.
     age_tree(project, 20)
-    assert check(jobs=1) == first
+    assert check(parse_all=True, jobs=1) == first
     assert checked == []
     # New content is checked again, and only that.
     (project / "app/domain/c.py").write_text("VALUE = (\n", encoding="utf-8")
     age_tree(project, 10)
-    third = check(jobs=1)
+    third = check(parse_all=True, jobs=1)
     assert checked == [b"VALUE = (\n"]
     assert ("app/domain/c.py", 1, "TG900", None) in found(third)
-    # The fast mode does not check such files at all.
+    # The default mode does not check such files at all.
     checked.clear()
     shutil.rmtree(project / CACHE_DIR)
-    check(prefilter=True, jobs=1)
+    check(jobs=1)
     assert checked == []
 
 
