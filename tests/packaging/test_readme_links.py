@@ -22,7 +22,13 @@ _HREF = re.compile(r"""href=["']([^"']+)["']""")
 _DEFINITION = re.compile(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?\s*$", re.MULTILINE)
 
 
+_FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+
+
 def _links(markdown: str) -> list[str]:
+    # Code is not a link: `__builtins__["__import__"]("x")` holds "](".
+    markdown = _CODE_SPAN.sub("", _FENCE.sub("", markdown))
     return [
         *_INLINE.findall(markdown),
         *_HREF.findall(markdown),
