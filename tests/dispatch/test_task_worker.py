@@ -6,9 +6,11 @@ client over gRPC), which delivers over HTTP to the app that ``task_worker`` serv
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import fastapi
 import pytest
@@ -334,3 +336,12 @@ def test_each_fixture_imports_what_it_needs_when_used(pytester: pytest.Pytester)
     # A subprocess: the outer session has imported all of these already.
     result = pytester.runpytest_subprocess(*INNER)
     result.assert_outcomes(passed=2)
+
+
+def test_the_documented_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "TASK_DISPATCH.md").read_text()
+    section = docs.split("## Testing delivery to your own app", 1)[1]
+    block = re.search(r"```python\n(# tests/(\S+)\.py\n.*?)```", section, re.DOTALL)
+    assert block is not None, "the complete example test is gone from docs/TASK_DISPATCH.md"
+    pytester.makepyfile(**{block.group(2).rsplit("/", 1)[-1]: block.group(1)})
+    run_inner(pytester).assert_outcomes(passed=1)
