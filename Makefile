@@ -6,10 +6,15 @@ STAMP  := $(VENV)/.taskguard-installed
 
 .PHONY: demo test lint bench clean
 
+# The dev tools are a PEP 735 dependency group: `pip install --group` needs pip 25.1 or newer.
+# Before 0.2.0 the distribution was called taskguard: an editable install of it left in an
+# older .venv would provide the same packages and entry points a second time, so it goes.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "taskguard needs Python 3.10 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev,cloud]'
+	$(BIN)/python -m pip install --quiet 'pip>=25.1'
+	@$(BIN)/python -m pip uninstall --quiet --yes taskguard 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet -e '.[cloud]' --group dev
 	@touch $(STAMP)
 
 demo: $(STAMP)

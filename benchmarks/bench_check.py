@@ -70,7 +70,7 @@ def tool(name: str) -> str:
         return str(candidate)
     found = shutil.which(name)
     if found is None:
-        raise SystemExit(f"{name} not found: install the dev extras (pip install -e '.[dev]')")
+        raise SystemExit(f"{name} not found: install the dev group (pip install -e . --group dev)")
     return found
 
 

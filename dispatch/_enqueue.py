@@ -195,9 +195,10 @@ def enqueue_http_task(
 def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
     fields = _log_fields(spec)
     tasks_client = _tasks_client(fields)
-    # Debug, not info: "created" (or a failure event) follows with every field, so in
-    # production this is noise on the hot path.
-    _log.debug(f"{EVENT}.start", **fields)
+    # Info: the one event logged before the RPC, so a call that hangs or dies still shows
+    # up, and the documented check "look for event=tasks.enqueue_http_task.start when
+    # dispatching" works at the default level.
+    _log.info(f"{EVENT}.start", **fields)
     try:
         client = tasks_client.get_client(settings)
     except TaskCreationError as exc:

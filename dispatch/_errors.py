@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-INSTALL_HINT = "install the Cloud Tasks client with: pip install 'taskguard[cloud]'"
+INSTALL_HINT = "install the Cloud Tasks client with: pip install 'cloud-tasks-guard[cloud]'"
 
 
 class DispatchError(Exception):

@@ -27,6 +27,14 @@ ENV_VARS: dict[str, str] = {
     "emulator_host": "TASKS_EMULATOR_HOST",
 }
 
+# What a real send needs, in the order a missing-configuration error lists them.
+SEND_VARS = ("TASKS_PROJECT", "TASKS_LOCATION", "TASKS_QUEUE", "TASKS_BASE_URL")
+_SEND_FIELDS = {
+    "TASKS_PROJECT": "project",
+    "TASKS_LOCATION": "location",
+    "TASKS_BASE_URL": "base_url",
+}
+
 # Every variable from_env() depends on, in a fixed order (the cache key).
 _READ_VARS = (*ENV_VARS.values(), "GOOGLE_CLOUD_PROJECT", "TASKS_DRY_RUN")
 _last_from_env: tuple[tuple[str | None, ...], DispatchSettings] | None = None
@@ -149,9 +157,43 @@ class DispatchSettings:
             _remember(raw, settings)
         return settings
 
+    def missing_to_send(self, queue: str | None = None) -> tuple[str, ...]:
+        """The variables a real send needs that are unset, every one of them, in order.
+
+        ``queue`` is the ``queue=`` argument of a call, which stands in for ``TASKS_QUEUE``.
+        Dry run and capture need none of them; the caller decides when this matters.
+        """
+        missing = [var for var, name in _SEND_FIELDS.items() if not getattr(self, name)]
+        if queue is None and not self.queue:
+            missing.append("TASKS_QUEUE")
+        return tuple(sorted(missing, key=SEND_VARS.index))
+
     @property
     def queue_path(self) -> str | None:
         """``projects/P/locations/L/queues/Q`` when all three parts are set."""
         if self.project and self.location and self.queue:
             return f"projects/{self.project}/locations/{self.location}/queues/{self.queue}"
         return None
+
+
+def missing_configuration_message(missing: tuple[str, ...] | list[str]) -> str:
+    """One message naming every missing variable, and the two ways to need none of them.
+
+    Listing them all at once matters: fixing one variable only to be told about the next
+    is how a first run turns into five.
+    """
+    names = [
+        f"{var} (or GOOGLE_CLOUD_PROJECT)"
+        if var == "TASKS_PROJECT"
+        else f"{var} (the worker's base URL)"
+        if var == "TASKS_BASE_URL"
+        else var
+        for var in missing
+    ]
+    return (
+        f"missing configuration: set {', '.join(names)}. "
+        "To send nothing, set TASKS_DRY_RUN=true (validates and logs, returns dry-run-<time>); "
+        "to send to a local Cloud Tasks, run `python -m dispatch.emulator --queue "
+        "projects/P/locations/L/queues/Q` and set TASKS_EMULATOR_HOST to the address it prints "
+        "(in pytest: the cloud_tasks_emulator fixture)"
+    )

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dispatch._errors import DispatchConfigError
-from dispatch._settings import DispatchSettings
+from dispatch._settings import DispatchSettings, missing_configuration_message
 
 MAX_URL_LENGTH = 2083
 MAX_TASK_BYTES = 1024 * 1024
@@ -579,6 +579,12 @@ def build_spec(
     require_config: bool,
     now: datetime | None = None,
 ) -> TaskSpec:
+    if require_config:
+        # Every missing variable in one error, before any one of them is looked at alone.
+        missing = settings.missing_to_send(queue if isinstance(queue, str) else None)
+        if missing:
+            event = "base_url_missing" if missing == ("TASKS_BASE_URL",) else "config_missing"
+            raise _fail(event, missing[0], missing_configuration_message(missing))
     queue_path = check_queue_parts(settings, queue, required=require_config)
     base_url = check_base_url(settings.base_url, required=require_config)
     if isinstance(path, str):

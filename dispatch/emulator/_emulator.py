@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import structlog
@@ -374,9 +375,33 @@ class Emulator:
     ) -> list[Delivery]:
         """Block until ``count`` deliveries (matching ``where``) were made; return them.
 
-        Raises TimeoutError when they were not made within ``timeout`` seconds.
+        Raises TimeoutError when they were not made within ``timeout`` seconds; its message
+        lists the deliveries that were made and the tasks still queued, so a failed test
+        says what happened instead.
         """
-        return self._deliveries.wait_for(count, where, timeout)
+        try:
+            return self._deliveries.wait_for(count, where, timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self._what_happened()}") from None
+
+    def _what_happened(self) -> str:
+        # Method, path, status and outcome only: bodies, headers and tokens stay out of
+        # test reports. The last 20 are enough to see a failing handler or a wrong URL.
+        made = self.deliveries()
+        lines = [f"deliveries made ({len(made)}):" if made else "no delivery was made"]
+        lines.extend(
+            f"  {d.method} {urlsplit(d.url).path} task={d.task_id} retry={d.retry_count} -> "
+            f"{d.status if d.status is not None else '-'} ({d.outcome})"
+            for d in made[-20:]
+        )
+        queued = self.tasks() if self._store is not None else []
+        lines.append(f"tasks still queued: {len(queued)}")
+        lines.extend(
+            f"  {t.http_request.url and urlsplit(t.http_request.url).path} "
+            f"task={t.name.rsplit('/', 1)[-1]} attempts={t.dispatch_count}"
+            for t in queued[:20]
+        )
+        return "\n".join(lines)
 
     def tasks(self, queue: str | None = None) -> list[tasks_v2.Task]:
         """The tasks stored now (FULL view), for one queue or all."""

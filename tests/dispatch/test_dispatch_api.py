@@ -70,7 +70,7 @@ def test_errors_pickle_with_their_fields() -> None:
     missing = _roundtrip(CloudTasksUnavailableError(missing="google.cloud.tasks_v2"))
     assert isinstance(missing, CloudTasksUnavailableError)
     assert missing.missing == "google.cloud.tasks_v2"
-    assert "pip install 'taskguard[cloud]'" in str(missing)
+    assert "pip install 'cloud-tasks-guard[cloud]'" in str(missing)
 
     failed = _roundtrip(
         TaskCreationError(

@@ -111,5 +111,5 @@ def test_missing_client_is_cloud_tasks_unavailable_error() -> None:
     result = run_python(code, env=env)
     assert result["type"] == "CloudTasksUnavailableError"
     assert result["dispatch_error"] is True
-    assert "pip install 'taskguard[cloud]'" in result["message"]
+    assert "pip install 'cloud-tasks-guard[cloud]'" in result["message"]
     assert result["events"] == ["tasks.enqueue_http_task.cloud_tasks_unavailable"]

@@ -117,7 +117,6 @@ def test_failure_events_reach_stdlib_without_secrets(
         "tasks.enqueue_http_task.http_request_build_failed",
     ]
     assert {r.levelname for r in caplog.records if r.name == "dispatch"} == {
-        "DEBUG",
         "INFO",
         "WARNING",
         "ERROR",

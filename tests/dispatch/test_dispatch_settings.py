@@ -177,3 +177,82 @@ def test_a_malformed_emulator_host_fails_enqueue_and_logs_config_missing(
     assert [(e["event"], e["field"]) for e in logs] == [
         ("tasks.enqueue_http_task.config_missing", "TASKS_EMULATOR_HOST")
     ]
+
+
+# --- every missing variable at once ------------------------------------------------------
+
+_SEND_ENV = {
+    "TASKS_PROJECT": "proj",
+    "TASKS_LOCATION": "europe-west1",
+    "TASKS_QUEUE": "jobs",
+    "TASKS_BASE_URL": "https://worker.example.com",
+}
+
+
+def _environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for var in (*FULL_ENV, "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in values.items():
+        monkeypatch.setenv(var, value)
+
+
+@pytest.mark.parametrize(
+    "unset",
+    [
+        ("TASKS_PROJECT", "TASKS_LOCATION", "TASKS_QUEUE", "TASKS_BASE_URL"),
+        ("TASKS_QUEUE", "TASKS_BASE_URL"),
+        ("TASKS_PROJECT", "TASKS_BASE_URL"),
+        ("TASKS_LOCATION",),
+    ],
+)
+def test_a_missing_configuration_error_names_every_missing_variable(
+    monkeypatch: pytest.MonkeyPatch, unset: tuple[str, ...]
+) -> None:
+    _environment(monkeypatch, **{k: v for k, v in _SEND_ENV.items() if k not in unset})
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    message = str(info.value)
+    named = [var for var in _SEND_ENV if var in message]
+    assert named == list(unset), message
+    assert info.value.field == unset[0]
+    # ... and the two ways to need none of them.
+    assert "TASKS_DRY_RUN=true" in message
+    assert "python -m dispatch.emulator" in message
+    assert "TASKS_EMULATOR_HOST" in message
+    assert "cloud_tasks_emulator" in message
+    assert [(e["event"], e["field"]) for e in logs] == [
+        ("tasks.enqueue_http_task.config_missing", unset[0])
+    ]
+
+
+def test_only_the_base_url_missing_keeps_its_own_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in _SEND_ENV.items() if k != "TASKS_BASE_URL"}
+    _environment(monkeypatch, **env)
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x")
+    assert "set TASKS_BASE_URL (the worker's base URL)." in str(info.value)
+    assert [e["event"] for e in logs] == ["tasks.enqueue_http_task.base_url_missing"]
+
+
+def test_the_queue_argument_and_google_cloud_project_stand_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _environment(monkeypatch, GOOGLE_CLOUD_PROJECT="proj")
+    with pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", queue="other")
+    message = str(info.value)
+    assert "TASKS_LOCATION, TASKS_BASE_URL" in message
+    assert "TASKS_PROJECT" not in message
+    assert "TASKS_QUEUE" not in message
+    assert DispatchSettings(project="p", location="l").missing_to_send("q") == ("TASKS_BASE_URL",)
+    assert DispatchSettings().missing_to_send() == (
+        "TASKS_PROJECT",
+        "TASKS_LOCATION",
+        "TASKS_QUEUE",
+        "TASKS_BASE_URL",
+    )
+
+
+def test_dry_run_and_capture_need_none_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    _environment(monkeypatch, TASKS_DRY_RUN="true")
+    assert enqueue_http_task("/tasks/x").startswith("dry-run-")

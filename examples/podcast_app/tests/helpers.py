@@ -10,9 +10,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from dispatch.emulator import Emulator
+
 from app.settings import Settings
 
 QUEUE = "podcast"
+TASKS_EMAIL = "tasks@podcast-test.iam.gserviceaccount.com"
+
+
+def pem_certs_url(emulator: Emulator) -> str:
+    """Where the emulator publishes its token-signing key in Google's PEM form."""
+    return emulator.jwks_url.replace("/oauth2/v3/certs", "/oauth2/v1/certs")
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:

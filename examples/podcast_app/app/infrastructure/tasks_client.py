@@ -1,14 +1,21 @@
-"""Task plumbing specific to this service: how tasks are named, and what a send returned.
+"""The service's one door to task dispatch: how tasks are sent, named, and what came back.
 
-The sanctioned module of the policy: the one place allowed to import google.cloud.tasks,
-should the service ever need the raw client (an admin endpoint, say). Sending itself goes
-through ``dispatch.enqueue_http_task``, which the services call.
+Everything in ``app`` that sends a task calls ``enqueue_http_task`` from here; it is
+``dispatch.enqueue_http_task`` itself, not a wrapper with a fallback of its own, so dry run
+(``TASKS_DRY_RUN=true``), the emulator and every error behave exactly as documented.
+This is also the sanctioned module of the policy: the one place allowed to import
+google.cloud.tasks, should the service ever need the raw client (an admin endpoint, say).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+
+from dispatch import DispatchError, DuplicateTaskError, enqueue_http_task
+
+# The dispatch names are re-exported: the rest of the service imports them from here.
+__all__ = ["DispatchError", "DuplicateTaskError", "TaskRef", "enqueue_http_task", "task_id_for"]
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dispatch
-
+from app.infrastructure import tasks_client
 from app.infrastructure.tasks_client import TaskRef, task_id_for
 
 
@@ -15,7 +14,8 @@ def enqueue_once(path: str, kind: str, episode_id: int, key: str | None) -> Task
     """
     task_id = task_id_for(kind, f"{episode_id}:{key}") if key is not None else None
     try:
-        name = dispatch.enqueue_http_task(path, {"episode_id": episode_id}, task_id=task_id)
-    except dispatch.DuplicateTaskError as exc:
+        # Through the module, looked up at each call: the one door, and a test can watch it.
+        name = tasks_client.enqueue_http_task(path, {"episode_id": episode_id}, task_id=task_id)
+    except tasks_client.DuplicateTaskError as exc:
         return TaskRef(name=exc.task_name or "", created=False)
     return TaskRef(name=name, created=True)
