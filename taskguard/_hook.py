@@ -754,6 +754,68 @@ def _name_resolver_files() -> frozenset[str]:
 _RESOLVER_FILES: Final = _name_resolver_files()
 
 
+# --------------------------------------------------------------------------- adoption
+#
+# Another import hook placed in front of the finder (typeguard's install_import_hook, an
+# APM agent, a reloader) finds first-party modules before the finder is asked, so their
+# loader is never wrapped. Every source loader ends in the builtin ``exec(code,
+# module.__dict__)``, which raises the audit event ``exec`` before the code runs (and after
+# ``exec`` itself filled in a missing ``__builtins__``): there, a first-party module still
+# holding the real builtins gets its guarded ones, whichever finder and loader brought it.
+# An audit hook cannot be removed; with no guard active it returns at once.
+
+_bootstrap: Final[Any] = getattr(importlib, "_bootstrap")  # noqa: B009 - private on purpose
+# The loader's own call: ``_call_with_frames_removed(exec, code, module.__dict__)``.
+_EXEC_TRAMPOLINE: Final = _bootstrap._call_with_frames_removed.__code__
+# The import system's frames that hold the module being executed (``module``): a loader
+# calling ``exec`` itself, with the namespace in an expression, is found through them.
+_LOADING_CODES: Final = frozenset({_bootstrap._load_unlocked.__code__, _bootstrap._exec.__code__})
+# How far up from ``exec`` the import system's frame may be (loader wrappers nest).
+_ADOPT_DEPTH: Final = 12
+_watching = False
+
+
+def _watch_loads() -> None:
+    """Add the audit hook, once per process (called with ``_lock`` held)."""
+    global _watching
+    if not _watching:
+        sys.addaudithook(_on_audit)
+        _watching = True
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "exec" and _active is not None:
+        _adopt(args[0], sys._getframe(1))
+
+
+def _adopt(code: object, frame: types.FrameType | None) -> None:
+    """Guard the first-party module a loader is about to execute, if it is not yet."""
+    namespace = None
+    depth = 0
+    while frame is not None and depth < _ADOPT_DEPTH:
+        frame_code = frame.f_code
+        if frame_code is _EXEC_TRAMPOLINE and depth == 0:
+            args = frame.f_locals.get("args")
+            if args.__class__ is tuple and len(args) >= 2 and args[0] is code:
+                namespace = args[1]
+                break
+        elif frame_code in _LOADING_CODES:
+            namespace = getattr(frame.f_locals.get("module"), "__dict__", None)
+            break
+        frame = frame.f_back
+        depth += 1
+    if namespace.__class__ is not dict:
+        return
+    assert isinstance(namespace, dict)
+    if isinstance(namespace.get("__builtins__"), _Overlay):
+        return  # guarded already (by the finder's loader, or an earlier exec)
+    spec = namespace.get("__spec__")
+    name = _plain(getattr(spec, "name", None) or namespace.get("__name__"))
+    guard = _active
+    if guard is not None and isinstance(name, str) and guard._guardable(name):
+        namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))
+
+
 # --------------------------------------------------------------------------- the guard
 
 
@@ -1199,6 +1261,7 @@ def _install(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
             policy = load_policy()
         guard = Guard(policy, mode or policy.mode)
         guard.unguarded = _preloaded(guard)
+        _watch_loads()
         sys.meta_path.insert(0, guard._finder)
         _active = guard
         return guard, True
