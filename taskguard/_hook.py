@@ -42,9 +42,25 @@ from taskguard._policy import (
     pattern_problem,
     resolve_relative,
 )
+from taskguard._pyargv import parse_python_argv
 from taskguard._rules import Violation
 
-__all__ = ["EVENT", "Guard", "UnguardedModuleWarning", "active_guard", "install", "uninstall"]
+__all__ = [
+    "EVENT",
+    "BlockedImportReporter",
+    "Guard",
+    "UnguardedModuleWarning",
+    "active_guard",
+    "add_listener",
+    "describe",
+    "ensure_first",
+    "guard_main_module",
+    "install",
+    "install_quietly",
+    "remove_listener",
+    "set_mode",
+    "uninstall",
+]
 
 EVENT: Final = "taskguard.forbidden_import"
 MODES: Final = ("error", "warn")
@@ -764,7 +780,7 @@ _RESOLVER_FILES: Final = _name_resolver_files()
 # holding the real builtins gets its guarded ones, whichever finder and loader brought it.
 # An audit hook cannot be removed; with no guard active it returns at once.
 
-_bootstrap: Final[Any] = getattr(importlib, "_bootstrap")  # noqa: B009 - private on purpose
+_bootstrap: Final[Any] = importlib._bootstrap  # taskguard: ignore[TG003] -- its frames
 # The loader's own call: ``_call_with_frames_removed(exec, code, module.__dict__)``.
 _EXEC_TRAMPOLINE: Final = _bootstrap._call_with_frames_removed.__code__
 # The import system's frames that hold the module being executed (``module``): a loader
@@ -785,7 +801,7 @@ def _watch_loads() -> None:
 
 def _on_audit(event: str, args: tuple[Any, ...]) -> None:
     if event == "exec" and _active is not None:
-        _adopt(args[0], sys._getframe(1))
+        _adopt(args[0], sys._getframe().f_back)  # None when C code called exec
 
 
 def _adopt(code: object, frame: types.FrameType | None) -> None:
@@ -1142,7 +1158,7 @@ class Guard:
         return error
 
 
-def _log(record: Violation) -> None:
+def _log(record: Violation, *, level: str = "warning", event: str = EVENT) -> None:
     fields = {
         "code": record.code,
         "importer": record.importer,
@@ -1156,7 +1172,7 @@ def _log(record: Violation) -> None:
     except ImportError:
         # An interpreter of a `taskguard run` tree without structlog: still say it.
         shown = " ".join(f"{key}={value!r}" for key, value in fields.items())
-        sys.stderr.write(f"[warning  ] {EVENT} {shown}\n")
+        sys.stderr.write(f"[{level:<9}] {event} {shown}\n")
         return
     if structlog.is_configured():
         logger = structlog.get_logger("taskguard")
@@ -1164,7 +1180,68 @@ def _log(record: Violation) -> None:
         # structlog's unconfigured default prints to stdout, the program's own output (a
         # CLI's JSON, say): diagnostics go to stderr unless the program configured otherwise.
         logger = structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
-    logger.warning(EVENT, **fields)
+    getattr(logger, level)(event, **fields)
+
+
+def _structlog_configured() -> bool:
+    structlog = sys.modules.get("structlog")  # a program that configured it imported it
+    try:
+        return bool(structlog is not None and structlog.is_configured())
+    except Exception:
+        return False
+
+
+def describe(record: Violation) -> str:
+    """One line naming a violation: code, importer, imported module, file:line."""
+    return (
+        f"{record.code} {record.importer} imports {record.imported} at {record.path}:{record.line}"
+    )
+
+
+class BlockedImportReporter:
+    """Makes blocked imports loud in a program that may swallow them (``taskguard run``,
+    error mode): each distinct violation is written when it happens and again at exit, one
+    line each on stderr, or as the structlog event ``taskguard.forbidden_import`` (level
+    error) when the program configured structlog."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._seen: dict[Violation, None] = {}
+
+    def __call__(self, record: Violation, error: ForbiddenImportError | None) -> None:
+        with self._lock:
+            if record in self._seen:
+                return
+            self._seen[record] = None
+        self._emit(record, "taskguard: blocked import: ")
+
+    def at_exit(self) -> None:
+        with self._lock:
+            seen = list(self._seen)
+        if not seen:
+            return
+        if not _structlog_configured():
+            self._write(
+                f"taskguard: {len(seen)} forbidden import(s) were blocked in this process "
+                "(raised, or swallowed by the program):\n"
+            )
+        for record in seen:
+            self._emit(record, "taskguard:   ", event=f"{EVENT}.at_exit")
+
+    def _emit(self, record: Violation, prefix: str, *, event: str = EVENT) -> None:
+        if _structlog_configured():
+            _log(record, level="error", event=event)
+        else:
+            self._write(f"{prefix}{describe(record)}\n")
+
+    def _write(self, text: str) -> None:
+        stream = self._stream or sys.stderr
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # stderr closed by the program: nowhere left to say it
+            pass
 
 
 def _heads(patterns: Iterable[str]) -> frozenset[str] | None:
@@ -1243,6 +1320,33 @@ def uninstall() -> None:
         guard.uninstall()
 
 
+def install_quietly(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
+    """:func:`install` for the plugin and the bootstrap, which report ``Guard.unguarded``
+    their own way: returns the guard and whether this call installed it."""
+    return _install(policy, mode=mode)
+
+
+def add_listener(guard: Guard, listener: Listener) -> None:
+    """Call ``listener`` with every violation ``guard`` records (package use only)."""
+    guard._add_listener(listener)
+
+
+def remove_listener(guard: Guard, listener: Listener) -> None:
+    guard._remove_listener(listener)
+
+
+def ensure_first(guard: Guard) -> None:
+    """Put ``guard``'s finder back at ``sys.meta_path[0]``."""
+    guard._ensure_first()
+
+
+def set_mode(guard: Guard, mode: str) -> None:
+    """Switch an installed guard to ``mode`` (the plugin learns it after installing)."""
+    if mode not in MODES:
+        raise PolicyError([("mode", f"expected 'error' or 'warn', got {mode!r}")])
+    guard.mode = mode
+
+
 def _install(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
     global _active
     with _lock:
@@ -1286,44 +1390,17 @@ def _preloaded(guard: Guard) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None:
+def guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None:
     """Guard ``__main__`` when the command line is ``python -m <first-party module>``.
 
     Called by the ``taskguard run`` bootstrap, which runs before the main module's code.
     Returns the module name guarded, if any.
     """
     argv = list(getattr(sys, "orig_argv", [])) if argv is None else argv
-    name = _dash_m_module(argv)
+    name = parse_python_argv(argv).module
     main = sys.modules.get("__main__")
     if name is None or main is None or not guard._guardable(name):
         return None
     namespace = main.__dict__
     namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_main_import(name, namespace))
     return name
-
-
-def _dash_m_module(argv: list[str]) -> str | None:
-    """The module of ``python [options] -m MODULE``, else ``None`` (script, ``-c``, stdin)."""
-    args = argv[1:]
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in ("-", "--") or not arg.startswith("-"):
-            return None
-        if arg.startswith("--"):
-            i += 2 if arg == "--check-hash-based-pycs" else 1
-            continue
-        for j, flag in enumerate(arg[1:], start=1):
-            if flag == "c":
-                return None
-            if flag == "m":
-                rest = arg[j + 1 :]
-                if rest:
-                    return rest
-                return args[i + 1] if i + 1 < len(args) else None
-            if flag in "XW":
-                if j + 1 == len(arg):
-                    i += 1  # the value is the next argument
-                break
-        i += 1
-    return None
