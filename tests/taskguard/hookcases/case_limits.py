@@ -1,4 +1,4 @@
-# ruff: noqa: E402 - a plain script run in a fresh interpreter
+# ruff: noqa: E402, F401, PT017 - a plain script run in a fresh interpreter
 """The documented limits (docs/runtime-guard.md, "Limits"), pinned: what a guarded module
 can reach without an import statement or a by-name import function gets through when the
 target is already loaded; a first load is still caught where the docs say so. If one of

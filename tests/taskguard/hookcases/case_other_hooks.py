@@ -1,4 +1,4 @@
-# ruff: noqa: E402 - a plain script run in a fresh interpreter
+# ruff: noqa: PT018 - a plain script run in a fresh interpreter
 """First-party modules are guarded whichever finder produced their spec, in any order of
 installation: the real typeguard and beartype import hooks, and a hand-written finder with
 its own loader class, each installed before and after the guard (an already-loaded
