@@ -304,6 +304,10 @@ def test_interpreters_that_skip_pythonpath_or_site(project: Path) -> None:
         assert (proc.returncode, proc.stdout) == (2, ""), (flag, proc.stderr)
         assert "would run unguarded" in proc.stderr
     assert taskguard_run("--", PY, "-X", "importtime", "-c", "pass").returncode == 0
+    # Regression: the value of --check-hash-based-pycs ended the scan, so -I went unseen.
+    proc = taskguard_run("--", PY, "--check-hash-based-pycs", "always", "-I", "-c", "print(1)")
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert "-I ignores PYTHONPATH" in proc.stderr
     assert taskguard_run("--", PY, "-c", "pass", "-I").returncode == 0  # an argument of -c
 
     # Children the command starts with them are not guarded: the documented limit.
