@@ -32,15 +32,22 @@ from importlib.machinery import (
 from typing import Any, ClassVar, Final
 
 from taskguard._errors import HINT, ForbiddenImportError, PolicyError, TaskguardError
+from taskguard._imports import (
+    calc_package,
+    could_be_refused,
+    heads,
+    import_candidates,
+    refusable_heads,
+    resolve_import_module,
+    resolve_relative,
+)
 from taskguard._policy import (
     Policy,
     Verdict,
     decide,
-    import_candidates,
     load_policy,
     matches,
     pattern_problem,
-    resolve_relative,
 )
 from taskguard._pyargv import parse_python_argv
 from taskguard._rules import Violation
@@ -240,20 +247,6 @@ def _overlay_of(namespace: dict[str, Any]) -> type[_Overlay]:
     return cls
 
 
-def _calc_package(globals_: Any) -> str:
-    # importlib._bootstrap._calc___package__, without its warnings.
-    if not globals_:
-        return ""
-    package = globals_.get("__package__")
-    if package is not None:
-        return str(_plain(package))
-    spec = globals_.get("__spec__")
-    if spec is not None:
-        return str(_plain(spec.parent))
-    name = str(_plain(globals_.get("__name__", "")))
-    return name if "__path__" in globals_ else name.rpartition(".")[0]
-
-
 def _make_import(importer: str) -> ImportFunc:
     # Imports this module made that were clean: a plain name for an undotted module imported
     # without a fromlist (the fast path), a tuple for every other form.
@@ -328,7 +321,7 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         remember = caller_fromlist if items and items is caller_fromlist and not level else None
         package = None
         if level:
-            package = _calc_package(globals_)
+            package = calc_package(globals_)
             if globals_ is not None and globals_.__class__ is not dict:
                 globals_ = {"__package__": package}  # read once, here
         # A plain name is the key the closure's fast path looks up.
@@ -861,8 +854,8 @@ class Guard:
         self._clean: set[Hashable] = set()  # import forms no importer can be refused
         # A name can only match a pattern that starts with its own first segment (unless a
         # pattern starts with a wildcard): most names are decided without a regex.
-        self._root_heads = _heads(policy.root_packages)
-        self._forbidden_heads = _heads(policy.dispatch_modules + policy.forbidden_in_protected)
+        self._root_heads = heads(policy.root_packages)
+        self._forbidden_heads = refusable_heads(policy)
 
     # ------------------------------------------------------------------ public
 
@@ -964,9 +957,9 @@ class Guard:
         known = self._maybe.get(name)
         if known is None:
             heads = self._forbidden_heads
-            known = self._maybe[name] = (heads is None or name.partition(".")[0] in heads) and (
-                self.policy.is_dispatch_module(name) or self.policy.is_forbidden_in_protected(name)
-            )
+            known = self._maybe[name] = (
+                heads is None or name.partition(".")[0] in heads
+            ) and could_be_refused(self.policy, name)
         return known
 
     def _verify(  # noqa: PLR0917 - private, one call site
@@ -1031,16 +1024,12 @@ class Guard:
         self, importer: str, name: object, package: str | None
     ) -> ForbiddenImportError | None:
         if not isinstance(name, str):
-            return None
-        resolved = name
-        if name.startswith("."):
-            level = len(name) - len(name.lstrip("."))
-            if not package:
-                return None  # importlib raises TypeError itself
-            try:
-                resolved = resolve_relative(name[level:], package, level)
-            except ImportError:
-                return None
+            return None  # importlib refuses it itself
+        # A package that is not a string is no package: a relative name then makes
+        # importlib raise, an absolute one is imported (and checked) whatever it is.
+        resolved = resolve_import_module(name, package if isinstance(package, str) else None)
+        if resolved is None:
+            return None  # importlib raises for it itself
         if not self._maybe_forbidden(resolved):
             return None
         frame = _caller_frame()
@@ -1242,16 +1231,6 @@ class BlockedImportReporter:
             stream.flush()
         except (OSError, ValueError):  # stderr closed by the program: nowhere left to say it
             pass
-
-
-def _heads(patterns: Iterable[str]) -> frozenset[str] | None:
-    heads = set()
-    for pattern in patterns:
-        head = pattern.split(".", 1)[0]
-        if head in ("*", "**"):
-            return None
-        heads.add(head)
-    return frozenset(heads)
 
 
 def _caller_frame() -> types.FrameType:

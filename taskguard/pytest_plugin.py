@@ -20,6 +20,7 @@ import pytest
 
 from taskguard import _hook
 from taskguard._errors import ForbiddenImportError, PolicyError
+from taskguard._imports import pattern_could_be_refused
 from taskguard._policy import Policy, load_policy, matches, pattern_problem
 from taskguard._rules import Violation
 
@@ -438,33 +439,13 @@ def _marker_problem(marker: pytest.Mark, policy: Policy | None) -> str | None:
         problem = pattern_problem(module)
         if problem is not None:
             return problem
-        if policy is not None and not _could_be_refused(module, policy):
+        if policy is not None and not pattern_could_be_refused(policy, module):
             targets = (*policy.dispatch_modules, *policy.forbidden_in_protected)
             return (
                 f"{module!r} matches no dispatch-modules or forbidden-in-protected pattern of "
                 f"the policy, so there is nothing to allow{_suggestion(module, targets)}"
             )
     return None
-
-
-def _could_be_refused(pattern: str, policy: Policy) -> bool:
-    """Whether some module matched by ``pattern`` is a dispatch or forbidden module."""
-    targets = (*policy.dispatch_modules, *policy.forbidden_in_protected)
-    sample = _sample(pattern)
-    for target in targets:
-        # the allowance covers (part of) the target's tree, or the target lies inside it
-        if matches(target, sample) or matches(pattern, _sample(target)):
-            return True
-    # with wildcards on either side the samples may miss an overlap: give it the benefit
-    return any(_wild(p) for p in (pattern, *targets))
-
-
-def _sample(pattern: str) -> str:
-    return ".".join(s if s != "*" else "x" for s in pattern.split(".") if s != "**") or "x"
-
-
-def _wild(pattern: str) -> bool:
-    return any(s in ("*", "**") for s in pattern.split("."))
 
 
 def _suggestion(module: str, targets: tuple[str, ...]) -> str:
