@@ -76,7 +76,8 @@ for first_load in (False, True):
     for runner in (threads.in_thread, threads.in_pool, threads.in_to_thread):
         if first_load:
             unload("fakehttp")
-        assert blocked(lambda runner=runner: runner(threads.lazy)).importer == "app.api.routers.threads"
+        error = blocked(lambda runner=runner: runner(threads.lazy))
+        assert error.importer == "app.api.routers.threads", runner
         if first_load:
             unload("fakehttp")
         error = blocked(lambda runner=runner: runner(guarded, "fakehttp"))
