@@ -21,8 +21,9 @@ from dispatch.emulator._delivery import Delivery, DeliveryLog, Dispatcher
 from dispatch.emulator._errors import RpcError
 from dispatch.emulator._names import parse_queue_name
 from dispatch.emulator._oidc import GOOGLE_ISSUER, OidcSigner
+from dispatch.emulator._rules import FULL, QueuePb, view_of
 from dispatch.emulator._service import METHODS, CloudTasksHandler, Faults
-from dispatch.emulator._store import FULL, QueuePb, Store, view_of
+from dispatch.emulator._store import Store
 
 _log = structlog.get_logger("dispatch.emulator")
 

@@ -13,7 +13,7 @@ from emulator_support import PARENT, Reply, http_task
 from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from dispatch.emulator._store import Retry
+from dispatch.emulator._rules import Retry
 
 CLOUD_TASKS_HEADERS = {
     "X-Cloudtasks-Queuename",
