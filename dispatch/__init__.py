@@ -1,6 +1,8 @@
 """dispatch: the sanctioned path for background work on Google Cloud Tasks."""
 
-from dispatch._enqueue import enqueue_http_task, enqueue_many
+from dispatch._bulk import enqueue_many, enqueue_many_async
+from dispatch._enqueue import enqueue_http_task
+from dispatch._enqueue_async import enqueue_http_task_async
 from dispatch._errors import (
     BulkEnqueueError,
     CloudTasksUnavailableError,
@@ -22,5 +24,7 @@ __all__ = [
     "TaskCreationError",
     "TaskHeadersError",
     "enqueue_http_task",
+    "enqueue_http_task_async",
     "enqueue_many",
+    "enqueue_many_async",
 ]

@@ -562,6 +562,23 @@ def check_oidc(settings: DispatchSettings, base_url: str | None) -> tuple[str | 
     return email, audience
 
 
+def _trace_pairs(
+    given: tuple[tuple[str, str], ...], trace_headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The trace-context headers to add: a header the caller set wins over the current span's.
+
+    They pass the same checks as the caller's headers; a value that does not is left out
+    rather than failing the enqueue (trace context is best effort, the task is not).
+    """
+    names = {name.lower() for name, _ in given}
+    pairs = [(name, value) for name, value in trace_headers if name.lower() not in names]
+    try:
+        checked = check_headers(dict(pairs))
+    except Rejected:
+        return ()
+    return checked[1:]  # without the Content-Type check_headers puts first
+
+
 # --- all together ----------------------------------------------------------------------
 
 
@@ -578,6 +595,7 @@ def build_spec(
     settings: DispatchSettings,
     require_config: bool,
     now: datetime | None = None,
+    trace_headers: tuple[tuple[str, str], ...] = (),
 ) -> TaskSpec:
     queue_path = check_queue_parts(settings, queue, required=require_config)
     base_url = check_base_url(settings.base_url, required=require_config)
@@ -588,6 +606,8 @@ def build_spec(
     url, log_path = check_path(path, base_url)
     assert isinstance(path, str)
     header_pairs = check_headers(headers)
+    if trace_headers:
+        header_pairs += _trace_pairs(header_pairs, trace_headers)
     header_bytes = sum(len(k) + len(v) + 4 for k, v in header_pairs)
     if header_bytes >= MAX_HEADER_BYTES:
         raise _fail(
