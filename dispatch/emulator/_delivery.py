@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from dispatch.emulator._clock import Clock
 from dispatch.emulator._oidc import OidcSigner
 from dispatch.emulator._store import Attempt, QueueState, Result, Store
 
@@ -277,8 +278,11 @@ def _retry_after(value: str | None, now: float) -> float | None:
 class Dispatcher:
     """Runs the queues: a pump per queue picks due tasks, its worker pool sends them."""
 
-    def __init__(self, store_ref: Callable[[], Store], signer: OidcSigner, log: DeliveryLog):
+    def __init__(
+        self, store_ref: Callable[[], Store], signer: OidcSigner, log: DeliveryLog, clock: Clock
+    ):
         self._store_ref = store_ref
+        self._clock = clock
         self._signer = signer
         self._log = log
         self._pool = _ConnectionPool()
@@ -309,16 +313,19 @@ class Dispatcher:
                 while True:
                     if self._stopping or queue.deleted:
                         return
-                    step = store.next_attempt(queue, time.time())
+                    step = store.next_attempt(queue, self._clock.time())
                     if isinstance(step, Attempt):
                         break
+                    # A manual clock has no real duration to wait: it says None, and its
+                    # advance() wakes every pump (wake_all).
+                    wait = None if step is None else self._clock.wait_hint(step)
                     # Bounded: an ETA years ahead (a long Retry-After or max_backoff) is
                     # past threading.TIMEOUT_MAX, and an OverflowError here would kill
                     # the queue's only pump.
-                    queue.cond.wait(None if step is None else min(step, _MAX_PUMP_WAIT))
+                    queue.cond.wait(None if wait is None else min(wait, _MAX_PUMP_WAIT))
             # Handed over without the lock: workers finishing attempts need it, and a
             # worker that is waiting for it is not idle, so the pool would grow instead.
-            started = time.time()
+            started = self._clock.time()
             if not self._submit(queue, step, started):
                 self._settle(step, _CANCELLED, started)
 
@@ -335,8 +342,15 @@ class Dispatcher:
         if not self._submit(attempt.task.queue, attempt, started):
             self._settle(attempt, _CANCELLED, started)
 
+    def wake_all(self) -> None:
+        """Wake every pump: the clock moved, so due times must be looked at again."""
+        store = self._store_ref()
+        with store.lock:
+            for queue in store.queues.values():
+                queue.cond.notify_all()
+
     def _work(self, attempt: Attempt, started: float) -> None:
-        dispatched = time.time()
+        dispatched = self._clock.time()
         headers = dict(attempt.headers)
         if attempt.oidc_email is not None:
             token = self._signer.token(attempt.oidc_email, attempt.oidc_audience)
@@ -345,7 +359,7 @@ class Dispatcher:
             result = self._send(attempt, headers)
         except Exception as exc:  # a worker never dies: the attempt fails
             result = Result(None, "connection_error", detail=f"{type(exc).__name__}: {exc}")
-        responded = time.time()
+        responded = self._clock.time()
         self._log.add(
             Delivery(
                 queue=attempt.queue_name,
@@ -387,7 +401,7 @@ class Dispatcher:
     def _settle(self, attempt: Attempt, result: Result, started: float) -> str:
         store = self._store_ref()
         with store.lock:
-            return store.finish_attempt(attempt, result, started, time.time())
+            return store.finish_attempt(attempt, result, started, self._clock.time())
 
     def _send(self, attempt: Attempt, headers: dict[str, str]) -> Result:
         parts = urlsplit(attempt.url)
@@ -428,7 +442,7 @@ class Dispatcher:
                 response = conn.getresponse()
                 got_response = True
                 status = response.status
-                retry_after = _retry_after(response.getheader("Retry-After"), time.time())
+                retry_after = _retry_after(response.getheader("Retry-After"), self._clock.time())
                 data = response.read(_MAX_RESPONSE_READ + 1)
                 if len(data) > _MAX_RESPONSE_READ or response.will_close:
                     self._pool.discard(conn)

@@ -6,7 +6,6 @@ import json
 import selectors
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,10 +16,12 @@ import grpc
 import structlog
 from google.cloud import tasks_v2
 
+from dispatch.emulator._clock import Clock, SystemClock, check_clock
 from dispatch.emulator._delivery import Delivery, DeliveryLog, Dispatcher
 from dispatch.emulator._errors import RpcError
 from dispatch.emulator._names import parse_queue_name
 from dispatch.emulator._oidc import GOOGLE_ISSUER, OidcSigner
+from dispatch.emulator._operations import Operations
 from dispatch.emulator._rules import FULL, QueuePb, view_of
 from dispatch.emulator._service import METHODS, CloudTasksHandler, Faults
 from dispatch.emulator._store import Store
@@ -128,6 +129,7 @@ class Emulator:
         queue_reuse_window: float = DEFAULT_QUEUE_REUSE_WINDOW,
         oidc_issuer: str = GOOGLE_ISSUER,
         max_rpc_workers: int = 16,
+        clock: Clock | None = None,
     ) -> None:
         if isinstance(queues, str):
             raise ValueError("queues must be a list of queue names, not one str")
@@ -153,6 +155,8 @@ class Emulator:
         self._queue_reuse_window = queue_reuse_window
         self._min_dispatch_deadline = min_dispatch_deadline
         self._max_rpc_workers = max_rpc_workers
+        self._clock: Clock = SystemClock() if clock is None else check_clock(clock)
+        self._unsubscribe: Callable[[], None] | None = None
         self._signer = OidcSigner(oidc_issuer)
         self._deliveries = DeliveryLog()
         self._faults = Faults()
@@ -161,6 +165,7 @@ class Emulator:
         self._started = False
         self._stopped = False
         self._store: Store | None = None
+        self._operations: Operations | None = None
         self._dispatcher: Dispatcher | None = None
         self._server: grpc.Server | None = None
         self._rpc_pool: ThreadPoolExecutor | None = None
@@ -184,7 +189,7 @@ class Emulator:
         return self
 
     def _start(self) -> None:
-        dispatcher = Dispatcher(self._require_store, self._signer, self._deliveries)
+        dispatcher = Dispatcher(self._require_store, self._signer, self._deliveries, self._clock)
         self._dispatcher = dispatcher
         self._store = Store(
             dedup_window=self._dedup_window,
@@ -192,7 +197,9 @@ class Emulator:
             min_dispatch_deadline=self._min_dispatch_deadline,
             on_queue_added=dispatcher.attach,
         )
-        now = time.time()
+        self._operations = Operations(self._store)
+        self._unsubscribe = self._clock.subscribe(dispatcher.wake_all)
+        now = self._clock.time()
         for name in self.queue_names:
             self._store.create_queue(parse_queue_name(name).parent, QueuePb(name=name), now)
 
@@ -221,7 +228,14 @@ class Emulator:
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ],
         )
-        CloudTasksHandler(self._store, dispatcher, self._faults, self._stopping).register(server)
+        CloudTasksHandler(
+            self._store,
+            dispatcher,
+            self._operations,
+            faults=self._faults,
+            stopping=self._stopping,
+            clock=self._clock,
+        ).register(server)
         self._server = server
         target = f"{_bracket(self.host)}:{self._requested_port}"
         try:
@@ -252,6 +266,8 @@ class Emulator:
                 return
             self._stopped = True
         self._stopping.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         if self._server is not None:
             # No grace period: with one, grpc leaves a helper thread running past stop().
             self._server.stop(None).wait()

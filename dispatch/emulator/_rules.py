@@ -67,6 +67,16 @@ QUEUE_NOT_FOUND = (
     "Queue does not exist. If you just created the queue, wait at least a minute for the queue "
     "to initialize."
 )
+
+
+def queue_not_found(name: str) -> str:
+    """The service's message, and how a queue comes to exist in the emulator."""
+    return (
+        f"{QUEUE_NOT_FOUND} (dispatch.emulator: {name} was never created here; start the "
+        f"emulator with --queue {name}, or create it with CreateQueue.)"
+    )
+
+
 TASK_NOT_FOUND = "Requested entity was not found."
 TASK_RECENTLY_GONE = (
     "The task no longer exists, though a task with this name existed recently. The task either "

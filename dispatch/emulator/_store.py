@@ -32,7 +32,6 @@ from dispatch.emulator._rules import (
     MAX_TASKS_PAGE,
     MAX_TIMESTAMP_SECONDS,
     PAUSED,
-    QUEUE_NOT_FOUND,
     QUEUE_STATES,
     RUNNING,
     TASK_NOT_FOUND,
@@ -49,6 +48,7 @@ from dispatch.emulator._rules import (
     normalize_queue,
     normalize_retry,
     prepare_task,
+    queue_not_found,
     reserved_header,
     ts_from,
     ts_seconds,
@@ -238,7 +238,7 @@ class Store:
         parse_queue_name(name)
         queue = self.queues.get(name)
         if queue is None:
-            raise not_found(QUEUE_NOT_FOUND)
+            raise not_found(queue_not_found(name))
         return queue
 
     def create_queue(self, parent: str, queue: Any, now: float) -> Any:
@@ -363,7 +363,7 @@ class Store:
         with self.lock:
             queue = self.queues.get(parent)
             if queue is None:
-                raise not_found(QUEUE_NOT_FOUND)
+                raise not_found(queue_not_found(parent))
             self._expire_tombstones(now)
             if task_id is None:
                 task_id = self._fresh_id(queue)
@@ -388,7 +388,7 @@ class Store:
         queue_name, task_id = parse_task_name(name)
         queue = self.queues.get(queue_name.full)
         if queue is None:
-            raise not_found(QUEUE_NOT_FOUND)
+            raise not_found(queue_not_found(queue_name.full))
         task = queue.tasks.get(task_id)
         if task is None:
             if name in self._task_tombstones:
