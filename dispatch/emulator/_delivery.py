@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from dispatch.emulator._clock import Clock
+from dispatch.emulator._duplicates import Duplicates
 from dispatch.emulator._oidc import OidcSigner
 from dispatch.emulator._store import Attempt, QueueState, Result, Store
 
@@ -80,6 +81,7 @@ class Delivery:
     outcome: str
     dispatched_at: float
     responded_at: float
+    duplicate: bool = False  # a redelivery of a success (at-least-once mode)
 
 
 class DeliveryLog:
@@ -279,10 +281,16 @@ class Dispatcher:
     """Runs the queues: a pump per queue picks due tasks, its worker pool sends them."""
 
     def __init__(
-        self, store_ref: Callable[[], Store], signer: OidcSigner, log: DeliveryLog, clock: Clock
+        self,
+        store_ref: Callable[[], Store],
+        signer: OidcSigner,
+        log: DeliveryLog,
+        clock: Clock,
+        duplicates: Duplicates,
     ):
         self._store_ref = store_ref
         self._clock = clock
+        self._duplicates = duplicates
         self._signer = signer
         self._log = log
         self._pool = _ConnectionPool()
@@ -350,6 +358,19 @@ class Dispatcher:
                 queue.cond.notify_all()
 
     def _work(self, attempt: Attempt, started: float) -> None:
+        if self._deliver(attempt, started, duplicate=False):
+            # At least once: the same request again, headers and all (a fresh token), as
+            # Cloud Tasks sends when it delivers a task twice. It holds the original's slot.
+            try:
+                if not self._stopping:
+                    self._deliver(attempt, started, duplicate=True)
+            finally:
+                store = self._store_ref()
+                with store.lock:
+                    store.release_slot(attempt)
+
+    def _deliver(self, attempt: Attempt, started: float, *, duplicate: bool) -> bool:
+        """Send the attempt, record and log it; True when it is to be delivered again."""
         dispatched = self._clock.time()
         headers = dict(attempt.headers)
         if attempt.oidc_email is not None:
@@ -374,9 +395,14 @@ class Dispatcher:
                 outcome=result.outcome,
                 dispatched_at=dispatched,
                 responded_at=responded,
+                duplicate=duplicate,
             )
         )
-        fate = self._settle(attempt, result, started)
+        if duplicate:
+            # The task is settled already; whatever the worker answers changes nothing.
+            fate, redeliver = "duplicate", False
+        else:
+            fate, redeliver = self._settle(attempt, result, started)
         parts = urlsplit(attempt.url)
         _log.info(
             "tasks.emulator.delivery",
@@ -397,11 +423,17 @@ class Dispatcher:
                 task=attempt.task.task_id,
                 attempts=attempt.retry_count + 1,
             )
+        return redeliver
 
-    def _settle(self, attempt: Attempt, result: Result, started: float) -> str:
+    def _settle(self, attempt: Attempt, result: Result, started: float) -> tuple[str, bool]:
+        """The task's fate after this result, and whether the attempt goes out again."""
+        redeliver = result.success and self._duplicates.take()
         store = self._store_ref()
         with store.lock:
-            return store.finish_attempt(attempt, result, started, self._clock.time())
+            fate = store.finish_attempt(
+                attempt, result, started, self._clock.time(), redeliver=redeliver
+            )
+        return fate, redeliver and fate == "done"
 
     def _send(self, attempt: Attempt, headers: dict[str, str]) -> Result:
         parts = urlsplit(attempt.url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import selectors
 import socket
 import threading
@@ -17,7 +18,13 @@ import structlog
 from google.cloud import tasks_v2
 
 from dispatch.emulator._clock import Clock, SystemClock, check_clock
+from dispatch.emulator._defaults import (
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_QUEUE_REUSE_WINDOW,
+    MAX_PORT,
+)
 from dispatch.emulator._delivery import Delivery, DeliveryLog, Dispatcher
+from dispatch.emulator._duplicates import Duplicates
 from dispatch.emulator._errors import RpcError
 from dispatch.emulator._names import parse_queue_name
 from dispatch.emulator._oidc import GOOGLE_ISSUER, OidcSigner
@@ -28,9 +35,7 @@ from dispatch.emulator._store import Store
 
 _log = structlog.get_logger("dispatch.emulator")
 
-DEFAULT_DEDUP_WINDOW = 3600.0
 _MAX_INJECTED_DELAY = 24 * 3600.0
-DEFAULT_QUEUE_REUSE_WINDOW = 7 * 24 * 3600.0
 JWKS_PATH = "/oauth2/v3/certs"
 PEM_CERTS_PATH = "/oauth2/v1/certs"
 
@@ -130,6 +135,8 @@ class Emulator:
         oidc_issuer: str = GOOGLE_ISSUER,
         max_rpc_workers: int = 16,
         clock: Clock | None = None,
+        duplicate_deliveries: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         if isinstance(queues, str):
             raise ValueError("queues must be a list of queue names, not one str")
@@ -147,6 +154,23 @@ class Emulator:
             raise ValueError("dedup_window and queue_reuse_window must not be negative or NaN")
         if not 0 < min_dispatch_deadline <= 1800:
             raise ValueError("min_dispatch_deadline must be in (0, 1800] seconds")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_PORT:
+            raise ValueError(f"port must be an int from 0 to {MAX_PORT} (0 picks a free port)")
+        if (
+            isinstance(duplicate_deliveries, bool)
+            or not isinstance(duplicate_deliveries, (int, float))
+            or not 0.0 <= duplicate_deliveries <= 1.0
+        ):
+            raise ValueError(
+                "duplicate_deliveries must be a fraction from 0 to 1 (the share of successful "
+                "deliveries delivered again)"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("seed must be an int or None")
+        rng = random.Random(seed)
+        self._duplicates = Duplicates(float(duplicate_deliveries), random.Random(rng.random()))
+        # In at-least-once mode, due tasks also leave in an order that does not follow ETA.
+        self._shuffle = random.Random(rng.random()) if duplicate_deliveries > 0 else None
         # "[::1]" and "::1" name the same interface; the brackets belong to addresses only.
         self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         self._requested_port = port
@@ -189,13 +213,16 @@ class Emulator:
         return self
 
     def _start(self) -> None:
-        dispatcher = Dispatcher(self._require_store, self._signer, self._deliveries, self._clock)
+        dispatcher = Dispatcher(
+            self._require_store, self._signer, self._deliveries, self._clock, self._duplicates
+        )
         self._dispatcher = dispatcher
         self._store = Store(
             dedup_window=self._dedup_window,
             queue_reuse_window=self._queue_reuse_window,
             min_dispatch_deadline=self._min_dispatch_deadline,
             on_queue_added=dispatcher.attach,
+            shuffle=self._shuffle,
         )
         self._operations = Operations(self._store)
         self._unsubscribe = self._clock.subscribe(dispatcher.wake_all)
@@ -367,9 +394,26 @@ class Emulator:
             )
         self._faults.delay(method, n, float(seconds))
 
+    def duplicate_next(self, n: int = 1) -> None:
+        """Deliver each of the next ``n`` successful deliveries a second time.
+
+        The redelivery is the same request with the same ``X-CloudTasks-*`` headers (a fresh
+        OIDC token), sent right after the worker answered the first one 2xx, as Cloud Tasks
+        does when it delivers a task twice. Works whatever ``duplicate_deliveries`` is.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError("n must be a positive int")
+        self._duplicates.add(n)
+
+    @property
+    def duplicate_deliveries(self) -> float:
+        """The share of successful deliveries delivered again (0: exactly once)."""
+        return self._duplicates.rate
+
     def clear_faults(self) -> None:
-        """Drop every fault still pending."""
+        """Drop every fault still pending, ``duplicate_next`` redeliveries included."""
         self._faults.clear()
+        self._duplicates.clear()
 
     # -- inspection ------------------------------------------------------------------------------
 

@@ -17,8 +17,16 @@ from urllib.parse import quote, urlsplit
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from dispatch.emulator._defaults import INSTALL_HINT
 from dispatch.emulator._errors import invalid, unimplemented
 from dispatch.emulator._names import check_task_name_for_create
+
+if not hasattr(tasks_v2, "BatchCreateTasksRequest"):
+    # Older clients lack the batch messages the emulator serves: say so, not AttributeError.
+    raise ImportError(
+        "dispatch.emulator needs google-cloud-tasks 2.25 or later (BatchCreateTasks): "
+        + INSTALL_HINT
+    )
 
 TaskPb: Any = tasks_v2.Task.pb()
 QueuePb: Any = tasks_v2.Queue.pb()

@@ -207,6 +207,10 @@ _MUTABLE_QUEUE_FIELDS = (
 _OUTPUT_ONLY_PATHS = {"name", "state", "purge_time", "rate_limits.max_burst_size"}
 
 
+# How many due tasks the at-least-once mode picks among for each dispatch.
+_SHUFFLE_WINDOW = 8
+
+
 class Store:
     """All queues and tasks of one emulator, with the rules of the real service."""
 
@@ -217,8 +221,11 @@ class Store:
         queue_reuse_window: float,
         min_dispatch_deadline: float,
         on_queue_added: Callable[[QueueState], None],
+        shuffle: random.Random | None = None,
     ) -> None:
         self.lock = threading.Lock()
+        # At-least-once mode: due tasks leave in an order that does not follow their ETA.
+        self._shuffle = shuffle
         self.queues: dict[str, QueueState] = {}
         self._dedup_window = dedup_window
         self._queue_reuse_window = queue_reuse_window
@@ -477,8 +484,27 @@ class Store:
             want = min(float(queue.burst), max(1.0, queue.rate * 0.01))
             return (want - queue.tokens) / queue.rate
         queue.tokens -= 1.0
-        _, _, task = heapq.heappop(heap)
+        if self._shuffle is None:
+            _, _, task = heapq.heappop(heap)
+        else:
+            task = self._pick_any_due(heap, now, self._shuffle)
         return self.begin_attempt(task, now, forced=False)
+
+    @staticmethod
+    def _pick_any_due(
+        heap: list[tuple[float, int, TaskState]], now: float, rng: random.Random
+    ) -> TaskState:
+        """One of the first few due tasks, at random; the others go back (ETA order kept
+        for them). Cloud Tasks promises no order, and a worker must not rely on one."""
+        due: list[tuple[float, int, TaskState]] = []
+        while heap and len(due) < _SHUFFLE_WINDOW and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if not entry[2].deleted and entry[1] == entry[2].seq:
+                due.append(entry)
+        chosen = due.pop(rng.randrange(len(due)))
+        for entry in due:
+            heapq.heappush(heap, entry)
+        return chosen[2]
 
     def begin_attempt(self, task: TaskState, now: float, *, forced: bool) -> Attempt:
         pb = task.pb
@@ -530,12 +556,21 @@ class Store:
             forced=forced,
         )
 
-    def finish_attempt(self, attempt: Attempt, result: Result, started: float, now: float) -> str:
-        """Record an attempt's result and decide the task's fate: done, retry or failed."""
+    def finish_attempt(
+        self, attempt: Attempt, result: Result, started: float, now: float, *, redeliver: bool
+    ) -> str:
+        """Record an attempt's result and decide the task's fate: done, retry or failed.
+
+        With ``redeliver``, a success ("done") keeps the attempt's slot: the caller delivers
+        it again and then calls :meth:`release_slot`.
+        """
         task = attempt.task
         queue = task.queue
         task.running -= 1
-        if not attempt.forced:
+        # A success to be delivered again keeps its concurrency slot for the redelivery
+        # (release_slot gives it back), so max_concurrent_dispatches holds for duplicates too.
+        keep_slot = redeliver and result.success and not task.deleted
+        if not attempt.forced and not keep_slot:
             queue.in_flight -= 1
             queue.cond.notify()
         if task.deleted:
@@ -575,3 +610,10 @@ class Store:
         pb.schedule_time.CopyFrom(ts_from(eta))
         self._push(task, eta)
         return "retry"
+
+    def release_slot(self, attempt: Attempt) -> None:
+        """Give back the slot a redelivered attempt kept (see :meth:`finish_attempt`)."""
+        if not attempt.forced:
+            queue = attempt.task.queue
+            queue.in_flight -= 1
+            queue.cond.notify()
