@@ -39,7 +39,7 @@ from dispatch._enqueue import (
     send,
     settings_or_env,
 )
-from dispatch._enqueue_async import send_async
+from dispatch._enqueue_async import client_module_async, send_async
 from dispatch._errors import (
     BulkEnqueueError,
     DispatchConfigError,
@@ -532,9 +532,9 @@ async def enqueue_many_async(
     """
     _check_count("max_concurrency", max_concurrency)
     plan = _plan(_prepare_all(items, settings))
-    tasks_client = _client_module(plan)
-    if tasks_client is None:
+    if not plan.batches:
         return plan.result()
+    tasks_client = await client_module_async(log_fields(plan.batches[0].specs[0]))
     batched, single = _split(plan)
     gate = asyncio.Semaphore(max_concurrency)
 

@@ -58,6 +58,10 @@ def _dry_run_name() -> str:
 _client_module: ModuleType | None = None
 
 
+def loaded_client_module() -> ModuleType | None:
+    return _client_module
+
+
 def load_client_module(fields: Mapping[str, Any]) -> ModuleType:
     global _client_module
     if _client_module is not None:

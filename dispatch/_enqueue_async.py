@@ -13,8 +13,10 @@ import asyncio
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any
 
+from dispatch import _enqueue
 from dispatch._enqueue import (
     EVENT,
     Attempts,
@@ -66,9 +68,18 @@ async def enqueue_http_task_async(
     return await send_async(spec, settings, started)
 
 
+async def client_module_async(fields: dict[str, Any]) -> ModuleType:
+    """The client module; its first import (google-cloud-tasks, grpc: about half a second)
+    runs in a thread, so not even the first call stalls the event loop."""
+    loaded = _enqueue.loaded_client_module()
+    if loaded is not None:
+        return loaded
+    return await asyncio.to_thread(load_client_module, fields)
+
+
 async def send_async(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
     fields = log_fields(spec)
-    tasks_client = load_client_module(fields)
+    tasks_client = await client_module_async(fields)
     _log.debug(f"{EVENT}.start", **fields)
     try:
         client = await tasks_client.get_async_client(settings)

@@ -50,11 +50,21 @@ _lock = threading.Lock()
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str | None, Any]] = (
     weakref.WeakKeyDictionary()
 )
-_async_pid = os.getpid()
+# gRPC's asyncio stack does not survive fork(): once a process has opened a grpc.aio
+# channel, gRPC calls in a child forked from it (sync or async) hang. The child is told so.
+_aio_used = False
+_aio_inherited = False
+FORK_AFTER_AIO = (
+    "this process was forked from one that had used the async Cloud Tasks client, and "
+    "gRPC's asyncio support does not survive fork(): calls from here would hang. Use "
+    "enqueue_http_task_async / enqueue_many_async only after forking (in the worker "
+    "processes, not in the process that forks them)"
+)
 
 
 def _reset_after_fork() -> None:
-    global _lock
+    global _lock, _aio_inherited
+    _aio_inherited = _aio_inherited or _aio_used
     # The parent's lock may have been held by another thread at fork time; the child
     # starts with a fresh one. The parent's clients are left alone, not closed: closing
     # an inherited channel could disturb the parent's connection.
@@ -63,12 +73,15 @@ def _reset_after_fork() -> None:
     _forget_async_clients()
 
 
+# The parent's async clients, kept alive (never used) in a forked child: freeing a grpc.aio
+# channel inherited across fork() crashes the child.
+_inherited: list[Any] = []
+
+
 def _forget_async_clients() -> None:
-    global _async_clients, _async_pid
-    # A new mapping rather than clear(): the parent's keepers (below) must not close
-    # channels the child never opened when their loop shuts down in the child.
+    global _async_clients
+    _inherited.append(list(_async_clients.items()))
     _async_clients = weakref.WeakKeyDictionary()
-    _async_pid = os.getpid()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; the pid in the cache key covers the rest
@@ -93,6 +106,8 @@ def get_client(settings: DispatchSettings) -> Any:
     client = _clients.get(key)
     if client is not None:
         return client
+    if _aio_inherited:
+        raise TaskCreationError(FORK_AFTER_AIO, queue=settings.queue)
     with _lock:
         client = _clients.get(key)
         if client is None:
@@ -137,14 +152,14 @@ async def _keeper(client: Any) -> AsyncIterator[None]:
 
 async def get_async_client(settings: DispatchSettings) -> Any:
     """The async client of the running event loop for ``settings.emulator_host``."""
+    global _aio_used
     loop = asyncio.get_running_loop()
-    if _async_pid != os.getpid():  # forked without the at-fork hook (not POSIX)
-        with _lock:
-            if _async_pid != os.getpid():
-                _forget_async_clients()
     per_loop = _async_clients.get(loop)
     if per_loop is not None and settings.emulator_host in per_loop:
         return per_loop[settings.emulator_host][0]
+    if _aio_inherited:
+        raise TaskCreationError(FORK_AFTER_AIO, queue=settings.queue)
+    _aio_used = True
     try:
         client = _build_async_client(settings.emulator_host)
     except (google_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
