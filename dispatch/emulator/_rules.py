@@ -100,9 +100,21 @@ _REPLACED = {"host", "content-length", "user-agent"}
 
 def ts_from(seconds: float) -> Any:
     # Built from its fields: Timestamp.FromNanoseconds is Python code, and this runs
-    # twice per CreateTask. Microsecond precision, as the service stores schedule times.
-    whole, micros = divmod(round(seconds * 1e6), 1_000_000)
+    # twice per CreateTask. Truncated to the microsecond, as the service stores schedule times.
+    whole, micros = divmod(math.floor(seconds * 1e6), 1_000_000)
     return _Timestamp(seconds=whole, nanos=micros * 1000)
+
+
+def ts_truncated(ts: Any) -> Any:
+    """A caller's Timestamp cut (not rounded) to the microsecond, on its integer fields:
+    through a float, 1.000001 s could come out as 1.000000."""
+    return _Timestamp(seconds=ts.seconds, nanos=ts.nanos - ts.nanos % 1000)
+
+
+def dur_truncated_ms(d: Any) -> Any:
+    """A caller's Duration cut toward zero to the millisecond (seconds and nanos share a sign)."""
+    nanos = d.nanos - int(math.fmod(d.nanos, 1_000_000))
+    return _Duration(seconds=d.seconds, nanos=nanos)
 
 
 def ts_seconds(ts: Any) -> float:
@@ -178,7 +190,7 @@ def _check_duration(d: Any, what: str) -> float:
     return seconds
 
 
-def normalize_queue(pb: Any) -> Any:
+def normalize_queue(pb: Any, *, zero_doublings: bool = False) -> Any:
     """Check a queue's settings and fill the defaults Cloud Tasks would pick (in place)."""
     if pb.HasField("app_engine_routing_override"):
         raise unimplemented(
@@ -201,15 +213,19 @@ def normalize_queue(pb: Any) -> Any:
         rl.max_concurrent_dispatches = DEFAULT_CONCURRENT
     # max_burst_size is output only: derived from the rate as the service does.
     rl.max_burst_size = min(DEFAULT_BURST, max(1, math.ceil(rl.max_dispatches_per_second)))
-    normalize_retry(pb.retry_config, None)
+    normalize_retry(pb.retry_config, None, zero_doublings=zero_doublings)
     ratio = pb.stackdriver_logging_config.sampling_ratio
     if not 0.0 <= ratio <= 1.0:
         raise invalid("StackdriverLoggingConfig.sampling_ratio must be in [0, 1].")
     return pb
 
 
-def normalize_retry(rc: Any, base: Any | None) -> None:
-    """Check a RetryConfig and fill unset fields from ``base`` (the queue's) or the defaults."""
+def normalize_retry(rc: Any, base: Any | None, *, zero_doublings: bool = False) -> None:
+    """Check a RetryConfig and fill unset fields from ``base`` (the queue's) or the defaults.
+
+    ``zero_doublings``: a max_doublings of 0 was asked for explicitly (an update mask naming
+    ``retry_config.max_doublings``) and means "never double" (linear backoff), not "unset".
+    """
     if rc.max_attempts < -1:
         raise invalid("RetryConfig.max_attempts must be -1 (unlimited) or more.")
     if rc.max_doublings < 0:
@@ -219,7 +235,7 @@ def normalize_retry(rc: Any, base: Any | None) -> None:
     _check_duration(rc.max_retry_duration, "RetryConfig.max_retry_duration")
     if rc.max_attempts == 0:
         rc.max_attempts = base.max_attempts if base is not None else DEFAULT_MAX_ATTEMPTS
-    if rc.max_doublings == 0:
+    if rc.max_doublings == 0 and not zero_doublings:
         rc.max_doublings = base.max_doublings if base is not None else DEFAULT_MAX_DOUBLINGS
     if min_b == 0:
         rc.min_backoff.CopyFrom(
@@ -298,14 +314,16 @@ def prepare_task(
         del sreq.headers[key]
     sreq.headers["User-Agent"] = USER_AGENT
 
+    now_ts = ts_from(now)
     if task.HasField("schedule_time"):
-        when = ts_seconds(task.schedule_time)
-        if when - now > MAX_SCHEDULE_AHEAD:
+        asked = ts_truncated(task.schedule_time)
+        if ts_seconds(asked) - now > MAX_SCHEDULE_AHEAD:
             raise invalid("Task.schedule_time must not be more than 30 days in the future.")
-        when = max(when, now)
+        # A time in the past means now (compared exactly, on the integer fields).
+        late = (asked.seconds, asked.nanos) < (now_ts.seconds, now_ts.nanos)
+        stored.schedule_time.CopyFrom(now_ts if late else asked)
     else:
-        when = now
-    stored.schedule_time.CopyFrom(ts_from(when))
+        stored.schedule_time.CopyFrom(now_ts)
     stored.create_time.seconds = int(now)  # truncated to the second, as the service does
 
     if task.HasField("dispatch_deadline") and dur_seconds(task.dispatch_deadline) != 0:
@@ -315,7 +333,8 @@ def prepare_task(
                 f"Task.dispatch_deadline must be in the interval [{min_dispatch_deadline:g}s, "
                 f"{MAX_DISPATCH_DEADLINE:g}s] for HTTP tasks; got {deadline:g}s."
             )
-        stored.dispatch_deadline.CopyFrom(dur_from(round(deadline, 3)))
+        # Checked as given (strict), stored truncated to the millisecond as documented.
+        stored.dispatch_deadline.CopyFrom(dur_truncated_ms(task.dispatch_deadline))
     else:
         stored.dispatch_deadline.CopyFrom(dur_from(DEFAULT_DISPATCH_DEADLINE))
     return stored, task_id
@@ -377,13 +396,13 @@ def view_of(stored: Any, view: int) -> Any:
     return out
 
 
-def new_queue(queue: Any) -> Any:
+def new_queue(queue: Any, *, zero_doublings: bool = False) -> Any:
     """A queue as CreateQueue stores it: checked, defaults filled, RUNNING."""
     pb = QueuePb()
     pb.CopyFrom(queue)
     for output_only in ("state", "purge_time"):
         pb.ClearField(output_only)
-    normalize_queue(pb)
+    normalize_queue(pb, zero_doublings=zero_doublings)
     pb.state = RUNNING
     return pb
 

@@ -314,9 +314,16 @@ class Store:
             raise invalid(f"update_mask {paths!r} does not name fields of Queue.")
         with self.lock:
             current = self.queues.get(queue.name)
+            # max_doublings 0 is "unset" unless the mask names it (then: linear backoff),
+            # and a 0 asked for that way stays while later masks leave it alone.
+            named = "retry_config.max_doublings" in paths
             if current is None:
                 # UpdateQueue creates the queue when it does not exist.
-                return self._insert_queue(new_queue(queue), now)
+                return self._insert_queue(new_queue(queue, zero_doublings=named), now)
+            untouched = bool(paths) and not {"retry_config", "retry_config.max_doublings"} & set(
+                paths
+            )
+            kept = untouched and current.pb.retry_config.max_doublings == 0
             updated = copy_pb(QueuePb, current.pb)
             if paths:
                 # A path naming a message replaces that message, as AIP-134 asks.
@@ -328,7 +335,7 @@ class Store:
                     updated.ClearField(name)
                     if queue.HasField(name):
                         getattr(updated, name).CopyFrom(getattr(queue, name))
-            normalize_queue(updated)
+            normalize_queue(updated, zero_doublings=named or kept)
             current.pb.CopyFrom(updated)
             current.tokens = min(current.tokens, float(current.burst))
             current.cond.notify_all()
@@ -537,8 +544,8 @@ class Store:
         headers.append(("X-CloudTasks-TaskExecutionCount", str(task.execution_count)))
         headers.append(("X-CloudTasks-TaskETA", f"{ts_seconds(eta):.6f}"))
         if task.previous_status is not None:
-            # Sent only on a retry whose previous attempt got an HTTP response; the real
-            # service sends an empty reason for HTTP targets.
+            # Sent only on a retry whose previous attempt got an HTTP response or ran past
+            # its deadline (504); the real service sends an empty reason for HTTP targets.
             headers.append(("X-CloudTasks-TaskPreviousResponse", str(task.previous_status)))
             headers.append(("X-CloudTasks-TaskRetryReason", ""))
         return Attempt(
@@ -587,7 +594,8 @@ class Store:
             pb.response_count += 1
             if result.status < 500:
                 task.execution_count += 1
-        task.previous_status = result.status
+        # After a dispatch deadline the real service reports a 504 from the target.
+        task.previous_status = 504 if result.outcome == "deadline_exceeded" else result.status
         if result.success:
             self._remove_task(task, now)
             return "done"
