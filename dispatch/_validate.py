@@ -565,12 +565,16 @@ def check_oidc(settings: DispatchSettings, base_url: str | None) -> tuple[str | 
 def _trace_pairs(
     given: tuple[tuple[str, str], ...], trace_headers: tuple[tuple[str, str], ...]
 ) -> tuple[tuple[str, str], ...]:
-    """The trace-context headers to add: a header the caller set wins over the current span's.
+    """The trace-context headers to add, unless the caller set a trace context of its own.
 
-    They pass the same checks as the caller's headers; a value that does not is left out
-    rather than failing the enqueue (trace context is best effort, the task is not).
+    A caller's ``traceparent`` wins, and the span's ``tracestate`` is then left out too: it
+    belongs to the span's traceparent. They pass the same checks as the caller's headers;
+    a value that does not is left out rather than failing the enqueue (trace context is
+    best effort, the task is not).
     """
     names = {name.lower() for name, _ in given}
+    if "traceparent" in names:
+        return ()
     pairs = [(name, value) for name, value in trace_headers if name.lower() not in names]
     try:
         checked = check_headers(dict(pairs))
