@@ -439,6 +439,23 @@ class Emulator:
         """
         return self._deliveries.wait_for(count, where, timeout)
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until no task is stored and no delivery is in flight, duplicates included.
+
+        Then nothing more will be delivered until a task is created. Raises TimeoutError
+        (listing what is left) when that does not happen within ``timeout`` seconds, e.g.
+        for a task scheduled later, failing with long backoffs, or on a paused queue.
+        """
+        store = self._require_store()
+        if store.wait_idle(timeout):
+            return
+        left = self.tasks()
+        raise TimeoutError(
+            f"the emulator was not idle within {timeout:g}s: {len(left)} task(s) stored "
+            f"({', '.join(t.name.rsplit('/', 1)[-1] for t in left[:5])}"
+            f"{', ...' if len(left) > 5 else ''})"
+        )
+
     def tasks(self, queue: str | None = None) -> list[tasks_v2.Task]:
         """The tasks stored now (FULL view), for one queue or all."""
         store = self._require_store()

@@ -226,6 +226,9 @@ class Store:
         self.lock = threading.Lock()
         # At-least-once mode: due tasks leave in an order that does not follow their ETA.
         self._shuffle = shuffle
+        # Attempts (and redeliveries) between begin_attempt and their end, RunTask included.
+        self._active = 0
+        self._idle = threading.Condition(self.lock)
         self.queues: dict[str, QueueState] = {}
         self._dedup_window = dedup_window
         self._queue_reuse_window = queue_reuse_window
@@ -350,6 +353,7 @@ class Store:
             del self.queues[name]
             self._queue_tombstones[name] = now + self._queue_reuse_window
             queue.cond.notify_all()
+            self._notify_if_idle()
 
     def purge_queue(self, name: str, now: float) -> Any:
         with self.lock:
@@ -358,6 +362,7 @@ class Store:
                 self._remove_task(task, now)
             queue.heap.clear()
             queue.pb.purge_time.CopyFrom(ts_from(now))
+            self._notify_if_idle()
             return copy_pb(QueuePb, queue.pb)
 
     def set_paused(self, name: str, paused: bool) -> Any:
@@ -429,6 +434,7 @@ class Store:
     def delete_task(self, name: str, now: float) -> None:
         with self.lock:
             self._remove_task(self._task(name), now)
+            self._notify_if_idle()
 
     def run_task(self, name: str, view: int, now: float) -> tuple[Any, Attempt]:
         """RunTask: dispatch now, whatever the queue's state, rate limits or the task's ETA."""
@@ -527,6 +533,7 @@ class Store:
             task.first_dispatch = now
         task.seq = 0
         task.running += 1
+        self._active += 1
         if not forced:
             task.queue.in_flight += 1
         req = pb.http_request
@@ -577,9 +584,20 @@ class Store:
         # A success to be delivered again keeps its concurrency slot for the redelivery
         # (release_slot gives it back), so max_concurrent_dispatches holds for duplicates too.
         keep_slot = redeliver and result.success and not task.deleted
-        if not attempt.forced and not keep_slot:
-            queue.in_flight -= 1
-            queue.cond.notify()
+        if not keep_slot:
+            self._active -= 1
+            if not attempt.forced:
+                queue.in_flight -= 1
+                queue.cond.notify()
+        try:
+            return self._settle(task, attempt, result, started, now)
+        finally:
+            self._notify_if_idle()
+
+    def _settle(
+        self, task: TaskState, attempt: Attempt, result: Result, started: float, now: float
+    ) -> str:
+        queue = task.queue
         if task.deleted:
             return "gone"
         pb = task.pb
@@ -621,7 +639,24 @@ class Store:
 
     def release_slot(self, attempt: Attempt) -> None:
         """Give back the slot a redelivered attempt kept (see :meth:`finish_attempt`)."""
+        self._active -= 1
         if not attempt.forced:
             queue = attempt.task.queue
             queue.in_flight -= 1
             queue.cond.notify()
+        self._notify_if_idle()
+
+    # -- idleness --------------------------------------------------------------------------
+
+    def idle(self) -> bool:
+        """No task stored and no delivery in flight (called with the lock held)."""
+        return self._active == 0 and not any(q.tasks for q in self.queues.values())
+
+    def _notify_if_idle(self) -> None:
+        if self._active == 0 and not any(q.tasks for q in self.queues.values()):
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until :meth:`idle`, at most ``timeout`` seconds; whether it became so."""
+        with self.lock:
+            return self._idle.wait_for(self.idle, timeout)
