@@ -10,6 +10,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+# For async routes: awaiting Cloud Tasks without blocking the event loop.
+from dispatch import enqueue_http_task_async
+
+__all__ = ["TaskRef", "enqueue_http_task_async", "task_id_for"]
+
 
 @dataclass(frozen=True)
 class TaskRef:
