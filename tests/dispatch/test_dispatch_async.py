@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 import structlog
-from dispatch_support import ROOT, http_receiver, make_settings, run_python
+from dispatch_support import BLOCK_GOOGLE, ROOT, http_receiver, make_settings, run_python
 from google.cloud import tasks_v2
 
 from dispatch import (
@@ -494,3 +494,50 @@ def test_a_child_of_a_process_that_used_grpc_aio_is_told_instead_of_hanging(
     assert "does not survive fork()" in result["child"]["error"]
     assert "does not survive fork()" in result["child"]["sync_error"]
     assert [t.name for t in emu.tasks()] == [result["parent"]]
+
+
+# --- without google-cloud-tasks ------------------------------------------------------------
+
+WITHOUT_GOOGLE = """
+import asyncio, json, sys
+import structlog
+import dispatch
+from dispatch.testing import capture_tasks
+
+async def main():
+    out = {}
+    out["dry_run"] = await dispatch.enqueue_http_task_async(
+        "/tasks/x", {"a": 1}, settings=dispatch.DispatchSettings(dry_run=True))
+    with capture_tasks() as tasks:
+        await dispatch.enqueue_many_async([("/tasks/y", None), ("/tasks/z", None)])
+    out["captured"] = tasks.paths()
+    out["loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in ("google", "grpc"))
+    with structlog.testing.capture_logs() as logs:
+        for call in (
+            lambda: dispatch.enqueue_http_task_async("/tasks/x", {"a": 1}),
+            lambda: dispatch.enqueue_many_async([("/tasks/x", None), ("/tasks/x", None)]),
+        ):
+            try:
+                await call()
+            except ImportError as exc:
+                out.setdefault("errors", []).append(type(exc).__name__)
+    out["events"] = [entry["event"] for entry in logs]
+    return out
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_async_without_the_client_dry_run_and_capture_work_and_sending_is_clear() -> None:
+    env = {
+        "TASKS_PROJECT": "p",
+        "TASKS_LOCATION": "l",
+        "TASKS_QUEUE": "q",
+        "TASKS_BASE_URL": "https://worker.example.com",
+    }
+    result = run_python(BLOCK_GOOGLE + WITHOUT_GOOGLE, env=env)
+    assert result["dry_run"].startswith("dry-run-")
+    assert result["captured"] == ["/tasks/y", "/tasks/z"]
+    assert result["loaded"] == []
+    assert result["errors"] == ["CloudTasksUnavailableError"] * 2
+    assert result["events"] == ["tasks.enqueue_http_task.cloud_tasks_unavailable"] * 2

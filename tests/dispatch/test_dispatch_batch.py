@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -275,3 +276,38 @@ def test_a_failed_operation_leaves_every_unreported_task_unknown() -> None:
         assert isinstance(result, TaskCreationError)
         assert result.outcome_unknown is True
         assert "INTERNAL" in result.message
+
+
+@both
+def test_batched_tasks_are_the_tasks_create_task_would_make(
+    emu: Emulator, many: Many, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKS_SERVICE_ACCOUNT_EMAIL", "tasks@p.iam.gserviceaccount.com")
+    items = [
+        {
+            "path": "/tasks/x?lang=en",
+            "payload": {"i": i},
+            "headers": {"X-Kind": "k"},
+            "delay": 60,
+            "dispatch_deadline": 30,
+            "task_id": f"fixed-{i}",
+        }
+        for i in range(3)
+    ]
+    with structlog.testing.capture_logs() as logs:
+        names = many(items)
+    assert names == [f"{QUEUE_PATH}/tasks/fixed-{i}" for i in range(3)]
+    assert len(of(logs, "tasks.enqueue_many.batch_created")) == 1
+    stored = {t.name: t for t in emu.tasks()}
+    for i, name in enumerate(names):
+        task = stored[name]
+        assert task.http_request.url == "http://127.0.0.1:9/tasks/x?lang=en"
+        assert task.http_request.http_method == tasks_v2.HttpMethod.POST
+        assert json.loads(task.http_request.body) == {"i": i}
+        assert task.http_request.headers["Content-Type"] == "application/json"
+        assert task.http_request.headers["X-Kind"] == "k"
+        assert task.http_request.oidc_token.service_account_email == (
+            "tasks@p.iam.gserviceaccount.com"
+        )
+        assert task.dispatch_deadline.total_seconds() == 30
+        assert task.schedule_time.timestamp() > time.time() + 30
