@@ -136,17 +136,26 @@ def _build_async_client(emulator_host: str | None) -> Any:
     return tasks_v2.CloudTasksAsyncClient()
 
 
-async def _keeper(client: Any) -> AsyncIterator[None]:
-    """Closes ``client`` when its event loop shuts down.
+async def _keeper(
+    client: Any, loop: asyncio.AbstractEventLoop, host: str | None
+) -> AsyncIterator[None]:
+    """Closes ``client`` when its event loop shuts down, and forgets it.
 
     An async generator started on the loop is registered by the loop's asyncgen hooks;
     ``asyncio.run()`` (and any runner that calls ``loop.shutdown_asyncgens()``) closes it
     before closing the loop, which runs this ``finally`` while the loop can still await
-    the channel's close.
+    the channel's close. Forgetting it matters too: the generator holds its loop, so an
+    entry left behind would keep every finished loop and its client alive.
     """
     try:
         yield
     finally:
+        with _lock:
+            per_loop = _async_clients.get(loop)
+            if per_loop is not None and per_loop.get(host, (None,))[0] is client:
+                del per_loop[host]
+                if not per_loop:
+                    del _async_clients[loop]
         await client.transport.close()
 
 
@@ -167,7 +176,7 @@ async def get_async_client(settings: DispatchSettings) -> Any:
             f"could not build the Cloud Tasks async client: {type(exc).__name__}: {exc}",
             queue=settings.queue,
         ) from exc
-    keeper = _keeper(client)
+    keeper = _keeper(client, loop, settings.emulator_host)
     await keeper.__anext__()
     with _lock:
         # Several threads may each run a loop: the mapping is shared between them.
@@ -179,8 +188,8 @@ async def close_async_clients() -> None:
     """Close the running loop's async clients now (they are closed at loop shutdown anyway)."""
     loop = asyncio.get_running_loop()
     with _lock:
-        per_loop = _async_clients.pop(loop, {})
-    for _client, keeper in per_loop.values():
+        keepers = [keeper for _client, keeper in _async_clients.get(loop, {}).values()]
+    for keeper in keepers:
         await keeper.aclose()
 
 

@@ -356,9 +356,11 @@ def test_one_async_client_per_event_loop_closed_at_loop_shutdown(emu: Emulator) 
     assert again is first
     assert other is not first
     assert second is not first  # another loop, another client
-    # asyncio.run() shut the loop down: its channels were closed with it.
+    # asyncio.run() shut the loop down: its channels were closed with it, and forgotten
+    # (nothing keeps a finished loop or its client alive).
     for client in (first, other, second):
         assert client.transport.grpc_channel._channel.closed()
+    assert len(tasks_client._async_clients) == 0
 
 
 def test_close_async_clients_closes_the_loops_clients_now(emu: Emulator) -> None:
