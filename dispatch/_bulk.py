@@ -380,9 +380,23 @@ class _BatchRun:
         return outcomes
 
 
+def _not_sent(batch: _Batch, exc: TaskCreationError) -> list[Outcome]:
+    """Every item's outcome when the batch could not even be sent (client, request)."""
+    _log.error(
+        f"{EVENT}.cloud_tasks_client_failed",
+        queue=batch.queue,
+        count=len(batch.specs),
+        error=str(exc),
+    )
+    return [exc] * len(batch.specs)
+
+
 def _send_batch(batch: _Batch, tasks_client: ModuleType) -> list[Outcome] | str:
-    client = tasks_client.get_client(batch.settings)
-    run = _BatchRun(batch, tasks_client)
+    try:
+        client = tasks_client.get_client(batch.settings)
+        run = _BatchRun(batch, tasks_client)
+    except TaskCreationError as exc:
+        return _not_sent(batch, exc)
     while True:
         try:
             operation = tasks_client.batch_create(
@@ -413,8 +427,11 @@ def _send_batch(batch: _Batch, tasks_client: ModuleType) -> list[Outcome] | str:
 
 
 async def _send_batch_async(batch: _Batch, tasks_client: ModuleType) -> list[Outcome] | str:
-    client = await tasks_client.get_async_client(batch.settings)
-    run = _BatchRun(batch, tasks_client)
+    try:
+        client = await tasks_client.get_async_client(batch.settings)
+        run = _BatchRun(batch, tasks_client)
+    except TaskCreationError as exc:
+        return _not_sent(batch, exc)
     while True:
         try:
             operation = await tasks_client.batch_create_async(

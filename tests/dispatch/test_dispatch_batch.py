@@ -311,3 +311,22 @@ def test_batched_tasks_are_the_tasks_create_task_would_make(
         )
         assert task.dispatch_deadline.total_seconds() == 30
         assert task.schedule_time.timestamp() > time.time() + 30
+
+
+@both
+def test_a_client_that_cannot_be_built_fails_every_item_clearly(
+    many: Many, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No emulator: the real client looks for Google credentials, and finds none.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/credentials.json")
+    settings = DispatchSettings(
+        project="p", location="l", queue="q", base_url="https://worker.example.com"
+    )
+    with structlog.testing.capture_logs() as logs, pytest.raises(BulkEnqueueError) as info:
+        many([("/tasks/x", {"i": i}) for i in range(3)], settings=settings)
+    assert [index for index, _ in info.value.failures] == [0, 1, 2]
+    for _, exc in info.value.failures:
+        assert isinstance(exc, TaskCreationError)
+        assert "could not build the Cloud Tasks" in str(exc)
+        assert exc.outcome_unknown is False
+    assert len(of(logs, "tasks.enqueue_http_task.cloud_tasks_client_failed")) == 1
