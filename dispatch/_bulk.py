@@ -315,8 +315,8 @@ class _BatchRun:
     def expired(self) -> list[Outcome]:
         return self._all_failed(
             "DEADLINE_EXCEEDED",
-            f"the BatchCreateTasks operation was not done within the retry budget "
-            f"({self.settings.retry_budget:g}s)",
+            f"Cloud Tasks BatchCreateTasks: the operation was not done within the retry "
+            f"budget ({self.settings.retry_budget:g}s)",
             True,
         )
 
@@ -331,7 +331,7 @@ class _BatchRun:
         )
         outcomes: list[Outcome] = []
         for spec in self.batch.specs:
-            message = f"Cloud Tasks BatchCreateTasks failed: {why}"
+            message = why  # already says which call failed, and how
             if unknown:
                 message += (
                     f"; task {spec.task_name} may exist: re-send with task_id={spec.task_id!r}"

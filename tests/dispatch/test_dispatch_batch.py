@@ -159,6 +159,8 @@ def test_a_batch_that_keeps_failing_reports_every_item(emu: Emulator, many: Many
         assert isinstance(exc, TaskCreationError)
         assert exc.code == "PERMISSION_DENIED"
         assert exc.outcome_unknown is False
+        assert str(exc).startswith("Cloud Tasks BatchCreateTasks failed: PERMISSION_DENIED: ")
+        assert str(exc).count("Cloud Tasks") == 1
     assert info.value.succeeded == {}
     assert emu.tasks() == []
     assert len(of(logs, "tasks.enqueue_many.batch_failed")) == 1
