@@ -5,9 +5,11 @@ answers UNIMPLEMENTED."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -332,3 +334,100 @@ def test_a_client_that_cannot_be_built_fails_every_item_clearly(
         assert "could not build the Cloud Tasks" in str(exc)
         assert exc.outcome_unknown is False
     assert len(of(logs, "tasks.enqueue_http_task.cloud_tasks_client_failed")) == 1
+
+
+# --- an operation that is not done at once: polled with GetOperation ------------------------
+
+
+@contextlib.contextmanager
+def slow_operations(polls_until_done: int | None) -> Iterator[tuple[DispatchSettings, Any]]:
+    """A gRPC server on loopback whose BatchCreateTasks answers a running operation, done
+    after ``polls_until_done`` GetOperation calls (never, with ``None``).
+
+    The real service works this way; the emulator answers done operations. It records the
+    metadata of each call, to compare the batch's routing header with the generated client's.
+    """
+    state: dict[str, Any] = {"polls": 0, "request": None, "metadata": []}
+
+    def batch(request: Any, context: grpc.ServicerContext) -> Any:
+        state["request"] = request
+        state["metadata"].append(dict(context.invocation_metadata()))  # type: ignore[arg-type]
+        return operations_pb2.Operation(name="projects/p/locations/l/operations/op1", done=False)
+
+    def get(request: Any, context: grpc.ServicerContext) -> Any:
+        state["polls"] += 1
+        operation = operations_pb2.Operation(name=request.name)
+        if polls_until_done is None or state["polls"] < polls_until_done:
+            return operation
+        operation.done = True
+        response = tasks_v2.BatchCreateTasksResponse.pb()()
+        for one in state["request"].requests:
+            response.tasks.add(name=one.task.name)
+        operation.response.Pack(response)
+        return operation
+
+    def unary(fn: Any, request_type: Any) -> Any:
+        return grpc.unary_unary_rpc_method_handler(
+            fn,
+            request_deserializer=request_type.FromString,
+            response_serializer=lambda message: message.SerializeToString(),
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        server = grpc.server(pool)
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "google.cloud.tasks.v2.CloudTasks",
+                    {"BatchCreateTasks": unary(batch, tasks_v2.BatchCreateTasksRequest.pb())},
+                ),
+                grpc.method_handlers_generic_handler(
+                    "google.longrunning.Operations",
+                    {"GetOperation": unary(get, operations_pb2.GetOperationRequest)},
+                ),
+            )
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        try:
+            yield (
+                DispatchSettings(
+                    project="p",
+                    location="l",
+                    queue="q",
+                    base_url="http://127.0.0.1:9",
+                    emulator_host=f"127.0.0.1:{port}",
+                    retry_budget=1.0,
+                ),
+                state,
+            )
+        finally:
+            server.stop(None).wait()
+
+
+@both
+def test_a_running_operation_is_polled_until_done(many: Many) -> None:
+    with slow_operations(3) as (settings, state):
+        names = many([("/tasks/x", {"i": i}) for i in range(5)], settings=settings)
+    assert state["polls"] == 3
+    assert names == [one.task.name for one in state["request"].requests]
+    assert state["request"].request_id  # set, so a retry is recognised
+    assert state["metadata"][0]["x-goog-request-params"] == "parent=projects/p/locations/l/queues/q"
+
+
+@both
+def test_an_operation_never_done_within_the_budget_is_outcome_unknown(many: Many) -> None:
+    with (
+        slow_operations(None) as (settings, state),
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(BulkEnqueueError) as info,
+    ):
+        many([("/tasks/x", {"i": i}) for i in range(3)], settings=settings)
+    assert state["polls"] >= 2
+    for _, exc in info.value.failures:
+        assert isinstance(exc, TaskCreationError)
+        assert exc.code == "DEADLINE_EXCEEDED"
+        assert exc.outcome_unknown is True
+        assert "may exist: re-send with task_id=" in str(exc)
+    (failed,) = of(logs, "tasks.enqueue_many.batch_failed")
+    assert failed["outcome_unknown"] is True
