@@ -466,8 +466,7 @@ def _split(plan: _Plan) -> tuple[list[_Batch], list[_Batch]]:
     batched: list[_Batch] = []
     single: list[_Batch] = []
     for batch in plan.batches:
-        # A lone task gains nothing from an operation to poll.
-        if len(batch.specs) == 1 or _batches_unimplemented(batch.settings):
+        if _batches_unimplemented(batch.settings):
             single.append(batch)
         else:
             batched.append(batch)

@@ -188,12 +188,14 @@ def test_unimplemented_falls_back_to_create_task_and_logs_once(emu: Emulator, ma
     assert of(logs, "tasks.enqueue_many.batch_created") == []
 
 
-def test_a_single_task_for_a_queue_goes_through_create_task(emu: Emulator) -> None:
+@pytest.mark.parametrize(("count", "sizes"), [(1, [1]), (100, [100]), (101, [1, 100])])
+def test_batch_boundaries(emu: Emulator, count: int, sizes: list[int]) -> None:
     with structlog.testing.capture_logs() as logs:
-        (name,) = enqueue_many([("/tasks/x", {"i": 0})])
-    assert list(bodies(emu)) == [name]
-    assert len(of(logs, "tasks.enqueue_http_task.created")) == 1
-    assert of(logs, "tasks.enqueue_many.batch_created") == []
+        names = enqueue_many([("/tasks/x", {"i": i}) for i in range(count)])
+    assert set(bodies(emu)) == set(names)
+    assert len(names) == count
+    assert sorted(e["count"] for e in of(logs, "tasks.enqueue_many.batch_created")) == sizes
+    assert of(logs, "tasks.enqueue_http_task.created") == []
 
 
 # --- mapping an operation's outcome (pure: real protobuf messages) -------------------------
