@@ -4,6 +4,7 @@ grpc.aio, against dispatch.emulator on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -543,3 +544,89 @@ def test_async_without_the_client_dry_run_and_capture_work_and_sending_is_clear(
     assert result["loaded"] == []
     assert result["errors"] == ["CloudTasksUnavailableError"] * 2
     assert result["events"] == ["tasks.enqueue_http_task.cloud_tasks_unavailable"] * 2
+
+
+# --- the async function is the sync one, awaited --------------------------------------------
+
+
+def test_the_signatures_are_the_same() -> None:
+    import inspect
+
+    sync = inspect.signature(enqueue_http_task)
+    twin = inspect.signature(enqueue_http_task_async)
+    assert list(twin.parameters.values()) == list(sync.parameters.values())
+    assert twin.return_annotation == sync.return_annotation
+    assert inspect.iscoroutinefunction(enqueue_http_task_async)
+
+
+SCENARIOS: dict[str, Callable[[Emulator], None]] = {
+    "clean": lambda emu: None,
+    "transient": lambda emu: emu.fail_next(2),
+    "lost answer": lambda emu: emu.fail_next(1, after_commit=True),
+    "refused": lambda emu: emu.fail_next(1, grpc.StatusCode.INVALID_ARGUMENT),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_sync_and_async_log_the_same_events_with_the_same_fields(
+    paused: Emulator, scenario: str
+) -> None:
+    # The sync path is the oracle: for the same faults, the same events, fields and outcome.
+    def outcome(call: Callable[[], Any]) -> tuple[Any, list[tuple[str, list[str]]]]:
+        SCENARIOS[scenario](paused)
+        with structlog.testing.capture_logs() as logs:
+            try:
+                result: Any = call()
+                result = "created" if result.startswith(QUEUE_PATH) else result
+            except TaskCreationError as exc:
+                result = (type(exc).__name__, exc.code, exc.attempts, exc.outcome_unknown)
+        return result, [(e["event"], sorted(e)) for e in logs]
+
+    settings = fast()
+    sync = outcome(lambda: enqueue_http_task("/tasks/x?k=v", {"a": 1}, settings=settings))
+    twin = outcome(
+        lambda: run(lambda: enqueue_http_task_async("/tasks/x?k=v", {"a": 1}, settings=settings))
+    )
+    assert twin == sync
+
+
+def test_no_payload_header_or_query_value_is_logged_by_async_or_batch_paths(
+    paused: Emulator,
+) -> None:
+    secrets = {"payload": "payload-value-123", "header": "header-value-456", "q": "s3cr3t-q"}
+    path = f"/tasks/x?token={secrets['q']}"
+    headers = {"X-Secret": secrets["header"]}
+    payload = {"v": secrets["payload"]}
+    slow = fast(initial_backoff=5.0, max_backoff=5.0, retry_budget=30)
+
+    async def main() -> None:
+        paused.fail_next(2)
+        await enqueue_http_task_async(path, payload, headers=headers, settings=fast())
+        await enqueue_many_async([{"path": path, "payload": payload, "headers": headers}] * 3)
+        paused.fail_next(1, grpc.StatusCode.UNAVAILABLE, method="BatchCreateTasks")
+        await enqueue_many_async([{"path": path, "payload": payload, "headers": headers}] * 2)
+        paused.fail_next(1, after_commit=True)
+        task = asyncio.create_task(
+            enqueue_http_task_async(path, payload, headers=headers, settings=slow)
+        )
+        deadline = time.monotonic() + 10
+        while paused._faults._pending:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    with structlog.testing.capture_logs() as logs:
+        run(main)
+    events = {e["event"] for e in logs}
+    assert {
+        "tasks.enqueue_http_task.retry",
+        "tasks.enqueue_http_task.created",
+        "tasks.enqueue_many.batch_created",
+        "tasks.enqueue_many.batch_retry",
+        "tasks.enqueue_http_task.cancelled",
+    } <= events
+    text = json.dumps(logs, default=str)
+    for secret in secrets.values():
+        assert secret not in text
