@@ -11,7 +11,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from dispatch._enqueue import enqueue_http_task, enqueue_many
+    from dispatch._bulk import enqueue_many, enqueue_many_async
+    from dispatch._enqueue import enqueue_http_task
+    from dispatch._enqueue_async import enqueue_http_task_async
     from dispatch._errors import (
         BulkEnqueueError,
         CloudTasksUnavailableError,
@@ -34,16 +36,24 @@ _ERRORS = frozenset(
         "TaskHeadersError",
     }
 )
-_ENQUEUE = frozenset({"enqueue_http_task", "enqueue_many"})
+_BULK = frozenset({"enqueue_many", "enqueue_many_async"})
 
 
 def __getattr__(name: str) -> object:
     # Plain imports, not importlib with a computed name: `taskguard check` can see them.
     source: ModuleType
-    if name in _ENQUEUE:
+    if name == "enqueue_http_task":
         from dispatch import _enqueue
 
         source = _enqueue
+    elif name == "enqueue_http_task_async":
+        from dispatch import _enqueue_async
+
+        source = _enqueue_async
+    elif name in _BULK:
+        from dispatch import _bulk
+
+        source = _bulk
     elif name in _ERRORS:
         from dispatch import _errors
 
@@ -73,5 +83,7 @@ __all__ = [
     "TaskCreationError",
     "TaskHeadersError",
     "enqueue_http_task",
+    "enqueue_http_task_async",
     "enqueue_many",
+    "enqueue_many_async",
 ]

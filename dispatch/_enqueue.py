@@ -1,24 +1,25 @@
-"""``enqueue_http_task`` and ``enqueue_many``: the sanctioned way to dispatch background work."""
+"""``enqueue_http_task``: the sanctioned way to dispatch background work.
+
+Also what every other entry point shares: preparing a task (settings, validation, trace
+context), dry run, and ``Attempts``, the one retry policy the sync and async loops follow.
+"""
 
 from __future__ import annotations
 
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
 
 import structlog
 
-from dispatch import _capture
+from dispatch import _capture, _trace
 from dispatch._errors import (
-    BulkEnqueueError,
     CloudTasksUnavailableError,
     DispatchConfigError,
-    DispatchError,
     DuplicateTaskError,
     TaskCreationError,
 )
@@ -57,7 +58,11 @@ def _dry_run_name() -> str:
 _client_module: ModuleType | None = None
 
 
-def _tasks_client(fields: Mapping[str, Any]) -> ModuleType:
+def loaded_client_module() -> ModuleType | None:
+    return _client_module
+
+
+def load_client_module(fields: Mapping[str, Any]) -> ModuleType:
     global _client_module
     if _client_module is not None:
         return _client_module
@@ -76,7 +81,7 @@ def _tasks_client(fields: Mapping[str, Any]) -> ModuleType:
 # --- the public functions -------------------------------------------------------------
 
 
-def _log_fields(spec: TaskSpec) -> dict[str, Any]:
+def log_fields(spec: TaskSpec) -> dict[str, Any]:
     return {
         "path": spec.log_path,
         "queue": spec.queue,
@@ -85,7 +90,7 @@ def _log_fields(spec: TaskSpec) -> dict[str, Any]:
     }
 
 
-def _prepare(
+def prepare(
     path: object,
     payload: Any,
     *,
@@ -98,7 +103,7 @@ def _prepare(
     settings: object,
 ) -> tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]:
     capture = _capture.current()
-    settings = _settings_or_env(settings)
+    settings = settings_or_env(settings)
     try:
         spec = build_spec(
             path=path,
@@ -110,6 +115,7 @@ def _prepare(
             headers=headers,
             queue=queue,
             settings=settings,
+            trace_headers=_trace.current_headers(),
             # Dry run and capture send nothing, so they need no queue or base URL.
             require_config=capture is None and not settings.dry_run,
         )
@@ -125,7 +131,7 @@ def _prepare(
     return spec, settings, capture
 
 
-def _settings_or_env(settings: object) -> DispatchSettings:
+def settings_or_env(settings: object) -> DispatchSettings:
     if settings is None:
         try:
             return DispatchSettings.from_env()
@@ -172,7 +178,7 @@ def enqueue_http_task(
     retry budget or with an error that retrying cannot fix.
     """
     started = time.monotonic()
-    spec, settings, capture = _prepare(
+    spec, settings, capture = prepare(
         path,
         payload,
         task_id=task_id,
@@ -186,15 +192,19 @@ def enqueue_http_task(
     if capture is not None:
         return capture.record(spec)
     if settings.dry_run:
-        name = _dry_run_name()
-        _log.info("tasks.dry_run", **_log_fields(spec), dry_run_name=name)
-        return name
-    return _send(spec, settings, started)
+        return dry_run(spec)
+    return send(spec, settings, started)
 
 
-def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
-    fields = _log_fields(spec)
-    tasks_client = _tasks_client(fields)
+def dry_run(spec: TaskSpec) -> str:
+    name = _dry_run_name()
+    _log.info("tasks.dry_run", **log_fields(spec), dry_run_name=name)
+    return name
+
+
+def send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
+    fields = log_fields(spec)
+    tasks_client = load_client_module(fields)
     # Info: the one event logged before the RPC, so a call that hangs or dies still shows
     # up, and the documented check "look for event=tasks.enqueue_http_task.start when
     # dispatching" works at the default level.
@@ -204,35 +214,83 @@ def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
     except TaskCreationError as exc:
         _log.error(f"{EVENT}.cloud_tasks_client_failed", error=str(exc), **fields)
         raise
+    request = build_request(tasks_client, spec, fields)
+    attempts = Attempts(spec, settings, started, fields)
+    while True:
+        timeout = attempts.timeout()
+        try:
+            name: str = tasks_client.create_task(
+                client, request, spec, timeout=timeout, attempt=attempts.attempt
+            )
+        except TaskCreationError as exc:
+            outcome = attempts.failed(exc)
+            if isinstance(outcome, str):
+                return outcome
+            time.sleep(outcome)
+            continue
+        return attempts.created(name)
+
+
+def build_request(tasks_client: ModuleType, spec: TaskSpec, fields: dict[str, Any]) -> Any:
     try:
-        request = tasks_client.build_request(spec)
+        return tasks_client.build_request(spec)
     except TaskCreationError as exc:
         _log.error(f"{EVENT}.task_build_failed", error=exc.message, **fields)
         raise
 
-    deadline = started + settings.retry_budget
-    attempt = 0
-    maybe_landed = False
-    while True:
-        attempt += 1
-        remaining = deadline - time.monotonic()
-        try:
-            name: str = tasks_client.create_task(
-                client,
-                request,
-                spec,
-                timeout=max(min(settings.attempt_timeout, remaining), MIN_ATTEMPT_SECONDS),
-                attempt=attempt,
-            )
-        except DuplicateTaskError as exc:
-            duration_ms = _ms(started)
-            if maybe_landed:
+
+class Attempts:
+    """One task's retry policy: budget, backoff, duplicate recovery and their log events.
+
+    The sync and async loops differ only in how they call and how they wait; every
+    decision is taken here, so the two cannot drift apart.
+    """
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        settings: DispatchSettings,
+        started: float,
+        fields: dict[str, Any],
+        *,
+        maybe_landed: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.started = started
+        self.fields = fields
+        self.deadline = started + settings.retry_budget
+        self.attempt = 0
+        # True once an attempt may have reached Cloud Tasks without its answer reaching us.
+        self.maybe_landed = maybe_landed
+
+    def timeout(self) -> float:
+        """Start the next attempt; the time it may take."""
+        self.attempt += 1
+        remaining = self.deadline - time.monotonic()
+        return max(min(self.settings.attempt_timeout, remaining), MIN_ATTEMPT_SECONDS)
+
+    def created(self, name: str) -> str:
+        _log_created(
+            self.fields, task_name=name, attempt=self.attempt, duration_ms=_ms(self.started)
+        )
+        return name
+
+    def failed(self, exc: TaskCreationError) -> float | str:
+        """The seconds to wait before the next attempt, or the task's name when it exists.
+
+        Raises the error to give the caller when retrying is over.
+        """
+        spec, fields = self.spec, self.fields
+        if isinstance(exc, DuplicateTaskError):
+            duration_ms = _ms(self.started)
+            if self.maybe_landed:
                 # Our own earlier attempt reached Cloud Tasks before its answer was lost:
                 # the task exists exactly once, which is what the caller asked for.
                 _log_created(
                     fields,
                     task_name=spec.task_name,
-                    attempt=attempt,
+                    attempt=self.attempt,
                     duration_ms=duration_ms,
                     recovered=True,
                 )
@@ -241,46 +299,53 @@ def _send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
                 f"{EVENT}.duplicate",
                 **fields,
                 task_name=exc.task_name,
-                attempt=attempt,
+                attempt=self.attempt,
                 duration_ms=duration_ms,
             )
-            raise
-        except TaskCreationError as exc:
-            code = exc.code
-            if code in RETRYABLE_CODES:
-                maybe_landed = True
-                backoff = _backoff(settings, attempt)
-                if time.monotonic() + backoff + MIN_ATTEMPT_SECONDS < deadline:
-                    _log.warning(
-                        f"{EVENT}.retry",
-                        **fields,
-                        attempt=attempt,
-                        code=code,
-                        backoff_ms=round(backoff * 1000, 1),
-                        duration_ms=_ms(started),
-                    )
-                    time.sleep(backoff)
-                    continue
-            error = _final_error(
-                exc,
-                spec=spec,
-                attempts=attempt,
-                maybe_landed=maybe_landed,
-                settings=settings,
-                started=started,
-            )
-            _log.error(
-                f"{EVENT}.create_failed",
-                **fields,
-                code=code,
-                attempt=attempt,
-                duration_ms=_ms(started),
-                outcome_unknown=error.outcome_unknown,
-            )
-            # Chain straight to the google error: the intermediate one adds nothing.
-            raise error from exc.__cause__
-        _log_created(fields, task_name=name, attempt=attempt, duration_ms=_ms(started))
-        return name
+            raise exc
+        code = exc.code
+        if code in RETRYABLE_CODES:
+            self.maybe_landed = True
+            backoff = _backoff(self.settings, self.attempt)
+            if time.monotonic() + backoff + MIN_ATTEMPT_SECONDS < self.deadline:
+                _log.warning(
+                    f"{EVENT}.retry",
+                    **fields,
+                    attempt=self.attempt,
+                    code=code,
+                    backoff_ms=round(backoff * 1000, 1),
+                    duration_ms=_ms(self.started),
+                )
+                return backoff
+        error = _final_error(
+            exc,
+            spec=spec,
+            attempts=self.attempt,
+            maybe_landed=self.maybe_landed,
+            settings=self.settings,
+            started=self.started,
+        )
+        _log.error(
+            f"{EVENT}.create_failed",
+            **fields,
+            code=code,
+            attempt=self.attempt,
+            duration_ms=_ms(self.started),
+            outcome_unknown=error.outcome_unknown,
+        )
+        # Chain straight to the google error: the intermediate one adds nothing.
+        raise error from exc.__cause__
+
+    def cancelled(self, *, in_flight: bool) -> None:
+        """Log that the caller cancelled the enqueue (async): the task may exist."""
+        _log.warning(
+            f"{EVENT}.cancelled",
+            **self.fields,
+            task_name=self.spec.task_name,
+            attempt=self.attempt,
+            duration_ms=_ms(self.started),
+            outcome_unknown=self.maybe_landed or in_flight,
+        )
 
 
 def _log_created(fields: dict[str, Any], **extra: Any) -> None:
@@ -331,130 +396,3 @@ def _backoff(settings: DispatchSettings, attempt: int) -> float:
 
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 3)
-
-
-# --- bulk ------------------------------------------------------------------------------
-
-_ARG_NAMES = frozenset(
-    {
-        "path",
-        "payload",
-        "task_id",
-        "schedule_time",
-        "delay",
-        "dispatch_deadline",
-        "headers",
-        "queue",
-        "settings",
-    }
-)
-
-
-def _item_kwargs(index: int, item: object) -> dict[str, Any]:
-    if isinstance(item, Mapping):
-        unknown = set(item) - _ARG_NAMES
-        if unknown or "path" not in item:
-            what = f"unknown key(s) {sorted(map(str, unknown))}" if unknown else "no 'path'"
-            raise DispatchConfigError(f"item {index}: {what}", field="items")
-        return dict(item)
-    if isinstance(item, tuple) and len(item) == 2:
-        return {"path": item[0], "payload": item[1]}
-    raise DispatchConfigError(
-        f"item {index}: expected a mapping of enqueue_http_task arguments or a "
-        f"(path, payload) tuple, got {type(item).__name__}",
-        field="items",
-    )
-
-
-def enqueue_many(
-    items: Iterable[Mapping[str, Any] | tuple[str, Any]],
-    *,
-    max_workers: int = 8,
-    settings: DispatchSettings | None = None,
-) -> list[str]:
-    """Enqueue many tasks concurrently on the shared client; return their names in order.
-
-    Each item is a mapping of ``enqueue_http_task`` keyword arguments (``path`` required)
-    or a ``(path, payload)`` tuple. Every item is validated before anything is sent: if
-    one is invalid, nothing is sent. When some tasks fail to be created, the others are
-    still created and one ``BulkEnqueueError`` lists every failure and keeps the names of
-    the successes.
-    """
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise DispatchConfigError("max_workers must be a positive int", field="max_workers")
-    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-        # A str or a dict iterates as characters or keys: never what the caller meant.
-        raise DispatchConfigError(
-            f"items must be an iterable of items (mappings or (path, payload) tuples), "
-            f"got {type(items).__name__}",
-            field="items",
-        )
-    settings = _settings_or_env(settings)
-    prepared: list[tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]] = []
-    invalid: list[tuple[int, DispatchError]] = []
-    named: dict[tuple[str | None, str], int] = {}
-    count = 0
-    for index, item in enumerate(items):
-        count += 1
-        try:
-            kwargs = _item_kwargs(index, item)
-            kwargs.setdefault("settings", settings)
-            path = kwargs.pop("path")
-            payload = kwargs.pop("payload", None)
-            entry = _prepare(path, payload, **_with_defaults(kwargs))
-        except DispatchError as exc:
-            invalid.append((index, exc))
-            continue
-        spec = entry[0]
-        if spec.task_id_given:
-            # Two items naming one task: sent concurrently, which of them Cloud Tasks
-            # keeps would be down to timing. Known before sending, so refused up front.
-            key = (spec.queue_path or spec.queue, spec.task_id)
-            first = named.setdefault(key, index)
-            if first != index:
-                message = f"item {index}: task_id {spec.task_id!r} is also used by item {first}"
-                _log.error(
-                    f"{EVENT}.task_build_failed", field="task_id", error=message, queue=spec.queue
-                )
-                invalid.append((index, DispatchConfigError(message, field="task_id")))
-                continue
-        prepared.append(entry)
-    if invalid:
-        raise BulkEnqueueError([None] * count, invalid)
-
-    def send(entry: tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]) -> str:
-        spec, item_settings, capture = entry
-        if capture is not None:
-            return capture.record(spec)
-        if item_settings.dry_run:
-            name = _dry_run_name()
-            _log.info("tasks.dry_run", **_log_fields(spec), dry_run_name=name)
-            return name
-        # Each task's budget starts when its turn comes, not when the bulk call began.
-        return _send(spec, item_settings, time.monotonic())
-
-    names: list[str | None] = [None] * count
-    failures: list[tuple[int, DispatchError]] = []
-    if count == 0:
-        return []
-    with ThreadPoolExecutor(max_workers=min(max_workers, count)) as pool:
-        futures = [pool.submit(send, entry) for entry in prepared]
-        for index, future in enumerate(futures):
-            try:
-                names[index] = future.result()
-            except DispatchError as exc:
-                failures.append((index, exc))
-            except Exception as exc:
-                # Keep the other items' outcome: report the surprise as this item's failure.
-                error = TaskCreationError(f"unexpected {type(exc).__name__}: {exc}")
-                error.__cause__ = exc
-                failures.append((index, error))
-    if failures:
-        raise BulkEnqueueError(names, failures)
-    return [name for name in names if name is not None]
-
-
-def _with_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
-    for key in ("task_id", "schedule_time", "delay", "dispatch_deadline", "headers", "queue"):
-        kwargs.setdefault(key, None)
-    return kwargs

@@ -562,6 +562,27 @@ def check_oidc(settings: DispatchSettings, base_url: str | None) -> tuple[str | 
     return email, audience
 
 
+def _trace_pairs(
+    given: tuple[tuple[str, str], ...], trace_headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The trace-context headers to add, unless the caller set a trace context of its own.
+
+    A caller's ``traceparent`` wins, and the span's ``tracestate`` is then left out too: it
+    belongs to the span's traceparent. They pass the same checks as the caller's headers;
+    a value that does not is left out rather than failing the enqueue (trace context is
+    best effort, the task is not).
+    """
+    names = {name.lower() for name, _ in given}
+    if "traceparent" in names:
+        return ()
+    pairs = [(name, value) for name, value in trace_headers if name.lower() not in names]
+    try:
+        checked = check_headers(dict(pairs))
+    except Rejected:
+        return ()
+    return checked[1:]  # without the Content-Type check_headers puts first
+
+
 # --- all together ----------------------------------------------------------------------
 
 
@@ -578,6 +599,7 @@ def build_spec(
     settings: DispatchSettings,
     require_config: bool,
     now: datetime | None = None,
+    trace_headers: tuple[tuple[str, str], ...] = (),
 ) -> TaskSpec:
     if require_config:
         # Every missing variable in one error, before any one of them is looked at alone.
@@ -594,6 +616,8 @@ def build_spec(
     url, log_path = check_path(path, base_url)
     assert isinstance(path, str)
     header_pairs = check_headers(headers)
+    if trace_headers:
+        header_pairs += _trace_pairs(header_pairs, trace_headers)
     header_bytes = sum(len(k) + len(v) + 4 for k, v in header_pairs)
     if header_bytes >= MAX_HEADER_BYTES:
         raise _fail(

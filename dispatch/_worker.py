@@ -17,6 +17,8 @@ EXECUTION_COUNT = "X-CloudTasks-TaskExecutionCount"
 ETA = "X-CloudTasks-TaskETA"
 PREVIOUS_RESPONSE = "X-CloudTasks-TaskPreviousResponse"
 RETRY_REASON = "X-CloudTasks-TaskRetryReason"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
 
 _REQUIRED = (QUEUE_NAME, TASK_NAME, RETRY_COUNT, EXECUTION_COUNT, ETA)
 _COUNT_RE = re.compile(r"[0-9]{1,10}")
@@ -25,6 +27,9 @@ _STATUS_RE = re.compile(r"[0-9]{1,3}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9-]{1,100}")
 _TASK_RE = re.compile(r"[A-Za-z0-9_-]{1,500}")
 _MAX_REASON = 1000
+# W3C Trace Context: version 00's shape (later versions may append fields after a "-").
+_TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-[^\s]*)?")
+_MAX_TRACESTATE = 512
 
 HeaderValue: TypeAlias = "str | bytes"
 Headers: TypeAlias = (
@@ -51,10 +56,27 @@ class TaskDelivery:
     eta: datetime
     previous_response: int | None = None
     retry_reason: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @property
     def is_retry(self) -> bool:
         return self.retry_count > 0
+
+    @property
+    def trace_headers(self) -> dict[str, str]:
+        """The W3C trace context the task was enqueued under, as a carrier.
+
+        ``opentelemetry.propagate.extract(delivery.trace_headers)`` gives the context to
+        start the handler's span in, so one trace spans the enqueue and the task. Empty
+        when the task was enqueued outside a span (or without ``opentelemetry-api``).
+        """
+        carrier: dict[str, str] = {}
+        if self.traceparent is not None:
+            carrier[TRACEPARENT] = self.traceparent
+            if self.tracestate is not None:
+                carrier[TRACESTATE] = self.tracestate
+        return carrier
 
     @classmethod
     def from_headers(cls, headers: Headers) -> TaskDelivery:
@@ -72,11 +94,18 @@ def _collect(headers: Headers) -> dict[str, str]:
     found: dict[str, str] = {}
     for raw_name, raw_value in pairs:
         name = _text(raw_name).strip().lower()
-        if not name.startswith("x-cloudtasks-"):
+        if not name.startswith("x-cloudtasks-") and name not in (TRACEPARENT, TRACESTATE):
             continue
         value = _text(raw_value).strip()
-        # Two different values for one header is how header smuggling starts: refuse.
         if name in found and found[name] != value:
+            if name == TRACESTATE:
+                # W3C: tracestate may be split over several lines, joined with commas.
+                found[name] = f"{found[name]},{value}"
+                continue
+            if name == TRACEPARENT:
+                found[name] = ""  # W3C: ambiguous, so invalid, so ignored
+                continue
+            # Two different values for one header is how header smuggling starts: refuse.
             raise TaskHeadersError(f"{name} is given twice with different values", header=name)
         found[name] = value
     return found
@@ -128,6 +157,22 @@ def parse_task_headers(headers: Headers) -> TaskDelivery:
     if reason is not None and (len(reason) > _MAX_REASON or not reason.isprintable()):
         raise TaskHeadersError(f"{RETRY_REASON} is malformed", header=RETRY_REASON)
 
+    # W3C: a malformed traceparent is ignored (the request starts a new trace), and a
+    # tracestate without a valid traceparent means nothing.
+    traceparent = found.get(TRACEPARENT)
+    tracestate = found.get(TRACESTATE)
+    if traceparent is not None and not _TRACEPARENT_RE.fullmatch(traceparent):
+        traceparent = None
+    if traceparent is None or (
+        tracestate is not None
+        and (
+            len(tracestate) > _MAX_TRACESTATE
+            or not tracestate.isascii()
+            or not tracestate.isprintable()
+        )
+    ):
+        tracestate = None
+
     return TaskDelivery(
         queue_name=queue_name,
         task_name=task_name,
@@ -136,4 +181,6 @@ def parse_task_headers(headers: Headers) -> TaskDelivery:
         eta=eta,
         previous_response=previous,
         retry_reason=reason,
+        traceparent=traceparent,
+        tracestate=tracestate or None,
     )

@@ -232,7 +232,7 @@ def start_emulator(
         [sys.executable, "-m", "dispatch.emulator", "--port", "0", "--queue", QUEUE],
         env=clean_env(),
     )
-    address = proc.wait_for_output(r"^TASKS_EMULATOR_HOST=(\S+)$", timeout=timeout).group(1)
+    address = proc.wait_for_output(r"\bTASKS_EMULATOR_HOST=(\S+)", timeout=timeout).group(1)
     jwks = proc.wait_for_output(
         r"tasks\.emulator\.started.*?jwks_url=(\S+)", stream="stderr", timeout=timeout
     ).group(1)

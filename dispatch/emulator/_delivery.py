@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from dispatch.emulator._clock import Clock
+from dispatch.emulator._duplicates import Duplicates
 from dispatch.emulator._oidc import OidcSigner
 from dispatch.emulator._store import Attempt, QueueState, Result, Store
 
@@ -79,6 +81,7 @@ class Delivery:
     outcome: str
     dispatched_at: float
     responded_at: float
+    duplicate: bool = False  # a redelivery of a success (at-least-once mode)
 
 
 class DeliveryLog:
@@ -277,8 +280,17 @@ def _retry_after(value: str | None, now: float) -> float | None:
 class Dispatcher:
     """Runs the queues: a pump per queue picks due tasks, its worker pool sends them."""
 
-    def __init__(self, store_ref: Callable[[], Store], signer: OidcSigner, log: DeliveryLog):
+    def __init__(
+        self,
+        store_ref: Callable[[], Store],
+        signer: OidcSigner,
+        log: DeliveryLog,
+        clock: Clock,
+        duplicates: Duplicates,
+    ):
         self._store_ref = store_ref
+        self._clock = clock
+        self._duplicates = duplicates
         self._signer = signer
         self._log = log
         self._pool = _ConnectionPool()
@@ -309,16 +321,19 @@ class Dispatcher:
                 while True:
                     if self._stopping or queue.deleted:
                         return
-                    step = store.next_attempt(queue, time.time())
+                    step = store.next_attempt(queue, self._clock.time())
                     if isinstance(step, Attempt):
                         break
+                    # A manual clock has no real duration to wait: it says None, and its
+                    # advance() wakes every pump (wake_all).
+                    wait = None if step is None else self._clock.wait_hint(step)
                     # Bounded: an ETA years ahead (a long Retry-After or max_backoff) is
                     # past threading.TIMEOUT_MAX, and an OverflowError here would kill
                     # the queue's only pump.
-                    queue.cond.wait(None if step is None else min(step, _MAX_PUMP_WAIT))
+                    queue.cond.wait(None if wait is None else min(wait, _MAX_PUMP_WAIT))
             # Handed over without the lock: workers finishing attempts need it, and a
             # worker that is waiting for it is not idle, so the pool would grow instead.
-            started = time.time()
+            started = self._clock.time()
             if not self._submit(queue, step, started):
                 self._settle(step, _CANCELLED, started)
 
@@ -335,8 +350,28 @@ class Dispatcher:
         if not self._submit(attempt.task.queue, attempt, started):
             self._settle(attempt, _CANCELLED, started)
 
+    def wake_all(self) -> None:
+        """Wake every pump: the clock moved, so due times must be looked at again."""
+        store = self._store_ref()
+        with store.lock:
+            for queue in store.queues.values():
+                queue.cond.notify_all()
+
     def _work(self, attempt: Attempt, started: float) -> None:
-        dispatched = time.time()
+        if self._deliver(attempt, started, duplicate=False):
+            # At least once: the same request again, headers and all (a fresh token), as
+            # Cloud Tasks sends when it delivers a task twice. It holds the original's slot.
+            try:
+                if not self._stopping:
+                    self._deliver(attempt, started, duplicate=True)
+            finally:
+                store = self._store_ref()
+                with store.lock:
+                    store.release_slot(attempt)
+
+    def _deliver(self, attempt: Attempt, started: float, *, duplicate: bool) -> bool:
+        """Send the attempt, record and log it; True when it is to be delivered again."""
+        dispatched = self._clock.time()
         headers = dict(attempt.headers)
         if attempt.oidc_email is not None:
             token = self._signer.token(attempt.oidc_email, attempt.oidc_audience)
@@ -345,7 +380,7 @@ class Dispatcher:
             result = self._send(attempt, headers)
         except Exception as exc:  # a worker never dies: the attempt fails
             result = Result(None, "connection_error", detail=f"{type(exc).__name__}: {exc}")
-        responded = time.time()
+        responded = self._clock.time()
         self._log.add(
             Delivery(
                 queue=attempt.queue_name,
@@ -360,9 +395,14 @@ class Dispatcher:
                 outcome=result.outcome,
                 dispatched_at=dispatched,
                 responded_at=responded,
+                duplicate=duplicate,
             )
         )
-        fate = self._settle(attempt, result, started)
+        if duplicate:
+            # The task is settled already; whatever the worker answers changes nothing.
+            fate, redeliver = "duplicate", False
+        else:
+            fate, redeliver = self._settle(attempt, result, started)
         parts = urlsplit(attempt.url)
         _log.info(
             "tasks.emulator.delivery",
@@ -383,11 +423,17 @@ class Dispatcher:
                 task=attempt.task.task_id,
                 attempts=attempt.retry_count + 1,
             )
+        return redeliver
 
-    def _settle(self, attempt: Attempt, result: Result, started: float) -> str:
+    def _settle(self, attempt: Attempt, result: Result, started: float) -> tuple[str, bool]:
+        """The task's fate after this result, and whether the attempt goes out again."""
+        redeliver = result.success and self._duplicates.take()
         store = self._store_ref()
         with store.lock:
-            return store.finish_attempt(attempt, result, started, time.time())
+            fate = store.finish_attempt(
+                attempt, result, started, self._clock.time(), redeliver=redeliver
+            )
+        return fate, redeliver and fate == "done"
 
     def _send(self, attempt: Attempt, headers: dict[str, str]) -> Result:
         parts = urlsplit(attempt.url)
@@ -428,7 +474,7 @@ class Dispatcher:
                 response = conn.getresponse()
                 got_response = True
                 status = response.status
-                retry_after = _retry_after(response.getheader("Retry-After"), time.time())
+                retry_after = _retry_after(response.getheader("Retry-After"), self._clock.time())
                 data = response.read(_MAX_RESPONSE_READ + 1)
                 if len(data) > _MAX_RESPONSE_READ or response.will_close:
                     self._pool.discard(conn)

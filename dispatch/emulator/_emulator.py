@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import selectors
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,18 +18,25 @@ import grpc
 import structlog
 from google.cloud import tasks_v2
 
+from dispatch.emulator._clock import Clock, SystemClock, check_clock
+from dispatch.emulator._defaults import (
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_QUEUE_REUSE_WINDOW,
+    MAX_PORT,
+)
 from dispatch.emulator._delivery import Delivery, DeliveryLog, Dispatcher
+from dispatch.emulator._duplicates import Duplicates
 from dispatch.emulator._errors import RpcError
 from dispatch.emulator._names import parse_queue_name
 from dispatch.emulator._oidc import GOOGLE_ISSUER, OidcSigner
+from dispatch.emulator._operations import Operations
+from dispatch.emulator._rules import FULL, QueuePb, view_of
 from dispatch.emulator._service import METHODS, CloudTasksHandler, Faults
-from dispatch.emulator._store import FULL, QueuePb, Store, view_of
+from dispatch.emulator._store import Store
 
 _log = structlog.get_logger("dispatch.emulator")
 
-DEFAULT_DEDUP_WINDOW = 3600.0
 _MAX_INJECTED_DELAY = 24 * 3600.0
-DEFAULT_QUEUE_REUSE_WINDOW = 7 * 24 * 3600.0
 JWKS_PATH = "/oauth2/v3/certs"
 PEM_CERTS_PATH = "/oauth2/v1/certs"
 
@@ -128,6 +135,9 @@ class Emulator:
         queue_reuse_window: float = DEFAULT_QUEUE_REUSE_WINDOW,
         oidc_issuer: str = GOOGLE_ISSUER,
         max_rpc_workers: int = 16,
+        clock: Clock | None = None,
+        duplicate_deliveries: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         if isinstance(queues, str):
             raise ValueError("queues must be a list of queue names, not one str")
@@ -145,6 +155,23 @@ class Emulator:
             raise ValueError("dedup_window and queue_reuse_window must not be negative or NaN")
         if not 0 < min_dispatch_deadline <= 1800:
             raise ValueError("min_dispatch_deadline must be in (0, 1800] seconds")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_PORT:
+            raise ValueError(f"port must be an int from 0 to {MAX_PORT} (0 picks a free port)")
+        if (
+            isinstance(duplicate_deliveries, bool)
+            or not isinstance(duplicate_deliveries, (int, float))
+            or not 0.0 <= duplicate_deliveries <= 1.0
+        ):
+            raise ValueError(
+                "duplicate_deliveries must be a fraction from 0 to 1 (the share of successful "
+                "deliveries delivered again)"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("seed must be an int or None")
+        rng = random.Random(seed)
+        self._duplicates = Duplicates(float(duplicate_deliveries), random.Random(rng.random()))
+        # In at-least-once mode, due tasks also leave in an order that does not follow ETA.
+        self._shuffle = random.Random(rng.random()) if duplicate_deliveries > 0 else None
         # "[::1]" and "::1" name the same interface; the brackets belong to addresses only.
         self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         self._requested_port = port
@@ -153,6 +180,8 @@ class Emulator:
         self._queue_reuse_window = queue_reuse_window
         self._min_dispatch_deadline = min_dispatch_deadline
         self._max_rpc_workers = max_rpc_workers
+        self._clock: Clock = SystemClock() if clock is None else check_clock(clock)
+        self._unsubscribe: Callable[[], None] | None = None
         self._signer = OidcSigner(oidc_issuer)
         self._deliveries = DeliveryLog()
         self._faults = Faults()
@@ -161,6 +190,7 @@ class Emulator:
         self._started = False
         self._stopped = False
         self._store: Store | None = None
+        self._operations: Operations | None = None
         self._dispatcher: Dispatcher | None = None
         self._server: grpc.Server | None = None
         self._rpc_pool: ThreadPoolExecutor | None = None
@@ -184,15 +214,20 @@ class Emulator:
         return self
 
     def _start(self) -> None:
-        dispatcher = Dispatcher(self._require_store, self._signer, self._deliveries)
+        dispatcher = Dispatcher(
+            self._require_store, self._signer, self._deliveries, self._clock, self._duplicates
+        )
         self._dispatcher = dispatcher
         self._store = Store(
             dedup_window=self._dedup_window,
             queue_reuse_window=self._queue_reuse_window,
             min_dispatch_deadline=self._min_dispatch_deadline,
             on_queue_added=dispatcher.attach,
+            shuffle=self._shuffle,
         )
-        now = time.time()
+        self._operations = Operations(self._store)
+        self._unsubscribe = self._clock.subscribe(dispatcher.wake_all)
+        now = self._clock.time()
         for name in self.queue_names:
             self._store.create_queue(parse_queue_name(name).parent, QueuePb(name=name), now)
 
@@ -221,7 +256,14 @@ class Emulator:
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ],
         )
-        CloudTasksHandler(self._store, dispatcher, self._faults, self._stopping).register(server)
+        CloudTasksHandler(
+            self._store,
+            dispatcher,
+            self._operations,
+            faults=self._faults,
+            stopping=self._stopping,
+            clock=self._clock,
+        ).register(server)
         self._server = server
         target = f"{_bracket(self.host)}:{self._requested_port}"
         try:
@@ -252,6 +294,8 @@ class Emulator:
                 return
             self._stopped = True
         self._stopping.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         if self._server is not None:
             # No grace period: with one, grpc leaves a helper thread running past stop().
             self._server.stop(None).wait()
@@ -351,9 +395,26 @@ class Emulator:
             )
         self._faults.delay(method, n, float(seconds))
 
+    def duplicate_next(self, n: int = 1) -> None:
+        """Deliver each of the next ``n`` successful deliveries a second time.
+
+        The redelivery is the same request with the same ``X-CloudTasks-*`` headers (a fresh
+        OIDC token), sent right after the worker answered the first one 2xx, as Cloud Tasks
+        does when it delivers a task twice. Works whatever ``duplicate_deliveries`` is.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError("n must be a positive int")
+        self._duplicates.add(n)
+
+    @property
+    def duplicate_deliveries(self) -> float:
+        """The share of successful deliveries delivered again (0: exactly once)."""
+        return self._duplicates.rate
+
     def clear_faults(self) -> None:
-        """Drop every fault still pending."""
+        """Drop every fault still pending, ``duplicate_next`` redeliveries included."""
         self._faults.clear()
+        self._duplicates.clear()
 
     # -- inspection ------------------------------------------------------------------------------
 
@@ -402,6 +463,23 @@ class Emulator:
             for t in queued[:20]
         )
         return "\n".join(lines)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until no task is stored and no delivery is in flight, duplicates included.
+
+        Then nothing more will be delivered until a task is created. Raises TimeoutError
+        (listing what is left) when that does not happen within ``timeout`` seconds, e.g.
+        for a task scheduled later, failing with long backoffs, or on a paused queue.
+        """
+        store = self._require_store()
+        if store.wait_idle(timeout):
+            return
+        left = self.tasks()
+        raise TimeoutError(
+            f"the emulator was not idle within {timeout:g}s: {len(left)} task(s) stored "
+            f"({', '.join(t.name.rsplit('/', 1)[-1] for t in left[:5])}"
+            f"{', ...' if len(left) > 5 else ''})"
+        )
 
     def tasks(self, queue: str | None = None) -> list[tasks_v2.Task]:
         """The tasks stored now (FULL view), for one queue or all."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 from google.cloud import tasks_v2
+from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
+from dispatch.emulator._clock import Clock
 from dispatch.emulator._delivery import Dispatcher
 from dispatch.emulator._errors import RpcError
+from dispatch.emulator._operations import OPERATIONS_SERVICE, Operations, unserved
 from dispatch.emulator._store import Store
 
 SERVICE = "google.cloud.tasks.v2.CloudTasks"
@@ -31,9 +33,8 @@ _log = structlog.get_logger("dispatch.emulator")
 
 @dataclass(frozen=True)
 class _Method:
-    request: Any
-    response: Any
-    call: Callable[[Any, float], Any]
+    request: Any  # the protobuf message class of the request
+    call: Callable[[Any, float], Any]  # (request, now) -> protobuf response
 
 
 class Faults:
@@ -83,7 +84,7 @@ def _view(request: Any) -> int:
     return int(request.response_view)
 
 
-def _methods(store: Store, dispatcher: Dispatcher) -> dict[str, _Method]:
+def _methods(store: Store, dispatcher: Dispatcher, operations: Operations) -> dict[str, _Method]:
     t = tasks_v2
 
     def run_task(req: Any, now: float) -> Any:
@@ -101,48 +102,55 @@ def _methods(store: Store, dispatcher: Dispatcher) -> dict[str, _Method]:
 
     return {
         "CreateQueue": _Method(
-            t.CreateQueueRequest, t.Queue, lambda r, now: store.create_queue(r.parent, r.queue, now)
+            t.CreateQueueRequest.pb(), lambda r, now: store.create_queue(r.parent, r.queue, now)
         ),
-        "GetQueue": _Method(t.GetQueueRequest, t.Queue, lambda r, now: store.get_queue(r.name)),
+        "GetQueue": _Method(t.GetQueueRequest.pb(), lambda r, now: store.get_queue(r.name)),
         "ListQueues": _Method(
-            t.ListQueuesRequest,
-            t.ListQueuesResponse,
+            t.ListQueuesRequest.pb(),
             lambda r, now: store.list_queues(r.parent, r.filter, r.page_size, r.page_token),
         ),
         "UpdateQueue": _Method(
-            t.UpdateQueueRequest,
-            t.Queue,
+            t.UpdateQueueRequest.pb(),
             lambda r, now: store.update_queue(r.queue, r.update_mask, now),
         ),
-        "DeleteQueue": _Method(t.DeleteQueueRequest, None, delete_queue),
+        "DeleteQueue": _Method(t.DeleteQueueRequest.pb(), delete_queue),
         "PurgeQueue": _Method(
-            t.PurgeQueueRequest, t.Queue, lambda r, now: store.purge_queue(r.name, now)
+            t.PurgeQueueRequest.pb(), lambda r, now: store.purge_queue(r.name, now)
         ),
         "PauseQueue": _Method(
-            t.PauseQueueRequest, t.Queue, lambda r, now: store.set_paused(r.name, True)
+            t.PauseQueueRequest.pb(), lambda r, now: store.set_paused(r.name, True)
         ),
         "ResumeQueue": _Method(
-            t.ResumeQueueRequest, t.Queue, lambda r, now: store.set_paused(r.name, False)
+            t.ResumeQueueRequest.pb(), lambda r, now: store.set_paused(r.name, False)
         ),
         "CreateTask": _Method(
-            t.CreateTaskRequest,
-            t.Task,
+            t.CreateTaskRequest.pb(),
             lambda r, now: store.create_task(r.parent, r.task, _view(r), now),
         ),
+        "BatchCreateTasks": _Method(t.BatchCreateTasksRequest.pb(), operations.batch_create_tasks),
         "GetTask": _Method(
-            t.GetTaskRequest, t.Task, lambda r, now: store.get_task(r.name, _view(r), now)
+            t.GetTaskRequest.pb(), lambda r, now: store.get_task(r.name, _view(r), now)
         ),
         "ListTasks": _Method(
-            t.ListTasksRequest,
-            t.ListTasksResponse,
+            t.ListTasksRequest.pb(),
             lambda r, now: store.list_tasks(r.parent, _view(r), r.page_size, r.page_token),
         ),
-        "DeleteTask": _Method(t.DeleteTaskRequest, None, delete_task),
-        "RunTask": _Method(t.RunTaskRequest, t.Task, run_task),
+        "DeleteTask": _Method(t.DeleteTaskRequest.pb(), delete_task),
+        "RunTask": _Method(t.RunTaskRequest.pb(), run_task),
     }
 
 
-METHODS = (
+def _operation_methods(operations: Operations) -> dict[str, _Method]:
+    return {
+        "GetOperation": _Method(
+            operations_pb2.GetOperationRequest, lambda r, now: operations.get_operation(r.name)
+        )
+    }
+
+
+# Methods of google.cloud.tasks.v2.CloudTasks the emulator serves.
+CLOUD_TASKS_METHODS = (
+    "BatchCreateTasks",
     "CreateQueue",
     "CreateTask",
     "DeleteQueue",
@@ -157,25 +165,48 @@ METHODS = (
     "RunTask",
     "UpdateQueue",
 )
+# Every method a fault can be injected into.
+METHODS = tuple(sorted((*CLOUD_TASKS_METHODS, "GetOperation")))
 
 
 class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
-    """Routes every call to google.cloud.tasks.v2.CloudTasks; other services are unknown."""
+    """Routes calls to google.cloud.tasks.v2.CloudTasks and google.longrunning.Operations;
+    other services are unknown."""
 
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, faults: Faults, stopping: threading.Event
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        operations: Operations,
+        *,
+        faults: Faults,
+        stopping: threading.Event,
+        clock: Clock,
     ):
         self._faults = faults
         self._stopping = stopping
-        self.methods: dict[str, _Handler] = {
-            name: self._unary(name, method) for name, method in _methods(store, dispatcher).items()
+        self._clock = clock
+        self.methods: dict[str, dict[str, _Handler]] = {
+            SERVICE: {
+                name: self._unary(name, method)
+                for name, method in _methods(store, dispatcher, operations).items()
+            },
+            OPERATIONS_SERVICE: {
+                name: self._unary(name, method)
+                for name, method in _operation_methods(operations).items()
+            },
         }
-        self._paths = {f"/{SERVICE}/{name}": h for name, h in self.methods.items()}
+        self._paths = {
+            f"/{service}/{name}": handler
+            for service, handlers in self.methods.items()
+            for name, handler in handlers.items()
+        }
 
     def register(self, server: grpc.Server) -> None:
         """Serve the known methods as registered methods (matched in the gRPC core, the
         cheaper path) and everything else through :meth:`service`."""
-        server.add_registered_method_handlers(SERVICE, self.methods)  # type: ignore[attr-defined]
+        for service, handlers in self.methods.items():
+            server.add_registered_method_handlers(service, handlers)  # type: ignore[attr-defined]
         server.add_generic_rpc_handlers((self,))
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> _Handler | None:
@@ -183,15 +214,16 @@ class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         handler = self._paths.get(path)
         if handler is not None:
             return handler
-        prefix = f"/{SERVICE}/"
-        if path.startswith(prefix):
-            return _unimplemented(path[len(prefix) :])
+        service, _, method = path.lstrip("/").partition("/")
+        if service == SERVICE:
+            return _unimplemented(method)
+        if service == OPERATIONS_SERVICE:
+            return _refuse(unserved(method))
         return None
 
     def _unary(self, name: str, method: _Method) -> _Handler:
-        request_pb = method.request.pb
-        wrap = method.response.wrap if method.response is not None else None
-        serialize = method.response.serialize if method.response is not None else _serialize_empty
+        call = method.call
+        clock = self._clock
 
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             delay, failure = self._faults.take(name)
@@ -200,7 +232,7 @@ class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             if failure is not None and not failure[1]:
                 context.abort(failure[0], f"dispatch.emulator: injected {failure[0].name} ({name})")
             try:
-                response = method.call(request_pb(request), time.time())
+                response = call(request, clock.time())
             except RpcError as exc:
                 context.abort(exc.code, exc.message)
             except Exception:
@@ -213,16 +245,16 @@ class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                     failure[0],
                     f"dispatch.emulator: injected {failure[0].name} after {name} took effect",
                 )
-            return wrap(response) if wrap is not None else response
+            return response
 
         return grpc.unary_unary_rpc_method_handler(
             handle,
-            request_deserializer=method.request.deserialize,
-            response_serializer=serialize,
+            request_deserializer=method.request.FromString,
+            response_serializer=_serialize,
         )
 
 
-def _serialize_empty(message: Any) -> bytes:
+def _serialize(message: Any) -> bytes:
     return bytes(message.SerializeToString())
 
 
@@ -238,11 +270,18 @@ def _unimplemented(method: str) -> _Handler:
     else:
         message = (
             f"dispatch.emulator does not implement {SERVICE}/{method}. Supported: "
-            + ", ".join(METHODS)
+            + ", ".join(CLOUD_TASKS_METHODS)
             + "."
         )
 
     def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+
+    return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _refuse(error: RpcError) -> _Handler:
+    def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.abort(error.code, error.message)
 
     return grpc.unary_unary_rpc_method_handler(handle)

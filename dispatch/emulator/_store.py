@@ -2,7 +2,7 @@
 
 Everything here runs under one lock (``Store.lock``): the gRPC handlers and the delivery
 workers are threads, and one lock keeps every invariant (dedup, counters, schedules) simple.
-Request checks that need no state run before the lock is taken.
+Request checks that need no state (``_rules``) run before the lock is taken.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import functools
 import heapq
 import itertools
-import math
 import random
 import re
 import secrets
@@ -22,148 +20,40 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import grpc
 from google.cloud import tasks_v2
-from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2
 
-from dispatch.emulator._errors import RpcError, invalid, not_found, unimplemented
-from dispatch.emulator._names import (
-    check_location,
-    check_task_name_for_create,
-    parse_queue_name,
-    parse_task_name,
+from dispatch.emulator._errors import RpcError, invalid, not_found
+from dispatch.emulator._names import check_location, parse_queue_name, parse_task_name
+from dispatch.emulator._rules import (
+    MAX_QUEUES_PAGE,
+    MAX_TASKS_PAGE,
+    MAX_TIMESTAMP_SECONDS,
+    PAUSED,
+    QUEUE_STATES,
+    RUNNING,
+    TASK_NOT_FOUND,
+    TASK_RECENTLY_GONE,
+    USER_AGENT,
+    AttemptPb,
+    QueuePb,
+    Retry,
+    copy_pb,
+    dispatch_url,
+    dur_seconds,
+    method_name,
+    new_queue,
+    normalize_queue,
+    normalize_retry,
+    prepare_task,
+    queue_not_found,
+    reserved_header,
+    ts_from,
+    ts_seconds,
+    view_of,
 )
-
-TaskPb: Any = tasks_v2.Task.pb()
-QueuePb: Any = tasks_v2.Queue.pb()
-AttemptPb: Any = tasks_v2.Attempt.pb()
-RetryConfigPb: Any = tasks_v2.RetryConfig.pb()
-
-POST = int(tasks_v2.HttpMethod.POST)
-_METHOD_VALUES: dict[str, int] = {
-    name: int(getattr(tasks_v2.HttpMethod, name))
-    for name in ("POST", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS")
-}
-_METHOD_NAMES = {value: name for name, value in _METHOD_VALUES.items()}
-_QUEUE_STATES: dict[str, int] = {
-    name: int(getattr(tasks_v2.Queue.State, name)) for name in ("RUNNING", "PAUSED", "DISABLED")
-}
-_BODY_METHODS = {"POST", "PUT", "PATCH"}
-FULL = int(tasks_v2.Task.View.FULL)
-BASIC = int(tasks_v2.Task.View.BASIC)
-RUNNING = int(tasks_v2.Queue.State.RUNNING)
-PAUSED = int(tasks_v2.Queue.State.PAUSED)
-
-# Limits from the Cloud Tasks v2 reference and quotas page.
-MAX_TASK_BYTES = 1024 * 1024
-MAX_HEADER_BYTES = 80 * 1024
-MAX_URL_LENGTH = 2083
-MAX_SCHEDULE_AHEAD = 30 * 24 * 3600.0
-MAX_TIMESTAMP_SECONDS = 253402300799.0  # 9999-12-31T23:59:59Z, the protobuf Timestamp limit
-DEFAULT_DISPATCH_DEADLINE = 600.0
-MAX_DISPATCH_DEADLINE = 1800.0
-MAX_DISPATCHES_PER_SECOND = 500.0
-MAX_CONCURRENT_DISPATCHES = 5000
-MAX_TASKS_PAGE = 1000
-MAX_QUEUES_PAGE = 9800
-
-# Defaults Cloud Tasks picks for a queue created through the API.
-DEFAULT_RATE = 500.0
-DEFAULT_BURST = 100
-DEFAULT_CONCURRENT = 1000
-DEFAULT_MAX_ATTEMPTS = 100
-DEFAULT_MIN_BACKOFF = 0.1
-DEFAULT_MAX_BACKOFF = 3600.0
-DEFAULT_MAX_DOUBLINGS = 16
-
-USER_AGENT = "Google-Cloud-Tasks"
-QUEUE_NOT_FOUND = (
-    "Queue does not exist. If you just created the queue, wait at least a minute for the queue "
-    "to initialize."
-)
-TASK_NOT_FOUND = "Requested entity was not found."
-TASK_RECENTLY_GONE = (
-    "The task no longer exists, though a task with this name existed recently. The task either "
-    "successfully completed or was deleted."
-)
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
-_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
-# Headers Cloud Tasks computes, replaces or reserves: never taken from the task.
-_RESERVED_PREFIXES = ("x-cloudtasks-", "x-google-", "x-appengine-")
-_REPLACED = {"host", "content-length", "user-agent"}
-
-
-def ts_from(seconds: float) -> Any:
-    # Built from its fields: Timestamp.FromNanoseconds is Python code, and this runs
-    # twice per CreateTask. Microsecond precision, as the service stores schedule times.
-    whole, micros = divmod(round(seconds * 1e6), 1_000_000)
-    return _Timestamp(seconds=whole, nanos=micros * 1000)
-
-
-def ts_seconds(ts: Any) -> float:
-    return float(ts.seconds) + float(ts.nanos) / 1e9
-
-
-def dur_from(seconds: float) -> Any:
-    # Duration keeps seconds and nanos with one sign, truncating toward zero.
-    total = round(seconds * 1e9)
-    whole, nanos = divmod(abs(total), 1_000_000_000)
-    sign = -1 if total < 0 else 1
-    return _Duration(seconds=sign * whole, nanos=sign * nanos)
-
-
-_Timestamp = timestamp_pb2.Timestamp
-_Duration = duration_pb2.Duration
-
-
-def dur_seconds(d: Any) -> float:
-    return float(d.seconds) + float(d.nanos) / 1e9
-
-
-@dataclass(frozen=True)
-class Retry:
-    max_attempts: int
-    min_backoff: float
-    max_backoff: float
-    max_doublings: int
-    max_retry_duration: float
-
-    @classmethod
-    def from_pb(cls, pb: Any) -> Retry:
-        return cls(
-            pb.max_attempts,
-            dur_seconds(pb.min_backoff),
-            dur_seconds(pb.max_backoff),
-            pb.max_doublings,
-            dur_seconds(pb.max_retry_duration),
-        )
-
-    def delay(self, failures: int) -> float:
-        """Wait before the next attempt after ``failures`` failed attempts.
-
-        RetryConfig.max_doublings: the interval starts at min_backoff, doubles max_doublings
-        times, then grows linearly by that last step, and is capped at max_backoff
-        (10s/300s/3 gives 10, 20, 40, 80, 160, 240, 300, 300, ...).
-        """
-        k = max(failures, 1)
-        # Past 2**200 every delay is beyond any max_backoff; the cap avoids float overflow.
-        doublings = min(k - 1, self.max_doublings, 200)
-        delay = math.ldexp(self.min_backoff, doublings)
-        if k - 1 > self.max_doublings:
-            delay *= k - self.max_doublings
-        return min(delay, self.max_backoff)
-
-    def exhausted(self, attempts: int, elapsed: float) -> bool:
-        """Both limits must be reached; a limit that is unlimited (-1 / 0) does not count."""
-        limits = []
-        if self.max_attempts != -1:
-            limits.append(attempts >= self.max_attempts)
-        if self.max_retry_duration > 0:
-            limits.append(elapsed >= self.max_retry_duration)
-        return bool(limits) and all(limits)
 
 
 @dataclass
@@ -280,215 +170,6 @@ def _grpc_code_for(result: Result) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-# -- request checks that need no state ---------------------------------------------------
-
-
-def _check_duration(d: Any, what: str) -> float:
-    seconds = dur_seconds(d)
-    if seconds < 0:
-        raise invalid(f"{what} must not be negative.")
-    return seconds
-
-
-def normalize_queue(pb: Any) -> Any:
-    """Check a queue's settings and fill the defaults Cloud Tasks would pick (in place)."""
-    if pb.HasField("app_engine_routing_override"):
-        raise unimplemented(
-            "dispatch.emulator does not emulate App Engine targets "
-            "(Queue.app_engine_routing_override)."
-        )
-    if pb.HasField("http_target"):
-        raise unimplemented(
-            "dispatch.emulator does not emulate queue-level HTTP target overrides "
-            "(Queue.http_target); set the URL, headers and token on each task."
-        )
-    rl = pb.rate_limits
-    if rl.max_dispatches_per_second < 0 or rl.max_dispatches_per_second > MAX_DISPATCHES_PER_SECOND:
-        raise invalid("RateLimits.max_dispatches_per_second must be in (0, 500].")
-    if rl.max_dispatches_per_second == 0:
-        rl.max_dispatches_per_second = DEFAULT_RATE
-    if rl.max_concurrent_dispatches < 0 or rl.max_concurrent_dispatches > MAX_CONCURRENT_DISPATCHES:
-        raise invalid("RateLimits.max_concurrent_dispatches must be in [1, 5000].")
-    if rl.max_concurrent_dispatches == 0:
-        rl.max_concurrent_dispatches = DEFAULT_CONCURRENT
-    # max_burst_size is output only: derived from the rate as the service does.
-    rl.max_burst_size = min(DEFAULT_BURST, max(1, math.ceil(rl.max_dispatches_per_second)))
-    normalize_retry(pb.retry_config, None)
-    ratio = pb.stackdriver_logging_config.sampling_ratio
-    if not 0.0 <= ratio <= 1.0:
-        raise invalid("StackdriverLoggingConfig.sampling_ratio must be in [0, 1].")
-    return pb
-
-
-def normalize_retry(rc: Any, base: Any | None) -> None:
-    """Check a RetryConfig and fill unset fields from ``base`` (the queue's) or the defaults."""
-    if rc.max_attempts < -1:
-        raise invalid("RetryConfig.max_attempts must be -1 (unlimited) or more.")
-    if rc.max_doublings < 0:
-        raise invalid("RetryConfig.max_doublings must not be negative.")
-    min_b = _check_duration(rc.min_backoff, "RetryConfig.min_backoff")
-    max_b = _check_duration(rc.max_backoff, "RetryConfig.max_backoff")
-    _check_duration(rc.max_retry_duration, "RetryConfig.max_retry_duration")
-    if rc.max_attempts == 0:
-        rc.max_attempts = base.max_attempts if base is not None else DEFAULT_MAX_ATTEMPTS
-    if rc.max_doublings == 0:
-        rc.max_doublings = base.max_doublings if base is not None else DEFAULT_MAX_DOUBLINGS
-    if min_b == 0:
-        rc.min_backoff.CopyFrom(
-            base.min_backoff if base is not None else dur_from(DEFAULT_MIN_BACKOFF)
-        )
-    if max_b == 0:
-        rc.max_backoff.CopyFrom(
-            base.max_backoff if base is not None else dur_from(DEFAULT_MAX_BACKOFF)
-        )
-    if base is not None and not rc.HasField("max_retry_duration"):
-        rc.max_retry_duration.CopyFrom(base.max_retry_duration)
-    if dur_seconds(rc.min_backoff) > dur_seconds(rc.max_backoff):
-        raise invalid("RetryConfig.min_backoff must not be greater than max_backoff.")
-
-
-def dispatch_url(url: str) -> str:
-    """The URL as sent: characters that cannot go on the wire are percent-encoded."""
-    if _UNSAFE_URL_CHARS.search(url) is None:
-        return url
-    return quote(url, safe="/:?#[]@!$&'()*+,;=-._~%")
-
-
-def prepare_task(
-    parent: str, task: Any, now: float, *, min_dispatch_deadline: float
-) -> tuple[Any, str | None]:
-    """Check a CreateTask request's task and build the stored copy (FULL view).
-
-    Returns the stored task and the caller's task id (None for an unnamed task).
-    """
-    task_id: str | None = None
-    if task.name:
-        task_id = check_task_name_for_create(task.name, parent)
-    kind = task.WhichOneof("message_type")
-    if kind == "app_engine_http_request":
-        raise unimplemented(
-            "dispatch.emulator does not emulate App Engine targets (app_engine_http_request); "
-            "use an HTTP target (http_request)."
-        )
-    if kind != "http_request":
-        raise invalid("A task must have an HTTP request: set Task.http_request.")
-    size = task.ByteSize()
-    if size > MAX_TASK_BYTES:
-        raise invalid(
-            f"Task size ({size} bytes) exceeds the maximum task size of {MAX_TASK_BYTES} bytes."
-        )
-    req = task.http_request
-    _check_url(req.url)
-    method = _METHOD_NAMES.get(int(req.http_method) or POST)
-    if method is None:
-        raise invalid(f"Unknown HttpMethod {int(req.http_method)}.")
-    if req.body and method not in _BODY_METHODS:
-        raise invalid(
-            f"A request body is allowed only if the HTTP method is POST, PUT, or PATCH; "
-            f"the task's method is {method}."
-        )
-    _check_headers(req.headers)
-    auth = req.WhichOneof("authorization_header")
-    if auth == "oauth_token":
-        raise unimplemented(
-            "dispatch.emulator cannot mint Google OAuth access tokens (oauth_token); "
-            "use oidc_token for HTTP targets."
-        )
-    if auth == "oidc_token" and not req.oidc_token.service_account_email:
-        raise invalid("OidcToken.service_account_email is required.")
-
-    # Only what a caller may set is taken; output-only fields are never copied in.
-    stored = TaskPb()
-    if task_id is not None:
-        stored.name = task.name
-    stored.http_request.CopyFrom(req)
-    if task.HasField("retry_config"):
-        stored.retry_config.CopyFrom(task.retry_config)
-    sreq = stored.http_request
-    sreq.http_method = _method_value(method)
-    for key in [k for k in sreq.headers if k.lower() == "user-agent"]:
-        del sreq.headers[key]
-    sreq.headers["User-Agent"] = USER_AGENT
-
-    if task.HasField("schedule_time"):
-        when = ts_seconds(task.schedule_time)
-        if when - now > MAX_SCHEDULE_AHEAD:
-            raise invalid("Task.schedule_time must not be more than 30 days in the future.")
-        when = max(when, now)
-    else:
-        when = now
-    stored.schedule_time.CopyFrom(ts_from(when))
-    stored.create_time.seconds = int(now)  # truncated to the second, as the service does
-
-    if task.HasField("dispatch_deadline") and dur_seconds(task.dispatch_deadline) != 0:
-        deadline = dur_seconds(task.dispatch_deadline)
-        if not min_dispatch_deadline <= deadline <= MAX_DISPATCH_DEADLINE:
-            raise invalid(
-                f"Task.dispatch_deadline must be in the interval [{min_dispatch_deadline:g}s, "
-                f"{MAX_DISPATCH_DEADLINE:g}s] for HTTP tasks; got {deadline:g}s."
-            )
-        stored.dispatch_deadline.CopyFrom(dur_from(round(deadline, 3)))
-    else:
-        stored.dispatch_deadline.CopyFrom(dur_from(DEFAULT_DISPATCH_DEADLINE))
-    return stored, task_id
-
-
-def _method_value(name: str) -> int:
-    return _METHOD_VALUES[name]
-
-
-def _check_url(url: str) -> None:
-    problem = _url_problem(url)
-    if problem is not None:
-        raise invalid(problem)
-
-
-@functools.lru_cache(maxsize=1024)
-def _url_problem(url: str) -> str | None:
-    # Pure, and most tasks of a queue share a few URLs: cached (a CreateTask hot spot).
-    if not url:
-        return "HttpRequest.url is required."
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError for a malformed port
-    except ValueError as exc:
-        return f"HttpRequest.url is not a valid URL: {exc}."
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return 'HttpRequest.url must begin with "http://" or "https://" and name a host.'
-    if len(dispatch_url(url)) > MAX_URL_LENGTH:
-        return f"HttpRequest.url must be at most {MAX_URL_LENGTH} characters."
-    return None
-
-
-def _check_headers(headers: Any) -> None:
-    size = 0
-    for key, value in headers.items():
-        if _TOKEN_RE.fullmatch(key) is None:
-            raise invalid(f"Header name {key[:80]!r} is not a valid HTTP header name.")
-        if _BAD_VALUE_RE.search(value):
-            raise invalid(f"The value of header {key!r} contains CR, LF or NUL.")
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise invalid(
-                f"The value of header {key!r} has characters HTTP/1.1 cannot carry."
-            ) from None
-        size += len(key.encode()) + len(value.encode())
-    if size >= MAX_HEADER_BYTES:
-        raise invalid(f"The size of the headers must be less than 80KB; got {size} bytes.")
-
-
-def view_of(stored: Any, view: int) -> Any:
-    out = TaskPb()
-    out.CopyFrom(stored)
-    if view == FULL:
-        out.view = FULL
-    else:
-        out.view = BASIC
-        out.http_request.ClearField("body")
-    return out
-
-
 _TOKEN_PREFIX = "after:"
 
 
@@ -526,6 +207,10 @@ _MUTABLE_QUEUE_FIELDS = (
 _OUTPUT_ONLY_PATHS = {"name", "state", "purge_time", "rate_limits.max_burst_size"}
 
 
+# How many due tasks the at-least-once mode picks among for each dispatch.
+_SHUFFLE_WINDOW = 8
+
+
 class Store:
     """All queues and tasks of one emulator, with the rules of the real service."""
 
@@ -536,8 +221,14 @@ class Store:
         queue_reuse_window: float,
         min_dispatch_deadline: float,
         on_queue_added: Callable[[QueueState], None],
+        shuffle: random.Random | None = None,
     ) -> None:
         self.lock = threading.Lock()
+        # At-least-once mode: due tasks leave in an order that does not follow their ETA.
+        self._shuffle = shuffle
+        # Attempts (and redeliveries) between begin_attempt and their end, RunTask included.
+        self._active = 0
+        self._idle = threading.Condition(self.lock)
         self.queues: dict[str, QueueState] = {}
         self._dedup_window = dedup_window
         self._queue_reuse_window = queue_reuse_window
@@ -557,7 +248,7 @@ class Store:
         parse_queue_name(name)
         queue = self.queues.get(name)
         if queue is None:
-            raise not_found(QUEUE_NOT_FOUND)
+            raise not_found(queue_not_found(name))
         return queue
 
     def create_queue(self, parent: str, queue: Any, now: float) -> Any:
@@ -567,7 +258,7 @@ class Store:
             raise invalid(
                 f"The queue name ('{queue.name}') must be in the parent location ('{parent}')."
             )
-        pb = _new_queue(queue)
+        pb = new_queue(queue)
         with self.lock:
             return self._insert_queue(pb, now)
 
@@ -585,23 +276,23 @@ class Store:
         state.refilled_at = time.monotonic()
         self.queues[pb.name] = state
         self._on_queue_added(state)
-        return _copy(QueuePb, pb)
+        return copy_pb(QueuePb, pb)
 
     def get_queue(self, name: str) -> Any:
         with self.lock:
-            return _copy(QueuePb, self._queue(name).pb)
+            return copy_pb(QueuePb, self._queue(name).pb)
 
     def list_queues(self, parent: str, filter_: str, page_size: int, page_token: str) -> Any:
         check_location(parent)
         state_filter: int | None = None
         if filter_.strip():
             match = _QUEUE_FILTER_RE.fullmatch(filter_)
-            if match is None or match["state"] not in _QUEUE_STATES:
+            if match is None or match["state"] not in QUEUE_STATES:
                 raise invalid(
                     f"Unsupported filter {filter_!r}: dispatch.emulator understands only "
                     '"state: RUNNING" / "state: PAUSED".'
                 )
-            state_filter = _QUEUE_STATES[match["state"]]
+            state_filter = QUEUE_STATES[match["state"]]
         with self.lock:
             prefix = parent + "/queues/"
             names = sorted(
@@ -626,10 +317,17 @@ class Store:
             raise invalid(f"update_mask {paths!r} does not name fields of Queue.")
         with self.lock:
             current = self.queues.get(queue.name)
+            # max_doublings 0 is "unset" unless the mask names it (then: linear backoff),
+            # and a 0 asked for that way stays while later masks leave it alone.
+            named = "retry_config.max_doublings" in paths
             if current is None:
                 # UpdateQueue creates the queue when it does not exist.
-                return self._insert_queue(_new_queue(queue), now)
-            updated = _copy(QueuePb, current.pb)
+                return self._insert_queue(new_queue(queue, zero_doublings=named), now)
+            untouched = bool(paths) and not {"retry_config", "retry_config.max_doublings"} & set(
+                paths
+            )
+            kept = untouched and current.pb.retry_config.max_doublings == 0
+            updated = copy_pb(QueuePb, current.pb)
             if paths:
                 # A path naming a message replaces that message, as AIP-134 asks.
                 field_mask_pb2.FieldMask(paths=paths).MergeMessage(
@@ -640,11 +338,11 @@ class Store:
                     updated.ClearField(name)
                     if queue.HasField(name):
                         getattr(updated, name).CopyFrom(getattr(queue, name))
-            normalize_queue(updated)
+            normalize_queue(updated, zero_doublings=named or kept)
             current.pb.CopyFrom(updated)
             current.tokens = min(current.tokens, float(current.burst))
             current.cond.notify_all()
-            return _copy(QueuePb, current.pb)
+            return copy_pb(QueuePb, current.pb)
 
     def delete_queue(self, name: str, now: float) -> None:
         with self.lock:
@@ -655,6 +353,7 @@ class Store:
             del self.queues[name]
             self._queue_tombstones[name] = now + self._queue_reuse_window
             queue.cond.notify_all()
+            self._notify_if_idle()
 
     def purge_queue(self, name: str, now: float) -> Any:
         with self.lock:
@@ -663,14 +362,15 @@ class Store:
                 self._remove_task(task, now)
             queue.heap.clear()
             queue.pb.purge_time.CopyFrom(ts_from(now))
-            return _copy(QueuePb, queue.pb)
+            self._notify_if_idle()
+            return copy_pb(QueuePb, queue.pb)
 
     def set_paused(self, name: str, paused: bool) -> Any:
         with self.lock:
             queue = self._queue(name)
             queue.pb.state = PAUSED if paused else RUNNING
             queue.cond.notify_all()
-            return _copy(QueuePb, queue.pb)
+            return copy_pb(QueuePb, queue.pb)
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -682,7 +382,7 @@ class Store:
         with self.lock:
             queue = self.queues.get(parent)
             if queue is None:
-                raise not_found(QUEUE_NOT_FOUND)
+                raise not_found(queue_not_found(parent))
             self._expire_tombstones(now)
             if task_id is None:
                 task_id = self._fresh_id(queue)
@@ -707,7 +407,7 @@ class Store:
         queue_name, task_id = parse_task_name(name)
         queue = self.queues.get(queue_name.full)
         if queue is None:
-            raise not_found(QUEUE_NOT_FOUND)
+            raise not_found(queue_not_found(queue_name.full))
         task = queue.tasks.get(task_id)
         if task is None:
             if name in self._task_tombstones:
@@ -734,6 +434,7 @@ class Store:
     def delete_task(self, name: str, now: float) -> None:
         with self.lock:
             self._remove_task(self._task(name), now)
+            self._notify_if_idle()
 
     def run_task(self, name: str, view: int, now: float) -> tuple[Any, Attempt]:
         """RunTask: dispatch now, whatever the queue's state, rate limits or the task's ETA."""
@@ -796,8 +497,27 @@ class Store:
             want = min(float(queue.burst), max(1.0, queue.rate * 0.01))
             return (want - queue.tokens) / queue.rate
         queue.tokens -= 1.0
-        _, _, task = heapq.heappop(heap)
+        if self._shuffle is None:
+            _, _, task = heapq.heappop(heap)
+        else:
+            task = self._pick_any_due(heap, now, self._shuffle)
         return self.begin_attempt(task, now, forced=False)
+
+    @staticmethod
+    def _pick_any_due(
+        heap: list[tuple[float, int, TaskState]], now: float, rng: random.Random
+    ) -> TaskState:
+        """One of the first few due tasks, at random; the others go back (ETA order kept
+        for them). Cloud Tasks promises no order, and a worker must not rely on one."""
+        due: list[tuple[float, int, TaskState]] = []
+        while heap and len(due) < _SHUFFLE_WINDOW and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if not entry[2].deleted and entry[1] == entry[2].seq:
+                due.append(entry)
+        chosen = due.pop(rng.randrange(len(due)))
+        for entry in due:
+            heapq.heappush(heap, entry)
+        return chosen[2]
 
     def begin_attempt(self, task: TaskState, now: float, *, forced: bool) -> Attempt:
         pb = task.pb
@@ -813,14 +533,11 @@ class Store:
             task.first_dispatch = now
         task.seq = 0
         task.running += 1
+        self._active += 1
         if not forced:
             task.queue.in_flight += 1
         req = pb.http_request
-        headers = [
-            (k, v)
-            for k, v in req.headers.items()
-            if k.lower() not in _REPLACED and not k.lower().startswith(_RESERVED_PREFIXES)
-        ]
+        headers = [(k, v) for k, v in req.headers.items() if not reserved_header(k)]
         oidc_email: str | None = None
         audience = ""
         if req.WhichOneof("authorization_header") == "oidc_token":
@@ -834,8 +551,8 @@ class Store:
         headers.append(("X-CloudTasks-TaskExecutionCount", str(task.execution_count)))
         headers.append(("X-CloudTasks-TaskETA", f"{ts_seconds(eta):.6f}"))
         if task.previous_status is not None:
-            # Sent only on a retry whose previous attempt got an HTTP response; the real
-            # service sends an empty reason for HTTP targets.
+            # Sent only on a retry whose previous attempt got an HTTP response or ran past
+            # its deadline (504); the real service sends an empty reason for HTTP targets.
             headers.append(("X-CloudTasks-TaskPreviousResponse", str(task.previous_status)))
             headers.append(("X-CloudTasks-TaskRetryReason", ""))
         return Attempt(
@@ -843,7 +560,7 @@ class Store:
             queue_name=task.queue.name,
             task_name=pb.name,
             url=dispatch_url(req.url),
-            method=_METHOD_NAMES[int(req.http_method)],
+            method=method_name(int(req.http_method)),
             headers=tuple(headers),
             body=bytes(req.body),
             deadline=dur_seconds(pb.dispatch_deadline),
@@ -853,14 +570,34 @@ class Store:
             forced=forced,
         )
 
-    def finish_attempt(self, attempt: Attempt, result: Result, started: float, now: float) -> str:
-        """Record an attempt's result and decide the task's fate: done, retry or failed."""
+    def finish_attempt(
+        self, attempt: Attempt, result: Result, started: float, now: float, *, redeliver: bool
+    ) -> str:
+        """Record an attempt's result and decide the task's fate: done, retry or failed.
+
+        With ``redeliver``, a success ("done") keeps the attempt's slot: the caller delivers
+        it again and then calls :meth:`release_slot`.
+        """
         task = attempt.task
         queue = task.queue
         task.running -= 1
-        if not attempt.forced:
-            queue.in_flight -= 1
-            queue.cond.notify()
+        # A success to be delivered again keeps its concurrency slot for the redelivery
+        # (release_slot gives it back), so max_concurrent_dispatches holds for duplicates too.
+        keep_slot = redeliver and result.success and not task.deleted
+        if not keep_slot:
+            self._active -= 1
+            if not attempt.forced:
+                queue.in_flight -= 1
+                queue.cond.notify()
+        try:
+            return self._settle(task, attempt, result, started, now)
+        finally:
+            self._notify_if_idle()
+
+    def _settle(
+        self, task: TaskState, attempt: Attempt, result: Result, started: float, now: float
+    ) -> str:
+        queue = task.queue
         if task.deleted:
             return "gone"
         pb = task.pb
@@ -875,7 +612,8 @@ class Store:
             pb.response_count += 1
             if result.status < 500:
                 task.execution_count += 1
-        task.previous_status = result.status
+        # After a dispatch deadline the real service reports a 504 from the target.
+        task.previous_status = 504 if result.outcome == "deadline_exceeded" else result.status
         if result.success:
             self._remove_task(task, now)
             return "done"
@@ -899,19 +637,26 @@ class Store:
         self._push(task, eta)
         return "retry"
 
+    def release_slot(self, attempt: Attempt) -> None:
+        """Give back the slot a redelivered attempt kept (see :meth:`finish_attempt`)."""
+        self._active -= 1
+        if not attempt.forced:
+            queue = attempt.task.queue
+            queue.in_flight -= 1
+            queue.cond.notify()
+        self._notify_if_idle()
 
-def _new_queue(queue: Any) -> Any:
-    """A queue as CreateQueue stores it: checked, defaults filled, RUNNING."""
-    pb = QueuePb()
-    pb.CopyFrom(queue)
-    for output_only in ("state", "purge_time"):
-        pb.ClearField(output_only)
-    normalize_queue(pb)
-    pb.state = RUNNING
-    return pb
+    # -- idleness --------------------------------------------------------------------------
 
+    def idle(self) -> bool:
+        """No task stored and no delivery in flight (called with the lock held)."""
+        return self._active == 0 and not any(q.tasks for q in self.queues.values())
 
-def _copy(cls: Any, pb: Any) -> Any:
-    out = cls()
-    out.CopyFrom(pb)
-    return out
+    def _notify_if_idle(self) -> None:
+        if self._active == 0 and not any(q.tasks for q in self.queues.values()):
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until :meth:`idle`, at most ``timeout`` seconds; whether it became so."""
+        with self.lock:
+            return self._idle.wait_for(self.idle, timeout)

@@ -39,7 +39,9 @@ def test_dispatch_exports_exactly_the_public_api() -> None:
         "TaskCreationError",
         "TaskHeadersError",
         "enqueue_http_task",
+        "enqueue_http_task_async",
         "enqueue_many",
+        "enqueue_many_async",
     ]
 
 

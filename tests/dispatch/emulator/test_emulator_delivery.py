@@ -13,7 +13,7 @@ from emulator_support import PARENT, Reply, http_task
 from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from dispatch.emulator._store import Retry
+from dispatch.emulator._rules import Retry
 
 CLOUD_TASKS_HEADERS = {
     "X-Cloudtasks-Queuename",
@@ -164,7 +164,8 @@ def test_backoff_follows_min_backoff_doublings_and_max_backoff(client, worker):
     _wait_until_gone(client, task.name)
     with pytest.raises(gexc.NotFound, match="existed recently"):
         client.get_task(name=task.name)
-    time.sleep(0.5)
+    # Gone from the store, so nothing more can be sent; every attempt reached the worker
+    # before the emulator settled it.
     assert len(worker.received) == 5
 
 
@@ -320,6 +321,13 @@ def test_the_dispatch_deadline_cuts_a_slow_handler_and_the_task_is_retried(
     assert [d.outcome for d in got] == ["deadline_exceeded", "success"]
     assert got[0].status is None
     assert got[0].responded_at - got[0].dispatched_at >= 0.3 - 1e-3
+    # As the real service sends after a deadline: a 504 from the target, an empty reason.
+    assert "X-CloudTasks-TaskPreviousResponse" not in got[0].headers
+    assert got[1].headers["X-CloudTasks-TaskPreviousResponse"] == "504"
+    assert got[1].headers["X-CloudTasks-TaskRetryReason"] == ""
+    assert got[1].headers["X-CloudTasks-TaskRetryCount"] == "1"
+    # No response was received: the execution count does not move.
+    assert got[1].headers["X-CloudTasks-TaskExecutionCount"] == "0"
 
 
 def test_the_deadline_bounds_the_whole_response_not_each_read(client, queue, worker, emulator):
@@ -400,7 +408,11 @@ def test_many_tasks_from_many_threads_are_each_delivered_once(client, worker, em
         t.join()
     assert len(set(created)) == 400
     got = worker.wait_for(400, timeout=30)
-    time.sleep(0.2)
+    # Once every task is settled no delivery can follow: none was sent twice.
+    deadline = time.monotonic() + 10
+    while emulator.tasks(name):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert len(worker.received) == 400
     assert sorted(r.path for r in got) == sorted(f"/{n}/{i}" for n in range(8) for i in range(50))
     delivered = {d.task for d in emulator.deliveries()}

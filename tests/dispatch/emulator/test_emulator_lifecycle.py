@@ -19,7 +19,12 @@ from dispatch.emulator._errors import RpcError
 
 
 def test_public_names_are_pinned_and_sorted():
-    assert dispatch.emulator.__all__ == ["DEFAULT_DEDUP_WINDOW", "Delivery", "Emulator"]
+    assert dispatch.emulator.__all__ == [
+        "DEFAULT_DEDUP_WINDOW",
+        "Delivery",
+        "Emulator",
+        "ManualClock",
+    ]
     assert dispatch.emulator.__all__ == sorted(dispatch.emulator.__all__)
 
 

@@ -205,7 +205,7 @@ def test_iam_and_unknown_methods_answer_unimplemented_with_a_reason(client, emul
     with pytest.raises(gexc.MethodNotImplemented, match="does not emulate IAM"):
         client.test_iam_permissions(resource=queue, permissions=["cloudtasks.tasks.create"])
     with grpc.insecure_channel(emulator.address) as channel:
-        call = channel.unary_unary("/google.cloud.tasks.v2.CloudTasks/BatchCreateTasks")
+        call = channel.unary_unary("/google.cloud.tasks.v2.CloudTasks/BatchDeleteTasks")
         with pytest.raises(grpc.RpcError) as info:
             call(b"")
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED

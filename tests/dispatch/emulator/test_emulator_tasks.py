@@ -11,7 +11,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from dispatch.emulator import Emulator
+from dispatch.emulator import Emulator, ManualClock
 
 URL = "http://127.0.0.1:9/x"  # nothing listens: these tasks are paused and never delivered
 
@@ -133,28 +133,31 @@ def test_a_named_task_is_reserved_while_it_exists_and_after_it_is_deleted(client
         client.delete_task(name=name)
 
 
-def test_a_named_task_is_reserved_after_it_ran(client, queue, worker):
+def test_a_named_task_is_reserved_after_it_ran(client, queue, worker, emulator):
     name = f"{queue}/tasks/ran-once"
     client.create_task(parent=queue, task={"name": name, **http_task(worker.url + "/once")})
     worker.wait_for(1)
     with pytest.raises(gexc.AlreadyExists):
         client.create_task(parent=queue, task={"name": name, **http_task(worker.url + "/once")})
-    time.sleep(0.2)
-    assert len(worker.received) == 1  # the duplicate was never delivered
+    # Refused, so never stored: nothing is left to deliver.
+    assert [t.name for t in emulator.tasks(queue)] == []
+    assert len(worker.received) == 1
 
 
 def test_a_name_is_free_again_after_the_dedup_window(worker):
+    clock = ManualClock()
     with (
-        Emulator(port=0, queues=[QUEUE], dedup_window=0.3) as emu,
+        Emulator(port=0, queues=[QUEUE], dedup_window=0.3, clock=clock) as emu,
         client_for(emu.address) as client,
     ):
         client.pause_queue(name=QUEUE)
         name = f"{QUEUE}/tasks/short-lived"
         client.create_task(parent=QUEUE, task={"name": name, **http_task(URL)})
         client.delete_task(name=name)
+        clock.advance(0.299)
         with pytest.raises(gexc.AlreadyExists):
             client.create_task(parent=QUEUE, task={"name": name, **http_task(URL)})
-        time.sleep(0.35)
+        clock.advance(0.001)
         assert client.create_task(parent=QUEUE, task={"name": name, **http_task(URL)}).name == name
 
 
@@ -196,6 +199,38 @@ def test_times_are_set_and_truncated_as_the_service_does(client, paused):
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
     future = client.create_task(parent=paused, task={**http_task(URL), "schedule_time": later})
     assert future.schedule_time == later
+
+
+def test_schedule_time_is_truncated_to_the_microsecond_not_rounded(client, paused):
+    base = int(time.time()) + 3600
+    for nanos, kept in [(123_456_999, 123_456_000), (999_999_999, 999_999_000), (1_500, 1_000)]:
+        asked = timestamp_pb2.Timestamp(seconds=base, nanos=nanos)
+        task = client.create_task(parent=paused, task={**http_task(URL), "schedule_time": asked})
+        stored = client.get_task(name=task.name).schedule_time
+        assert (int(stored.timestamp()), stored.microsecond * 1000) == (base, kept)
+
+
+def test_dispatch_deadline_is_truncated_to_the_millisecond_not_rounded():
+    with Emulator(port=0, queues=[QUEUE]) as emu, client_for(emu.address) as client:
+        client.pause_queue(name=QUEUE)
+        for asked, kept in [
+            (duration_pb2.Duration(seconds=20, nanos=999_999), 20.0),
+            (duration_pb2.Duration(seconds=20, nanos=1_999_999), 20.001),
+            (duration_pb2.Duration(seconds=15, nanos=999_999_999), 15.999),
+        ]:
+            task = client.create_task(
+                parent=QUEUE, task={**http_task(URL), "dispatch_deadline": asked}
+            )
+            assert task.dispatch_deadline.total_seconds() == kept
+        # The range is checked on the value asked for: 30 min and a microsecond is too long.
+        with pytest.raises(gexc.InvalidArgument, match="dispatch_deadline"):
+            client.create_task(
+                parent=QUEUE,
+                task={
+                    **http_task(URL),
+                    "dispatch_deadline": duration_pb2.Duration(seconds=1800, nanos=1_000),
+                },
+            )
 
 
 def test_list_tasks_pages(client, paused):

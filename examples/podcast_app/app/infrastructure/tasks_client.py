@@ -12,10 +12,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from dispatch import DispatchError, DuplicateTaskError, enqueue_http_task
+from dispatch import DispatchError, DuplicateTaskError, enqueue_http_task, enqueue_http_task_async
 
-# The dispatch names are re-exported: the rest of the service imports them from here.
-__all__ = ["DispatchError", "DuplicateTaskError", "TaskRef", "enqueue_http_task", "task_id_for"]
+# The dispatch names are re-exported: the rest of the service imports them from here (async
+# routes await enqueue_http_task_async, which does not block the event loop).
+__all__ = [
+    "DispatchError",
+    "DuplicateTaskError",
+    "TaskRef",
+    "enqueue_http_task",
+    "enqueue_http_task_async",
+    "task_id_for",
+]
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from app.api.services.episodes.assembler import request_assembly
-from app.api.services.episodes.transcription import request_transcription
+from app.api.routers._enqueue import enqueue_once_async
+from app.api.services.episodes.assembler import ASSEMBLE_PATH
+from app.api.services.episodes.transcription import TRANSCRIBE_PATH
 from app.infrastructure.db import Database, IdempotencyConflict
 
 router = APIRouter(prefix="/api/episodes")
@@ -29,23 +31,27 @@ def _db(request: Request) -> Database:
 
 
 @router.post("", status_code=202)
-def publish_episode(
+async def publish_episode(
     body: NewEpisode, request: Request, response: Response, key: IdempotencyKey = None
 ) -> dict[str, Any]:
     """Store the episode and enqueue its transcription; the rest happens in tasks.
 
     With an ``Idempotency-Key``, repeating the request returns the same episode and
-    enqueues nothing new: the task id is derived from the key.
+    enqueues nothing new: the task id is derived from the key. Async: the enqueue awaits
+    Cloud Tasks without holding a worker thread; SQLite still blocks, so it runs in the
+    thread pool.
     """
     try:
-        episode, created = _db(request).create_episode(body.title, body.audio_url, key)
+        episode, created = await run_in_threadpool(
+            _db(request).create_episode, body.title, body.audio_url, key
+        )
     except IdempotencyConflict as exc:
         raise HTTPException(
             409, f"Idempotency-Key already used for episode {exc.episode_id}"
         ) from None
     # Re-enqueue on a repeat too: if the first request died between the insert and the
     # enqueue, this is what creates the task; otherwise Cloud Tasks answers "exists".
-    task = request_transcription(episode.id, key=key)
+    task = await enqueue_once_async(TRANSCRIBE_PATH, "transcribe", episode.id, key)
     if not created:
         response.status_code = 200
     return {
@@ -63,12 +69,14 @@ def get_episode(episode_id: int, request: Request) -> dict[str, Any]:
 
 
 @router.post("/{episode_id}/assemble", status_code=202)
-def reassemble(episode_id: int, request: Request, key: IdempotencyKey = None) -> dict[str, Any]:
+async def reassemble(
+    episode_id: int, request: Request, key: IdempotencyKey = None
+) -> dict[str, Any]:
     """Assemble the episode again (after an edit of its transcript, say)."""
-    episode = _db(request).get_episode(episode_id)
+    episode = await run_in_threadpool(_db(request).get_episode, episode_id)
     if episode is None:
         raise HTTPException(404, "no such episode")
     if episode.transcript is None:
         raise HTTPException(409, "the episode has no transcript yet")
-    task = request_assembly(episode_id, key=key)
+    task = await enqueue_once_async(ASSEMBLE_PATH, "assemble", episode_id, key)
     return {"task": {"name": task.name, "created": task.created}}
