@@ -96,7 +96,7 @@ def test_the_artifacts_carry_the_distribution_name_and_the_one_version(
     version = taskguard.__version__
     assert dists["wheel"].name == f"{STEM}-{version}-py3-none-any.whl"
     assert dists["sdist"].name == f"{STEM}-{version}.tar.gz"
-    # Written once: pyproject.toml reads it from taskguard/__init__.py.
+    # Written once: pyproject.toml reads it from taskguard/_version.py.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "version" not in project
     assert project["dynamic"] == ["version"]
