@@ -151,7 +151,7 @@ def test_the_metadata_names_the_project_its_license_and_its_urls(dists: dict[str
     for label, url in urls.items():
         assert url.startswith(repository), (label, url)
     # The dev tools are a dependency group: never a published extra.
-    assert meta.get_all("Provides-Extra") == ["cloud"]
+    assert meta.get_all("Provides-Extra") == ["cloud", "otel"]
     requirements = " ".join(meta.get_all("Requires-Dist") or [])
     for tool in ("pytest", "ruff", "mypy", "hatchling", "hypothesis"):
         assert tool not in requirements

@@ -164,7 +164,7 @@ def test_rewriting_prints_added_entries_and_counts(project: Path) -> None:
 
 
 def test_tg900_and_tg005_are_never_baselined(project: Path) -> None:
-    edit(project, "app/api/broken.py", "def (:\n")
+    edit(project, "app/api/broken.py", "import httpx\ndef (:\n")
     edit(project, "app/api/other.py", "import json  # taskguard: ignore[TG002] -- not needed\n")
     done = run_cli(["check", "--write-baseline"], project)
     assert done.returncode == 1
