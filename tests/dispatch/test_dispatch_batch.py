@@ -433,3 +433,15 @@ def test_an_operation_never_done_within_the_budget_is_outcome_unknown(many: Many
         assert "may exist: re-send with task_id=" in str(exc)
     (failed,) = of(logs, "tasks.enqueue_many.batch_failed")
     assert failed["outcome_unknown"] is True
+
+
+def test_large_tasks_go_in_smaller_batches(emu: Emulator) -> None:
+    # 20 tasks of about 900 kB: 100 of them in one request would be 90 MB.
+    blob = "x" * 900_000
+    with structlog.testing.capture_logs() as logs:
+        names = enqueue_many([("/tasks/x", {"i": i, "blob": blob}) for i in range(20)])
+    assert set(bodies(emu)) == set(names)
+    sizes = [e["count"] for e in of(logs, "tasks.enqueue_many.batch_created")]
+    assert sum(sizes) == 20
+    assert max(sizes) <= 9  # 9 x (900 kB + overhead) stays under 8 MiB
+    assert len(sizes) == 3
