@@ -322,20 +322,31 @@ def test_enqueue_many_async_refuses_a_bad_max_concurrency(bad: Any) -> None:
 
 
 def test_enqueue_many_async_cancelled_raises_cancelled_error(paused: Emulator) -> None:
-    paused.delay_next(1000, 0.2, method="BatchCreateTasks")
-    paused.delay_next(1000, 0.2)
+    # Each batch is held 2 s by the emulator; the call is cancelled once they are in flight.
+    paused.delay_next(3, 2.0, method="BatchCreateTasks")
 
-    async def main() -> None:
-        task = asyncio.create_task(enqueue_many_async([("/tasks/x", {"i": i}) for i in range(300)]))
-        await asyncio.sleep(0.05)
+    async def main() -> float:
+        items = [("/tasks/x", {"i": i}) for i in range(300)]
+        task = asyncio.create_task(enqueue_many_async(items, max_concurrency=3))
+        deadline = time.monotonic() + 10
+        while paused._faults._pending:
+            assert time.monotonic() < deadline, "the batches never reached the emulator"
+            await asyncio.sleep(0.005)
+        cancelled_at = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        return time.monotonic() - cancelled_at
 
-    try:
-        run(main)
-    finally:
-        paused.clear_faults()
+    took = run(main)
+    assert took < 1.0  # not waiting for the held batches: they were cancelled
+    # The held batches still land on the server: each task exactly once, none retried.
+    deadline = time.monotonic() + 10
+    while len(paused.tasks()) < 300:
+        assert time.monotonic() < deadline, len(paused.tasks())
+        time.sleep(0.01)
+    names = [t.name for t in paused.tasks()]
+    assert len(names) == len(set(names)) == 300
 
 
 # --- the client: one per loop, closed with it, not inherited across fork ------------------
