@@ -641,3 +641,25 @@ def test_no_payload_header_or_query_value_is_logged_by_async_or_batch_paths(
     text = json.dumps(logs, default=str)
     for secret in secrets.values():
         assert secret not in text
+
+
+def test_loops_in_several_threads_each_get_their_own_client(paused: Emulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = DispatchSettings.from_env()
+
+    def in_a_thread(n: int) -> tuple[list[str], Any]:
+        async def main() -> tuple[list[str], Any]:
+            names = [await enqueue_http_task_async("/tasks/x", {"n": n}) for _ in range(20)]
+            return names, await tasks_client.get_async_client(settings)
+
+        return asyncio.run(main())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(in_a_thread, range(4)))
+    names = [name for batch, _ in results for name in batch]
+    assert len(set(names)) == 80
+    assert {t.name for t in paused.tasks()} == set(names)
+    clients = [client for _, client in results]  # held: their ids cannot be reused
+    assert len({id(client) for client in clients}) == 4
+    assert len(tasks_client._async_clients) == 0
