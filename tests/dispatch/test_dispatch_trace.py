@@ -107,6 +107,10 @@ BASE = {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 x",
         "garbage",
         "",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  # 00 has 4 fields
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # zero span id
     ],
 )
 def test_a_malformed_traceparent_is_ignored_with_its_tracestate(value: str) -> None:
@@ -128,6 +132,11 @@ def test_tracestate_split_over_lines_is_joined_and_two_traceparents_are_ignored(
     other = "00-11111111111111111111111111111111-2222222222222222-00"
     twice = [*BASE.items(), ("traceparent", TRACEPARENT), ("traceparent", other)]
     assert parse_task_headers(twice).traceparent is None
+
+
+def test_a_later_version_may_carry_more_fields() -> None:
+    value = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next"
+    assert parse_task_headers({**BASE, "traceparent": value}).traceparent == value
 
 
 def test_a_delivery_without_trace_context_has_none() -> None:
