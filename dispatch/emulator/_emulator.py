@@ -117,10 +117,15 @@ class Emulator:
     """A Cloud Tasks v2 emulator: serves the gRPC API and delivers due tasks over HTTP.
 
     ``queues`` are full queue names created at start. ``dedup_window`` is how long (seconds)
-    a task name stays reserved after the task ran or was deleted. ``min_dispatch_deadline``
-    is the lower bound CreateTask accepts for ``dispatch_deadline`` (15 s, as in Cloud Tasks;
-    tests may lower it to exercise deadlines quickly). Tokens are signed by the emulator's own
-    key, published at :attr:`jwks_url` and by :meth:`public_jwks`; they are not Google-signed.
+    a task name stays reserved after the task ran or was deleted (24 h by default, the longest
+    Google documents). ``min_dispatch_deadline`` is the lower bound CreateTask accepts for
+    ``dispatch_deadline`` (15 s, as in Cloud Tasks; tests may lower it to exercise deadlines
+    quickly). ``clock`` is the wall clock of everything done by the calendar (a
+    :class:`ManualClock` lets a test move it). ``duplicate_deliveries`` (0 to 1) turns on
+    at-least-once delivery: that share of successful deliveries is delivered again and due
+    tasks leave out of ETA order; ``seed`` makes its choices repeatable. Tokens are signed by
+    the emulator's own key, published at :attr:`jwks_url` and by :meth:`public_jwks`; they
+    are not Google-signed.
     """
 
     def __init__(
