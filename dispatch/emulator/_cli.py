@@ -115,9 +115,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _missing_extra(exc: ImportError) -> str | None:
     """Why the cloud extra is unusable, or None when ``exc`` is a bug of our own."""
-    if isinstance(exc, ModuleNotFoundError):
-        if exc.name is None or exc.name.split(".")[0] == "dispatch":
-            return None
+    if exc.name is not None and exc.name.split(".")[0] == "dispatch":
+        return None
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None:
         return f"{exc.name} is not installed"
     return str(exc)
 

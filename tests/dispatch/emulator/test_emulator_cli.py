@@ -272,3 +272,24 @@ def test_a_client_without_batch_create_tasks_is_named_in_one_line():
     assert len(lines) == 1, done.stderr
     assert "google-cloud-tasks 2.25 or later" in lines[0]
     assert INSTALL in lines[0]
+
+
+def test_a_broken_module_of_our_own_is_not_reported_as_a_missing_extra():
+    # Only the cloud extra's packages are "not installed"; a failing import inside dispatch
+    # is a bug and keeps its traceback.
+    bootstrap = (
+        "import sys; sys.modules['dispatch.emulator._emulator'] = None; "
+        "from dispatch.emulator._cli import main; raise SystemExit(main(['--port', '0']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", bootstrap],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr
+    assert "ModuleNotFoundError" in done.stderr
+    assert "cloud extra" not in done.stderr
