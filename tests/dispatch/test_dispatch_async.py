@@ -390,6 +390,8 @@ def test_close_async_clients_closes_the_loops_clients_now(emu: Emulator) -> None
 CLEAN_SHUTDOWN_SCRIPT = """
 import asyncio, gc, json, warnings
 warnings.simplefilter("error")
+# As in pyproject's filterwarnings: google-api-core warns at import on Python 3.10.
+warnings.filterwarnings("ignore", "You are using a non-supported Python", FutureWarning)
 import dispatch
 
 async def main():
