@@ -63,14 +63,18 @@ def test_outside_a_span_nothing_is_added() -> None:
 
 
 @pytest.mark.usefixtures("span")
-def test_a_header_the_caller_sets_wins() -> None:
-    mine = "00-11111111111111111111111111111111-2222222222222222-00"
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"Traceparent": "00-11111111111111111111111111111111-2222222222222222-00"},
+        {"tracestate": "mine=1"},
+    ],
+)
+def test_a_trace_context_the_caller_sets_wins(given: dict[str, str]) -> None:
     with capture_tasks() as tasks:
-        enqueue_http_task("/tasks/x", headers={"Traceparent": mine}, settings=make_settings())
-    headers = tasks[0].headers
-    assert headers["Traceparent"] == mine
-    # The span's tracestate belongs to the span's traceparent, which was not used.
-    assert set(headers) == {"Content-Type", "Traceparent"}
+        enqueue_http_task("/tasks/x", headers=given, settings=make_settings())
+    # Nothing of the span's is mixed in: traceparent and tracestate belong together.
+    assert dict(tasks[0].headers) == {"Content-Type": "application/json", **given}
 
 
 def test_one_trace_from_the_enqueue_to_the_worker(
