@@ -233,10 +233,15 @@ def test_a_ticker_keeps_ticking_while_100_enqueues_run(paused: Emulator) -> None
     assert len(set(names)) == 100
     assert len(paused.tasks()) == 100
     assert took >= 0.4
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    # On time: no gap near one held call (0.4 s), and ticks all along the run.
-    assert max(gaps) < 0.25, max(gaps)
-    assert len(ticks) >= took / interval / 4
+    gaps = sorted(b - a for a, b in itertools.pairwise(ticks))
+    # A call that blocked the loop would stall the ticker for a whole hold, 100 times (and
+    # the run would take 100 x 0.4 s). On time: ticks all along the run, the typical gap
+    # near the interval, and at most a stray pause (a loaded machine, the first call's
+    # client setup) anywhere near one hold.
+    assert took < 100 * 0.4 / 4, took
+    assert len(ticks) >= took / interval / 4, (len(ticks), took)
+    assert gaps[len(gaps) // 2] < 3 * interval, gaps[len(gaps) // 2]
+    assert sum(gap >= 0.3 for gap in gaps) <= 2, gaps[-5:]
 
 
 # --- cancellation ---------------------------------------------------------------------
