@@ -344,7 +344,7 @@ def test_enqueue_many_async_cancelled_raises_cancelled_error(paused: Emulator) -
         return time.monotonic() - cancelled_at
 
     took = run(main)
-    assert took < 1.0  # not waiting for the held batches: they were cancelled
+    assert took < 1.5  # not waiting for the held batches (2 s): they were cancelled
     # The held batches still land on the server: each task exactly once, none retried.
     deadline = time.monotonic() + 10
     while len(paused.tasks()) < 300:
