@@ -1,7 +1,7 @@
 """``enqueue_many`` and ``enqueue_many_async``: many tasks, in batches of one queue.
 
 Every item is validated first (one invalid item: nothing is sent). Items for Cloud Tasks
-are grouped by settings and queue into batches of at most 100 and sent with
+are grouped by settings and queue into batches of at most 100 (and 8 MiB) and sent with
 BatchCreateTasks, a long-running operation polled until it is done; its per-request
 failures are mapped back index by index. Each batch carries a ``request_id`` kept across
 its retries, and every task a name chosen here, so a retried batch cannot create a task
@@ -52,6 +52,9 @@ from dispatch._validate import TaskSpec
 
 BULK_EVENT = "tasks.enqueue_many"
 MAX_BATCH = 100  # Cloud Tasks: at most 100 tasks per BatchCreateTasks
+# And at most this many bytes of tasks per call: 100 tasks of up to 1 MB each would make
+# a request far above what a gRPC front end accepts, so large tasks go in smaller batches.
+MAX_BATCH_BYTES = 8 * 1024 * 1024
 # How often a running operation is polled: from the first value, doubling to the second.
 POLL_INITIAL = 0.02
 POLL_MAX = 1.0
@@ -163,6 +166,7 @@ class _Batch:
     queue: str | None
     indexes: list[int] = field(default_factory=list)
     specs: list[TaskSpec] = field(default_factory=list)
+    size: int = 0  # bytes, as counted by validation (TaskSpec.size)
 
 
 @dataclass
@@ -203,11 +207,16 @@ def _plan(prepared: list[Prepared]) -> _Plan:
             continue
         assert spec.queue_path is not None  # required when sending
         chunks = groups.setdefault((settings, spec.queue_path), [])
-        if not chunks or len(chunks[-1].specs) >= MAX_BATCH:
+        if (
+            not chunks
+            or len(chunks[-1].specs) >= MAX_BATCH
+            or chunks[-1].size + spec.size > MAX_BATCH_BYTES
+        ):
             chunks.append(_Batch(settings, spec.queue_path, spec.queue))
             plan.batches.append(chunks[-1])
         chunks[-1].indexes.append(index)
         chunks[-1].specs.append(spec)
+        chunks[-1].size += spec.size
     return plan
 
 

@@ -375,7 +375,6 @@ async def create_task_async(
 _BatchRequestPb = tasks_v2.BatchCreateTasksRequest.pb()
 _BatchMetadataPb = tasks_v2.BatchCreateTasksMetadata.pb()
 _BatchResponsePb = tasks_v2.BatchCreateTasksResponse.pb()
-MAX_BATCH = 100  # Cloud Tasks: at most 100 requests per BatchCreateTasks
 
 
 def build_batch_request(queue_path: str, requests: Sequence[Any], request_id: str) -> Any:

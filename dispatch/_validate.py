@@ -567,15 +567,14 @@ def _trace_pairs(
 ) -> tuple[tuple[str, str], ...]:
     """The trace-context headers to add, unless the caller set a trace context of its own.
 
-    A caller's ``traceparent`` wins, and the span's ``tracestate`` is then left out too: it
-    belongs to the span's traceparent. They pass the same checks as the caller's headers;
-    a value that does not is left out rather than failing the enqueue (trace context is
-    best effort, the task is not).
+    A ``traceparent`` or ``tracestate`` the caller set wins, and none of the span's is
+    added: the two belong together. They pass the same checks as the caller's headers; a
+    value that does not is left out rather than failing the enqueue (trace context is best
+    effort, the task is not).
     """
-    names = {name.lower() for name, _ in given}
-    if "traceparent" in names:
+    if any(name.lower() in ("traceparent", "tracestate") for name, _ in given):
         return ()
-    pairs = [(name, value) for name, value in trace_headers if name.lower() not in names]
+    pairs = list(trace_headers)
     try:
         checked = check_headers(dict(pairs))
     except Rejected:

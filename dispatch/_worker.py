@@ -28,7 +28,10 @@ _QUEUE_RE = re.compile(r"[A-Za-z0-9-]{1,100}")
 _TASK_RE = re.compile(r"[A-Za-z0-9_-]{1,500}")
 _MAX_REASON = 1000
 # W3C Trace Context: version 00's shape (later versions may append fields after a "-").
-_TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-[^\s]*)?")
+_TRACEPARENT_RE = re.compile(
+    r"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-[0-9a-f]{2}"
+    r"(?P<rest>-[\x21-\x7e]*)?"
+)
 _MAX_TRACESTATE = 512
 
 HeaderValue: TypeAlias = "str | bytes"
@@ -111,6 +114,17 @@ def _collect(headers: Headers) -> dict[str, str]:
     return found
 
 
+def _valid_traceparent(value: str) -> bool:
+    """W3C Trace Context: version ff is invalid, version 00 has exactly four fields, and
+    all-zero trace and span ids mean "no trace"."""
+    match = _TRACEPARENT_RE.fullmatch(value)
+    if match is None or match["version"] == "ff":
+        return False
+    if match["version"] == "00" and match["rest"] is not None:
+        return False
+    return match["trace"] != "0" * 32 and match["span"] != "0" * 16
+
+
 def parse_task_headers(headers: Headers) -> TaskDelivery:
     """Parse the ``X-CloudTasks-*`` headers of a delivery into a ``TaskDelivery``.
 
@@ -161,7 +175,7 @@ def parse_task_headers(headers: Headers) -> TaskDelivery:
     # tracestate without a valid traceparent means nothing.
     traceparent = found.get(TRACEPARENT)
     tracestate = found.get(TRACESTATE)
-    if traceparent is not None and not _TRACEPARENT_RE.fullmatch(traceparent):
+    if traceparent is not None and not _valid_traceparent(traceparent):
         traceparent = None
     if traceparent is None or (
         tracestate is not None

@@ -9,6 +9,9 @@
             ...
 
 Authenticate task requests (verify the OIDC token) before trusting these headers.
+
+``TaskDelivery.trace_headers`` carries the W3C trace context the task was enqueued under:
+``opentelemetry.propagate.extract(delivery.trace_headers)`` continues that trace.
 """
 
 from dispatch._errors import TaskHeadersError

@@ -115,11 +115,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _missing_extra(exc: ImportError) -> str | None:
     """Why the cloud extra is unusable, or None when ``exc`` is a bug of our own."""
-    if isinstance(exc, ModuleNotFoundError):
-        if exc.name is None or exc.name.split(".")[0] == "dispatch":
-            return None
-        return f"{exc.name} is not installed"
-    return str(exc)
+    if exc.name is not None and exc.name.split(".")[0] == "dispatch":
+        return None
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None:
+        return f"the emulator needs the cloud extra ({exc.name} is not installed)"
+    # Ours (an old google-cloud-tasks) already says what is needed; others say what failed.
+    reason = str(exc).split(": pip install", 1)[0]
+    if reason.startswith("dispatch.emulator needs"):
+        return reason
+    return f"the emulator needs the cloud extra ({reason})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,11 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = _missing_extra(exc)
         if reason is None:
             raise
-        reason = reason.split(": pip install", 1)[0]
-        print(
-            f"{PROG}: the emulator needs the cloud extra ({reason}): {INSTALL_HINT}",
-            file=sys.stderr,
-        )
+        print(f"{PROG}: {reason}: {INSTALL_HINT}", file=sys.stderr)
         return 1
     for name in args.queue:
         try:

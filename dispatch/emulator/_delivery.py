@@ -22,7 +22,7 @@ import structlog
 from dispatch.emulator._clock import Clock
 from dispatch.emulator._duplicates import Duplicates
 from dispatch.emulator._oidc import OidcSigner
-from dispatch.emulator._store import Attempt, QueueState, Result, Store
+from dispatch.emulator._store import Attempt, QueueState, Result, Store, TokenWait
 
 _log = structlog.get_logger("dispatch.emulator")
 
@@ -324,9 +324,12 @@ class Dispatcher:
                     step = store.next_attempt(queue, self._clock.time())
                     if isinstance(step, Attempt):
                         break
-                    # A manual clock has no real duration to wait: it says None, and its
-                    # advance() wakes every pump (wake_all).
-                    wait = None if step is None else self._clock.wait_hint(step)
+                    if step is None or isinstance(step, TokenWait):
+                        wait = step.seconds if step is not None else None
+                    else:
+                        # Time to an ETA is on the emulator's clock: a manual clock has no
+                        # real duration for it (None), and its advance() wakes every pump.
+                        wait = self._clock.wait_hint(step)
                     # Bounded: an ETA years ahead (a long Retry-After or max_backoff) is
                     # past threading.TIMEOUT_MAX, and an OverflowError here would kill
                     # the queue's only pump.

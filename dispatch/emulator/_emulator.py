@@ -118,10 +118,15 @@ class Emulator:
     """A Cloud Tasks v2 emulator: serves the gRPC API and delivers due tasks over HTTP.
 
     ``queues`` are full queue names created at start. ``dedup_window`` is how long (seconds)
-    a task name stays reserved after the task ran or was deleted. ``min_dispatch_deadline``
-    is the lower bound CreateTask accepts for ``dispatch_deadline`` (15 s, as in Cloud Tasks;
-    tests may lower it to exercise deadlines quickly). Tokens are signed by the emulator's own
-    key, published at :attr:`jwks_url` and by :meth:`public_jwks`; they are not Google-signed.
+    a task name stays reserved after the task ran or was deleted (24 h by default, the longest
+    Google documents). ``min_dispatch_deadline`` is the lower bound CreateTask accepts for
+    ``dispatch_deadline`` (15 s, as in Cloud Tasks; tests may lower it to exercise deadlines
+    quickly). ``clock`` is the wall clock of everything done by the calendar (a
+    :class:`ManualClock` lets a test move it). ``duplicate_deliveries`` (0 to 1) turns on
+    at-least-once delivery: that share of successful deliveries is delivered again and due
+    tasks leave out of ETA order; ``seed`` makes its choices repeatable. Tokens are signed by
+    the emulator's own key, published at :attr:`jwks_url` and by :meth:`public_jwks`; they
+    are not Google-signed.
     """
 
     def __init__(
@@ -406,15 +411,36 @@ class Emulator:
             raise ValueError("n must be a positive int")
         self._duplicates.add(n)
 
+    def defer_operations(self, n: int = 1, *, polls: int = 1) -> None:
+        """Answer the next ``n`` BatchCreateTasks calls with a running operation.
+
+        The tasks are created as usual, but the operation says RUNNING (no result) until
+        GetOperation has been called ``polls`` times for it; that call and the later ones
+        return it done. Cloud Tasks may answer a running operation: this exercises the
+        client's polling. A retry with the same ``request_id`` sees the same state.
+        """
+        for value, what in ((n, "n"), (polls, "polls")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive int")
+        self._require_operations().defer(n, polls)
+
+    def _require_operations(self) -> Operations:
+        if self._operations is None:
+            raise RuntimeError("the Emulator is not started")
+        return self._operations
+
     @property
     def duplicate_deliveries(self) -> float:
         """The share of successful deliveries delivered again (0: exactly once)."""
         return self._duplicates.rate
 
     def clear_faults(self) -> None:
-        """Drop every fault still pending, ``duplicate_next`` redeliveries included."""
+        """Drop every fault still pending, ``duplicate_next`` redeliveries and
+        ``defer_operations`` included."""
         self._faults.clear()
         self._duplicates.clear()
+        if self._operations is not None:
+            self._operations.clear_deferred()
 
     # -- inspection ------------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ BatchCreateTasks is not atomic: each CreateTaskRequest of the batch is checked a
 on its own, exactly as CreateTask would, and the ones refused are reported by index in
 ``BatchCreateTasksMetadata.failed_requests``. The call answers a ``google.longrunning``
 Operation that is already done (the tasks exist when the answer leaves); ``GetOperation``
-returns it again. A ``request_id`` names the operation: a retried batch with the same id gets
-the same operation back and creates nothing.
+returns it again. ``defer`` makes the next ones answer a running operation instead, done
+after a number of ``GetOperation`` polls, as the service may. A ``request_id`` names the
+operation: a retried batch with the same id gets the same operation back and creates nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ _MetadataPb: Any = tasks_v2.BatchCreateTasksMetadata.pb()
 _ResponsePb: Any = tasks_v2.BatchCreateTasksResponse.pb()
 _SUCCEEDED = int(tasks_v2.BatchCreateTasksMetadata.State.SUCCEEDED)
 _PARTIALLY_SUCCEEDED = int(tasks_v2.BatchCreateTasksMetadata.State.PARTIALLY_SUCCEEDED)
+_RUNNING = int(tasks_v2.BatchCreateTasksMetadata.State.RUNNING)
 _OPERATION_RE = re.compile(
     r"(?P<location>projects/[A-Za-z0-9:.\-]+/locations/[A-Za-z0-9\-]+)/operations/[A-Za-z0-9_\-]+"
 )
@@ -64,6 +66,17 @@ class Operations:
         self._by_request_id: dict[tuple[str, str], str] = {}
         self._request_id_of: dict[str, tuple[str, str]] = {}
         self._ids = random.Random(secrets.randbits(128))
+        # defer(): the next batches answer a running operation, done after so many polls.
+        self._deferred: collections.deque[int] = collections.deque()
+        self._polls_left: dict[str, int] = {}
+
+    def defer(self, n: int, polls: int) -> None:
+        with self._lock:
+            self._deferred.extend([polls] * n)
+
+    def clear_deferred(self) -> None:
+        with self._lock:
+            self._deferred.clear()
 
     def batch_create_tasks(self, request: Any, now: float) -> Any:
         parent = request.parent
@@ -88,11 +101,28 @@ class Operations:
             if key is not None:
                 known = self._by_request_id.get(key)
                 if known is not None:
-                    return _copy(self._operations[known])
+                    return self._as_seen(known)
             self._store.get_queue(parent)  # NOT_FOUND for the whole call, as CreateTask
             operation = self._run(queue.parent, requests, now)
             self._remember(operation, key)
+            if self._deferred:
+                self._polls_left[operation.name] = self._deferred.popleft()
+            return self._as_seen(operation.name)
+
+    def _as_seen(self, name: str) -> Any:
+        """The operation as a caller sees it now: running while polls are left, else done."""
+        operation = self._operations[name]
+        if name not in self._polls_left:
             return _copy(operation)
+        # Its tasks exist already; only the answer is held back, so that a client's
+        # polling (GetOperation until done) is exercised.
+        final = _MetadataPb()
+        operation.metadata.Unpack(final)
+        running = _MetadataPb(state=_RUNNING)
+        running.start_time.CopyFrom(final.start_time)
+        out = operations_pb2.Operation(name=name, done=False)
+        out.metadata.Pack(running)
+        return out
 
     def _run(self, location: str, requests: Any, now: float) -> Any:
         metadata = _MetadataPb()
@@ -132,6 +162,7 @@ class Operations:
             self._request_id_of[operation.name] = key
         while len(self._operations) > MAX_OPERATIONS:
             name, _ = self._operations.popitem(last=False)
+            self._polls_left.pop(name, None)
             old_key = self._request_id_of.pop(name, None)
             if old_key is not None:
                 del self._by_request_id[old_key]
@@ -143,10 +174,15 @@ class Operations:
                 '<LOCATION_ID>/operations/<OPERATION_ID>".'
             )
         with self._lock:
-            operation = self._operations.get(name)
-            if operation is None:
+            if name not in self._operations:
                 raise not_found(f"Operation {name} not found.")
-            return _copy(operation)
+            left = self._polls_left.get(name)
+            if left is not None:
+                if left <= 1:
+                    del self._polls_left[name]
+                else:
+                    self._polls_left[name] = left - 1
+            return self._as_seen(name)
 
     def count(self) -> int:
         with self._lock:

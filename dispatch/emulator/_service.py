@@ -1,8 +1,8 @@
-"""The google.cloud.tasks.v2.CloudTasks gRPC service, on grpcio generic handlers.
+"""The google.cloud.tasks.v2.CloudTasks and google.longrunning.Operations gRPC services.
 
-Requests and responses use the proto-plus types google-cloud-tasks ships; the handlers work
-on the underlying protobuf messages (``Type.pb(...)``) because that is much faster than
-going through proto-plus marshalling on every field.
+Requests are parsed straight into the protobuf messages under google-cloud-tasks' proto-plus
+types (``Type.pb()``), and handlers answer protobuf messages serialized as they are: going
+through proto-plus marshalling on every field is much slower and changes nothing on the wire.
 """
 
 from __future__ import annotations

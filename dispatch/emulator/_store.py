@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from google.cloud import tasks_v2
@@ -122,6 +122,13 @@ class Attempt:
     oidc_audience: str
     retry_count: int
     forced: bool
+
+
+class TokenWait(NamedTuple):
+    """Real seconds until the queue's token bucket allows a dispatch (the rate limit runs on
+    the monotonic clock, whatever clock the calendar uses)."""
+
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -472,8 +479,10 @@ class Store:
         if queue.heap[0][2] is task and not queue.paused:
             queue.cond.notify()
 
-    def next_attempt(self, queue: QueueState, now: float) -> Attempt | float | None:
-        """The next attempt the queue may start now, or how long to wait (None: until notified)."""
+    def next_attempt(self, queue: QueueState, now: float) -> Attempt | TokenWait | float | None:
+        """The next attempt the queue may start now, or how long to wait: a float is time on
+        the emulator's clock until the next ETA, a TokenWait real time until the rate limit
+        allows a dispatch, None until notified."""
         if queue.paused or queue.deleted:
             return None
         heap = queue.heap
@@ -495,7 +504,7 @@ class Store:
             # Wake when a few tokens have accrued (about 10 ms' worth, within the burst):
             # one wake-up per dispatch at 500/s costs more than the dispatches themselves.
             want = min(float(queue.burst), max(1.0, queue.rate * 0.01))
-            return (want - queue.tokens) / queue.rate
+            return TokenWait((want - queue.tokens) / queue.rate)
         queue.tokens -= 1.0
         if self._shuffle is None:
             _, _, task = heapq.heappop(heap)

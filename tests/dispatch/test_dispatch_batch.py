@@ -433,3 +433,58 @@ def test_an_operation_never_done_within_the_budget_is_outcome_unknown(many: Many
         assert "may exist: re-send with task_id=" in str(exc)
     (failed,) = of(logs, "tasks.enqueue_many.batch_failed")
     assert failed["outcome_unknown"] is True
+
+
+def test_large_tasks_go_in_smaller_batches(emu: Emulator) -> None:
+    # 20 tasks of about 900 kB: 100 of them in one request would be 90 MB.
+    blob = "x" * 900_000
+    with structlog.testing.capture_logs() as logs:
+        names = enqueue_many([("/tasks/x", {"i": i, "blob": blob}) for i in range(20)])
+    assert set(bodies(emu)) == set(names)
+    sizes = [e["count"] for e in of(logs, "tasks.enqueue_many.batch_created")]
+    assert sum(sizes) == 20
+    assert max(sizes) <= 9  # 9 x (900 kB + overhead) stays under 8 MiB
+    assert len(sizes) == 3
+
+
+# --- volume: batches under every kind of fault ------------------------------------------------
+
+
+@both
+def test_2000_tasks_in_batches_under_faults_each_created_exactly_once(
+    emu: Emulator, many: Many
+) -> None:
+    # Transient failures, lost answers (the batch landed), and calls held past the client's
+    # deadline that still land afterwards: every retry carries the same request_id.
+    for fault in (
+        lambda: emu.fail_next(3, grpc.StatusCode.UNAVAILABLE, method="BatchCreateTasks"),
+        lambda: emu.fail_next(
+            3, grpc.StatusCode.UNAVAILABLE, method="BatchCreateTasks", after_commit=True
+        ),
+        lambda: emu.delay_next(2, 0.6, method="BatchCreateTasks"),
+        lambda: emu.fail_next(2, grpc.StatusCode.DEADLINE_EXCEEDED, method="BatchCreateTasks"),
+    ):
+        fault()
+    settings = DispatchSettings.from_env(
+        attempt_timeout=0.3, initial_backoff=0.01, max_backoff=0.05
+    )
+    items: list[Any] = []
+    for i in range(2000):
+        item: dict[str, Any] = {"path": "/tasks/load", "payload": {"seq": i}}
+        if i % 3 == 0:
+            item["queue"] = "other"
+        if i % 2 == 1:
+            item["task_id"] = f"{i:04x}-named-{i}"
+        items.append(item)
+    with structlog.testing.capture_logs() as logs:
+        names = many(items, settings=settings, **({"max_workers": 4} if many is many_sync else {}))
+    returned = time.monotonic()
+    # A held call outlives its client by at most the injected 0.6 s: then it has landed.
+    time.sleep(max(0.0, returned + 0.8 - time.monotonic()))
+    emu.clear_faults()
+    assert len(set(names)) == 2000
+    stored = bodies(emu)
+    assert len(stored) == 2000
+    assert [stored[name]["seq"] for name in names] == list(range(2000))
+    assert names[1].endswith("/tasks/0001-named-1")
+    assert len(of(logs, "tasks.enqueue_many.batch_retry")) >= 5

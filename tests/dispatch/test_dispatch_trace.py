@@ -63,14 +63,18 @@ def test_outside_a_span_nothing_is_added() -> None:
 
 
 @pytest.mark.usefixtures("span")
-def test_a_header_the_caller_sets_wins() -> None:
-    mine = "00-11111111111111111111111111111111-2222222222222222-00"
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"Traceparent": "00-11111111111111111111111111111111-2222222222222222-00"},
+        {"tracestate": "mine=1"},
+    ],
+)
+def test_a_trace_context_the_caller_sets_wins(given: dict[str, str]) -> None:
     with capture_tasks() as tasks:
-        enqueue_http_task("/tasks/x", headers={"Traceparent": mine}, settings=make_settings())
-    headers = tasks[0].headers
-    assert headers["Traceparent"] == mine
-    # The span's tracestate belongs to the span's traceparent, which was not used.
-    assert set(headers) == {"Content-Type", "Traceparent"}
+        enqueue_http_task("/tasks/x", headers=given, settings=make_settings())
+    # Nothing of the span's is mixed in: traceparent and tracestate belong together.
+    assert dict(tasks[0].headers) == {"Content-Type": "application/json", **given}
 
 
 def test_one_trace_from_the_enqueue_to_the_worker(
@@ -107,6 +111,10 @@ BASE = {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 x",
         "garbage",
         "",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  # 00 has 4 fields
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # zero span id
     ],
 )
 def test_a_malformed_traceparent_is_ignored_with_its_tracestate(value: str) -> None:
@@ -128,6 +136,11 @@ def test_tracestate_split_over_lines_is_joined_and_two_traceparents_are_ignored(
     other = "00-11111111111111111111111111111111-2222222222222222-00"
     twice = [*BASE.items(), ("traceparent", TRACEPARENT), ("traceparent", other)]
     assert parse_task_headers(twice).traceparent is None
+
+
+def test_a_later_version_may_carry_more_fields() -> None:
+    value = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next"
+    assert parse_task_headers({**BASE, "traceparent": value}).traceparent == value
 
 
 def test_a_delivery_without_trace_context_has_none() -> None:

@@ -257,3 +257,61 @@ def test_the_async_client_batches_too(client, paused, emulator):
     result = asyncio.run(_async_batch(emulator.address))
     assert len(result.tasks) == 2
     assert len(list(client.list_tasks(parent=paused))) == 2
+
+
+RUNNING = tasks_v2.BatchCreateTasksMetadata.State.RUNNING
+
+
+def test_a_deferred_operation_runs_until_polled_and_the_client_polls_it(client, paused, emulator):
+    emulator.defer_operations(1, polls=2)
+    operation = _batch(client, paused, [http_task(URL), http_task(URL)], request_id="slow-1")
+    assert operation.operation.done is False
+    assert operation.metadata.state == RUNNING
+    # The tasks exist; only the answer is held back.
+    assert len(list(client.list_tasks(parent=paused))) == 2
+    # A retry with the same request id sees the same running operation, creating nothing.
+    again = _batch(client, paused, [http_task(URL), http_task(URL)], request_id="slow-1")
+    assert again.operation == operation.operation
+    name = operation.operation.name
+    assert client.get_operation(request={"name": name}).done is False  # poll 1
+    assert client.get_operation(request={"name": name}).done is True  # poll 2
+    assert client.get_operation(request={"name": name}).done is True
+    # The client's own polling sees it done and returns the result.
+    assert len(operation.result(timeout=10).tasks) == 2
+    assert operation.metadata.state == SUCCEEDED
+    assert len(list(client.list_tasks(parent=paused))) == 2
+
+
+def test_operation_result_polls_get_operation_until_done(client, paused, emulator):
+    emulator.defer_operations(2)
+    first = _batch(client, paused, [http_task(URL)])
+    second = _batch(client, paused, [http_task(URL), http_task("")])
+    third = _batch(client, paused, [http_task(URL)])
+    assert (first.operation.done, second.operation.done, third.operation.done) == (
+        False,
+        False,
+        True,
+    )
+    assert len(first.result(timeout=10).tasks) == 1
+    assert len(second.result(timeout=10).tasks) == 1
+    assert sorted(second.metadata.failed_requests) == [1]
+    assert second.metadata.state == PARTIALLY_SUCCEEDED
+
+
+def test_deferred_operations_are_cleared_with_the_faults(client, paused, emulator):
+    emulator.defer_operations(3)
+    emulator.clear_faults()
+    assert _batch(client, paused, [http_task(URL)]).operation.done is True
+
+
+@pytest.mark.parametrize(("n", "polls"), [(0, 1), (1, 0), (True, 1), (1, 1.5)])
+def test_defer_operations_takes_positive_ints(emulator, n, polls):
+    with pytest.raises(ValueError, match="positive int"):
+        emulator.defer_operations(n, polls=polls)
+
+
+def test_defer_operations_needs_a_started_emulator():
+    from dispatch.emulator import Emulator
+
+    with pytest.raises(RuntimeError, match="not started"):
+        Emulator().defer_operations(1)

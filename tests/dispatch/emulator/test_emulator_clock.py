@@ -247,3 +247,18 @@ def test_a_manual_clock_moves_only_when_told():
     clock.advance(1)
     assert seen == [103.5]
     assert repr(clock) == "ManualClock(104.5)"
+
+
+def test_rate_limits_run_on_real_time_under_a_manual_clock(cclient, clocked, worker):
+    # Regression: a queue out of tokens waited for the manual clock to move (forever), not
+    # for the token bucket, which refills in real time.
+    name = f"{PARENT}/queues/rated"
+    cclient.create_queue(
+        parent=PARENT, queue={"name": name, "rate_limits": {"max_dispatches_per_second": 20}}
+    )
+    cclient.pause_queue(name=name)
+    for i in range(26):
+        cclient.create_task(parent=name, task=http_task(worker.url + f"/{i}"))
+    cclient.resume_queue(name=name)  # a burst of 20, then 6 more as tokens come back
+    got = clocked.wait_for_deliveries(26, timeout=10)
+    assert len({d.task for d in got}) == 26
