@@ -1,7 +1,7 @@
 """Every install command in the repository installs this project, by its distribution name.
 
 `taskguard` and `dispatch` are the import packages; on the package index both names belong to
-unrelated projects, so `pip install taskguard` would install someone else's code. This test
+unrelated projects, so installing either by that name would install someone else's code. This test
 reads every tracked file (docs, messages, scripts, tests) for install commands and for
 requirement lists, and fails on any that names one of those, or an extra that does not exist.
 """
@@ -166,7 +166,7 @@ OLD = "taskguard"
         f"uv add '{OLD}[cloud]'",
         f"pipx install {OLD}",
         f"poetry add dis{'patch'}",
-        "pip install -e '.[dev,cloud]'",  # the dev extra is a dependency group now
+        "pip install -e '.[" + "dev,cloud]'",  # the dev extra is a dependency group now
         f"pip install '{DISTRIBUTION}[test]'",
         f"RUN pip install --no-cache-dir {OLD.upper()}>=0.2",
     ],
