@@ -30,6 +30,11 @@ _COMMAND = re.compile(
     r"(?:\b(?:pip3?|uv\s+pip)\s+install|\bpipx\s+(?:install|inject)|\b(?:uv|poetry|pdm)\s+add)"
     r"(?P<args>[^`#);&|\n]*)"
 )
+# A requirement with extras, wherever it is written ("add <name>[<extra>] to your deps" with an old name).
+_OLD_WITH_EXTRAS = re.compile(
+    r"(?<![\w.\-/\[])(?:taskguard|dispatch)\[[a-z][a-z0-9_-]*(?:,\s*[a-z][a-z0-9_-]*)*\]",
+    re.IGNORECASE,
+)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*|\.")
 _EXTRAS = re.compile(r"\[([^\]]*)\]")
 _QUOTES = "'\"`"
@@ -68,6 +73,10 @@ def install_problems(text: str, extras: frozenset[str]) -> list[tuple[int, str]]
     """(line, problem) for each install command in ``text`` that names the wrong thing."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
+        found.extend(
+            (number, f"{match.group(0)}: not this project's distribution (use {DISTRIBUTION})")
+            for match in _OLD_WITH_EXTRAS.finditer(line)
+        )
         for command in _COMMAND.finditer(line):
             for token in command.group("args").split():
                 problem = judge_requirement(token, extras)
@@ -169,6 +178,8 @@ OLD = "taskguard"
         "pip install -e '.[" + "dev,cloud]'",  # the dev extra is a dependency group now
         f"pip install '{DISTRIBUTION}[test]'",
         f"RUN pip install --no-cache-dir {OLD.upper()}>=0.2",
+        f"add `{OLD}[cloud]` to your dev dependencies",
+        f'dependencies = ["dis{"patch"}[cloud,otel]>=1"]',
     ],
 )
 def test_the_scan_refuses(line: str) -> None:
@@ -184,6 +195,8 @@ def test_the_scan_refuses(line: str) -> None:
         f"`pip install {DISTRIBUTION}` (the `{OLD}` import package)",
         "pip install google-cloud-tasks  # then import dispatch",
         f"taskguard run -- python -m {OLD}",
+        f"[[tool.{OLD}.allow]] and [tool.{OLD}] tables",
+        f"sys.modules['{OLD}'] and queues[0]",
     ],
 )
 def test_the_scan_accepts(line: str) -> None:
