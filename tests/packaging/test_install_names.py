@@ -30,7 +30,7 @@ _COMMAND = re.compile(
     r"(?:\b(?:pip3?|uv\s+pip)\s+install|\bpipx\s+(?:install|inject)|\b(?:uv|poetry|pdm)\s+add)"
     r"(?P<args>[^`#);&|\n]*)"
 )
-# A requirement with extras, wherever it is written ("add <name>[<extra>] to your deps" with an old name).
+# An old name with extras, wherever it is written (prose, a dependency list, a Dockerfile).
 _OLD_WITH_EXTRAS = re.compile(
     r"(?<![\w.\-/\[])(?:taskguard|dispatch)\[[a-z][a-z0-9_-]*(?:,\s*[a-z][a-z0-9_-]*)*\]",
     re.IGNORECASE,
