@@ -6,11 +6,15 @@ client over gRPC), which delivers over HTTP to the app that ``task_worker`` serv
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import Any
 
 import fastapi
 import pytest
@@ -345,3 +349,35 @@ def test_the_documented_example_runs_as_written(pytester: pytest.Pytester) -> No
     assert block is not None, "the complete example test is gone from docs/TASK_DISPATCH.md"
     pytester.makepyfile(**{block.group(2).rsplit("/", 1)[-1]: block.group(1)})
     run_inner(pytester).assert_outcomes(passed=1)
+
+
+def test_an_app_whose_startup_never_completes_is_reported_and_stopped() -> None:
+    from dispatch.testing import TaskWorker
+
+    release = threading.Event()
+    threads_before = set(threading.enumerate())
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        while not release.is_set():  # a database that never answers
+            await asyncio.sleep(0.01)
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    worker = TaskWorker()
+    # The startup gives up first; the database answers later, and only then can the server
+    # wind down: start() must wait for that, not leave the thread behind.
+    timer = threading.Timer(1.0, release.set)
+    timer.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"did not start within 0\.3s"):
+            worker.start(app, timeout=0.3)
+    finally:
+        timer.cancel()
+        release.set()
+        timer.join()
+    assert [t for t in threading.enumerate() if t not in threads_before] == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", worker.port), timeout=5)
