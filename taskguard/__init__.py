@@ -28,7 +28,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/test_public_api.py
     "AllowEntry",
