@@ -22,19 +22,23 @@ class DispatchConfigError(DispatchError, ValueError):
     """A setting or an argument is invalid; raised before any RPC is made.
 
     ``field`` names what is wrong: an environment variable (``TASKS_QUEUE``) or an
-    argument of ``enqueue_http_task`` (``path``, ``task_id``, ...).
+    argument of ``enqueue_http_task`` (``path``, ``task_id``, ...). When configuration is
+    missing, ``missing`` lists every variable to set (``field`` is the first of them).
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, missing: tuple[str, ...] = ()
+    ) -> None:
         self.message = message
         self.field = field
+        self.missing = tuple(missing)
         super().__init__(message)
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message, self.field))
+        return (type(self), (self.message, self.field, self.missing))
 
 
 class CloudTasksUnavailableError(DispatchError, ImportError):

@@ -9,6 +9,7 @@ an app of their kind is served: a WSGI project needs no uvicorn.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import socket
 import threading
@@ -140,6 +141,8 @@ class TaskWorker:
                 self.stop()
                 if isinstance(self._failure, SystemExit):  # uvicorn's way to say it
                     why = "its lifespan startup failed"
+                elif self._failure is None:
+                    why = "the server stopped on its own"
                 else:
                     why = repr(self._failure)
                 raise RuntimeError(
@@ -147,8 +150,14 @@ class TaskWorker:
                     "(the captured log says more)"
                 )
             if time.monotonic() >= deadline:
-                self.stop()
-                raise RuntimeError(f"the app {app!r} did not start within {timeout:g}s")
+                with contextlib.suppress(RuntimeError):
+                    # A server stuck in its startup may not stop either; the error below
+                    # says what matters.
+                    self.stop()
+                raise RuntimeError(
+                    f"the app {app!r} did not start within {timeout:g}s "
+                    "(a lifespan startup that never completes?)"
+                )
             # Waiting on the thread, not sleeping: returns at once if the server dies.
             thread.join(0.01)
         return self

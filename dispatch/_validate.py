@@ -605,7 +605,10 @@ def build_spec(
         missing = settings.missing_to_send(queue if isinstance(queue, str) else None)
         if missing:
             event = "base_url_missing" if missing == ("TASKS_BASE_URL",) else "config_missing"
-            raise _fail(event, missing[0], missing_configuration_message(missing))
+            error = DispatchConfigError(
+                missing_configuration_message(missing), field=missing[0], missing=missing
+            )
+            raise Rejected(event, error)
     queue_path = check_queue_parts(settings, queue, required=require_config)
     base_url = check_base_url(settings.base_url, required=require_config)
     if isinstance(path, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 import structlog
@@ -215,6 +216,9 @@ def test_a_missing_configuration_error_names_every_missing_variable(
     named = [var for var in _SEND_ENV if var in message]
     assert named == list(unset), message
     assert info.value.field == unset[0]
+    assert info.value.missing == unset
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (copy.message, copy.field, copy.missing) == (message, unset[0], unset)
     # ... and the two ways to need none of them.
     assert "TASKS_DRY_RUN=true" in message
     assert "python -m dispatch.emulator" in message

@@ -6,11 +6,16 @@ client over gRPC), which delivers over HTTP to the app that ``task_worker`` serv
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import re
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import Any
 
 import fastapi
 import pytest
@@ -345,3 +350,82 @@ def test_the_documented_example_runs_as_written(pytester: pytest.Pytester) -> No
     assert block is not None, "the complete example test is gone from docs/TASK_DISPATCH.md"
     pytester.makepyfile(**{block.group(2).rsplit("/", 1)[-1]: block.group(1)})
     run_inner(pytester).assert_outcomes(passed=1)
+
+
+def test_an_app_whose_startup_never_completes_is_reported_and_stopped() -> None:
+    from dispatch.testing import TaskWorker
+
+    release = threading.Event()
+    threads_before = set(threading.enumerate())
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        while not release.is_set():  # a database that never answers
+            await asyncio.sleep(0.01)
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    worker = TaskWorker()
+    # The startup gives up first; the database answers later, and only then can the server
+    # wind down: start() must wait for that, not leave the thread behind.
+    timer = threading.Timer(1.0, release.set)
+    timer.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"did not start within 0\.3s"):
+            worker.start(app, timeout=0.3)
+    finally:
+        timer.cancel()
+        release.set()
+        timer.join()
+    assert [t for t in threading.enumerate() if t not in threads_before] == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", worker.port), timeout=5)
+
+
+def _post(url: str, path: str) -> int:
+    parts = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(parts[0], int(parts[1]), timeout=10)
+    try:
+        connection.request("POST", path + "?token=not-recorded", body=b"{}")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_what_the_app_answered_is_recorded_with_the_class_of_what_it_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dispatch.testing import ServedRequest, TaskWorker
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/boom":
+            raise ValueError("payload details")
+        start_response("202 Accepted", [("Content-Length", "2")])
+        return [b"ok"]
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            raise RuntimeError("no lifespan here")  # uvicorn then serves without one
+        await receive()
+        if scope["path"] == "/boom":
+            raise KeyError("payload details")
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    for app, error in ((wsgi, "ValueError"), (asgi, "KeyError")):
+        worker = TaskWorker().start(app)
+        try:
+            assert [_post(worker.url, "/ok"), _post(worker.url, "/boom")] == [
+                202 if app is wsgi else 201,
+                500,
+            ]
+        finally:
+            worker.stop()
+        assert worker.requests == [
+            ServedRequest("POST", "/ok", 202 if app is wsgi else 201),
+            ServedRequest("POST", "/boom", None, error),
+        ]
+        assert "payload details" not in repr(worker.requests)
+    capsys.readouterr()  # the servers' tracebacks of the two failures

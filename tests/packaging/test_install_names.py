@@ -1,7 +1,7 @@
 """Every install command in the repository installs this project, by its distribution name.
 
 `taskguard` and `dispatch` are the import packages; on the package index both names belong to
-unrelated projects, so `pip install taskguard` would install someone else's code. This test
+unrelated projects, so installing either by that name would install someone else's code. This test
 reads every tracked file (docs, messages, scripts, tests) for install commands and for
 requirement lists, and fails on any that names one of those, or an extra that does not exist.
 """
@@ -29,6 +29,11 @@ NOT_OURS = frozenset({"taskguard", "dispatch"})
 _COMMAND = re.compile(
     r"(?:\b(?:pip3?|uv\s+pip)\s+install|\bpipx\s+(?:install|inject)|\b(?:uv|poetry|pdm)\s+add)"
     r"(?P<args>[^`#);&|\n]*)"
+)
+# An old name with extras, wherever it is written (prose, a dependency list, a Dockerfile).
+_OLD_WITH_EXTRAS = re.compile(
+    r"(?<![\w.\-/\[])(?:taskguard|dispatch)\[[a-z][a-z0-9_-]*(?:,\s*[a-z][a-z0-9_-]*)*\]",
+    re.IGNORECASE,
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*|\.")
 _EXTRAS = re.compile(r"\[([^\]]*)\]")
@@ -68,6 +73,10 @@ def install_problems(text: str, extras: frozenset[str]) -> list[tuple[int, str]]
     """(line, problem) for each install command in ``text`` that names the wrong thing."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
+        found.extend(
+            (number, f"{match.group(0)}: not this project's distribution (use {DISTRIBUTION})")
+            for match in _OLD_WITH_EXTRAS.finditer(line)
+        )
         for command in _COMMAND.finditer(line):
             for token in command.group("args").split():
                 problem = judge_requirement(token, extras)
@@ -166,9 +175,11 @@ OLD = "taskguard"
         f"uv add '{OLD}[cloud]'",
         f"pipx install {OLD}",
         f"poetry add dis{'patch'}",
-        "pip install -e '.[dev,cloud]'",  # the dev extra is a dependency group now
+        "pip install -e '.[" + "dev,cloud]'",  # the dev extra is a dependency group now
         f"pip install '{DISTRIBUTION}[test]'",
         f"RUN pip install --no-cache-dir {OLD.upper()}>=0.2",
+        f"add `{OLD}[cloud]` to your dev dependencies",
+        f'dependencies = ["dis{"patch"}[cloud,otel]>=1"]',
     ],
 )
 def test_the_scan_refuses(line: str) -> None:
@@ -184,6 +195,8 @@ def test_the_scan_refuses(line: str) -> None:
         f"`pip install {DISTRIBUTION}` (the `{OLD}` import package)",
         "pip install google-cloud-tasks  # then import dispatch",
         f"taskguard run -- python -m {OLD}",
+        f"[[tool.{OLD}.allow]] and [tool.{OLD}] tables",
+        f"sys.modules['{OLD}'] and queues[0]",
     ],
 )
 def test_the_scan_accepts(line: str) -> None:

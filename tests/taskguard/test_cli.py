@@ -190,7 +190,7 @@ def test_explain_reads_the_pages_from_a_built_wheel(tmp_path: Path) -> None:
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = (tmp_path / "dist").glob("taskguard-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("cloud_tasks_guard-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "unpacked")
     out = subprocess.run(
