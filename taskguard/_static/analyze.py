@@ -402,7 +402,8 @@ class Analyzer:
                 call = chained.pop()
                 callee = self.callee(call)
                 if callee is not None:
-                    self.call(callee[1], callee[0], call, stmt_line)
+                    func, role = callee
+                    self.call(role, func, call, stmt_line)
                 _chain_calls([call.func, *call.args], chained)
                 continue
             node = stack.pop()
@@ -452,8 +453,9 @@ class Analyzer:
             self.member_chain(node, stmt_line)
         callee = self.callee(node)
         if callee is not None:
-            self.call(callee[1], callee[0], node, stmt_line)
-            if callee[0] in IMPORT_METHODS:
+            func_name, role = callee
+            self.call(role, func_name, node, stmt_line)
+            if func_name in IMPORT_METHODS:
                 stack.append(node.func.value)  # type: ignore[attr-defined]
             else:
                 _chain_calls([node.func], chained)
@@ -520,7 +522,8 @@ class Analyzer:
         if inner is None:
             return None
         spine.append(id(node))
-        return inner[0], inner[1], f"{inner[2]}.{attribute}"
+        name, bound, dotted = inner
+        return name, bound, f"{dotted}.{attribute}"
 
     def member_chain(self, node: ast.AST, stmt_line: int) -> None:
         """Judge the outermost attribute chain on an ancestor-bound name at ``node``.

@@ -57,8 +57,9 @@ def serve(hit: Record | None, parse_all: bool, skipped: Record) -> Record | None
 
     The prefilter mode leaves some files unparsed (SKIPPED) or parsed up to their last
     import (PREFIX): no answer for runs that parse every file. It would not have parsed a file
-    that is only checked for syntax (BROKEN), and it may parse less of a file that failed
-    (FAILED).
+    that is only checked for syntax (BROKEN). A file that failed (FAILED) failed the same way
+    in every mode, except that building TG004's graph (``skipped.imports`` is not None) the
+    prefilter mode may parse less of it than a run that parses every file.
     """
     if hit is None:
         return None
@@ -67,7 +68,7 @@ def serve(hit: Record | None, parse_all: bool, skipped: Record) -> Record | None
         return None if status in (SKIPPED, PREFIX) else hit
     if status == BROKEN:
         return skipped
-    if status == FAILED:
+    if status == FAILED and skipped.imports is not None:
         return None
     return hit
 
@@ -117,14 +118,13 @@ def store(
         if old is not None and not rewrite.complete:
             # Only some files of the directory were checked: keep what is known of the rest.
             listed = set(rewrite.names)
-            old_names, old_packed, old_common, old_others = old
             old_stats = array("q")
-            old_stats.frombytes(old_packed)
-            for i, name in enumerate(old_names):
+            old_stats.frombytes(old.stats)
+            for i, name in enumerate(old.names):
                 if name not in listed:
                     names.append(name)
                     stats.extend(old_stats[STAMPS * i : STAMPS * i + STAMPS])
-                    records.append(old_others.get(i, old_common))
+                    records.append(old.others.get(i, old.common))
         entry = _cache.pack(names, stats, records) if names else None
         if entry is None:
             changed = dirs.pop(rel_dir, None) is not None or changed

@@ -94,8 +94,9 @@ def indirect(
                         best = candidate
             if best is None:
                 continue
-            path = [origin, *chain(best[2], name), name]
-            ref = edges[origin][best[2]]
+            _length, _line, first_hop = best
+            path = [origin, *chain(first_hop, name), name]
+            ref = edges[origin][first_hop]
             verdict = decide(policy, origin, name)
             allow = (
                 -1

@@ -14,20 +14,22 @@ from taskguard._static.source import Failure, Job, Task, WarningsIgnored, analyz
 PARALLEL_THRESHOLD = 400
 PARALLEL_THRESHOLD_PARSING = 200
 
-# The job of the forked workers (inherited through fork, never pickled).
-_WORKER: Job | None = None
+# What the forked workers share: the job, the tasks in the order they are handed out
+# (inherited through fork, never pickled; a chunk is a range of that order).
+_WORKER: tuple[Job, list[Task]] | None = None
 
 Learned = list[tuple[bytes, "Failure | None"]]
 
 
-def _worker(chunk: list[Task]) -> tuple[list[Record], Learned]:
+def _worker(chunk: tuple[int, int]) -> tuple[list[Record], Learned]:
     assert _WORKER is not None
-    job = _WORKER
+    job, ordered = _WORKER
     # A forked worker only ever allocates acyclic trees and records: the cyclic collector
     # would only walk them over and over (a fifth to a half of the parse time).
     gc.disable()
+    start, stop = chunk
     with WarningsIgnored():
-        records = [analyze_file(task, job) for task in chunk]
+        records = [analyze_file(task, job) for task in ordered[start:stop]]
     syntax = job.syntax
     if syntax is None:
         return records, []
@@ -70,8 +72,8 @@ def analyze_all(tasks: list[Task], job: Job, jobs: int | None) -> list[Record]:
     # are small files, so no worker is left parsing alone for long at the end.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
     size = max(8, len(tasks) // (jobs * 32))
-    chunks = [[tasks[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
-    _WORKER = job
+    chunks = [(k, min(k + size, len(order))) for k in range(0, len(order), size)]
+    _WORKER = (job, [tasks[i] for i in order])
     try:
         pool = multiprocessing.get_context("fork").Pool(jobs)
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from taskguard._policy import Policy
 from taskguard._static.names import ancestors as _ancestors
@@ -59,14 +60,32 @@ def _has_relative_import(data: bytes) -> bool:
     return False
 
 
-# A group: the literal segments of one pattern, and the pattern's first segment when it is
-# literal (None for "*"/"**"): a relative import only ever resolves inside the importer's own
-# root package, so the module name can only supply segments to patterns that can start there.
-Group = tuple[tuple[str, ...], "str | None"]
-# The same, ready for searching: (segment bytes, segment) pairs.
-Needles = tuple[tuple[tuple[bytes, str], ...], "str | None"]
-# (head, binding statements, names they bind, literal segments of the patterns below).
-ChainHead = tuple[bytes, "re.Pattern[bytes]", frozenset[bytes], tuple[tuple[bytes, ...], ...]]
+class Group(NamedTuple):
+    """The literal segments of one pattern, and its first segment when that is literal.
+
+    ``first`` is None for "*"/"**": a relative import only ever resolves inside the
+    importer's own root package, so the module name can only supply segments to patterns
+    that can start there.
+    """
+
+    segments: tuple[str, ...]
+    first: str | None
+
+
+class Needles(NamedTuple):
+    """A :class:`Group` ready for searching: (segment bytes, segment) pairs."""
+
+    segments: tuple[tuple[bytes, str], ...]
+    first: str | None
+
+
+class ChainHead(NamedTuple):
+    """The first segment of a module above a pattern, and how a file may bind a name to it."""
+
+    head: bytes
+    binding: re.Pattern[bytes]  # the import statements that may bind such a name
+    tails: frozenset[bytes]  # the names those statements bind (the ancestors' last segments)
+    groups: tuple[tuple[bytes, ...], ...]  # the literal segments of the patterns below
 
 
 def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]:
@@ -85,9 +104,9 @@ def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]
         segments = {s for s in parts if s not in ("*", "**")}
         first = None if parts[0] in ("*", "**") else parts[0]
         # Longest first: the most specific segment is the one most likely to be absent.
-        groups.add((tuple(sorted(segments, key=lambda s: (-len(s), s))), first))
+        groups.add(Group(tuple(sorted(segments, key=lambda s: (-len(s), s))), first))
     kept: list[Group] = []
-    for group in sorted(groups, key=lambda g: (len(g[0]), g[0], g[1] or "")):
+    for group in sorted(groups, key=lambda g: (len(g.segments), g.segments, g.first or "")):
         own, first = group
         implied = any(
             all((a in own) if exact else any(a in b for b in own) for a in other)
@@ -214,7 +233,7 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
             if pattern.partition(".")[0] == head
         )
         found.append(
-            (
+            ChainHead(
                 head.encode(),
                 re.compile(b"|".join(alternatives)),
                 frozenset(a.rpartition(".")[2].encode() for a in mine),
@@ -267,7 +286,7 @@ class Prefilter:
             forbidden = _needle_groups(policy.forbidden_in_protected, exact=exact)
             # First-party names only come from the bytes; relative imports are found apart.
             roots = tuple(
-                (segments, "")
+                Group(segments, "")
                 for segments, _first in _needle_groups(policy.root_packages, exact=exact)
             )
             extra = forbidden + roots if graph else ()
@@ -284,7 +303,7 @@ class Prefilter:
         }
         self.needles: dict[tuple[bool, bool], tuple[Needles, ...]] = {
             key: tuple(
-                (tuple((segment.encode(), segment) for segment in segments), first)
+                Needles(tuple((segment.encode(), segment) for segment in segments), first)
                 for segments, first in groups
             )
             for key, groups in self.groups.items()
@@ -355,7 +374,7 @@ class Prefilter:
         # Attribute chains on an imported module live after the imports.
         region = b"\n".join(data[start:end] for start, end in spans)
         if any(
-            chain[0] in data and self._chained(data, region, chain)
+            chain.head in data and self._chained(data, region, chain)
             for chain in self.chains[protected]
         ):
             return None
@@ -367,7 +386,7 @@ class Prefilter:
             return True
         # The whole file first (fast C searches); only a hit pays for cutting out the region.
         spelled = self._any_group(data, module, self.needles[False, protected], exact=False)
-        chains = [chain for chain in self.chains[protected] if chain[0] in data]
+        chains = [chain for chain in self.chains[protected] if chain.head in data]
         if not spelled and not chains and not (self.graph and _has_relative_import(data)):
             return False
         spans = self._spans(data)
@@ -432,14 +451,8 @@ _NAMESPACE_NAMES = (b"globals", b"locals", b"vars")
 _PROTECTED_WORDS = (b"zipimport",)
 _PROTECTED_NAMES = (b"exec", b"eval", b"compile")
 _IMPORTED_WORDS = (b"types",)
-_CALLS: list[re.Pattern[bytes]] = []
-
-
-def _calls() -> re.Pattern[bytes]:
-    # Compiled on first use: a cached run never needs it.
-    if not _CALLS:
-        _CALLS.append(re.compile(_CALL_PATTERN))
-    return _CALLS[0]
+# Compiled with the module: only runs that read files import it.
+_CALLS = re.compile(_CALL_PATTERN)
 
 
 def _expressions_matter(
@@ -449,21 +462,29 @@ def _expressions_matter(
 
     Non-ASCII text can spell any identifier (NFKC), so it always counts. ``spans`` gives the
     byte spans of the file's import statements (:func:`_import_spans`).
+
+    Every file the prefilter rules out goes through all of these searches, so they are
+    plain loops over ``in`` and ``find`` (C searches), without generator expressions.
     """
-    if (
-        not data.isascii()
-        or _calls().search(data) is not None
-        or any(word in data for word in _NAMESPACE_WORDS)
-        or any(_has_word(data, word) for word in _NAMESPACE_NAMES)
-    ):
+    if not data.isascii() or _CALLS.search(data) is not None:
         return True
+    for word in _NAMESPACE_WORDS:
+        if word in data:
+            return True
+    for word in _NAMESPACE_NAMES:
+        if _has_word(data, word):
+            return True
     if not protected:
         return False
-    if any(word in data for word in _PROTECTED_WORDS) or any(
-        _has_word(data, word) for word in _PROTECTED_NAMES
-    ):
-        return True
-    imported = [word for word in _IMPORTED_WORDS if word in data]
+    for word in _PROTECTED_WORDS:
+        if word in data:
+            return True
+    for word in _PROTECTED_NAMES:
+        if _has_word(data, word):
+            return True
+    # Cutting out the import statements costs more than every search above: only when the
+    # word is an identifier somewhere at all (the spans are a part of the file).
+    imported = [word for word in _IMPORTED_WORDS if _has_identifier(data, word)]
     if not imported:
         return False
     found = spans(data)

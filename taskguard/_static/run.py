@@ -228,8 +228,8 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
         directory, package, names, stats, complete = listing
         packed = array("q", stats)
         known = cached.dirs.get(rel_dir)
-        if known is not None and known[0] == names and known[1] == packed.tobytes():
-            whole = _served_as_stored(stored, known[2], known[3], parse_all, skipped)
+        if known is not None and known.names == names and known.stats == packed.tobytes():
+            whole = _served_as_stored(stored, known.common, known.others, parse_all, skipped)
             if whole is not None:
                 # The whole directory is unchanged and served as stored: the usual case.
                 # Only the files whose record differs from the common one, unless that matters.
@@ -248,12 +248,12 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
         index: dict[str, int] = {}
         old = array("q")
         if known is not None:
-            index = {name: i for i, name in enumerate(known[0])}
-            old.frombytes(known[1])
+            index = {name: i for i, name in enumerate(known.names)}
+            old.frombytes(known.stats)
         rewrite = Rewrite(names, packed, complete)
         # A complete listing replaces what the cache knows of the directory (files gone, or
         # listed in another order, which would defeat the comparison above next time).
-        dirty = complete and known is not None and known[0] != names
+        dirty = complete and known is not None and known.names != names
         for j, name in enumerate(names):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             at = STAMPS * j
@@ -267,7 +267,7 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
                 and old[STAMPS * before : STAMPS * before + STAMPS] == packed[at : at + STAMPS]
             ):
                 assert known is not None
-                record = stored(known[3].get(before, known[2]))
+                record = stored(known.others.get(before, known.common))
                 served = serve(record, parse_all, skipped)
                 rewrite.kept[j] = record
             if served is None:
