@@ -15,6 +15,7 @@ guard runs in any interpreter that can import ``taskguard``.
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import operator
 import sys
@@ -90,12 +91,14 @@ _caches: list[set[Hashable]] = []
 # Undotted module names that no module may be refused under the active guard: the fast path
 # of a module that has not imported them yet.
 _clean_names: set[str] = set()
-# Absolute from-imports found clean, by the identity of their fromlist tuple (a code
-# object's constant: the same object at every run of the statement, in one module):
-# id -> (that tuple, held so that the id cannot be reused; the module name; the importer,
-# the very string its guarded __import__ holds). Only tuples of exact strings are
-# remembered, so a hit needs no look at the items. Emptied with the other caches.
-_forms: dict[int, tuple[tuple[str, ...], str, str]] = {}
+# Absolute from-imports found clean: fromlist tuple -> importer (the very string its
+# guarded __import__ holds) -> (that tuple object, the module name). A hit needs the very
+# tuple object remembered (a code object's constant, shared by every equal fromlist of one
+# module's code, so the same object at every run of the statement): only tuples of exact
+# strings are remembered, so a hit needs no look at the items. Keyed by value, not id():
+# id() raises an audit event, which costs an audit-hook call per import. Emptied with the
+# other caches.
+_forms: dict[tuple[str, ...], dict[str, tuple[tuple[str, ...], str]]] = {}
 # At most this many (code made at run time could make new fromlist tuples without end).
 _FORMS_LIMIT: Final = 100_000
 # How clean an import form is: refused (or not decidable), clean for this importer only,
@@ -274,15 +277,19 @@ def _make_import(importer: str) -> ImportFunc:
                     ):
                         return module
             elif fromlist.__class__ is tuple:
-                form = _forms.get(id(fromlist))
-                if (
-                    form is not None
-                    and form[0] is fromlist
-                    and form[2] is importer
-                    and name.__class__ is str
-                    and form[1] == name
-                ):
-                    return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
+                try:
+                    forms = _forms.get(fromlist)
+                except TypeError:  # an unhashable item: the import itself refuses it
+                    forms = None
+                if forms is not None:
+                    form = forms.get(importer)
+                    if (
+                        form is not None
+                        and form[0] is fromlist
+                        and name.__class__ is str
+                        and form[1] == name
+                    ):
+                        return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
         result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
@@ -336,7 +343,7 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             # so give it the closure's fast path. A statement that runs once (module level)
             # never gets here and costs nothing to remember.
             if remember is not None and len(_forms) < _FORMS_LIMIT:
-                _forms[id(remember)] = (remember, name, importer)
+                _forms.setdefault(remember, {})[importer] = (remember, name)
             return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
         # A form this module has not made before, or one never remembered: a star import
         # (judged on what it binds, after the import) and the standard modules seen
@@ -784,28 +791,48 @@ _ADOPT_DEPTH: Final = 12
 _watching = False
 
 
+class _ExecWatch:
+    """The audit hook: ``functools.partial(getattr, _ExecWatch())`` is called with
+    ``(event, args)`` as ``getattr(watch, event, args)``, all in C, so the events that are
+    not ``exec`` (``open``, ``id()``...) cost no Python frame; ``exec`` is the property
+    below, which reads what it needs from the frame that called ``exec``."""
+
+    __slots__ = ()
+
+    @property
+    def exec(self) -> None:
+        guard = _active
+        if guard is None:
+            return
+        meta_path = sys.meta_path
+        if meta_path and meta_path[0] is guard._finder:
+            # Every spec went through the finder, which guarded its loader already (the
+            # usual case: a hook that got in front is put back behind it by install(),
+            # the plugin and the bootstrap).
+            return
+        caller = sys._getframe().f_back  # no frames in between: the caller of exec()
+        if caller is not None:
+            _adopt(caller)
+
+
 def _watch_loads() -> None:
     """Add the audit hook, once per process (called with ``_lock`` held)."""
     global _watching
     if not _watching:
-        sys.addaudithook(_on_audit)
+        sys.addaudithook(functools.partial(getattr, _ExecWatch()))
         _watching = True
 
 
-def _on_audit(event: str, args: tuple[Any, ...]) -> None:
-    if event == "exec" and _active is not None:
-        _adopt(args[0], sys._getframe().f_back)  # None when C code called exec
-
-
-def _adopt(code: object, frame: types.FrameType | None) -> None:
-    """Guard the first-party module a loader is about to execute, if it is not yet."""
+def _adopt(frame: types.FrameType | None) -> None:
+    """Guard the first-party module a loader is about to execute (``frame`` called
+    ``exec``), if it is not guarded yet."""
     namespace = None
     depth = 0
     while frame is not None and depth < _ADOPT_DEPTH:
         frame_code = frame.f_code
         if frame_code is _EXEC_TRAMPOLINE and depth == 0:
             args = frame.f_locals.get("args")
-            if args.__class__ is tuple and len(args) >= 2 and args[0] is code:
+            if args.__class__ is tuple and len(args) >= 2 and args[0].__class__ is types.CodeType:
                 namespace = args[1]
                 break
         elif frame_code in _LOADING_CODES:

@@ -207,3 +207,38 @@ def test_malformed_acknowledgement_is_a_usage_error(
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*taskguard_unguarded: {line!r}: {problem}*"])
+
+
+def test_typeguard_pytest_plugin_hook_in_front(pytester: pytest.Pytester) -> None:
+    # typeguard's own plugin puts its import hook at sys.meta_path[0] in pytest_configure;
+    # the modules it instruments are guarded all the same.
+    pytest.importorskip("typeguard")
+    make_project(
+        pytester,
+        {
+            "conftest.py": "import fakehttp  # loaded: only the module's builtins refuse it\n",
+            "app/api/routers/typed.py": """
+                def lazy(x: int) -> int:
+                    import fakehttp
+                    return x
+            """,
+            "tests/test_typed.py": """
+                import pytest
+                from typeguard import TypeCheckError
+                from taskguard import ForbiddenImportError
+                from app.api.routers import typed
+
+                def test_instrumented():
+                    with pytest.raises(TypeCheckError):
+                        typed.lazy("not an int")
+
+                def test_guarded():
+                    typed.lazy(1)
+            """,
+        },
+    )
+    result = run(pytester, "-p", "typeguard", "--typeguard-packages=app")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*ForbiddenImportError: TG002: app.api.routers.typed may not import fakehttp at *"]
+    )

@@ -546,3 +546,23 @@ def test_swallowed_blocked_imports_are_said_on_stderr(project: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "taskguard: blocked" not in proc.stderr
     assert proc.stderr.count("taskguard.forbidden_import") == 1, proc.stderr
+
+
+def test_an_import_hook_the_program_installs_in_front(project: Path) -> None:
+    pytest.importorskip("typeguard")
+    (project / "app/api/routers/typed.py").write_text(
+        "def lazy(x: int) -> int:\n    import fakehttp\n    return x\n"
+    )
+    code = (
+        "import sys, fakehttp\n"
+        "from typeguard import install_import_hook\n"
+        "install_import_hook('app')\n"
+        "assert type(sys.meta_path[0]).__name__ == 'TypeguardFinder'\n"
+        "from app.api.routers import typed\n"
+        "typed.lazy(1)\n"
+    )
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == 1, proc.stderr
+    assert "ForbiddenImportError: TG002: app.api.routers.typed may not import fakehttp" in (
+        proc.stderr
+    )

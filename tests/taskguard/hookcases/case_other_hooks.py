@@ -5,10 +5,11 @@ its own loader class, each installed before and after the guard (an already-load
 forbidden module, so only the module's own builtins can refuse it). Uninstalling restores
 sys.meta_path exactly and leaves no trace in modules loaded afterwards."""
 
+import builtins
 import importlib.util
 import sys
 
-from _support import POLICY, blocked, done, needs, write
+from _support import POLICY, blocked, done, needs, unload, write
 
 from taskguard import install
 
@@ -24,6 +25,7 @@ def typed(x: int) -> int:
     return x
 """
 NAMES = ("tg_before", "tg_after", "bt_before", "bt_after", "own_before", "own_after", "later")
+write({"app/api/routers/no_exec/__init__.py": BODY})
 write({f"app/api/routers/{name}/__init__.py": BODY for name in NAMES})
 
 
@@ -56,6 +58,25 @@ class OwnFinder:
         return importlib.util.spec_from_file_location(
             name, spec.origin, loader=loader, submodule_search_locations=[]
         )
+
+
+class NoExecLoader(OwnLoader):
+    """Runs the module's code as a function: the builtin exec() is never called."""
+
+    def exec_module(self, module):
+        import types
+
+        with open(self.path, encoding="utf-8") as fh:
+            code = compile(fh.read(), self.path, "exec")
+        types.FunctionType(code, module.__dict__)()
+
+
+class NoExecFinder(OwnFinder):
+    def find_spec(self, name, path=None, target=None):
+        spec = super().find_spec(name, path, target)
+        if spec is not None:
+            spec.loader = NoExecLoader(spec.origin)
+        return spec
 
 
 def real_builtins(module):
@@ -104,7 +125,20 @@ check("bt_after", instrumented=beartype_violation)
 assert check("own_before", instrumented=None).loaded_by == "OwnLoader"
 own = check("own_after", instrumented=None)
 assert own.loaded_by == "OwnLoader" and type(own.__loader__) is OwnLoader
-assert {v.importer for v in guard.violations} == {f"app.api.routers.{n}" for n in NAMES[:-1]}
+adopted = {f"app.api.routers.{n}" for n in NAMES[:-1]}
+assert {v.importer for v in guard.violations} == adopted
+
+# The documented limit: a loader in front of the finder that never calls exec() keeps the
+# real builtins (the second line still catches first loads).
+no_exec_finder = NoExecFinder("app.api.routers.no_exec")
+sys.meta_path.insert(0, no_exec_finder)
+no_exec = importlib.import_module("app.api.routers.no_exec")
+assert no_exec.lazy.__builtins__ is vars(builtins)
+assert no_exec.lazy().NAME == "fakehttp"
+unload("fakehttp")
+assert blocked(no_exec.lazy).importer == "app.api.routers.no_exec"
+importlib.import_module("fakehttp")
+sys.meta_path.remove(no_exec_finder)
 
 # --- uninstall: sys.meta_path exactly as the application left it, no trace later on
 expected = [finder for finder in sys.meta_path if finder is not guard._finder]
