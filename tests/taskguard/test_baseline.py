@@ -200,7 +200,7 @@ def test_codes_that_cannot_be_baselined_and_vanished_files_have_no_entry(
         tmp_path / "p",
         {
             ROUTER: "import httpx  # taskguard: ignore[TG001] -- wrong code\n",
-            "app/api/broken.py": "def (:\n",
+            "app/api/broken.py": "import httpx\ndef (:\n",
         },
         TABLE,
     )

@@ -11,6 +11,7 @@ def test_all_is_pinned() -> None:
     # The public surface, exactly: adding or removing a name is a decision, not an accident.
     assert taskguard.__all__ == [
         "AllowEntry",
+        "BaselineError",
         "CheckResult",
         "ForbiddenImportError",
         "Guard",
@@ -41,6 +42,7 @@ def test_every_error_is_a_taskguard_error() -> None:
         and not issubclass(getattr(taskguard, name), Warning)
     ]
     assert {error.__name__ for error in errors} == {
+        "BaselineError",
         "ForbiddenImportError",
         "PolicyError",
         "TaskguardError",
