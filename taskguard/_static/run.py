@@ -2,7 +2,8 @@
 
 1. :func:`_scope`: the files the run reports on, and the files whose records it needs.
 2. :func:`_plan_from_cache`: the records the cache still holds, and the files left to analyse.
-3. :func:`_analyse`: the records of those files (see ``source``, ``parallel``), stored back.
+3. :func:`_analyse`: the records of those files (see ``source``, ``parallel``); then the
+   directories that changed are written back to the cache (``cached.store``).
 4. :func:`_judge`: findings become violations, unless an allow entry or an inline
    suppression excuses them; TG004 chains are added; stale suppressions are TG005.
 5. :func:`_stale_allow_entries`: allow entries that excused nothing are TG005.
