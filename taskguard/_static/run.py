@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
-from taskguard._errors import UnknownRuleError
+from taskguard._errors import RuleSelectionError
 from taskguard._policy import Policy
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
@@ -64,7 +64,8 @@ def check(
     parses every file, so that a syntax error anywhere is TG900. ``jobs`` forces the number
     of worker processes (default: parallel only when it pays). Raises :class:`PolicyError`
     for an invalid policy, ``FileNotFoundError`` for a missing path and
-    :class:`UnknownRuleError` (a ``ValueError``) for an unknown code in ``select``.
+    :class:`RuleSelectionError` (a ``ValueError``) for an unknown code in ``select``, or a
+    ``select`` that names no code at all.
 
     ``prefilter`` is deprecated (a ``DeprecationWarning``): ``prefilter=True`` is the
     default now, ``prefilter=False`` is ``parse_all=True``.
@@ -118,8 +119,8 @@ def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | Non
     raw = select.split(",") if isinstance(select, str) else list(select)
     codes = frozenset(c.strip().upper() for c in raw if c.strip())
     unknown = sorted(codes - RULES.keys())
-    if unknown:
-        raise UnknownRuleError(tuple(unknown), tuple(sorted(RULES)))
+    if unknown or not codes:
+        raise RuleSelectionError(tuple(unknown), tuple(sorted(RULES)))
     return codes
 
 
