@@ -9,8 +9,8 @@ from taskguard._errors import (
     BaselineError,
     ForbiddenImportError,
     PolicyError,
+    RuleSelectionError,
     TaskguardError,
-    UnknownRuleError,
 )
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
@@ -50,9 +50,9 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/te
     "PolicyError",
     "RULES",
     "Rule",
+    "RuleSelectionError",
     "TaskguardError",
     "UnguardedModuleWarning",
-    "UnknownRuleError",
     "Verdict",
     "Violation",
     "__version__",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskguard._version import __version__
@@ -273,8 +274,6 @@ def save_syntax(root: str, results: dict[bytes, Any]) -> None:
 
 def table_key(source: str) -> tuple[Any, ...] | None:
     """What the cached table of ``source`` is valid for; None: do not cache it now."""
-    import time
-
     try:
         st = os.stat(source)
     except OSError:

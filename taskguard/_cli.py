@@ -148,7 +148,7 @@ def _use_color(stream: object) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from taskguard._errors import BaselineError, PolicyError, UnknownRuleError
+    from taskguard._errors import BaselineError, PolicyError, RuleSelectionError
     from taskguard._static import check
 
     if args.jobs is not None and args.jobs < 1:
@@ -175,7 +175,7 @@ def _check(args: argparse.Namespace) -> int:
         return _error(f"{exc.strerror}: {exc.filename}")
     except BaselineError as exc:
         return _error(str(exc))
-    except UnknownRuleError as exc:
+    except RuleSelectionError as exc:
         return _error(f"--select: {exc}")
     return _report(args, result)
 

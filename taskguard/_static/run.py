@@ -2,7 +2,8 @@
 
 1. :func:`_scope`: the files the run reports on, and the files whose records it needs.
 2. :func:`_plan_from_cache`: the records the cache still holds, and the files left to analyse.
-3. :func:`_analyse`: the records of those files (see ``source``, ``parallel``), stored back.
+3. :func:`_analyse`: the records of those files (see ``source``, ``parallel``); then the
+   directories that changed are written back to the cache (``cached.store``).
 4. :func:`_judge`: findings become violations, unless an allow entry or an inline
    suppression excuses them; TG004 chains are added; stale suppressions are TG005.
 5. :func:`_stale_allow_entries`: allow entries that excused nothing are TG005.
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
-from taskguard._errors import UnknownRuleError
+from taskguard._errors import RuleSelectionError
 from taskguard._policy import Policy
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
@@ -66,9 +67,9 @@ def check(
     policy's baseline file when it exists (see ``taskguard._baseline``): the violations it
     records move to ``CheckResult.baselined``, stale entries become TG005. Raises
     :class:`PolicyError` for an invalid policy, ``FileNotFoundError`` for a missing path,
-    :class:`UnknownRuleError` (a ``ValueError``) for an unknown code in ``select`` and
-    :class:`BaselineError` (a ``ValueError``) for a baseline file that cannot be read or
-    trusted.
+    :class:`RuleSelectionError` (a ``ValueError``) for an unknown code in ``select`` or a
+    ``select`` that names no code at all, and :class:`BaselineError` (a ``ValueError``) for
+    a baseline file that cannot be read or trusted.
 
     ``prefilter`` is deprecated (a ``DeprecationWarning``): ``prefilter=True`` is the
     default now, ``prefilter=False`` is ``parse_all=True``.
@@ -124,8 +125,8 @@ def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | Non
     raw = select.split(",") if isinstance(select, str) else list(select)
     codes = frozenset(c.strip().upper() for c in raw if c.strip())
     unknown = sorted(codes - RULES.keys())
-    if unknown:
-        raise UnknownRuleError(tuple(unknown), tuple(sorted(RULES)))
+    if unknown or not codes:
+        raise RuleSelectionError(tuple(unknown), tuple(sorted(RULES)))
     return codes
 
 
