@@ -568,10 +568,16 @@ def _entry(
         problems.append((f"{where}.statement", "expected a non-empty string"))
     else:
         try:
-            ast.parse(statement)
+            body = ast.parse(statement).body
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             reason = getattr(exc, "msg", None) or type(exc).__name__
             problems.append((f"{where}.statement", f"not a Python statement ({reason})"))
+        else:
+            # What the checker writes is always one statement (or expression): a comment
+            # alone or two statements could never match, so they are a bad edit, not stale.
+            if len(body) != 1:
+                got = "none" if not body else str(len(body))
+                problems.append((f"{where}.statement", f"expected one statement, got {got}"))
     if type(count) is not int or count < 1:
         problems.append((f"{where}.count", f"expected a positive integer, got {count!r}"))
     if len(problems) > before:
