@@ -115,11 +115,16 @@ def _app_from_marker(marker: pytest.Mark) -> object:
     factory = marker.kwargs.get("factory", False)
     if not isinstance(factory, bool):
         pytest.fail("@pytest.mark.task_worker: factory must be True or False", pytrace=False)
-    try:
-        if isinstance(app, str):
+    # pytest.fail is called outside the except clause: raised inside it, the report would
+    # print the message twice, the second time as the exception being handled.
+    problem = None
+    if isinstance(app, str):
+        try:
             app = load_app(app)
-    except (TypeError, ImportError) as exc:
-        pytest.fail(f"@pytest.mark.task_worker: {exc}", pytrace=False)
+        except (TypeError, ImportError) as exc:
+            problem = str(exc)
+    if problem is not None:
+        pytest.fail(f"@pytest.mark.task_worker: {problem}", pytrace=False)
     if factory:
         if not callable(app):
             pytest.fail(f"@pytest.mark.task_worker: factory {app!r} is not callable", pytrace=False)
@@ -150,10 +155,13 @@ def task_worker(
             app = _app_from_marker(marker)
         else:
             app = request.getfixturevalue("task_worker_app")
+        problem = None
         try:
             worker.start(app)
         except (TypeError, RuntimeError) as exc:
-            pytest.fail(f"task_worker: {exc}", pytrace=False)
+            problem = str(exc)
+        if problem is not None:
+            pytest.fail(f"task_worker: {problem}", pytrace=False)
         yield worker
     finally:
         worker.stop()

@@ -295,6 +295,8 @@ def test_a_missing_or_broken_app_is_an_error_that_says_what_to_do(
     result = run_inner(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([expected])
+    # Said once: not a second time as the exception the failure was raised while handling.
+    assert "During handling of the above exception" not in result.stdout.str()
 
 
 def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
