@@ -67,12 +67,15 @@ def cloud_tasks_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     Sets TASKS_EMULATOR_HOST, TASKS_PROJECT, TASKS_LOCATION and TASKS_QUEUE (and unsets
     TASKS_DRY_RUN, which would bypass the emulator); all are restored afterwards.
     """
+    missing = None
     try:
         from dispatch.emulator import Emulator
     except ImportError as exc:  # the cloud extra is not installed
+        missing = str(exc)
+    if missing is not None:  # failed outside the except clause: reported once, unchained
         pytest.fail(
             "cloud_tasks_emulator needs the cloud extra "
-            f"(pip install 'cloud-tasks-guard[cloud]'): {exc}",
+            f"(pip install 'cloud-tasks-guard[cloud]'): {missing}",
             pytrace=False,
         )
     queue = f"projects/{EMULATOR_PROJECT}/locations/{EMULATOR_LOCATION}/queues/{EMULATOR_QUEUE}"
