@@ -68,8 +68,8 @@ def test_without_the_cloud_extra_the_fixture_says_how_to_install_it_once(pyteste
         "-p", "no:cacheprovider", "-p", "no:taskguard", "-p", "no:hypothesispytest"
     )
     result.assert_outcomes(errors=1)
-    # [[]cloud[]]: fnmatch's spelling of a literal [cloud].
-    install = "pip install 'cloud-tasks-guard[[]cloud[]]'"
-    result.stdout.fnmatch_lines([f"*cloud_tasks_emulator needs the cloud extra ({install})*"])
+    out = result.stdout.str()
+    install = "pip install 'cloud-tasks-guard[cloud]'"
+    assert f"cloud_tasks_emulator needs the cloud extra ({install})" in out
     # Said once, not after the ImportError it was raised while handling.
-    assert "During handling of the above exception" not in result.stdout.str()
+    assert "During handling of the above exception" not in out
