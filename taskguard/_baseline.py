@@ -304,6 +304,10 @@ def stale_violations(
         count = baseline.counts[entry]
         extra = f" ({left} of its {count} occurrences)" if count > 1 else ""
         what = f"baseline entry {entry.describe()}{extra}"
+        message = TG005.template.format(what=what)
+        if left < count:
+            # Some occurrences are still there: removing the entry would make them new.
+            message = f"{what} matched nothing; lower its count to {count - left}"
         out.append(
             Violation(
                 shown_path,
@@ -312,7 +316,7 @@ def stale_violations(
                 TG005.code,
                 entry.importer,
                 entry.imported,
-                TG005.template.format(what=what),
+                message,
             )
         )
     return out
