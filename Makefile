@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.taskguard-installed
 # The dev tools are a PEP 735 dependency group: `pip install --group` needs pip 25.1 or newer.
 # Before 0.2.0 the distribution was called taskguard: an editable install of it left in an
 # older .venv would provide the same packages and entry points a second time, so it goes.
-# taskguard/__init__.py holds the version: the installed metadata follows it.
-$(STAMP): pyproject.toml taskguard/__init__.py
+# taskguard/_version.py holds the version: the installed metadata follows it.
+$(STAMP): pyproject.toml taskguard/_version.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "taskguard needs Python 3.10 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'pip>=25.1'

@@ -157,8 +157,18 @@ class BulkEnqueueError(TaskCreationError):
     def _render(self) -> str:
         created = sum(1 for name in self.names if name is not None)
         lines = [f"{len(self.failures)} of {len(self.names)} tasks failed ({created} created):"]
+        # Consecutive items that failed the same way share a line: a missing setting fails
+        # every item, and a thousand copies of its message would bury everything else.
+        runs: list[tuple[int, int, str]] = []
+        for index, error in self.failures:
+            said = f"{type(error).__name__}: {error}"
+            if runs and runs[-1][1] == index - 1 and runs[-1][2] == said:
+                runs[-1] = (runs[-1][0], index, said)
+            else:
+                runs.append((index, index, said))
         lines.extend(
-            f"  item {index}: {type(error).__name__}: {error}" for index, error in self.failures
+            f"  item {first}: {said}" if first == last else f"  items {first}-{last}: {said}"
+            for first, last, said in runs
         )
         return "\n".join(lines)
 

@@ -176,7 +176,7 @@ class TaskWorker:
             import uvicorn
         except ImportError as exc:
             raise RuntimeError(
-                f"task_worker serves ASGI apps with uvicorn, which is not importable ({exc}): "
+                f"ASGI apps are served by uvicorn, which is not importable ({exc}): "
                 "pip install uvicorn"
             ) from None
         worker = self

@@ -67,12 +67,15 @@ def cloud_tasks_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     Sets TASKS_EMULATOR_HOST, TASKS_PROJECT, TASKS_LOCATION and TASKS_QUEUE (and unsets
     TASKS_DRY_RUN, which would bypass the emulator); all are restored afterwards.
     """
+    missing = None
     try:
         from dispatch.emulator import Emulator
     except ImportError as exc:  # the cloud extra is not installed
+        missing = str(exc)
+    if missing is not None:  # failed outside the except clause: reported once, unchained
         pytest.fail(
             "cloud_tasks_emulator needs the cloud extra "
-            f"(pip install 'cloud-tasks-guard[cloud]'): {exc}",
+            f"(pip install 'cloud-tasks-guard[cloud]'): {missing}",
             pytrace=False,
         )
     queue = f"projects/{EMULATOR_PROJECT}/locations/{EMULATOR_LOCATION}/queues/{EMULATOR_QUEUE}"
@@ -115,11 +118,16 @@ def _app_from_marker(marker: pytest.Mark) -> object:
     factory = marker.kwargs.get("factory", False)
     if not isinstance(factory, bool):
         pytest.fail("@pytest.mark.task_worker: factory must be True or False", pytrace=False)
-    try:
-        if isinstance(app, str):
+    # pytest.fail is called outside the except clause: raised inside it, the report would
+    # print the message twice, the second time as the exception being handled.
+    problem = None
+    if isinstance(app, str):
+        try:
             app = load_app(app)
-    except (TypeError, ImportError) as exc:
-        pytest.fail(f"@pytest.mark.task_worker: {exc}", pytrace=False)
+        except (TypeError, ImportError) as exc:
+            problem = str(exc)
+    if problem is not None:
+        pytest.fail(f"@pytest.mark.task_worker: {problem}", pytrace=False)
     if factory:
         if not callable(app):
             pytest.fail(f"@pytest.mark.task_worker: factory {app!r} is not callable", pytrace=False)
@@ -150,10 +158,13 @@ def task_worker(
             app = _app_from_marker(marker)
         else:
             app = request.getfixturevalue("task_worker_app")
+        problem = None
         try:
             worker.start(app)
         except (TypeError, RuntimeError) as exc:
-            pytest.fail(f"task_worker: {exc}", pytrace=False)
+            problem = str(exc)
+        if problem is not None:
+            pytest.fail(f"task_worker: {problem}", pytrace=False)
         yield worker
     finally:
         worker.stop()

@@ -8,8 +8,10 @@ an entry that matches nothing any more is a stale entry, reported as TG005.
 An entry is keyed on what stays true while unrelated code around it changes: the rule code,
 the importing module, the imported name and the statement itself, normalised through its
 syntax tree (``ast.unparse``), never its line. A moved import keeps its entry; reformatting
-it (line breaks, parentheses, spacing, quotes) keeps it too. Each entry carries a count, so a
-second copy of a baselined import in the same module is a new violation.
+it (line breaks, parentheses, spacing, quotes) keeps it too, and so does an import sorter,
+because an import statement is reduced to its names that import the forbidden module, sorted
+(:func:`canonical`). Each entry carries a count, so a second copy of a baselined import in
+the same module is a new violation.
 
 Only what can be paid down is recorded: TG001-TG004. TG900 (a file taskguard could not
 read or parse, so could not check) and TG005 (a stale exception) are never baselined; like
@@ -203,6 +205,64 @@ def normalise(node: ast.AST) -> str:
     return ast.unparse(node)
 
 
+def _related(full: str, imported: str) -> bool:
+    """Whether importing ``full`` is (or is inside, or contains) importing ``imported``."""
+    return full == imported or full.startswith(imported + ".") or imported.startswith(full + ".")
+
+
+def canonical(statement: str, imported: str | None) -> str:
+    """The key of an import statement: only the names of it that import ``imported``, sorted.
+
+    An import sorter's edits are reformatting too: ``import requests, aiohttp`` split into
+    two statements, the names of ``from x import b, a`` put in order, or an unrelated name
+    added beside the forbidden one leave the violation's key as it was. An alias
+    (``import httpx as h``) and the names of an import *of* the forbidden module itself
+    (``from httpx import Client, get``) stay part of it. Any other statement is returned as
+    it is.
+    """
+    try:
+        body = ast.parse(statement).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return statement
+    if len(body) != 1 or not isinstance(body[0], (ast.Import, ast.ImportFrom)):
+        return statement
+    node = body[0]
+    kept = list(node.names)
+    if imported is not None:
+        if isinstance(node, ast.Import):
+            related = [a for a in kept if _related(a.name, imported)]
+        elif node.level == 0 and node.module is not None:
+            related = [a for a in kept if _related(f"{node.module}.{a.name}", imported)]
+        else:
+            # A relative import names its package by position: compare the last parts.
+            related = [
+                a
+                for a in kept
+                if f".{imported}".endswith(f".{a.name}") or f".{a.name}." in f".{imported}."
+            ]
+        kept = related or kept  # nothing recognisable (a first hop of TG004): all names
+    kept.sort(key=lambda alias: (alias.name, alias.asname or ""))
+    if isinstance(node, ast.Import):
+        return normalise(ast.Import(names=kept))
+    return normalise(ast.ImportFrom(module=node.module, names=kept, level=node.level))
+
+
+def canonical_entry(entry: Entry) -> Entry:
+    """``entry`` keyed by :func:`canonical` (entries written before it hold whole statements)."""
+    statement = canonical(entry.statement, entry.imported)
+    if statement == entry.statement:
+        return entry
+    return Entry(entry.code, entry.importer, entry.imported, statement)
+
+
+def canonicalised(baseline: Baseline) -> Baseline:
+    """``baseline`` with every entry keyed by :func:`canonical` (counts of merged keys added)."""
+    counts: Counter[Entry] = Counter()
+    for entry, count in baseline.counts.items():
+        counts[canonical_entry(entry)] += count
+    return Baseline(dict(counts))
+
+
 def statement_in(data: bytes, line: int, column: int) -> str | None:
     """The normalised statement of a violation at ``line``:``column`` of source ``data``,
     or ``None`` when the source does not parse or nothing sits there."""
@@ -244,7 +304,7 @@ def entries_for(
             statement = index.statement(v.line, v.column) if index is not None else None
             if statement is not None:
                 imported = None if v.code in _NO_IMPORTED else v.imported
-                entry = Entry(v.code, v.importer, imported, statement)
+                entry = Entry(v.code, v.importer, imported, canonical(statement, imported))
         out.append((v, entry))
     return out
 
@@ -277,21 +337,41 @@ def match(
     rest are new. ``judge_stale``: whether the run saw the whole project (a run over some
     paths cannot know that an entry for another file matches nothing).
     """
+    # Keys compare in their canonical form; the entries of the file (several of which may
+    # share one key) are what stale entries are reported as.
+    allowed: Counter[Entry] = Counter()
+    entries_of: dict[Entry, list[Entry]] = {}
+    for recorded, count in baseline.sorted():
+        key = canonical_entry(recorded)
+        allowed[key] += count
+        entries_of.setdefault(key, []).append(recorded)
     used: Counter[Entry] = Counter()
     new: list[Violation] = []
     baselined: list[Violation] = []
+    keys: dict[Entry, Entry] = {}
     for violation, entry in sorted(keyed, key=lambda pair: pair[0]):
-        if entry is not None and used[entry] < baseline.counts.get(entry, 0):
-            used[entry] += 1
+        found: Entry | None = None
+        if entry is not None:
+            found = keys.get(entry)
+            if found is None:
+                found = keys[entry] = canonical_entry(entry)
+        if found is not None and used[found] < allowed[found]:
+            used[found] += 1
             baselined.append(violation)
         else:
             new.append(violation)
     stale: list[tuple[Entry, int]] = []
     if judge_stale:
-        for entry, count in baseline.sorted():
-            left = count - used[entry]
-            if left > 0:
-                stale.append((entry, left))
+        for key, originals in entries_of.items():
+            left = allowed[key] - used[key]
+            # The last entries of the key are the unused ones.
+            for recorded in reversed(originals):
+                if left <= 0:
+                    break
+                share = min(left, baseline.counts[recorded])
+                stale.append((recorded, share))
+                left -= share
+        stale.sort(key=lambda item: item[0].order())
     return Match(tuple(new), tuple(baselined), tuple(stale))
 
 
@@ -304,6 +384,10 @@ def stale_violations(
         count = baseline.counts[entry]
         extra = f" ({left} of its {count} occurrences)" if count > 1 else ""
         what = f"baseline entry {entry.describe()}{extra}"
+        message = TG005.template.format(what=what)
+        if left < count:
+            # Some occurrences are still there: removing the entry would make them new.
+            message = f"{what} matched nothing; lower its count to {count - left}"
         out.append(
             Violation(
                 shown_path,
@@ -312,7 +396,7 @@ def stale_violations(
                 TG005.code,
                 entry.importer,
                 entry.imported,
-                TG005.template.format(what=what),
+                message,
             )
         )
     return out
@@ -568,10 +652,16 @@ def _entry(
         problems.append((f"{where}.statement", "expected a non-empty string"))
     else:
         try:
-            ast.parse(statement)
+            body = ast.parse(statement).body
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             reason = getattr(exc, "msg", None) or type(exc).__name__
             problems.append((f"{where}.statement", f"not a Python statement ({reason})"))
+        else:
+            # What the checker writes is always one statement (or expression): a comment
+            # alone or two statements could never match, so they are a bad edit, not stale.
+            if len(body) != 1:
+                got = "none" if not body else str(len(body))
+                problems.append((f"{where}.statement", f"expected one statement, got {got}"))
     if type(count) is not int or count < 1:
         problems.append((f"{where}.count", f"expected a positive integer, got {count!r}"))
     if len(problems) > before:

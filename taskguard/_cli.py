@@ -238,7 +238,8 @@ def _write_baseline(args: argparse.Namespace) -> int:
         _baseline.write(path, new, shown)
     except BaselineError as exc:
         return _error(str(exc))
-    change = _baseline.diff(old, new)
+    # Compared by key: a file written before keys were canonical is no change by itself.
+    change = _baseline.diff(_baseline.canonicalised(old), new)
     added = sum(n for _e, n in change.added)
     removed = sum(n for _e, n in change.removed)
     what = f"{added} added, {removed} removed" if change else "no change"

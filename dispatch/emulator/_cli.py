@@ -39,6 +39,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _host(text: str) -> str:
+    # gRPC reports an empty host only in its C log, and a stray space as a failed bind:
+    # both are a mistyped flag, refused here with its name.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the host is empty (127.0.0.1 is loopback)")
+    if any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} contains whitespace")
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -72,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--host",
+        type=_host,
         default="127.0.0.1",
         help="interface to bind (default 127.0.0.1; anything else exposes the emulator)",
     )

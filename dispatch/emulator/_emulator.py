@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import selectors
 import socket
@@ -466,6 +467,9 @@ class Emulator:
         lists the deliveries that were made and the tasks still queued, so a failed test
         says what happened instead.
         """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be an int, 0 or more, got {count!r}")
+        _check_timeout(timeout)
         try:
             return self._deliveries.wait_for(count, where, timeout)
         except TimeoutError as exc:
@@ -497,6 +501,7 @@ class Emulator:
         (listing what is left) when that does not happen within ``timeout`` seconds, e.g.
         for a task scheduled later, failing with long backoffs, or on a paused queue.
         """
+        _check_timeout(timeout)
         store = self._require_store()
         if store.wait_idle(timeout):
             return
@@ -529,6 +534,17 @@ class Emulator:
                 pb.CopyFrom(q.pb)
                 out.append(tasks_v2.Queue.wrap(pb))
             return out
+
+
+def _check_timeout(timeout: object) -> None:
+    # A NaN timeout made the wait block forever (and inf overflows the lock's timeout): a
+    # test must fail, never hang.
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+    ):
+        raise ValueError(f"timeout must be a finite number of seconds, got {timeout!r}")
 
 
 def _check_method(method: str) -> None:

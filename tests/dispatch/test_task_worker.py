@@ -295,6 +295,8 @@ def test_a_missing_or_broken_app_is_an_error_that_says_what_to_do(
     result = run_inner(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([expected])
+    # Said once: not a second time as the exception the failure was raised while handling.
+    assert "During handling of the above exception" not in result.stdout.str()
 
 
 def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
@@ -429,3 +431,21 @@ def test_what_the_app_answered_is_recorded_with_the_class_of_what_it_raised(
         ]
         assert "payload details" not in repr(worker.requests)
     capsys.readouterr()  # the servers' tracebacks of the two failures
+
+
+def test_an_asgi_app_without_uvicorn_says_how_to_get_it_once(pytester: pytest.Pytester) -> None:
+    # A fresh interpreter where uvicorn cannot be imported; WSGI apps do not need it.
+    pytester.makeconftest("import sys\n\nsys.modules['uvicorn'] = None\n")
+    pytester.makepyfile(
+        "import pytest\n\n"
+        "async def app(scope, receive, send):\n    pass\n\n"
+        "@pytest.mark.task_worker(app=app)\n"
+        "def test_it(task_worker):\n    pass\n"
+    )
+    result = pytester.runpytest_subprocess(*INNER)
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert "task_worker: ASGI apps are served by uvicorn, which is not importable" in out
+    assert "pip install uvicorn" in out
+    assert "task_worker: task_worker" not in out
+    assert "During handling of the above exception" not in out

@@ -2,7 +2,7 @@
 
 pre-commit installs the hook from the tag given as ``rev:``; a ``rev`` naming no tag fails
 every user's first ``pre-commit install``. The version itself is written once, in
-``taskguard/__init__.py``.
+``taskguard/_version.py``.
 """
 
 from __future__ import annotations
@@ -61,3 +61,13 @@ def test_the_pre_commit_hook_runs_this_distributions_console_script() -> None:
     fields = dict(re.findall(r"^\s*-?\s*(id|entry|language):\s*(.+?)\s*$", hooks, re.MULTILINE))
     assert fields == {"id": "taskguard", "entry": "taskguard check", "language": "python"}
     assert fields["entry"].split()[0] in PYPROJECT["project"]["scripts"]
+
+
+def test_make_reinstalls_when_the_file_holding_the_version_changes() -> None:
+    # The installed metadata carries the version: `make test` must reinstall when the one
+    # file that holds it changes, or it tests under a stale version.
+    version_file = PYPROJECT["tool"]["hatch"]["version"]["path"]
+    assert (ROOT / version_file).is_file()
+    stamp_rule = re.search(r"^\$\(STAMP\):(.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert stamp_rule is not None
+    assert version_file in stamp_rule.group(1).split()

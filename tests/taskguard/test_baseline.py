@@ -426,6 +426,9 @@ def test_stale_violations_name_the_entry_and_its_line() -> None:
         "baseline entry TG002 app.a -> httpx: import httpx matched nothing; remove it"
     )
     assert "(2 of its 3 occurrences)" in out[1].message
+    # Removing that entry would make the one occurrence left a new violation: the fix is
+    # to lower its count, and the message says so.
+    assert out[1].message.endswith("matched nothing; lower its count to 1")
 
 
 GOOD_ENTRY = {

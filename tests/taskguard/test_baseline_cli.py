@@ -344,6 +344,17 @@ GOOD = {
         (json.dumps({"version": 1, "entries": [{**GOOD, "code": "TG900"}]}), "never baselined"),
         (json.dumps({"version": 1, "entries": [GOOD, GOOD]}), "duplicate of entries[0]"),
         (json.dumps({"version": 1, "entries": [{**GOOD, "statement": "import ("}]}), "statement"),
+        # Hand edits that parse but are no statement, or two: nothing could ever match them.
+        (
+            json.dumps({"version": 1, "entries": [{**GOOD, "statement": "# import httpx"}]}),
+            "entries[0].statement: expected one statement, got none",
+        ),
+        (
+            json.dumps(
+                {"version": 1, "entries": [{**GOOD, "statement": "import httpx; import os"}]}
+            ),
+            "entries[0].statement: expected one statement, got 2",
+        ),
     ],
 )
 @pytest.mark.parametrize("fmt", ["text", "json"])

@@ -167,6 +167,9 @@ def test_the_at_least_once_flags_start_an_emulator_that_redelivers(worker):
         (["--duplicate-deliveries", "nan"], "--duplicate-deliveries", "from 0 to 1"),
         (["--seed", "x"], "--seed", "invalid int"),
         (["--queue", "queues/q"], "--queue", "Queue name must be formatted"),
+        (["--host", ""], "--host", "empty"),
+        (["--host", " "], "--host", "empty"),
+        (["--host", "127.0.0.1 "], "--host", "whitespace"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(args, flag, reason):

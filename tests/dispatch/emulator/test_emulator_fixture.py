@@ -58,3 +58,18 @@ def test_the_fixture_points_tasks_variables_at_a_running_emulator_and_restores_t
         "no:anyio",
     )
     result.assert_outcomes(passed=2)
+
+
+def test_without_the_cloud_extra_the_fixture_says_how_to_install_it_once(pytester):
+    # A fresh interpreter where grpc cannot be imported, as without the cloud extra.
+    pytester.makeconftest("import sys\n\nsys.modules['grpc'] = None\n")
+    pytester.makepyfile("def test_it(cloud_tasks_emulator):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:taskguard", "-p", "no:hypothesispytest"
+    )
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    install = "pip install 'cloud-tasks-guard[cloud]'"
+    assert f"cloud_tasks_emulator needs the cloud extra ({install})" in out
+    # Said once, not after the ImportError it was raised while handling.
+    assert "During handling of the above exception" not in out
