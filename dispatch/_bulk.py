@@ -35,6 +35,7 @@ from dispatch._enqueue import (
     dry_run,
     load_client_module,
     log_fields,
+    log_rejected,
     prepare,
     send,
     settings_or_env,
@@ -48,7 +49,7 @@ from dispatch._errors import (
     TaskCreationError,
 )
 from dispatch._settings import DispatchSettings
-from dispatch._validate import TaskSpec
+from dispatch._validate import TaskSpec, config_problems, rejected_configuration
 
 BULK_EVENT = "tasks.enqueue_many"
 MAX_BATCH = 100  # Cloud Tasks: at most 100 tasks per BatchCreateTasks
@@ -121,7 +122,18 @@ def _prepare_all(items: object, settings: DispatchSettings | None) -> list[Prepa
             f"got {type(items).__name__}",
             field="items",
         )
-    default = settings_or_env(settings)
+    items = list(items)
+    # Items that bring no settings of their own share the call's: a problem of those is the
+    # same for every one of them, so it is checked (and logged) once, before any item.
+    shared = [item for item in items if not (isinstance(item, Mapping) and "settings" in item)]
+    queue_given = all(
+        isinstance(item, Mapping) and item.get("queue") is not None for item in shared
+    )
+    default = settings_or_env(settings, queue_given=queue_given)
+    if shared and _capture.current() is None and not default.dry_run:
+        problems = config_problems(default, queue_given=queue_given, require=True)
+        if problems:
+            raise log_rejected(rejected_configuration(problems), None, default)
     prepared: list[Prepared] = []
     invalid: list[tuple[int, DispatchError]] = []
     named: dict[tuple[str | None, str], int] = {}

@@ -103,7 +103,7 @@ def prepare(
     settings: object,
 ) -> tuple[TaskSpec, DispatchSettings, _capture.TaskCapture | None]:
     capture = _capture.current()
-    settings = settings_or_env(settings)
+    settings = settings_or_env(settings, queue_given=queue is not None)
     try:
         spec = build_spec(
             path=path,
@@ -120,21 +120,29 @@ def prepare(
             require_config=capture is None and not settings.dry_run,
         )
     except Rejected as rejected:
-        error = rejected.error
-        _log.error(
-            f"{EVENT}.{rejected.event}",
-            field=error.field,
-            error=error.message,
-            queue=_loggable_queue(queue, settings),
-        )
-        raise error from None
+        raise log_rejected(rejected, queue, settings) from None
     return spec, settings, capture
 
 
-def settings_or_env(settings: object) -> DispatchSettings:
+def log_rejected(
+    rejected: Rejected, queue: object, settings: DispatchSettings
+) -> DispatchConfigError:
+    """Log a refusal under its event; the error to raise."""
+    error = rejected.error
+    _log.error(
+        f"{EVENT}.{rejected.event}",
+        field=error.field,
+        error=error.message,
+        queue=_loggable_queue(queue, settings),
+    )
+    return error
+
+
+def settings_or_env(settings: object, *, queue_given: bool = False) -> DispatchSettings:
+    """``settings``, or the environment's; ``queue_given``: the call names its queue."""
     if settings is None:
         try:
-            return DispatchSettings.from_env()
+            return DispatchSettings._read_env(None, {}, queue_given=queue_given)
         except DispatchConfigError as exc:
             _log.error(f"{EVENT}.config_missing", field=exc.field, error=str(exc))
             raise

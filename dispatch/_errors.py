@@ -22,23 +22,36 @@ class DispatchConfigError(DispatchError, ValueError):
     """A setting or an argument is invalid; raised before any RPC is made.
 
     ``field`` names what is wrong: an environment variable (``TASKS_QUEUE``) or an
-    argument of ``enqueue_http_task`` (``path``, ``task_id``, ...). When configuration is
-    missing, ``missing`` lists every variable to set (``field`` is the first of them).
+    argument of ``enqueue_http_task`` (``path``, ``task_id``, ...). A configuration error
+    reports every problem of the configuration at once: ``problems`` holds one
+    ``(field, message)`` pair per problem: the values set wrong, then the variables
+    missing, each in the variables' order (``field`` is the first of them); ``missing``
+    lists every variable to set.
+    An error about one thing has that one pair in ``problems``.
     """
 
     def __init__(
-        self, message: str, field: str | None = None, missing: tuple[str, ...] = ()
+        self,
+        message: str,
+        field: str | None = None,
+        missing: tuple[str, ...] = (),
+        problems: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.message = message
         self.field = field
         self.missing = tuple(missing)
+        if not problems and field is not None:
+            problems = ((field, message),)
+        self.problems: tuple[tuple[str, str], ...] = tuple(
+            (str(name), str(said)) for name, said in problems
+        )
         super().__init__(message)
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message, self.field, self.missing))
+        return (type(self), (self.message, self.field, self.missing, self.problems))
 
 
 class CloudTasksUnavailableError(DispatchError, ImportError):

@@ -88,12 +88,14 @@ class DispatchSettings:
     max_backoff: float = 2.0
 
     def __post_init__(self) -> None:
+        # Every problem in one error: fixing one only to be told about the next is how a
+        # first run turns into five.
+        problems: list[tuple[str, str]] = []
         for name in ENV_VARS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
-                raise DispatchConfigError(
-                    f"{name} must be a string, got {type(value).__name__}", field=name
-                )
+                problems.append((name, f"{name} must be a string, got {type(value).__name__}"))
+                continue
             if value is not None and type(value) is not str:
                 # A str subclass could read one way when checked and another when used.
                 value = str.__getitem__(value, slice(None))
@@ -103,8 +105,10 @@ class DispatchSettings:
                 object.__setattr__(self, name, None)
             elif value is not None and value != value.strip():
                 object.__setattr__(self, name, value.strip())
-        if not isinstance(self.dry_run, bool):
-            raise DispatchConfigError("dry_run must be a bool", field="dry_run")
+        dry_run: object = self.dry_run  # typed bool, but callers pass anything
+        if not isinstance(dry_run, bool):
+            problems.append(("dry_run", "dry_run must be a bool"))
+        knobs_ok = True
         for name in ("retry_budget", "attempt_timeout", "initial_backoff", "max_backoff"):
             value = getattr(self, name)
             if (
@@ -113,20 +117,23 @@ class DispatchSettings:
                 or not math.isfinite(value)
                 or value <= 0
             ):
-                raise DispatchConfigError(
-                    f"{name} must be a positive number of seconds, got {value!r}", field=name
+                knobs_ok = False
+                problems.append(
+                    (name, f"{name} must be a positive number of seconds, got {value!r}")
                 )
-        if self.initial_backoff > self.max_backoff:
-            raise DispatchConfigError(
-                "initial_backoff must not exceed max_backoff", field="initial_backoff"
-            )
-        if self.emulator_host is not None:
+        if knobs_ok and self.initial_backoff > self.max_backoff:
+            problems.append(("initial_backoff", "initial_backoff must not exceed max_backoff"))
+        if isinstance(self.emulator_host, str):
             match = _HOST_PORT.match(self.emulator_host)
             if match is None or not 0 < int(match.group(1)) < 65536:
-                raise DispatchConfigError(
-                    f"TASKS_EMULATOR_HOST must be host:port, got {self.emulator_host!r}",
-                    field="TASKS_EMULATOR_HOST",
+                problems.append(
+                    (
+                        "TASKS_EMULATOR_HOST",
+                        f"TASKS_EMULATOR_HOST must be host:port, got {self.emulator_host!r}",
+                    )
                 )
+        if problems:
+            raise configuration_error(problems)
 
     @classmethod
     def from_env(
@@ -134,8 +141,18 @@ class DispatchSettings:
     ) -> DispatchSettings:
         """Read the ``TASKS_*`` variables (``TASKS_PROJECT`` else ``GOOGLE_CLOUD_PROJECT``).
 
-        ``overrides`` replace individual fields after the environment is read.
+        ``overrides`` replace individual fields after the environment is read. A value
+        that cannot be read (``TASKS_DRY_RUN=maybe``, a malformed ``TASKS_EMULATOR_HOST``)
+        raises one ``DispatchConfigError`` listing it with every other problem a send
+        would hit: the variables still missing and the ones set to invalid values.
         """
+        return cls._read_env(environ, overrides, queue_given=False)
+
+    @classmethod
+    def _read_env(
+        cls, environ: Mapping[str, str] | None, overrides: Mapping[str, Any], *, queue_given: bool
+    ) -> DispatchSettings:
+        # ``queue_given``: the call names its queue, so TASKS_QUEUE is not needed.
         env = os.environ if environ is None else environ
         raw = tuple(env.get(var) for var in _READ_VARS)
         if cls is DispatchSettings and not overrides:
@@ -147,12 +164,22 @@ class DispatchSettings:
         values: dict[str, Any] = dict(zip(ENV_VARS, raw[: len(ENV_VARS)], strict=True))
         if not (values["project"] or "").strip():
             values["project"] = env.get("GOOGLE_CLOUD_PROJECT")
-        values["dry_run"] = parse_bool("TASKS_DRY_RUN", env.get("TASKS_DRY_RUN") or "")
+        problems: list[tuple[str, str]] = []
+        try:
+            values["dry_run"] = parse_bool("TASKS_DRY_RUN", env.get("TASKS_DRY_RUN") or "")
+        except DispatchConfigError as exc:
+            problems.extend(exc.problems)
+            values["dry_run"] = False
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(f"unknown DispatchSettings field(s): {', '.join(sorted(unknown))}")
         values.update(overrides)
-        settings = cls(**values)
+        try:
+            settings = cls(**values)
+        except DispatchConfigError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise _environment_error(cls, values, problems, queue_given=queue_given)
         if cls is DispatchSettings and not overrides:
             _remember(raw, settings)
         return settings
@@ -174,6 +201,78 @@ class DispatchSettings:
         if self.project and self.location and self.queue:
             return f"projects/{self.project}/locations/{self.location}/queues/{self.queue}"
         return None
+
+
+def _environment_error(
+    cls: type[DispatchSettings],
+    values: dict[str, Any],
+    problems: list[tuple[str, str]],
+    *,
+    queue_given: bool,
+) -> DispatchConfigError:
+    """``problems`` (values that could not be read) and every other problem a send would hit.
+
+    Whether this process meant to send is unknown (``TASKS_DRY_RUN`` may be the value that
+    could not be read), so the variables a send needs are reported too.
+    """
+    # Imported here: _validate imports this module, and only this failure path needs it.
+    from dispatch._validate import config_problems
+
+    fields = {name for name, _ in problems}
+    probe_values = dict(values, dry_run=False)
+    if "TASKS_EMULATOR_HOST" in fields:
+        probe_values["emulator_host"] = None
+    try:
+        probe = cls(**probe_values)
+    except DispatchConfigError:
+        # A value of the wrong type (a programming error): already among ``problems``.
+        return configuration_error(problems)
+    more = config_problems(probe, queue_given=queue_given, require=True)
+    problems.extend((p.field, p.message) for p in more if p.field not in fields)
+    missing = tuple(p.field for p in more if p.missing)
+    return configuration_error(problems, missing)
+
+
+# The order in which a configuration error lists its problems: the variables' own order.
+_PROBLEM_ORDER = (
+    *SEND_VARS,
+    "queue",
+    "TASKS_SERVICE_ACCOUNT_EMAIL",
+    "TASKS_OIDC_AUDIENCE",
+    "TASKS_DRY_RUN",
+    "TASKS_EMULATOR_HOST",
+)
+
+
+def configuration_error(
+    problems: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+    missing: tuple[str, ...] = (),
+) -> DispatchConfigError:
+    """One ``DispatchConfigError`` for every problem of a configuration.
+
+    ``problems`` are ``(field, message)`` pairs, the missing variables among them; a lone
+    problem keeps its own message.
+    """
+    # Values set wrong first (they are wrong whatever the mode), then the ones missing.
+    ordered = sorted(
+        problems,
+        key=lambda p: (
+            p[0] in missing,
+            _PROBLEM_ORDER.index(p[0]) if p[0] in _PROBLEM_ORDER else len(_PROBLEM_ORDER),
+        ),
+    )
+    invalid = [said for name, said in ordered if name not in missing]
+    if not missing and len(invalid) == 1:
+        message = invalid[0]
+    elif not invalid:
+        message = missing_configuration_message(missing)
+    else:
+        message = f"invalid configuration: {'; '.join(invalid)}"
+        if missing:
+            message += f"; {missing_configuration_message(missing)}"
+    return DispatchConfigError(
+        message, field=ordered[0][0], missing=missing, problems=tuple(ordered)
+    )
 
 
 def missing_configuration_message(missing: tuple[str, ...] | list[str]) -> str:

@@ -19,11 +19,11 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from dispatch._errors import DispatchConfigError
-from dispatch._settings import DispatchSettings, missing_configuration_message
+from dispatch._settings import DispatchSettings, configuration_error
 
 MAX_URL_LENGTH = 2083
 MAX_TASK_BYTES = 1024 * 1024
@@ -582,6 +582,98 @@ def _trace_pairs(
     return checked[1:]  # without the Content-Type check_headers puts first
 
 
+# --- the configuration as a whole -------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """One configuration problem: what, why, and the log event that reports it alone."""
+
+    field: str
+    message: str
+    event: str
+    missing: bool = False
+
+
+_NOT_SET = object()
+
+
+def config_problems(
+    settings: DispatchSettings,
+    *,
+    queue_given: bool,
+    require: bool,
+    queue: object = _NOT_SET,
+) -> list[Problem]:
+    """Every problem of ``settings`` (and of a ``queue=`` argument), none left for later.
+
+    ``require``: a task is sent to Cloud Tasks, so the project, location, queue and base
+    URL must be set (``queue_given``: the call names its queue instead of TASKS_QUEUE).
+    Values that are set are checked in every mode, as each check alone always was.
+    """
+    problems: list[Problem] = []
+    if require:
+        missing = settings.missing_to_send("-" if queue_given else None)
+        problems.extend(
+            Problem(
+                var,
+                f"{var} is not set",
+                "base_url_missing" if var == "TASKS_BASE_URL" else "config_missing",
+                missing=True,
+            )
+            for var in missing
+        )
+    if queue is not _NOT_SET and queue is not None:
+        try:
+            check_queue_parts(settings, queue, required=False)  # type: ignore[arg-type]
+        except Rejected as rejected:
+            if rejected.error.field == "queue":
+                problems.append(_problem(rejected))
+    parts = {
+        "TASKS_PROJECT": settings.project,
+        "TASKS_LOCATION": settings.location,
+        "TASKS_QUEUE": None if queue_given else settings.queue,
+    }
+    whole_path = all(value for var, value in parts.items() if var != "TASKS_QUEUE") and (
+        queue_given or bool(settings.queue)
+    )
+    # Without a send, ids are checked only once a whole queue path is set, as before.
+    if require or whole_path:
+        problems.extend(
+            Problem(var, f"{var} is not a valid Cloud Tasks id: {value!r}", "queue_path_failed")
+            for var, value in parts.items()
+            if value and not _ID_PATTERNS[var].fullmatch(value)
+        )
+    base_url = None
+    try:
+        base_url = check_base_url(settings.base_url, required=False)
+    except Rejected as rejected:
+        problems.append(_problem(rejected))
+    try:
+        check_oidc(settings, base_url or settings.base_url)
+    except Rejected as rejected:
+        problems.append(_problem(rejected))
+    return problems
+
+
+_ID_PATTERNS = {
+    "TASKS_PROJECT": PROJECT_ID_RE,
+    "TASKS_LOCATION": LOCATION_ID_RE,
+    "TASKS_QUEUE": QUEUE_ID_RE,
+}
+
+
+def _problem(rejected: Rejected) -> Problem:
+    return Problem(str(rejected.error.field), rejected.error.message, rejected.event)
+
+
+def rejected_configuration(problems: list[Problem]) -> Rejected:
+    """One error for every problem; logged under the lone problem's own event, if one."""
+    missing = tuple(p.field for p in problems if p.missing)
+    error = configuration_error([(p.field, p.message) for p in problems], missing)
+    event = problems[0].event if len(problems) == 1 else "config_missing"
+    return Rejected(event, error)
+
+
 # --- all together ----------------------------------------------------------------------
 
 
@@ -600,15 +692,11 @@ def build_spec(
     now: datetime | None = None,
     trace_headers: tuple[tuple[str, str], ...] = (),
 ) -> TaskSpec:
-    if require_config:
-        # Every missing variable in one error, before any one of them is looked at alone.
-        missing = settings.missing_to_send(queue if isinstance(queue, str) else None)
-        if missing:
-            event = "base_url_missing" if missing == ("TASKS_BASE_URL",) else "config_missing"
-            error = DispatchConfigError(
-                missing_configuration_message(missing), field=missing[0], missing=missing
-            )
-            raise Rejected(event, error)
+    problems = config_problems(
+        settings, queue_given=queue is not None, require=require_config, queue=queue
+    )
+    if problems:
+        raise rejected_configuration(problems)
     queue_path = check_queue_parts(settings, queue, required=require_config)
     base_url = check_base_url(settings.base_url, required=require_config)
     if isinstance(path, str):
