@@ -32,7 +32,7 @@ from dispatch.emulator._names import parse_queue_name
 from dispatch.emulator._oidc import GOOGLE_ISSUER, OidcSigner
 from dispatch.emulator._operations import Operations
 from dispatch.emulator._rules import FULL, QueuePb, view_of
-from dispatch.emulator._service import METHODS, CloudTasksHandler, Faults
+from dispatch.emulator._service import METHODS, CloudTasksHandler, Faults, Rpcs
 from dispatch.emulator._store import Store
 
 _log = structlog.get_logger("dispatch.emulator")
@@ -191,6 +191,7 @@ class Emulator:
         self._signer = OidcSigner(oidc_issuer)
         self._deliveries = DeliveryLog()
         self._faults = Faults()
+        self._rpcs = Rpcs()
         self._stopping = threading.Event()
         self._state_lock = threading.Lock()
         self._started = False
@@ -267,6 +268,7 @@ class Emulator:
             dispatcher,
             self._operations,
             faults=self._faults,
+            rpcs=self._rpcs,
             stopping=self._stopping,
             clock=self._clock,
         ).register(server)
@@ -442,6 +444,43 @@ class Emulator:
         self._duplicates.clear()
         if self._operations is not None:
             self._operations.clear_deferred()
+
+    # -- the calls it serves ---------------------------------------------------------------------
+
+    def rpcs_received(self, method: str | None = None) -> int:
+        """How many calls of ``method`` (of every served method, by default) have arrived.
+
+        A call counts as soon as it reaches the emulator, before an injected delay holds it
+        or an injected failure answers it: poll this (with a deadline) to know that a call
+        was made, e.g. before cancelling the client that made it.
+        """
+        if method is not None:
+            _check_method(method)
+        return self._rpcs.received(method)
+
+    def rpcs_in_flight(self, method: str | None = None) -> int:
+        """How many calls of ``method`` (of every served method) are being served right now,
+        held by ``delay_next`` included. Never blocks: an ``async def`` test can poll it."""
+        if method is not None:
+            _check_method(method)
+        return sum(self._rpcs.in_flight(method).values())
+
+    def wait_rpcs_idle(self, timeout: float = 10.0) -> None:
+        """Block until no call is being served, then return.
+
+        A call the client gave up on (its deadline passed while ``delay_next`` held it)
+        still takes effect when the hold ends; after this returns, every such call has
+        landed. Raises TimeoutError naming the methods still in flight when that does not
+        happen within ``timeout`` seconds. It blocks: from ``async def`` code, poll
+        :meth:`rpcs_in_flight` instead.
+        """
+        _check_timeout(timeout)
+        left = self._rpcs.wait_idle(timeout)
+        if left:
+            raise TimeoutError(
+                f"calls still being served after {timeout:g}s: "
+                + ", ".join(f"{method} x{count}" for method, count in left.items())
+            )
 
     # -- inspection ------------------------------------------------------------------------------
 

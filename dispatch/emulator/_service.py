@@ -80,6 +80,51 @@ class Faults:
             self._pending = 0
 
 
+class Rpcs:
+    """The calls of served methods: how many arrived, and how many are being served now.
+
+    Counted when a call reaches its handler, before any injected delay or failure, and
+    released when it is answered (whatever the answer): a test waits on these, with a
+    deadline, instead of sleeping while a held call lands.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._received: collections.Counter[str] = collections.Counter()
+        self._in_flight: collections.Counter[str] = collections.Counter()
+
+    def arrived(self, method: str) -> None:
+        with self._changed:
+            self._received[method] += 1
+            self._in_flight[method] += 1
+
+    def answered(self, method: str) -> None:
+        with self._changed:
+            self._in_flight[method] -= 1
+            if not self._in_flight[method]:
+                del self._in_flight[method]
+                self._changed.notify_all()
+
+    def received(self, method: str | None = None) -> int:
+        with self._changed:
+            return self._received[method] if method else sum(self._received.values())
+
+    def in_flight(self, method: str | None = None) -> dict[str, int]:
+        """``{method: calls being served}``, of one method or of all."""
+        with self._changed:
+            return {
+                name: count
+                for name, count in sorted(self._in_flight.items())
+                if method is None or name == method
+            }
+
+    def wait_idle(self, timeout: float) -> dict[str, int]:
+        """Wait until no call is being served; what is still in flight (empty: idle)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._in_flight, timeout)
+            return dict(sorted(self._in_flight.items()))
+
+
 def _view(request: Any) -> int:
     return int(request.response_view)
 
@@ -180,10 +225,12 @@ class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         operations: Operations,
         *,
         faults: Faults,
+        rpcs: Rpcs,
         stopping: threading.Event,
         clock: Clock,
     ):
         self._faults = faults
+        self._rpcs = rpcs
         self._stopping = stopping
         self._clock = clock
         self.methods: dict[str, dict[str, _Handler]] = {
@@ -225,7 +272,16 @@ class CloudTasksHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         call = method.call
         clock = self._clock
 
+        rpcs = self._rpcs
+
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            rpcs.arrived(name)
+            try:
+                return serve(request, context)
+            finally:
+                rpcs.answered(name)
+
+        def serve(request: Any, context: grpc.ServicerContext) -> Any:
             delay, failure = self._faults.take(name)
             if delay > 0:
                 self._stopping.wait(delay)

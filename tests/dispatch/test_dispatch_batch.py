@@ -478,9 +478,8 @@ def test_2000_tasks_in_batches_under_faults_each_created_exactly_once(
         items.append(item)
     with structlog.testing.capture_logs() as logs:
         names = many(items, settings=settings, **({"max_workers": 4} if many is many_sync else {}))
-    returned = time.monotonic()
-    # A held call outlives its client by at most the injected 0.6 s: then it has landed.
-    time.sleep(max(0.0, returned + 0.8 - time.monotonic()))
+    # A held call outlives its client: once nothing is being served, it has landed.
+    emu.wait_rpcs_idle(timeout=10)
     emu.clear_faults()
     assert len(set(names)) == 2000
     stored = bodies(emu)

@@ -364,7 +364,7 @@ def test_an_app_whose_startup_never_completes_is_reported_and_stopped() -> None:
         assert scope["type"] == "lifespan"
         await receive()
         while not release.is_set():  # a database that never answers
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # hanging on purpose: the startup under test never ends
         await send({"type": "lifespan.startup.complete"})
         await receive()
         await send({"type": "lifespan.shutdown.complete"})

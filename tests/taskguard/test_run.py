@@ -251,7 +251,7 @@ def handler(signum, frame):
 signal.signal(signal.SIGTERM, handler)
 signal.signal(signal.SIGINT, handler)
 print("ready", flush=True)
-time.sleep(60)
+time.sleep(60)  # on purpose: the child waits for the signal under test (exit 9 if none came)
 sys.exit(9)
 """
 

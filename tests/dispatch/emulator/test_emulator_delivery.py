@@ -359,7 +359,8 @@ def test_max_concurrent_dispatches_is_never_exceeded(client, worker):
     client.resume_queue(name=name)
     worker.wait_for(6)
     deadline = time.monotonic() + 5
-    while worker.active and time.monotonic() < deadline:
+    while worker.active:
+        assert time.monotonic() < deadline, "deliveries still active"
         time.sleep(0.01)
     assert worker.max_active == 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -91,3 +92,76 @@ def test_pending_faults_can_be_cleared(client, paused, emulator):
 def test_fault_arguments_are_checked(emulator, call, message):
     with pytest.raises(ValueError, match=message):
         call(emulator)
+
+
+# --- the calls it serves: a public hook instead of sleeping --------------------------------
+
+
+def test_calls_are_counted_on_arrival_and_while_held(client, paused, emulator):
+    before = emulator.rpcs_received()
+    assert emulator.rpcs_in_flight() == 0
+    emulator.delay_next(1, 30.0)  # held until the emulator stops or the hold ends
+    name = f"{paused}/tasks/held"
+    with pytest.raises(gexc.DeadlineExceeded):
+        client.create_task(parent=paused, task={"name": name, **http_task(URL)}, timeout=0.2)
+    # The client gave up; the call is still on the server, held, and counted there.
+    assert emulator.rpcs_in_flight("CreateTask") == 1
+    assert emulator.rpcs_in_flight() == 1
+    assert emulator.rpcs_in_flight("GetTask") == 0
+    assert emulator.rpcs_received("CreateTask") == 1
+    assert emulator.rpcs_received() == before + 1
+    with pytest.raises(TimeoutError, match=r"calls still being served after 0.2s: CreateTask x1"):
+        emulator.wait_rpcs_idle(timeout=0.2)
+
+
+def test_wait_rpcs_idle_returns_once_a_held_call_has_landed(client, paused, emulator):
+    emulator.delay_next(1, 0.5)
+    name = f"{paused}/tasks/late-idle"
+    with pytest.raises(gexc.DeadlineExceeded):
+        client.create_task(parent=paused, task={"name": name, **http_task(URL)}, timeout=0.1)
+    assert emulator.rpcs_in_flight("CreateTask") == 1
+    emulator.wait_rpcs_idle(timeout=10)
+    # Nothing more is being served: the late call has taken effect, no poll needed.
+    assert emulator.rpcs_in_flight() == 0
+    assert client.get_task(name=name).name == name
+
+
+def test_failed_and_unknown_calls_are_answered_and_released(client, paused, emulator):
+    emulator.fail_next(2, grpc.StatusCode.PERMISSION_DENIED, method="GetQueue")
+    for _ in range(2):
+        with pytest.raises(gexc.PermissionDenied):
+            client.get_queue(name=paused)
+    with pytest.raises(gexc.NotFound):
+        client.get_task(name=f"{paused}/tasks/none")
+    assert emulator.rpcs_received("GetQueue") == 2
+    assert emulator.rpcs_received("GetTask") == 1
+    assert emulator.rpcs_in_flight() == 0
+    emulator.wait_rpcs_idle(timeout=0)  # idle already: returns at once
+
+
+def test_wait_rpcs_idle_wakes_when_the_last_call_ends(client, paused, emulator):
+    emulator.delay_next(3, 0.3)
+    threads = [threading.Thread(target=client.get_queue, kwargs={"name": paused}) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while emulator.rpcs_received("GetQueue") < 3:
+        assert time.monotonic() < deadline, "the calls never reached the emulator"
+        time.sleep(0.005)
+    emulator.wait_rpcs_idle(timeout=10)
+    assert emulator.rpcs_in_flight() == 0
+    for thread in threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), "1", True, None])
+def test_wait_rpcs_idle_refuses_a_bad_timeout(emulator, timeout):
+    with pytest.raises(ValueError, match="timeout must be a finite number"):
+        emulator.wait_rpcs_idle(timeout=timeout)
+
+
+def test_the_rpc_counters_refuse_an_unknown_method(emulator):
+    for probe in (emulator.rpcs_received, emulator.rpcs_in_flight):
+        with pytest.raises(ValueError, match="unknown method 'CreateTasks'"):
+            probe("CreateTasks")
