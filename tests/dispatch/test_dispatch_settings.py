@@ -260,3 +260,133 @@ def test_the_queue_argument_and_google_cloud_project_stand_in(
 def test_dry_run_and_capture_need_none_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
     _environment(monkeypatch, TASKS_DRY_RUN="true")
     assert enqueue_http_task("/tasks/x").startswith("dry-run-")
+
+
+# --- every problem at once, invalid values with missing ones ------------------------------
+
+_DRY_RUN_BAD = "TASKS_DRY_RUN must be one of true/1/yes or false/0/no"
+_BASE_URL_BAD = "TASKS_BASE_URL must be an http(s) URL"
+
+
+def _check_reported_together(
+    error: DispatchConfigError, invalid: dict[str, str], missing: tuple[str, ...]
+) -> None:
+    message = str(error)
+    assert error.missing == missing
+    assert [name for name, _ in error.problems] == [*invalid, *missing]
+    assert error.field == next(iter(invalid))
+    for name, said in invalid.items():
+        assert said in dict(error.problems)[name]
+        assert said in message
+    for var in missing:
+        assert dict(error.problems)[var] == f"{var} is not set"
+        assert var in message.split("missing configuration: set ", 1)[1]
+    assert "TASKS_DRY_RUN=true" in message
+    assert "python -m dispatch.emulator" in message
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.message, copy.field, copy.missing, copy.problems) == (
+        error.message,
+        error.field,
+        error.missing,
+        error.problems,
+    )
+
+
+def test_an_invalid_dry_run_value_is_reported_with_every_missing_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _environment(monkeypatch, TASKS_PROJECT="proj", TASKS_DRY_RUN="maybe")
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    missing = ("TASKS_LOCATION", "TASKS_QUEUE", "TASKS_BASE_URL")
+    _check_reported_together(info.value, {"TASKS_DRY_RUN": _DRY_RUN_BAD}, missing)
+    assert [(e["event"], e["field"]) for e in logs] == [
+        ("tasks.enqueue_http_task.config_missing", "TASKS_DRY_RUN")
+    ]
+    # from_env itself, with no call to say whether a queue is given, lists TASKS_QUEUE too.
+    with pytest.raises(DispatchConfigError) as direct:
+        DispatchSettings.from_env({"TASKS_PROJECT": "proj", "TASKS_DRY_RUN": "maybe"})
+    _check_reported_together(direct.value, {"TASKS_DRY_RUN": _DRY_RUN_BAD}, missing)
+
+
+def test_a_non_http_base_url_is_reported_with_every_missing_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _environment(monkeypatch, TASKS_PROJECT="proj", TASKS_BASE_URL="ftp://worker.example.com")
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    missing = ("TASKS_LOCATION", "TASKS_QUEUE")
+    _check_reported_together(info.value, {"TASKS_BASE_URL": _BASE_URL_BAD}, missing)
+    assert [(e["event"], e["field"]) for e in logs] == [
+        ("tasks.enqueue_http_task.config_missing", "TASKS_BASE_URL")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "said"),
+    [
+        ("TASKS_PROJECT", "my project", "TASKS_PROJECT is not a valid Cloud Tasks id"),
+        ("TASKS_BASE_URL", "http://user@worker.example.com", _BASE_URL_BAD),
+        ("TASKS_SERVICE_ACCOUNT_EMAIL", "not-an-email", "TASKS_SERVICE_ACCOUNT_EMAIL must be"),
+        ("TASKS_EMULATOR_HOST", "127.0.0.1", "TASKS_EMULATOR_HOST must be host:port"),
+        ("TASKS_DRY_RUN", "on", _DRY_RUN_BAD),
+    ],
+)
+def test_each_invalid_value_comes_with_the_missing_ones(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, said: str
+) -> None:
+    env = {k: v for k, v in _SEND_ENV.items() if k not in ("TASKS_LOCATION", "TASKS_QUEUE")}
+    _environment(monkeypatch, **{**env, var: value})
+    with pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    _check_reported_together(info.value, {var: said}, ("TASKS_LOCATION", "TASKS_QUEUE"))
+
+
+def test_several_invalid_values_and_the_queue_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    _environment(
+        monkeypatch,
+        TASKS_PROJECT="proj",
+        TASKS_QUEUE="not a queue",  # unused: the call names its queue
+        TASKS_BASE_URL="ftp://worker.example.com",
+        TASKS_DRY_RUN="maybe",
+    )
+    with pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1}, queue="jobs")
+    _check_reported_together(
+        info.value,
+        {"TASKS_BASE_URL": _BASE_URL_BAD, "TASKS_DRY_RUN": _DRY_RUN_BAD},
+        ("TASKS_LOCATION",),
+    )
+    assert "TASKS_QUEUE" not in str(info.value)
+
+
+def test_a_lone_invalid_value_keeps_its_own_message_and_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _environment(monkeypatch, **{**_SEND_ENV, "TASKS_BASE_URL": "ftp://worker.example.com"})
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    assert str(info.value).startswith(_BASE_URL_BAD)
+    assert "missing configuration" not in str(info.value)
+    assert info.value.problems == (("TASKS_BASE_URL", str(info.value)),)
+    assert info.value.missing == ()
+    assert [e["event"] for e in logs] == ["tasks.enqueue_http_task.base_url_missing"]
+
+
+def test_settings_built_directly_list_every_bad_field() -> None:
+    with pytest.raises(DispatchConfigError) as info:
+        DispatchSettings(retry_budget=-1, max_backoff=0, emulator_host="nowhere")
+    assert [name for name, _ in info.value.problems] == [
+        "TASKS_EMULATOR_HOST",
+        "retry_budget",
+        "max_backoff",
+    ]
+    for part in ("retry_budget must be", "max_backoff must be", "TASKS_EMULATOR_HOST must be"):
+        assert part in str(info.value)
+
+
+def test_an_error_about_one_thing_has_it_as_its_one_problem() -> None:
+    error = DispatchConfigError("path must start with a single '/'", field="path")
+    assert error.problems == (("path", "path must start with a single '/'"),)
+    assert DispatchConfigError("no field").problems == ()
+    assert pickle.loads(pickle.dumps(error)).problems == error.problems
