@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import structlog
 
 from dispatch import BulkEnqueueError, DispatchConfigError, DuplicateTaskError, enqueue_many
 
@@ -18,21 +19,18 @@ def no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("no_configuration")
 def test_enqueue_many_without_configuration_says_it_once_not_once_per_item() -> None:
-    with pytest.raises(BulkEnqueueError) as info:
+    # A missing setting is the same for every item: one ValueError, as enqueue_http_task
+    # raises, not a bulk error that repeats it 500 times.
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
         enqueue_many([("/tasks/x", {"i": i}) for i in range(500)])
     error = info.value
-    # Every item is still accounted for, in the fields...
-    assert len(error.failures) == 500
-    assert all(isinstance(e, DispatchConfigError) for _i, e in error.failures)
-    assert error.names == (None,) * 500
-    # ...and the message names every missing variable once, for the run of items it hit.
-    message = str(error)
-    lines = message.splitlines()
-    assert lines[0] == "500 of 500 tasks failed (0 created):"
-    assert lines[1].startswith("  items 0-499: DispatchConfigError: missing configuration: set ")
-    assert "TASKS_PROJECT" in lines[1]
-    assert "TASKS_BASE_URL" in lines[1]
-    assert len(lines) == 2
+    assert isinstance(error, ValueError)
+    assert not isinstance(error, BulkEnqueueError)
+    assert error.missing == ("TASKS_PROJECT", "TASKS_LOCATION", "TASKS_QUEUE", "TASKS_BASE_URL")
+    assert str(error).startswith("missing configuration: set TASKS_PROJECT")
+    assert [(e["event"], e["field"]) for e in logs] == [
+        ("tasks.enqueue_http_task.config_missing", "TASKS_PROJECT")
+    ]
 
 
 def test_different_failures_are_listed_each_with_its_items() -> None:

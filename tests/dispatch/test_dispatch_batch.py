@@ -22,6 +22,7 @@ from google.rpc import code_pb2, status_pb2
 
 from dispatch import (
     BulkEnqueueError,
+    DispatchConfigError,
     DispatchSettings,
     DuplicateTaskError,
     TaskCreationError,
@@ -487,3 +488,84 @@ def test_2000_tasks_in_batches_under_faults_each_created_exactly_once(
     assert [stored[name]["seq"] for name in names] == list(range(2000))
     assert names[1].endswith("/tasks/0001-named-1")
     assert len(of(logs, "tasks.enqueue_many.batch_retry")) >= 5
+
+
+# --- configuration: checked once, before any item ------------------------------------------
+
+
+@both
+@pytest.mark.parametrize(
+    ("env", "field", "missing"),
+    [
+        ({"TASKS_LOCATION": None, "TASKS_BASE_URL": None}, "TASKS_LOCATION", 2),
+        ({"TASKS_DRY_RUN": "maybe", "TASKS_QUEUE": None}, "TASKS_DRY_RUN", 1),
+        ({"TASKS_BASE_URL": "ftp://worker.example.com", "TASKS_QUEUE": None}, "TASKS_BASE_URL", 1),
+    ],
+    ids=["missing", "bad-dry-run", "ftp-base-url"],
+)
+def test_a_configuration_problem_fails_enqueue_many_once_before_any_item_or_rpc(
+    emu: Emulator,
+    many: Many,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str | None],
+    field: str,
+    missing: int,
+) -> None:
+    for var, value in env.items():
+        if value is None:
+            monkeypatch.delenv(var)
+        else:
+            monkeypatch.setenv(var, value)
+    before = emu.rpcs_received()
+    items = [("/tasks/x", {"i": i}) for i in range(250)]
+    with structlog.testing.capture_logs() as logs, pytest.raises(DispatchConfigError) as info:
+        many(items)
+    error = info.value
+    assert isinstance(error, ValueError)
+    assert not isinstance(error, BulkEnqueueError)
+    assert error.field == field
+    assert len(error.missing) == missing
+    assert [(e["event"], e["field"]) for e in logs] == [
+        ("tasks.enqueue_http_task.config_missing", field)
+    ]
+    assert emu.rpcs_received() == before  # not one RPC
+    assert emu.tasks() == []
+
+
+@both
+def test_items_that_name_their_queue_need_no_tasks_queue(
+    emu: Emulator, many: Many, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TASKS_QUEUE")
+    names = many([{"path": "/tasks/x", "payload": {"i": i}, "queue": "other"} for i in range(3)])
+    assert [name.split("/tasks/")[0] for name in names] == [OTHER_PATH] * 3
+
+
+@both
+def test_items_with_their_own_settings_are_not_held_by_the_calls(
+    emu: Emulator, many: Many, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = DispatchSettings.from_env()
+    monkeypatch.delenv("TASKS_BASE_URL")
+    names = many([{"path": "/tasks/x", "payload": {"i": i}, "settings": own} for i in range(3)])
+    assert len(set(names)) == 3
+    assert len(emu.tasks()) == 3
+
+
+@both
+def test_invalid_items_still_fail_by_index_when_the_configuration_is_sound(
+    emu: Emulator, many: Many
+) -> None:
+    before = emu.rpcs_received()
+    items: list[Any] = [("/tasks/x", {"i": i}) for i in range(4)]
+    items[1] = ("no-slash", {})
+    items[3] = ("/tasks/x", {"blob": "x" * (1024 * 1024)})
+    with structlog.testing.capture_logs() as logs, pytest.raises(BulkEnqueueError) as info:
+        many(items)
+    assert [(i, type(e), e.field) for i, e in info.value.failures] == [
+        (1, DispatchConfigError, "path"),
+        (3, DispatchConfigError, "payload"),
+    ]
+    assert info.value.names == (None,) * 4
+    assert len(logs) == 2
+    assert emu.rpcs_received() == before
