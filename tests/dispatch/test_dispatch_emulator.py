@@ -508,9 +508,14 @@ def test_enqueue_many_rejects_bad_arguments() -> None:
     with pytest.raises(DispatchConfigError, match="max_workers"):
         enqueue_many([], max_workers=0)
     assert enqueue_many([], settings=DispatchSettings(dry_run=True)) == []
+    malformed: list[Any] = [{"payload": {}}, {"path": "/x", "bogus": 1}, "/x"]
     with pytest.raises(BulkEnqueueError) as info:
-        enqueue_many([{"payload": {}}, {"path": "/x", "bogus": 1}, "/x"])
-    assert len(info.value.failures) == 3
+        enqueue_many(malformed, settings=DispatchSettings(dry_run=True))
+    assert [i for i, _ in info.value.failures] == [0, 1, 2]
+    # Without a configuration to send with, that is said first, once, for all of them.
+    with pytest.raises(DispatchConfigError, match="missing configuration") as missing:
+        enqueue_many(malformed, settings=DispatchSettings())
+    assert not isinstance(missing.value, BulkEnqueueError)
     for items in ("/tasks/x", b"/tasks/x", {"path": "/tasks/x"}, None, 3):
         with pytest.raises(DispatchConfigError, match="items must be an iterable") as error:
             enqueue_many(items, settings=DispatchSettings(dry_run=True))  # type: ignore[arg-type]
