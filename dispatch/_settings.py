@@ -168,8 +168,9 @@ class DispatchSettings:
         try:
             values["dry_run"] = parse_bool("TASKS_DRY_RUN", env.get("TASKS_DRY_RUN") or "")
         except DispatchConfigError as exc:
-            problems.extend(exc.problems)
             values["dry_run"] = False
+            if "dry_run" not in overrides:  # an override replaces the variable unread
+                problems.extend(exc.problems)
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(f"unknown DispatchSettings field(s): {', '.join(sorted(unknown))}")

@@ -390,3 +390,10 @@ def test_an_error_about_one_thing_has_it_as_its_one_problem() -> None:
     assert error.problems == (("path", "path must start with a single '/'"),)
     assert DispatchConfigError("no field").problems == ()
     assert pickle.loads(pickle.dumps(error)).problems == error.problems
+
+
+def test_a_dry_run_override_replaces_an_unreadable_variable() -> None:
+    env = {"TASKS_DRY_RUN": "maybe"}
+    assert DispatchSettings.from_env(env, dry_run=True).dry_run is True
+    with pytest.raises(DispatchConfigError, match="TASKS_DRY_RUN must be one of"):
+        DispatchSettings.from_env(env, queue="jobs")
