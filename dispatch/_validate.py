@@ -649,7 +649,7 @@ def config_problems(
     except Rejected as rejected:
         problems.append(_problem(rejected))
     try:
-        check_oidc(settings, base_url or settings.base_url)
+        check_oidc(settings, base_url)  # an invalid base URL is reported once, above
     except Rejected as rejected:
         problems.append(_problem(rejected))
     return problems

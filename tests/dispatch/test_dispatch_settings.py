@@ -397,3 +397,14 @@ def test_a_dry_run_override_replaces_an_unreadable_variable() -> None:
     assert DispatchSettings.from_env(env, dry_run=True).dry_run is True
     with pytest.raises(DispatchConfigError, match="TASKS_DRY_RUN must be one of"):
         DispatchSettings.from_env(env, queue="jobs")
+
+
+def test_a_bad_base_url_is_not_reported_again_as_the_token_audience(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The audience defaults to the base URL: one bad value, one problem.
+    env = {**_SEND_ENV, "TASKS_BASE_URL": "https://wörker.example.com"}
+    _environment(monkeypatch, **env, TASKS_SERVICE_ACCOUNT_EMAIL="sa@p.iam.gserviceaccount.com")
+    with pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/tasks/x", {"a": 1})
+    assert [name for name, _ in info.value.problems] == ["TASKS_BASE_URL"]
