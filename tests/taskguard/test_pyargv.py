@@ -171,6 +171,8 @@ def test_version_dependent_options() -> None:
 
 
 def test_this_interpreter_agrees_with_itself() -> None:
-    # sys.orig_argv of this very process parses to the program pytest runs under.
+    # sys.orig_argv of this very process (pytest, or a pytest-xdist worker started with
+    # -c) parses to the program that runs, with the arguments it got.
     parsed = parse_python_argv(sys.orig_argv)
-    assert parsed.run in ("module", "script"), parsed
+    assert parsed.run in ("module", "script", "command"), parsed
+    assert list(parsed.args) == sys.argv[1:]
