@@ -99,6 +99,14 @@ _clean_names: set[str] = set()
 # id() raises an audit event, which costs an audit-hook call per import. Emptied with the
 # other caches.
 _forms: dict[tuple[str, ...], dict[str, tuple[tuple[str, ...], str]]] = {}
+# Absolute from-imports no module can be refused (every candidate name is clean whoever
+# imports it): fromlist tuple -> module names. A hit also needs a fromlist of exact strings
+# (an item that only claims to equal a remembered one is checked the slow way). A module
+# running such a statement for the first time skips the slow path.
+_anyone: dict[tuple[str, ...], set[str]] = {}
+# The same for dotted imports without a fromlist (``import os.path``): name -> top-level
+# package, what the statement binds.
+_clean_dotted: dict[str, str] = {}
 # At most this many (code made at run time could make new fromlist tuples without end).
 _FORMS_LIMIT: Final = 100_000
 # How clean an import form is: refused (or not decidable), clean for this importer only,
@@ -276,20 +284,38 @@ def _make_import(importer: str) -> ImportFunc:
                         and not getattr(getattr(module, "__spec__", None), "_initializing", False)
                     ):
                         return module
-            elif fromlist.__class__ is tuple:
+                elif name.__class__ is str and name in _clean_dotted:
+                    # `import a.b` of loaded modules: binds the top-level package, as
+                    # __import__ itself returns it.
+                    module = _MODULES.get(name)
+                    top = _MODULES.get(_clean_dotted[name])
+                    if (
+                        module is not None
+                        and top is not None
+                        and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
+                        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+                        and not getattr(getattr(top, "__spec__", None), "_initializing", False)
+                    ):
+                        return top
+            elif fromlist.__class__ is tuple and name.__class__ is str:
                 try:
                     forms = _forms.get(fromlist)
+                    if forms is not None:
+                        form = forms.get(importer)
+                        if form is not None and form[0] is fromlist and form[1] == name:
+                            return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
+                    names = _anyone.get(fromlist)
                 except TypeError:  # an unhashable item: the import itself refuses it
-                    forms = None
-                if forms is not None:
-                    form = forms.get(importer)
-                    if (
-                        form is not None
-                        and form[0] is fromlist
-                        and name.__class__ is str
-                        and form[1] == name
-                    ):
-                        return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
+                    names = None
+                if (
+                    names is not None
+                    and name in names
+                    and all(item.__class__ is str for item in fromlist)
+                ):
+                    # Checked exact: this module's next run of it takes the identity path.
+                    if len(_forms) < _FORMS_LIMIT:
+                        _forms.setdefault(fromlist, {})[importer] = (fromlist, name)
+                    return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
         result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
@@ -356,10 +382,13 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             key = None
         if key is not None and key in guard._clean:
             verified.add(key)
+            _remember_clean(name, items, level, remember)
         else:
             error = guard._verify(importer, verified, key, name, items, level, package)
             if error is not None:
                 return error
+            if key is not None and key in guard._clean:
+                _remember_clean(name, items, level, remember)
         module = _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
         if star:
             error = guard._check_star(importer, module)
@@ -369,6 +398,18 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
             return _view(importer, module)
         return module
     return _REAL_BUILTINS["__import__"](name, globals_, locals_, fromlist, level)
+
+
+def _remember_clean(name: str, items: tuple[Any, ...], level: int, remember: Any) -> None:
+    """Give an import form no module can be refused the closures' fast path for every
+    module (``name`` is an exact string here; ``remember`` the caller's fromlist when it
+    is a tuple of exact strings)."""
+    if level or len(_anyone) >= _FORMS_LIMIT:
+        return
+    if remember is not None:
+        _anyone.setdefault(remember, set()).add(name)
+    elif not items and "." in name:
+        _clean_dotted[name] = name.partition(".")[0]
 
 
 def _plain(value: Any) -> Any:
@@ -911,6 +952,8 @@ class Guard:
                     verified.clear()
                 _clean_names.clear()
                 _forms.clear()
+                _anyone.clear()
+                _clean_dotted.clear()
 
     @contextmanager
     def allowing(self, *modules: str, reason: str) -> Iterator[None]:

@@ -19,10 +19,12 @@ the guard imports this in every interpreter of a ``taskguard run`` tree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
+# Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
     from taskguard._policy import Policy
 
 __all__ = [

@@ -189,3 +189,26 @@ def test_pattern_could_be_refused() -> None:
     assert pattern_could_be_refused(POLICY, "google.*.tasks_v2")
     assert not pattern_could_be_refused(POLICY, "requests")
     assert not pattern_could_be_refused(POLICY, "concurrent.futures.ThreadPoolExecutor")
+
+
+def test_plugin_and_bootstrap_use_no_private_names_of_other_modules() -> None:
+    # The plugin and the bootstrap reach the guard through package-public functions only
+    # (install_quietly, add_listener, ensure_first, guard_main_module...).
+    import ast
+
+    import taskguard
+
+    package = Path(taskguard.__file__).parent
+    allowed = {"_asdict", "_exit"}  # Violation's record API, os._exit
+    for path in (package / "pytest_plugin.py", package / "_bootstrap" / "sitecustomize.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        private = [
+            f"{path.name}:{node.lineno}: .{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and node.attr not in allowed
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+        ]
+        assert private == [], private

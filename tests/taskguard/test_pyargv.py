@@ -171,8 +171,8 @@ def test_version_dependent_options() -> None:
 
 
 def test_this_interpreter_agrees_with_itself() -> None:
-    # sys.orig_argv of this very process parses to the program pytest runs under: a module or
-    # script normally, a -c command in an xdist worker (execnet starts it with -c).
+    # sys.orig_argv of this very process (pytest, or a pytest-xdist worker started with
+    # -c) parses to the program that runs, with the arguments it got.
     parsed = parse_python_argv(sys.orig_argv)
-    expected = "command" if sys.argv[0] == "-c" else ("module", "script")
-    assert parsed.run in expected, parsed
+    assert parsed.run in ("module", "script", "command"), parsed
+    assert list(parsed.args) == sys.argv[1:]

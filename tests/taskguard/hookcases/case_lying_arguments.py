@@ -96,6 +96,29 @@ def equal_fromlist_lying_item():
         __import__("fakecloud", fromlist=("other",))
     return __import__("fakecloud", fromlist=(Lie("tasks"),))  # equal, not the same tuple
 
+class LikeOther(str):  # holds "tasks", hashes and compares like "other"
+    def __hash__(self):
+        return hash("other")
+
+    def __eq__(self, other):
+        return True
+
+class LikeOsPath(str):  # holds "fakehttp.sub", hashes and compares like "os.path"
+    def __hash__(self):
+        return hash("os.path")
+
+    def __eq__(self, other):
+        return True
+
+def anyone_fromlist_lying_item():
+    # ("other",) from fakecloud is clean whoever imports it: remembered for every module
+    __import__("fakecloud", fromlist=("other",))
+    return __import__("fakecloud", fromlist=(LikeOther("tasks"),))
+
+def anyone_dotted_lying_name():
+    import os.path  # clean whoever imports it: remembered for every module
+    return __import__(LikeOsPath("fakehttp.sub"))
+
 def pop_own_import():
     __builtins__.pop("__import__")
     import fakehttp
@@ -120,6 +143,8 @@ expected = {
     "remembered_fromlist_other_module": "BLOCKED fakehttp",
     "remembered_fromlist_lying_name": "BLOCKED fakehttp",
     "equal_fromlist_lying_item": "BLOCKED fakecloud.tasks",
+    "anyone_fromlist_lying_item": "BLOCKED fakecloud.tasks",
+    "anyone_dotted_lying_name": "BLOCKED fakehttp.sub",
     "pop_own_import": "BLOCKED fakehttp",
     "delete_own_import": "BLOCKED fakehttp",
     "update_own_import": "BLOCKED fakehttp",
