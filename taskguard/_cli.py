@@ -156,14 +156,12 @@ def _check(args: argparse.Namespace) -> int:
         return _error(f"{exc.strerror}: {exc.filename}")
     except UnknownRuleError as exc:
         return _error(f"--select: {exc}")
+    if result.files_checked == 0:
+        # Checking nothing is no pass, whatever the format: say which setting left every
+        # file out.
+        return _error(f"no files checked: {result.empty_reason}")
     output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
     sys.stdout.write(output)
-    if result.files_checked == 0 and args.fmt == "text":
-        print(
-            "taskguard: warning: no first-party files found; check root-packages "
-            "in [tool.taskguard] (or the paths given)",
-            file=sys.stderr,
-        )
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 

@@ -94,24 +94,39 @@ def from_plain(raw: Any) -> Record:
 
 
 class CheckResult:
-    """What :func:`check` found: every violation (sorted) and how many files were judged."""
+    """What :func:`check` found: every violation (sorted) and how many files were judged.
 
-    __slots__ = ("files_checked", "violations")
+    ``empty_reason`` says why no file was judged (the paths, ``exclude``, ``root-packages``)
+    when ``files_checked`` is 0, and is empty otherwise: a run that checked nothing is no
+    pass (the CLI exits 2).
+    """
 
-    def __init__(self, violations: tuple[Violation, ...], files_checked: int) -> None:
+    __slots__ = ("empty_reason", "files_checked", "violations")
+
+    def __init__(
+        self, violations: tuple[Violation, ...], files_checked: int, empty_reason: str = ""
+    ) -> None:
         self.violations = violations
         self.files_checked = files_checked
+        self.empty_reason = empty_reason
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.violations, self.files_checked, self.empty_reason)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CheckResult):
             return NotImplemented
-        return (self.violations, self.files_checked) == (other.violations, other.files_checked)
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.violations, self.files_checked))
+        return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"CheckResult(violations={self.violations!r}, files_checked={self.files_checked})"
+        reason = f", empty_reason={self.empty_reason!r}" if self.empty_reason else ""
+        return (
+            f"CheckResult(violations={self.violations!r}, "
+            f"files_checked={self.files_checked}{reason})"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (CheckResult, (self.violations, self.files_checked))
+        return (CheckResult, self._key())

@@ -152,7 +152,13 @@ def _run_check(  # noqa: PLR0917 - one private call site
     if codes is not None:
         violations = [v for v in violations if v.code in codes]
     files_checked = sum(len(listing.names) for listing in scope.reported.values())
-    return CheckResult(tuple(sorted(violations)), files_checked)
+    empty = ""
+    if not files_checked:
+        # Imported here: only a run that found nothing looks again, to say why.
+        from taskguard._static.empty import why_nothing
+
+        empty = why_nothing(scope.targets, policy, scope.root, cwd)
+    return CheckResult(tuple(sorted(violations)), files_checked, empty)
 
 
 # --------------------------------------------------------------------------- 1. scope
@@ -160,6 +166,7 @@ def _run_check(  # noqa: PLR0917 - one private call site
 
 class _Scope(NamedTuple):
     root: str  # the project root: cache keys and module names are relative to it
+    targets: list[str]  # the paths asked for, absolute
     whole: bool  # the paths cover the whole project (so stale allow entries can be told)
     reported: dict[str, Listing]  # per directory, the files the result is about
     listings: dict[str, Listing]  # the files whose records are needed (the whole project
@@ -177,7 +184,7 @@ def _scope(paths: Sequence[str | os.PathLike[str]] | None, policy: Policy) -> _S
     listings = reported
     if policy.indirect and not whole:
         listings = collect(walk([root], policy, root), dict(reported))
-    return _Scope(root, whole, reported, listings)
+    return _Scope(root, targets, whole, reported, listings)
 
 
 # --------------------------------------------------------------------------- 2. plan

@@ -110,9 +110,7 @@ def test_text_mentioning_taskguard_is_no_directive(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
-def test_lines_and_suppressions_follow_pythons_line_splitting(
-    tmp_path: Path, newline: str
-) -> None:
+def test_lines_and_suppressions_follow_pythons_line_splitting(tmp_path: Path, newline: str) -> None:
     text = (
         "x = 1\n"
         "import httpx  # taskguard: ignore[TG002] -- probe\n"
@@ -223,7 +221,8 @@ LOCAL = [
     "def f():\n    with open('x') as compile:\n        compile('x')\n",
     "def f():\n    print(eval('x'))\n    eval = str\n",
     "class C:\n    compile = staticmethod(str)\n    value = compile('x')\n",
-    "def outer():\n    eval = str\n    def inner():\n        nonlocal eval\n        return eval('x')\n",
+    "def outer():\n    eval = str\n    def inner():\n        nonlocal eval\n"
+    "        return eval('x')\n",
     "from re import compile\ncompile('x')\n",
     "compile = str\ndef f():\n    return compile('x')\n",
     "def f():\n    global compile\n    compile = str\ndef g():\n    return compile('x')\n",
@@ -261,7 +260,11 @@ def test_the_builtins_are_still_tg003(tmp_path: Path, source: str) -> None:
         ("import concurrent.futures.process as p\nx = p.ProcessPoolExecutor\n", 2),
         ("from concurrent.futures import process\nx = process.ProcessPoolExecutor()\n", 2),
         ("from concurrent.futures.process import *\nx = 1\nProcessPoolExecutor()\n", 3),
-        ("import pkgutil\npkgutil.resolve_name('concurrent.futures.process:ProcessPoolExecutor')\n", 2),
+        (
+            "import pkgutil\n"
+            "pkgutil.resolve_name('concurrent.futures.process:ProcessPoolExecutor')\n",
+            2,
+        ),
     ],
 )
 def test_member_entries_catch_star_imports_and_the_defining_module(
@@ -321,7 +324,7 @@ def test_the_defining_module_is_judged_as_the_entry_allow_entries_included(
             [],
             "exclude",
         ),
-        ({"notes/readme.txt": "hi\n"}, TABLE, ["notes"], "no Python files"),
+        ({}, TABLE, ["notes"], "no Python files under notes"),
     ],
 )
 def test_a_run_that_checked_no_file_is_exit_2_saying_why(
@@ -333,6 +336,8 @@ def test_a_run_that_checked_no_file_is_exit_2_saying_why(
     fmt: str,
 ) -> None:
     write_project(tmp_path, files, table)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no Python here\n", encoding="utf-8")
     done = run_cli(["check", "--no-cache", "--format", fmt, *paths], tmp_path)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
@@ -362,7 +367,8 @@ def test_a_near_miss_of_the_table_name_is_an_error(tmp_path: Path, name: str) ->
         check([str(tmp_path)], use_cache=False)
     done = run_cli(["check"], tmp_path)
     assert done.returncode == 2
-    assert f"[tool.{name}]" in done.stderr and "[tool.taskguard]" in done.stderr, done.stderr
+    assert f"[tool.{name}]" in done.stderr, done.stderr
+    assert "[tool.taskguard]" in done.stderr
     # Cached runs read the table from the cache: the near miss is still an error.
     done = run_cli(["check"], tmp_path)
     assert done.returncode == 2
