@@ -57,8 +57,9 @@ def serve(hit: Record | None, parse_all: bool, skipped: Record) -> Record | None
 
     The prefilter mode leaves some files unparsed (SKIPPED) or parsed up to their last
     import (PREFIX): no answer for runs that parse every file. It would not have parsed a file
-    that is only checked for syntax (BROKEN), and it may parse less of a file that failed
-    (FAILED).
+    that is only checked for syntax (BROKEN). A file that failed (FAILED) failed the same way
+    in every mode, except that building TG004's graph (``skipped.imports`` is not None) the
+    prefilter mode may parse less of it than a run that parses every file.
     """
     if hit is None:
         return None
@@ -67,7 +68,7 @@ def serve(hit: Record | None, parse_all: bool, skipped: Record) -> Record | None
         return None if status in (SKIPPED, PREFIX) else hit
     if status == BROKEN:
         return skipped
-    if status == FAILED:
+    if status == FAILED and skipped.imports is not None:
         return None
     return hit
 

@@ -437,14 +437,8 @@ _NAMESPACE_NAMES = (b"globals", b"locals", b"vars")
 _PROTECTED_WORDS = (b"zipimport",)
 _PROTECTED_NAMES = (b"exec", b"eval", b"compile")
 _IMPORTED_WORDS = (b"types",)
-_CALLS: list[re.Pattern[bytes]] = []
-
-
-def _calls() -> re.Pattern[bytes]:
-    # Compiled on first use: a cached run never needs it.
-    if not _CALLS:
-        _CALLS.append(re.compile(_CALL_PATTERN))
-    return _CALLS[0]
+# Compiled with the module: only runs that read files import it.
+_CALLS = re.compile(_CALL_PATTERN)
 
 
 def _expressions_matter(
@@ -454,21 +448,29 @@ def _expressions_matter(
 
     Non-ASCII text can spell any identifier (NFKC), so it always counts. ``spans`` gives the
     byte spans of the file's import statements (:func:`_import_spans`).
+
+    Every file the prefilter rules out goes through all of these searches, so they are
+    plain loops over ``in`` and ``find`` (C searches), without generator expressions.
     """
-    if (
-        not data.isascii()
-        or _calls().search(data) is not None
-        or any(word in data for word in _NAMESPACE_WORDS)
-        or any(_has_word(data, word) for word in _NAMESPACE_NAMES)
-    ):
+    if not data.isascii() or _CALLS.search(data) is not None:
         return True
+    for word in _NAMESPACE_WORDS:
+        if word in data:
+            return True
+    for word in _NAMESPACE_NAMES:
+        if _has_word(data, word):
+            return True
     if not protected:
         return False
-    if any(word in data for word in _PROTECTED_WORDS) or any(
-        _has_word(data, word) for word in _PROTECTED_NAMES
-    ):
-        return True
-    imported = [word for word in _IMPORTED_WORDS if word in data]
+    for word in _PROTECTED_WORDS:
+        if word in data:
+            return True
+    for word in _PROTECTED_NAMES:
+        if _has_word(data, word):
+            return True
+    # Cutting out the import statements costs more than every search above: only when the
+    # word is an identifier somewhere at all (the spans are a part of the file).
+    imported = [word for word in _IMPORTED_WORDS if _has_identifier(data, word)]
     if not imported:
         return False
     found = spans(data)
