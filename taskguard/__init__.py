@@ -1,4 +1,9 @@
-"""taskguard: one sanctioned path for background-task dispatch; every other path fails loudly."""
+"""taskguard: one sanctioned path for background-task dispatch; every other path fails loudly.
+
+PYTEST_DONT_REWRITE: under ``taskguard run`` this package is imported at interpreter start
+(the bootstrap installs the guard), before pytest could rewrite it; this marker tells
+pytest not to warn about that (``filterwarnings = error`` would stop the run).
+"""
 
 from taskguard._errors import (
     ForbiddenImportError,

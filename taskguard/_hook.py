@@ -32,19 +32,42 @@ from importlib.machinery import (
 from typing import Any, ClassVar, Final
 
 from taskguard._errors import HINT, ForbiddenImportError, PolicyError, TaskguardError
+from taskguard._imports import (
+    calc_package,
+    could_be_refused,
+    heads,
+    import_candidates,
+    refusable_heads,
+    resolve_import_module,
+    resolve_relative,
+)
 from taskguard._policy import (
     Policy,
     Verdict,
     decide,
-    import_candidates,
     load_policy,
     matches,
     pattern_problem,
-    resolve_relative,
 )
+from taskguard._pyargv import parse_python_argv
 from taskguard._rules import Violation
 
-__all__ = ["EVENT", "Guard", "UnguardedModuleWarning", "active_guard", "install", "uninstall"]
+__all__ = [
+    "EVENT",
+    "BlockedImportReporter",
+    "Guard",
+    "UnguardedModuleWarning",
+    "active_guard",
+    "add_listener",
+    "describe",
+    "ensure_first",
+    "guard_main_module",
+    "install",
+    "install_quietly",
+    "remove_listener",
+    "set_mode",
+    "uninstall",
+]
 
 EVENT: Final = "taskguard.forbidden_import"
 MODES: Final = ("error", "warn")
@@ -224,20 +247,6 @@ def _overlay_of(namespace: dict[str, Any]) -> type[_Overlay]:
     return cls
 
 
-def _calc_package(globals_: Any) -> str:
-    # importlib._bootstrap._calc___package__, without its warnings.
-    if not globals_:
-        return ""
-    package = globals_.get("__package__")
-    if package is not None:
-        return str(_plain(package))
-    spec = globals_.get("__spec__")
-    if spec is not None:
-        return str(_plain(spec.parent))
-    name = str(_plain(globals_.get("__name__", "")))
-    return name if "__path__" in globals_ else name.rpartition(".")[0]
-
-
 def _make_import(importer: str) -> ImportFunc:
     # Imports this module made that were clean: a plain name for an undotted module imported
     # without a fromlist (the fast path), a tuple for every other form.
@@ -312,7 +321,7 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         remember = caller_fromlist if items and items is caller_fromlist and not level else None
         package = None
         if level:
-            package = _calc_package(globals_)
+            package = calc_package(globals_)
             if globals_ is not None and globals_.__class__ is not dict:
                 globals_ = {"__package__": package}  # read once, here
         # A plain name is the key the closure's fast path looks up.
@@ -754,6 +763,68 @@ def _name_resolver_files() -> frozenset[str]:
 _RESOLVER_FILES: Final = _name_resolver_files()
 
 
+# --------------------------------------------------------------------------- adoption
+#
+# Another import hook placed in front of the finder (typeguard's install_import_hook, an
+# APM agent, a reloader) finds first-party modules before the finder is asked, so their
+# loader is never wrapped. Every source loader ends in the builtin ``exec(code,
+# module.__dict__)``, which raises the audit event ``exec`` before the code runs (and after
+# ``exec`` itself filled in a missing ``__builtins__``): there, a first-party module still
+# holding the real builtins gets its guarded ones, whichever finder and loader brought it.
+# An audit hook cannot be removed; with no guard active it returns at once.
+
+_bootstrap: Final[Any] = importlib._bootstrap  # taskguard: ignore[TG003] -- its frames
+# The loader's own call: ``_call_with_frames_removed(exec, code, module.__dict__)``.
+_EXEC_TRAMPOLINE: Final = _bootstrap._call_with_frames_removed.__code__
+# The import system's frames that hold the module being executed (``module``): a loader
+# calling ``exec`` itself, with the namespace in an expression, is found through them.
+_LOADING_CODES: Final = frozenset({_bootstrap._load_unlocked.__code__, _bootstrap._exec.__code__})
+# How far up from ``exec`` the import system's frame may be (loader wrappers nest).
+_ADOPT_DEPTH: Final = 12
+_watching = False
+
+
+def _watch_loads() -> None:
+    """Add the audit hook, once per process (called with ``_lock`` held)."""
+    global _watching
+    if not _watching:
+        sys.addaudithook(_on_audit)
+        _watching = True
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "exec" and _active is not None:
+        _adopt(args[0], sys._getframe().f_back)  # None when C code called exec
+
+
+def _adopt(code: object, frame: types.FrameType | None) -> None:
+    """Guard the first-party module a loader is about to execute, if it is not yet."""
+    namespace = None
+    depth = 0
+    while frame is not None and depth < _ADOPT_DEPTH:
+        frame_code = frame.f_code
+        if frame_code is _EXEC_TRAMPOLINE and depth == 0:
+            args = frame.f_locals.get("args")
+            if args.__class__ is tuple and len(args) >= 2 and args[0] is code:
+                namespace = args[1]
+                break
+        elif frame_code in _LOADING_CODES:
+            namespace = getattr(frame.f_locals.get("module"), "__dict__", None)
+            break
+        frame = frame.f_back
+        depth += 1
+    if namespace.__class__ is not dict:
+        return
+    assert isinstance(namespace, dict)
+    if isinstance(namespace.get("__builtins__"), _Overlay):
+        return  # guarded already (by the finder's loader, or an earlier exec)
+    spec = namespace.get("__spec__")
+    name = _plain(getattr(spec, "name", None) or namespace.get("__name__"))
+    guard = _active
+    if guard is not None and isinstance(name, str) and guard._guardable(name):
+        namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))
+
+
 # --------------------------------------------------------------------------- the guard
 
 
@@ -783,8 +854,8 @@ class Guard:
         self._clean: set[Hashable] = set()  # import forms no importer can be refused
         # A name can only match a pattern that starts with its own first segment (unless a
         # pattern starts with a wildcard): most names are decided without a regex.
-        self._root_heads = _heads(policy.root_packages)
-        self._forbidden_heads = _heads(policy.dispatch_modules + policy.forbidden_in_protected)
+        self._root_heads = heads(policy.root_packages)
+        self._forbidden_heads = refusable_heads(policy)
 
     # ------------------------------------------------------------------ public
 
@@ -886,9 +957,9 @@ class Guard:
         known = self._maybe.get(name)
         if known is None:
             heads = self._forbidden_heads
-            known = self._maybe[name] = (heads is None or name.partition(".")[0] in heads) and (
-                self.policy.is_dispatch_module(name) or self.policy.is_forbidden_in_protected(name)
-            )
+            known = self._maybe[name] = (
+                heads is None or name.partition(".")[0] in heads
+            ) and could_be_refused(self.policy, name)
         return known
 
     def _verify(  # noqa: PLR0917 - private, one call site
@@ -953,16 +1024,12 @@ class Guard:
         self, importer: str, name: object, package: str | None
     ) -> ForbiddenImportError | None:
         if not isinstance(name, str):
-            return None
-        resolved = name
-        if name.startswith("."):
-            level = len(name) - len(name.lstrip("."))
-            if not package:
-                return None  # importlib raises TypeError itself
-            try:
-                resolved = resolve_relative(name[level:], package, level)
-            except ImportError:
-                return None
+            return None  # importlib refuses it itself
+        # A package that is not a string is no package: a relative name then makes
+        # importlib raise, an absolute one is imported (and checked) whatever it is.
+        resolved = resolve_import_module(name, package if isinstance(package, str) else None)
+        if resolved is None:
+            return None  # importlib raises for it itself
         if not self._maybe_forbidden(resolved):
             return None
         frame = _caller_frame()
@@ -1080,7 +1147,7 @@ class Guard:
         return error
 
 
-def _log(record: Violation) -> None:
+def _log(record: Violation, *, level: str = "warning", event: str = EVENT) -> None:
     fields = {
         "code": record.code,
         "importer": record.importer,
@@ -1094,7 +1161,7 @@ def _log(record: Violation) -> None:
     except ImportError:
         # An interpreter of a `taskguard run` tree without structlog: still say it.
         shown = " ".join(f"{key}={value!r}" for key, value in fields.items())
-        sys.stderr.write(f"[warning  ] {EVENT} {shown}\n")
+        sys.stderr.write(f"[{level:<9}] {event} {shown}\n")
         return
     if structlog.is_configured():
         logger = structlog.get_logger("taskguard")
@@ -1102,17 +1169,68 @@ def _log(record: Violation) -> None:
         # structlog's unconfigured default prints to stdout, the program's own output (a
         # CLI's JSON, say): diagnostics go to stderr unless the program configured otherwise.
         logger = structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
-    logger.warning(EVENT, **fields)
+    getattr(logger, level)(event, **fields)
 
 
-def _heads(patterns: Iterable[str]) -> frozenset[str] | None:
-    heads = set()
-    for pattern in patterns:
-        head = pattern.split(".", 1)[0]
-        if head in ("*", "**"):
-            return None
-        heads.add(head)
-    return frozenset(heads)
+def _structlog_configured() -> bool:
+    structlog = sys.modules.get("structlog")  # a program that configured it imported it
+    try:
+        return bool(structlog is not None and structlog.is_configured())
+    except Exception:
+        return False
+
+
+def describe(record: Violation) -> str:
+    """One line naming a violation: code, importer, imported module, file:line."""
+    return (
+        f"{record.code} {record.importer} imports {record.imported} at {record.path}:{record.line}"
+    )
+
+
+class BlockedImportReporter:
+    """Makes blocked imports loud in a program that may swallow them (``taskguard run``,
+    error mode): each distinct violation is written when it happens and again at exit, one
+    line each on stderr, or as the structlog event ``taskguard.forbidden_import`` (level
+    error) when the program configured structlog."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._seen: dict[Violation, None] = {}
+
+    def __call__(self, record: Violation, error: ForbiddenImportError | None) -> None:
+        with self._lock:
+            if record in self._seen:
+                return
+            self._seen[record] = None
+        self._emit(record, "taskguard: blocked import: ")
+
+    def at_exit(self) -> None:
+        with self._lock:
+            seen = list(self._seen)
+        if not seen:
+            return
+        if not _structlog_configured():
+            self._write(
+                f"taskguard: {len(seen)} forbidden import(s) were blocked in this process "
+                "(raised, or swallowed by the program):\n"
+            )
+        for record in seen:
+            self._emit(record, "taskguard:   ", event=f"{EVENT}.at_exit")
+
+    def _emit(self, record: Violation, prefix: str, *, event: str = EVENT) -> None:
+        if _structlog_configured():
+            _log(record, level="error", event=event)
+        else:
+            self._write(f"{prefix}{describe(record)}\n")
+
+    def _write(self, text: str) -> None:
+        stream = self._stream or sys.stderr
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # stderr closed by the program: nowhere left to say it
+            pass
 
 
 def _caller_frame() -> types.FrameType:
@@ -1181,6 +1299,33 @@ def uninstall() -> None:
         guard.uninstall()
 
 
+def install_quietly(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
+    """:func:`install` for the plugin and the bootstrap, which report ``Guard.unguarded``
+    their own way: returns the guard and whether this call installed it."""
+    return _install(policy, mode=mode)
+
+
+def add_listener(guard: Guard, listener: Listener) -> None:
+    """Call ``listener`` with every violation ``guard`` records (package use only)."""
+    guard._add_listener(listener)
+
+
+def remove_listener(guard: Guard, listener: Listener) -> None:
+    guard._remove_listener(listener)
+
+
+def ensure_first(guard: Guard) -> None:
+    """Put ``guard``'s finder back at ``sys.meta_path[0]``."""
+    guard._ensure_first()
+
+
+def set_mode(guard: Guard, mode: str) -> None:
+    """Switch an installed guard to ``mode`` (the plugin learns it after installing)."""
+    if mode not in MODES:
+        raise PolicyError([("mode", f"expected 'error' or 'warn', got {mode!r}")])
+    guard.mode = mode
+
+
 def _install(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
     global _active
     with _lock:
@@ -1199,6 +1344,7 @@ def _install(policy: Policy | None, *, mode: str | None) -> tuple[Guard, bool]:
             policy = load_policy()
         guard = Guard(policy, mode or policy.mode)
         guard.unguarded = _preloaded(guard)
+        _watch_loads()
         sys.meta_path.insert(0, guard._finder)
         _active = guard
         return guard, True
@@ -1223,44 +1369,17 @@ def _preloaded(guard: Guard) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None:
+def guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None:
     """Guard ``__main__`` when the command line is ``python -m <first-party module>``.
 
     Called by the ``taskguard run`` bootstrap, which runs before the main module's code.
     Returns the module name guarded, if any.
     """
     argv = list(getattr(sys, "orig_argv", [])) if argv is None else argv
-    name = _dash_m_module(argv)
+    name = parse_python_argv(argv).module
     main = sys.modules.get("__main__")
     if name is None or main is None or not guard._guardable(name):
         return None
     namespace = main.__dict__
     namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_main_import(name, namespace))
     return name
-
-
-def _dash_m_module(argv: list[str]) -> str | None:
-    """The module of ``python [options] -m MODULE``, else ``None`` (script, ``-c``, stdin)."""
-    args = argv[1:]
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in ("-", "--") or not arg.startswith("-"):
-            return None
-        if arg.startswith("--"):
-            i += 2 if arg == "--check-hash-based-pycs" else 1
-            continue
-        for j, flag in enumerate(arg[1:], start=1):
-            if flag == "c":
-                return None
-            if flag == "m":
-                rest = arg[j + 1 :]
-                if rest:
-                    return rest
-                return args[i + 1] if i + 1 < len(args) else None
-            if flag in "XW":
-                if j + 1 == len(arg):
-                    i += 1  # the value is the next argument
-                break
-        i += 1
-    return None

@@ -14,6 +14,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from taskguard._errors import PolicyError
+
+# Re-exported until the static checker imports them from taskguard._imports (their one copy).
+from taskguard._imports import import_candidates as import_candidates  # noqa: PLC0414 - re-export for mypy
+from taskguard._imports import resolve_relative as resolve_relative  # noqa: PLC0414 - re-export for mypy
 from taskguard._rules import TG001, TG002
 
 # Not ``from typing import ...``: ``taskguard check`` imports this module on every run and
@@ -385,28 +389,6 @@ def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
                 break
     policy._cache[key] = verdict
     return verdict
-
-
-def resolve_relative(name: str, package: str, level: int) -> str:
-    """Resolve a relative import exactly as ``importlib`` does.
-
-    Raises ``ImportError`` for a relative import beyond the top-level package.
-    """
-    if level == 0:
-        return name
-    bits = package.rsplit(".", level - 1)
-    if not package or len(bits) < level:
-        raise ImportError("attempted relative import beyond top-level package")
-    base = bits[0]
-    return f"{base}.{name}" if name else base
-
-
-def import_candidates(name: str, fromlist: Iterable[str] = ()) -> list[str]:
-    """Every full name an import statement may bind: the module, and each ``fromlist``
-    name as a possible submodule (``from google.cloud import tasks_v2``)."""
-    out = [name]
-    out.extend(f"{name}.{item}" for item in fromlist if item != "*")
-    return out
 
 
 # --------------------------------------------------------------------------- loading

@@ -20,6 +20,7 @@ from typing import Final
 
 from taskguard._errors import PolicyError
 from taskguard._policy import load_policy
+from taskguard._pyargv import parse_python_argv
 
 BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "_bootstrap")
 # Read by the bootstrap in each process of the tree.
@@ -60,22 +61,16 @@ def unguardable_python(command: list[str]) -> str | None:
     be guarded (it reads neither ``PYTHONPATH`` nor ``sitecustomize``), else ``None``."""
     if not command or not _PYTHON.fullmatch(os.path.basename(command[0])):
         return None
-    for arg in command[1:]:
-        if arg in ("-", "--") or not arg.startswith("-") or arg.startswith("--"):
-            if arg == "--check-hash-based-pycs":
-                continue
-            break
-        for flag in arg[1:]:
-            if flag in "cm":  # what follows is the program and its arguments
-                return None
-            if flag in "IES":
-                return (
-                    f"{command[0]} -{flag} ignores PYTHONPATH or sitecustomize, through which "
-                    "taskguard run installs the guard: the process would run unguarded; "
-                    f"drop -{flag}"
-                )
-            if flag in "XW":
-                break  # the rest of the argument (or the next one) is the option's value
+    # The grammar of this interpreter: the versions differ only in options that are
+    # errors or help before 3.11 (-P, --help-env...), where Python itself stops.
+    parsed = parse_python_argv(command)
+    for flag in "IES":
+        if parsed.has(flag):
+            return (
+                f"{command[0]} -{flag} ignores PYTHONPATH or sitecustomize, through which "
+                "taskguard run installs the guard: the process would run unguarded; "
+                f"drop -{flag}"
+            )
     return None
 
 
@@ -123,8 +118,12 @@ def _exit_status(returncode: int) -> int:
 # Sent by a supervisor (systemd, docker, a process manager) to this process alone: passed on.
 _FORWARDED: Final = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
 # Sent by the terminal to its whole foreground process group, the command included (Ctrl-C,
-# Ctrl-\\): passed on only when this process is not there, or the command left the group.
+# Ctrl-\\), or by a process (`kill -INT`) to this one: passed on unless the terminal sent it
+# and the command got it too.
 _KEYBOARD: Final = ("SIGINT", "SIGQUIT")
+# How long one wait for a signal lasts before the command is polled again (SIGCHLD wakes
+# it at once; this bounds the wait where SIGCHLD is not delivered, a reaped child say).
+_POLL_SECONDS: Final = 1.0
 
 
 def _wait(child: subprocess.Popen[bytes]) -> int:
@@ -132,6 +131,8 @@ def _wait(child: subprocess.Popen[bytes]) -> int:
         child.send_signal(signum)
 
     def keyboard(signum: int, _frame: FrameType | None) -> None:
+        # No siginfo in a Python handler: judged by the process group alone. Used only
+        # until the signals are blocked below, and where sigtimedwait does not exist.
         if not _terminal_sent_it_to(child):
             child.send_signal(signum)
 
@@ -144,11 +145,52 @@ def _wait(child: subprocess.Popen[bytes]) -> int:
             if signum is not None:
                 previous[signum] = signal.signal(signum, handler)
     try:
-        status = child.wait()
+        if hasattr(signal, "sigtimedwait") and hasattr(signal, "pthread_sigmask"):
+            status = _wait_with_siginfo(child, set(previous))
+        else:  # pragma: no cover - macOS, Windows
+            status = child.wait()
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
     return _exit_status(status)
+
+
+def _wait_with_siginfo(child: subprocess.Popen[bytes], signals: set[int]) -> int:
+    """Wait for ``child``, taking ``signals`` synchronously with their ``siginfo``.
+
+    The command was started before the signals are blocked here (a child inherits the
+    signal mask); one that arrives in between goes to the handlers of :func:`_wait`.
+    """
+    keyboard = {getattr(signal, name) for name in _KEYBOARD if hasattr(signal, name)}
+    wanted = signals | {signal.SIGCHLD}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    try:
+        while True:
+            status = child.poll()
+            if status is not None:
+                return status
+            info = signal.sigtimedwait(wanted, _POLL_SECONDS)
+            if info is None or info.si_signo == signal.SIGCHLD:
+                continue
+            if info.si_signo not in keyboard or _forward_keyboard(info, child):
+                child.send_signal(info.si_signo)
+    finally:
+        # Anything still pending now reaches the handlers, which have nobody left to tell.
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _forward_keyboard(info: signal.struct_siginfo, child: subprocess.Popen[bytes]) -> bool:
+    """Whether a SIGINT/SIGQUIT this process got must be passed on to ``child``.
+
+    ``si_code`` says who sent it: a process (``kill``, ``sigqueue``, ``tkill``: zero or
+    less) or the kernel (the terminal's line discipline for Ctrl-C, positive). A process
+    sent it to this process, so it is passed on (unless the command itself sent it); the
+    terminal sent it to its whole foreground group, so it is passed on only when the
+    command is not in that group with this process.
+    """
+    if info.si_code <= 0:
+        return info.si_pid != child.pid
+    return not _terminal_sent_it_to(child)
 
 
 def _terminal_sent_it_to(child: subprocess.Popen[bytes]) -> bool:

@@ -9,6 +9,7 @@ forbidden import, raised or swallowed, and runs ``taskguard check`` as one colle
 from __future__ import annotations
 
 import os
+import shlex
 import threading
 from collections.abc import Generator
 from contextlib import ExitStack
@@ -19,12 +20,14 @@ import pytest
 
 from taskguard import _hook
 from taskguard._errors import ForbiddenImportError, PolicyError
+from taskguard._imports import pattern_could_be_refused
 from taskguard._policy import Policy, load_policy, matches, pattern_problem
 from taskguard._rules import Violation
 
 MARKER = "taskguard_allow"
 CHECK_ITEM = "taskguard-check"
 MODES = ("error", "warn", "off")
+UNGUARDED_INI = "taskguard_unguarded"
 
 
 # Errors kept per violation and phase to judge whether the test saw them; a loop that
@@ -41,6 +44,12 @@ class _State:
         self.policy: Policy | None = None
         self.guard: _hook.Guard | None = None
         self.owned = False
+        # Installed at plugin registration, before the command line was parsed: the
+        # mode is settled (and "off" uninstalls it) once pytest knows it.
+        self.settled = False
+        # First-party modules imported before the guard that no taskguard_unguarded
+        # line acknowledges (with the workers' ones, under pytest-xdist).
+        self.unacknowledged: dict[str, None] = {}
         self.where = "<startup>"
         # every distinct violation and where it happened (an insertion-ordered set)
         self.seen: dict[tuple[Violation, str], None] = {}
@@ -86,7 +95,7 @@ _ALLOWANCES = pytest.StashKey[ExitStack]()
 # --------------------------------------------------------------------------- options
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("taskguard", "taskguard: runtime import guard and static check")
     group.addoption(
         "--taskguard-mode",
@@ -120,6 +129,79 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=True,
     )
+    parser.addini(
+        UNGUARDED_INI,
+        "first-party modules (dotted patterns) known to be imported before the guard, one "
+        "'pattern: reason' per line; in error mode any other such module fails the run",
+        type="linelist",
+        default=[],
+    )
+    _start_early(pluginmanager)
+
+
+def _start_early(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Install the guard now, while pytest registers this plugin (its ``pytest_addoption``
+    runs then): before any other plugin's ``pytest_load_initial_conftests`` (pytest-django's
+    ``django.setup()``), whatever their ``tryfirst``. The ini file is read already; the
+    command line is not parsed yet, so the mode is read from the arguments as they are
+    and settled in :func:`_start`."""
+    config = pluginmanager.get_plugin("pytestconfig")
+    if not isinstance(config, pytest.Config) or _STATE in config.stash:
+        return
+    if _hook.active_guard() is not None:
+        return  # a nested session, or the program's own guard: _start takes it from there
+    try:
+        rootpath = config.rootpath
+        mode = _early_mode(config)
+    except (AttributeError, ValueError, pytest.UsageError):
+        return  # registered before the ini was read, or bad values: _start says so
+    if mode not in (None, "error", "warn"):
+        return
+    try:
+        policy = load_policy(rootpath)
+    except PolicyError:
+        return  # _start turns it into a usage error
+    state = _State(config, mode or policy.mode)
+    config.stash[_STATE] = state
+    _own(state, policy, mode)
+
+
+def _early_mode(config: pytest.Config) -> str | None:
+    """``--taskguard-mode`` as the arguments pytest will parse say (ini ``addopts``, then
+    ``PYTEST_ADDOPTS``, then the command line: the last one wins), else the ini value."""
+    args = [
+        *config.getini("addopts"),
+        *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+        *config.invocation_params.args,
+    ]
+    mode: str | None = None
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--taskguard-mode" and index + 1 < len(args):
+            mode = args[index + 1]
+        elif arg.startswith("--taskguard-mode="):
+            mode = arg.partition("=")[2]
+    if mode is None:
+        mode = str(config.getini("taskguard_mode")) or None
+    return mode
+
+
+def _acknowledged(config: pytest.Config) -> list[str]:
+    """The patterns of the ``taskguard_unguarded`` ini lines (``pattern: reason``)."""
+    patterns = []
+    for line in config.getini(UNGUARDED_INI):
+        pattern, colon, reason = str(line).partition(":")
+        pattern = pattern.strip()
+        problem = pattern_problem(pattern) if pattern else "a module pattern is required"
+        if problem is None and (not colon or not reason.strip()):
+            problem = "a reason is required"
+        if problem is not None:
+            raise pytest.UsageError(
+                f"{UNGUARDED_INI}: {line!r}: {problem}; expected 'module.pattern: reason'"
+            )
+        patterns.append(pattern)
+    return patterns
 
 
 def _mode(config: pytest.Config) -> str | None:
@@ -154,11 +236,16 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 
 def _start(config: pytest.Config) -> _State:
-    if _STATE in config.stash:
-        return config.stash[_STATE]
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        if not state.settled:
+            _settle(state)
+        return state
     mode = _mode(config)
     _check_ini(config)  # a malformed value is a usage error now, not mid-collection
+    acknowledged = _acknowledged(config)
     state = _State(config, mode or "error")
+    state.settled = True
     config.stash[_STATE] = state
     if mode == "off":
         return state
@@ -169,13 +256,49 @@ def _start(config: pytest.Config) -> _State:
         state.guard = active
         state.mode = active.mode
         return state
-    state.policy = _load_policy(config)
-    guard, _created = _hook._install(state.policy, mode=mode)
-    guard._add_listener(state.record)
+    _own(state, _load_policy(config), mode)
+    _judge_unguarded(state, acknowledged)
+    return state
+
+
+def _own(state: _State, policy: Policy, mode: str | None) -> None:
+    state.policy = policy
+    guard, _created = _hook.install_quietly(policy, mode=mode)
+    _hook.add_listener(guard, state.record)
     state.guard = guard
     state.mode = guard.mode
     state.owned = True
-    return state
+
+
+def _settle(state: _State) -> None:
+    """Apply the mode and options of the parsed command line to the early guard."""
+    state.settled = True
+    config = state.config
+    mode = _mode(config)
+    _check_ini(config)
+    acknowledged = _acknowledged(config)
+    guard = state.guard
+    if guard is None or not state.owned:
+        return
+    if mode == "off":
+        _hook.remove_listener(guard, state.record)
+        guard.uninstall()
+        state.guard, state.owned, state.mode = None, False, "off"
+        state.take()  # nothing is enforced in this session
+        return
+    if mode is not None and mode != guard.mode:
+        _hook.set_mode(guard, mode)
+    state.mode = guard.mode
+    _judge_unguarded(state, acknowledged)
+
+
+def _judge_unguarded(state: _State, acknowledged: list[str]) -> None:
+    guard = state.guard
+    if guard is None:
+        return
+    for module in guard.unguarded:
+        if not any(matches(pattern, module) for pattern in acknowledged):
+            state.unacknowledged.setdefault(module, None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -201,13 +324,13 @@ def _front(config: pytest.Config) -> None:
     # pytest's assertion rewriter and other import hooks insert themselves at index 0.
     state = config.stash.get(_STATE, None)
     if state is not None and state.owned and state.guard is not None:
-        state.guard._ensure_first()
+        _hook.ensure_first(state.guard)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None and state.owned and state.guard is not None:
-        state.guard._remove_listener(state.record)
+        _hook.remove_listener(state.guard, state.record)
         state.guard.uninstall()
 
 
@@ -230,6 +353,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"taskguard: {_count(len(guard.unguarded), 'first-party module')} imported before "
             f"the guard, not guarded: {', '.join(guard.unguarded)}"
         )
+        if state.unacknowledged:
+            lines.append(
+                f"taskguard: not acknowledged in {UNGUARDED_INI}: "
+                + ", ".join(state.unacknowledged)
+                + (" (the run fails)" if state.enforcing else "")
+            )
     return lines
 
 
@@ -260,7 +389,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         state.drop()  # anything between two tests belongs to neither
         state.where = item.nodeid
         if state.owned and state.guard is not None:
-            state.guard._ensure_first()  # code under test may have moved the finder
+            _hook.ensure_first(state.guard)  # code under test may have moved the finder
     try:
         return (yield)
     finally:
@@ -310,33 +439,13 @@ def _marker_problem(marker: pytest.Mark, policy: Policy | None) -> str | None:
         problem = pattern_problem(module)
         if problem is not None:
             return problem
-        if policy is not None and not _could_be_refused(module, policy):
+        if policy is not None and not pattern_could_be_refused(policy, module):
             targets = (*policy.dispatch_modules, *policy.forbidden_in_protected)
             return (
                 f"{module!r} matches no dispatch-modules or forbidden-in-protected pattern of "
                 f"the policy, so there is nothing to allow{_suggestion(module, targets)}"
             )
     return None
-
-
-def _could_be_refused(pattern: str, policy: Policy) -> bool:
-    """Whether some module matched by ``pattern`` is a dispatch or forbidden module."""
-    targets = (*policy.dispatch_modules, *policy.forbidden_in_protected)
-    sample = _sample(pattern)
-    for target in targets:
-        # the allowance covers (part of) the target's tree, or the target lies inside it
-        if matches(target, sample) or matches(pattern, _sample(target)):
-            return True
-    # with wildcards on either side the samples may miss an overlap: give it the benefit
-    return any(_wild(p) for p in (pattern, *targets))
-
-
-def _sample(pattern: str) -> str:
-    return ".".join(s if s != "*" else "x" for s in pattern.split(".") if s != "**") or "x"
-
-
-def _wild(pattern: str) -> bool:
-    return any(s in ("*", "**") for s in pattern.split("."))
 
 
 def _suggestion(module: str, targets: tuple[str, ...]) -> str:
@@ -423,8 +532,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         # pytest-xdist ships this dict to the controller (pytest_testnodedown below).
         workeroutput["taskguard_events"] = [(v._asdict(), where) for v, where in state.seen]
         workeroutput["taskguard_unjudged"] = [v._asdict() for v in state.unjudged]
+        workeroutput["taskguard_unacknowledged"] = list(state.unacknowledged)
         return  # the controller judges the session
-    if state.enforcing and state.unjudged and session.exitstatus == pytest.ExitCode.OK:
+    failing = state.unjudged or state.unacknowledged
+    if state.enforcing and failing and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -438,6 +549,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         state.remote.append((_violation(fields), where))
     for fields in output.get("taskguard_unjudged", ()):
         state.unjudged.setdefault(_violation(fields), None)
+    for module in output.get("taskguard_unacknowledged", ()):
+        state.unacknowledged.setdefault(module, None)
 
 
 def _violation(fields: dict[str, Any]) -> Violation:
@@ -449,6 +562,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(_STATE, None)
     if state is None:
         return
+    if state.unacknowledged:
+        terminalreporter.write_sep(
+            "=",
+            f"taskguard: {_count(len(state.unacknowledged), 'first-party module')} not guarded",
+        )
+        terminalreporter.write_line(
+            "imported before the guard was installed (by a plugin registered before taskguard's, "
+            "or -p): " + ", ".join(state.unacknowledged)
+        )
+        terminalreporter.write_line(
+            f"acknowledge each in the ini option {UNGUARDED_INI} ('module.pattern: reason'), "
+            "or import it later" + ("; the run fails" if state.enforcing else ""),
+            red=state.enforcing,
+        )
     seen: dict[Violation, list[str]] = {}
     for violation, where in [*state.seen, *state.remote]:
         wheres = seen.setdefault(violation, [])

@@ -73,8 +73,18 @@ def _install() -> Any:
             os.environ.get("TASKGUARD_ROOT") or None,
             config=os.environ.get("TASKGUARD_CONFIG") or None,
         )
-        guard, _created = _hook._install(policy, mode=os.environ.get("TASKGUARD_MODE") or None)
-        _hook._guard_main_module(guard)
+        guard, _created = _hook.install_quietly(
+            policy, mode=os.environ.get("TASKGUARD_MODE") or None
+        )
+        _hook.guard_main_module(guard)
+        if guard.mode == "error":
+            # A blocked import the program swallows (except ImportError:) is still said
+            # out loud: when it happens and again at exit, once per distinct violation.
+            import atexit
+
+            reporter = _hook.BlockedImportReporter()
+            _hook.add_listener(guard, reporter)
+            atexit.register(reporter.at_exit)
     except BaseException as exc:  # fail closed: never run unguarded by mistake
         sys.stderr.write(f"taskguard: cannot install the runtime guard in {sys.executable}: ")
         sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
@@ -107,4 +117,5 @@ def _chain() -> None:
 _guard = _install()
 _chain()
 if _guard is not None:
-    _guard._ensure_first()  # the chained sitecustomize may have added an import hook
+    # the chained sitecustomize may have added an import hook
+    sys.modules["taskguard._hook"].ensure_first(_guard)

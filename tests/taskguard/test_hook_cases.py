@@ -38,8 +38,18 @@ VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 # What the cases import beyond the standard library and taskguard: taskguard's runtime
 # dependencies (pyproject.toml), coverage (case_coverage), pytest and pytest-xdist
-# (case_pytest), for interpreters other than the running one (whose venv has them all).
-REQUIREMENTS = ("structlog>=23.1", "coverage>=7.4", "pytest>=8.0", "pytest-xdist>=3.5")
+# (case_pytest), typeguard and beartype (case_other_hooks), django and pytest-django
+# (case_pytest_django), for interpreters other than the running one (whose venv has them all).
+REQUIREMENTS = (
+    "structlog>=23.1",
+    "coverage>=7.4",
+    "pytest>=8.0",
+    "pytest-xdist>=3.5",
+    "typeguard>=4.3",
+    "beartype>=0.18",
+    "django>=4.2",
+    "pytest-django>=4.8",
+)
 REQUIREMENTS_BEFORE_311 = ("tomli>=2.0",)
 OFFLINE = os.environ.get("TASKGUARD_TESTS_OFFLINE", "") not in ("", "0")
 

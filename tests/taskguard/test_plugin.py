@@ -612,9 +612,18 @@ def test_early_first_party_plugin_is_reported_not_warned(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "taskguard: 3 first-party modules imported before the guard, not guarded: "
-            "app, app.api, app.plugin"
+            "app, app.api, app.plugin",
+            "taskguard: not acknowledged in taskguard_unguarded: app, app.api, app.plugin "
+            "(the run fails)",
+            "*= taskguard: 3 first-party modules not guarded =*",
         ]
     )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # error mode: not acknowledged
+    # warn mode reports the same and lets the run pass
+    result = run(pytester, "-p", "app.plugin", "--taskguard-mode=warn")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["taskguard: not acknowledged in taskguard_unguarded: app, *"])
 
 
 def test_nested_in_process_session_leaves_the_guard_alone(pytester: pytest.Pytester) -> None:

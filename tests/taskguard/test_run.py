@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from taskguard._hook import _dash_m_module
 
 SCRIPT = shutil.which("taskguard", path=str(Path(sys.executable).parent))
 PY = sys.executable
@@ -242,26 +241,6 @@ def test_no_command_is_a_usage_error(project: Path) -> None:
     assert "run needs a command" in proc.stderr
 
 
-@pytest.mark.parametrize(
-    ("argv", "module"),
-    [
-        (["python", "-m", "app.worker"], "app.worker"),
-        (["python", "-mapp.worker"], "app.worker"),
-        (["python", "-B", "-X", "importtime", "-W", "error", "-m", "app.x", "--flag"], "app.x"),
-        (["python", "-Ximporttime", "-Werror", "-Bm", "app.y"], "app.y"),
-        (["python", "--check-hash-based-pycs", "always", "-m", "app.z"], "app.z"),
-        (["python", "script.py", "-m", "app.x"], None),
-        (["python", "-c", "pass", "-m", "app.x"], None),
-        (["python", "-Bc", "pass"], None),
-        (["python", "-"], None),
-        (["python"], None),
-        (["python", "-m"], None),
-    ],
-)
-def test_dash_m_module(argv: list[str], module: str | None) -> None:
-    assert _dash_m_module(argv) == module
-
-
 WAIT_FOR_SIGNAL = """
 import signal, sys, time
 
@@ -325,6 +304,10 @@ def test_interpreters_that_skip_pythonpath_or_site(project: Path) -> None:
         assert (proc.returncode, proc.stdout) == (2, ""), (flag, proc.stderr)
         assert "would run unguarded" in proc.stderr
     assert taskguard_run("--", PY, "-X", "importtime", "-c", "pass").returncode == 0
+    # Regression: the value of --check-hash-based-pycs ended the scan, so -I went unseen.
+    proc = taskguard_run("--", PY, "--check-hash-based-pycs", "always", "-I", "-c", "print(1)")
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert "-I ignores PYTHONPATH" in proc.stderr
     assert taskguard_run("--", PY, "-c", "pass", "-I").returncode == 0  # an argument of -c
 
     # Children the command starts with them are not guarded: the documented limit.
@@ -390,3 +373,196 @@ def test_another_interpreter_without_taskguard_installed(project: Path) -> None:
     else:
         assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
         assert "needs tomli" in proc.stderr
+
+
+# --------------------------------------------------------------------------- in a terminal
+
+# Started as the leader of a new session, it opens the pty by name (so it becomes the
+# controlling terminal, its group the foreground one) and becomes `taskguard run`.
+LAUNCH_IN_TERMINAL = (
+    "import os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+    "for target in (0, 1, 2):\n"
+    "    os.dup2(fd, target)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+class Terminal:
+    """``taskguard run -- python -c WAIT_FOR_SIGNAL`` in the foreground of a pty."""
+
+    def __init__(self) -> None:
+        assert SCRIPT is not None
+        self.master, slave = os.openpty()
+        name = os.ttyname(slave)
+        self.proc = subprocess.Popen(
+            [PY, "-c", LAUNCH_IN_TERMINAL, name, SCRIPT, "run", "--", PY, "-c", WAIT_FOR_SIGNAL],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        # kept open until the command is up: a master with no slave open reads EIO
+        self.slave: int | None = slave
+        self.output = ""
+
+    def read_until(self, text: str, deadline: float) -> bool:
+        import select
+        import time
+
+        while text not in self.output:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([self.master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: every end of the terminal is closed
+                return text in self.output
+            if not chunk:
+                return text in self.output
+            self.output += chunk.decode(errors="replace")
+        return True
+
+    def release(self) -> None:
+        if self.slave is not None:
+            os.close(self.slave)
+            self.slave = None
+
+    def close(self) -> None:
+        self.release()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal(project: Path) -> Iterator[Terminal]:
+    import time
+
+    term = Terminal()
+    try:
+        assert term.read_until("ready", time.monotonic() + 60), term.output
+        term.release()
+        # taskguard run leads the terminal's foreground process group, the command in it
+        assert os.tcgetpgrp(term.master) == term.proc.pid
+        yield term
+    finally:
+        term.close()
+
+
+def test_kill_int_from_a_script_is_forwarded_in_a_terminal(terminal: Terminal) -> None:
+    # Regression: judged by the process group alone, a `kill -INT` sent to taskguard run
+    # while it sat in the terminal's foreground group was taken for Ctrl-C and dropped.
+    import time
+
+    os.kill(terminal.proc.pid, signal.SIGINT)
+    assert terminal.read_until("got SIGINT", time.monotonic() + 60), terminal.output
+    assert terminal.proc.wait(timeout=60) == 3
+    terminal.read_until("\0", time.monotonic() + 5)  # drain what is left
+    assert terminal.output.count("got SIGINT") == 1, terminal.output
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_command_once(terminal: Terminal) -> None:
+    import time
+
+    os.write(terminal.master, b"\x03")  # the line discipline signals the foreground group
+    assert terminal.read_until("got SIGINT", time.monotonic() + 60), terminal.output
+    assert terminal.proc.wait(timeout=60) == 3
+    terminal.read_until("\0", time.monotonic() + 5)
+    assert terminal.output.count("got SIGINT") == 1, terminal.output
+
+
+# --------------------------------------------------------------------------- pytest, swallowed
+
+
+def test_pytest_with_warnings_as_errors(project: Path) -> None:
+    # Regression: pytest warned (PytestAssertRewriteWarning) that taskguard, imported by the
+    # bootstrap, could not be rewritten; filterwarnings = error turned that into a crash.
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write('\n[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
+    (project / "test_app.py").write_text(
+        "import pytest\n"
+        "from taskguard import ForbiddenImportError\n"
+        "import app.api.routers as routers\n\n"
+        "def test_clean():\n"
+        "    assert routers.clean() == '[1]'\n\n"
+        "def test_blocked():\n"
+        "    with pytest.raises(ForbiddenImportError):\n"
+        "        routers.lazy()\n"
+    )
+    for extra in ((), ("-W", "error"), ("-p", "no:taskguard"), ("-p", "xdist", "-n", "2")):
+        proc = taskguard_run("--", PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra)
+        assert proc.returncode == 0, (extra, proc.stdout, proc.stderr)
+        assert "2 passed" in proc.stdout, (extra, proc.stdout)
+        assert "PytestAssertRewriteWarning" not in proc.stdout + proc.stderr
+
+
+SWALLOW = (
+    "import app.api.routers as routers\n"
+    "for _ in range(3):\n"
+    "    try:\n"
+    "        routers.lazy()\n"
+    "    except ImportError:\n"
+    "        pass\n"
+    "print('swallowed', flush=True)\n"
+)
+
+
+def test_swallowed_blocked_imports_are_said_on_stderr(project: Path) -> None:
+    proc = taskguard_run("--", PY, "-c", SWALLOW)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "swallowed\n"
+    where = f"{project / 'app/api/routers/__init__.py'}:6"
+    line = f"TG002 app.api.routers imports fakehttp at {where}"
+    lines = proc.stderr.splitlines()
+    # once when it happened (not three times), once in the summary at exit
+    assert lines == [
+        f"taskguard: blocked import: {line}",
+        "taskguard: 1 forbidden import(s) were blocked in this process (raised, or swallowed "
+        "by the program):",
+        f"taskguard:   {line}",
+    ], proc.stderr
+
+    # a program that configured structlog gets the events where it sends its logs
+    configured = (
+        "import sys, structlog\n"
+        "structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stdout))\n" + SWALLOW
+    )
+    proc = taskguard_run("--", PY, "-c", configured)
+    assert proc.returncode == 0, proc.stderr
+    events = [row for row in proc.stdout.splitlines() if "taskguard.forbidden_import" in row]
+    assert len(events) == 2, proc.stdout
+    assert "error" in events[0]
+    assert "at_exit" in events[1]
+    assert "imported='fakehttp'" in events[0] or "imported=fakehttp" in events[0], events
+    assert "taskguard" not in proc.stderr
+
+    # warn mode keeps its own single event; nothing is blocked, so nothing at exit
+    proc = taskguard_run("--mode", "warn", "--", PY, "-c", SWALLOW)
+    assert proc.returncode == 0, proc.stderr
+    assert "taskguard: blocked" not in proc.stderr
+    assert proc.stderr.count("taskguard.forbidden_import") == 1, proc.stderr
+
+
+def test_an_import_hook_the_program_installs_in_front(project: Path) -> None:
+    pytest.importorskip("typeguard")
+    (project / "app/api/routers/typed.py").write_text(
+        "def lazy(x: int) -> int:\n    import fakehttp\n    return x\n"
+    )
+    code = (
+        "import sys, fakehttp\n"
+        "from typeguard import install_import_hook\n"
+        "install_import_hook('app')\n"
+        "assert type(sys.meta_path[0]).__name__ == 'TypeguardFinder'\n"
+        "from app.api.routers import typed\n"
+        "typed.lazy(1)\n"
+    )
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == 1, proc.stderr
+    assert "ForbiddenImportError: TG002: app.api.routers.typed may not import fakehttp" in (
+        proc.stderr
+    )

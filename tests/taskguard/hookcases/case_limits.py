@@ -1,4 +1,4 @@
-# ruff: noqa: E402 - a plain script run in a fresh interpreter
+# ruff: noqa: E402, F401, PT017 - a plain script run in a fresh interpreter
 """The documented limits (docs/runtime-guard.md, "Limits"), pinned: what a guarded module
 can reach without an import statement or a by-name import function gets through when the
 target is already loaded; a first load is still caught where the docs say so. If one of
@@ -97,6 +97,10 @@ write(
 
             def lazy():
                 import fakehttp
+
+            def bootstrap_first_load():
+                import importlib
+                return importlib._bootstrap._gcd_import("fakehttp")
         """,
         "app/api/routers/late.py": "import fakehttp\n",
     }
@@ -163,16 +167,22 @@ if sys.version_info >= (3, 13):
 else:
     assert outcome == "__import__ not found", outcome
 
-# code that takes the finder out of sys.meta_path: modules loaded afterwards are not
-# guarded (those loaded before keep checking); install() puts it back in front
+# code that takes the finder out of sys.meta_path: modules loaded afterwards are still
+# guarded (their loader's exec() is watched), those loaded before keep checking, and the
+# second line for first loads is gone until install() puts the finder back in front
 from app.api.routers import unguard
 
 unguard.remove_finder()
 assert guard._finder not in sys.meta_path
-import app.api.routers.late
-
-assert type(vars(app.api.routers.late)["__builtins__"]).__name__ != "_GuardedBuiltins"
+try:
+    import app.api.routers.late
+except ImportError as exc:
+    assert exc.importer == "app.api.routers.late", exc
+else:
+    raise AssertionError("a module loaded without the finder was not guarded")
 assert blocked(unguard.lazy).importer == "app.api.routers.unguard"
+unload("fakehttp")
+assert unguard.bootstrap_first_load().NAME == "fakehttp"  # no finder: no second line
 assert install() is guard
 assert sys.meta_path[0] is guard._finder
 assert sys.meta_path.count(guard._finder) == 1
