@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 
-from taskguard._policy import Policy, resolve_relative
+from taskguard._imports import resolve_relative
+from taskguard._policy import Policy
 from taskguard._static.expressions import ExpressionPass
 from taskguard._static.names import BUILTIN_NAMES, STAR_NAMES, TRACKED_TOPS, ancestors
 from taskguard._static.scopes import scan

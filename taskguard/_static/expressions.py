@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from taskguard._policy import Policy, resolve_relative
+from taskguard._imports import resolve_import_module, resolve_relative
+from taskguard._policy import Policy
 from taskguard._static.judge import Judge
 from taskguard._static.names import (
     BUILTIN_NAMES,
@@ -452,18 +453,16 @@ class ExpressionPass(Judge):
         if name is None:
             self.dynamic(f"{label}() with a non-constant name", node, line)
             return
+        package = None
         if name.startswith("."):
             package_node = positional[1] if len(positional) > 1 else args.get("package")
             package = self.package_value(package_node)
             if package is None:
                 self.dynamic(f"{label}() with a non-constant package", node, line)
                 return
-            level = len(name) - len(name.lstrip("."))
-            try:
-                name = resolve_relative(name[level:], package, level)
-            except ImportError:
-                return
-        self.judge(name, (), node, line)
+        resolved = resolve_import_module(name, package)
+        if resolved is not None:  # else import_module raises before importing anything
+            self.judge(resolved, (), node, line)
 
     def call_dunder_import(
         self,

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from taskguard._imports import import_candidates
 from taskguard._policy import Policy, Verdict, decide
 from taskguard._rules import TG003
 from taskguard._static.members import other_names
@@ -50,7 +51,7 @@ class Judge:
         ``from concurrent.futures import ProcessPoolExecutor`` is one for the member.
         """
         line, col = node.lineno, node.col_offset
-        names = [base, *(f"{base}.{m}" for m in members if m != "*")]
+        names = import_candidates(base, members)
         if self.graph:
             self.record_graph_imports(names, line, col, stmt_line)
         base_verdict = self.verdict(base)
