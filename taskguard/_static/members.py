@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 from collections.abc import Iterable
 
@@ -63,7 +64,14 @@ def _imported_from(module: str, member: str) -> list[tuple[str, str]]:
         return []
     try:
         with open(path, "rb") as handle:
-            tree = ast.parse(handle.read(), path)
+            data = handle.read()
+        # Most modules never import the name (they define it, or lack it) and need no parse.
+        # The test is loose: an import keyword, then the name before any ")". Only a ")" in
+        # a comment inside a parenthesised import list could hide an import from it.
+        spelled = re.escape(member.encode())
+        if re.search(rb"\bimport\b[^)]*?\b" + spelled + rb"\b", data) is None:
+            return []
+        tree = ast.parse(data, path)
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
