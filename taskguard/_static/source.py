@@ -131,8 +131,35 @@ def parse(data: bytes, display: str) -> ast.Module:
                 outcome = call_isolated(_parse_outcome, (data, display))
                 if isinstance(outcome, Died):
                     raise ParserCrash(outcome.how) from None
-    with _RecursionRoom():
-        return ast.parse(data, display)
+    try:
+        with _RecursionRoom():
+            return ast.parse(data, display)
+    except (RecursionError, MemoryError):
+        # The parser's depth limits count the caller's stack too (the C stack on 3.12 and
+        # later, where no recursion limit can be raised): a thread of its own starts at the
+        # bottom of a fresh stack, where the limits are those of a program's top level.
+        return _parse_in_thread(data, display)
+
+
+def _parse_in_thread(data: bytes, display: str) -> ast.Module:
+    import threading
+
+    outcome: list[ast.Module | BaseException] = []
+
+    def target() -> None:
+        try:
+            with _RecursionRoom():
+                outcome.append(ast.parse(data, display))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=target, name="taskguard-parse")
+    thread.start()
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _char_columns(data: bytes, located: list[_Located]) -> list[_Located]:
