@@ -156,6 +156,11 @@ def _check(args: argparse.Namespace) -> int:
         return _error(f"{exc.strerror}: {exc.filename}")
     except UnknownRuleError as exc:
         return _error(f"--select: {exc}")
+    except Exception as exc:
+        # Never a traceback: a per-file failure is already TG900, so this is a bug.
+        return _error(
+            f"internal error: {type(exc).__name__}: {exc} (a bug in taskguard: please report it)"
+        )
     if result.files_checked == 0:
         # Checking nothing is no pass, whatever the format: say which setting left every
         # file out.

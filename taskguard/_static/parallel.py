@@ -139,6 +139,9 @@ def _analyse_one(argument: tuple[Task, Job]) -> tuple[Record, Learned]:
 
 def _alone(task: Task, job: Job) -> Record:
     """The record of one task analysed in a child of its own: TG900 when the child dies."""
+    if not can_fork():  # pragma: no cover - a thread started meanwhile: no fork is safe
+        with WarningsIgnored():
+            return analyze_file(task, job)
     outcome = call_isolated(_analyse_one, (task, job))
     if isinstance(outcome, Died):
         return crashed(task.display, outcome.how)

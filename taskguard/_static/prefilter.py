@@ -191,9 +191,10 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
     segments of the patterns below it.
 
     The statements are a superset, searched on the import region: ``import`` followed by a
-    list of dotted names in which one starts with the head (``import os, urllib``), or
-    ``from <ancestor> import`` (``from concurrent import futures``, ``from
-    concurrent.futures import *``). Blanks include backslash continuations.
+    list of dotted names in which one starts with the head (``import os, urllib``),
+    ``from <parent> import`` for an ancestor of two or more segments (``from concurrent
+    import futures``), or a star import from an ancestor (``from concurrent.futures import
+    *``, which may bind the member itself). Blanks include backslash continuations.
     """
     patterns = tuple(patterns)
     ancestors = _ancestors(patterns)
@@ -205,10 +206,14 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
         mine = [a for a in ancestors if a.partition(".")[0] == head]
         alternatives = [rb"\bimport%s+%s%s(?![\w])" % (blank, names, re.escape(head.encode()))]
         for ancestor in mine:
-            # ``from concurrent import futures`` binds the ancestor below; ``from
-            # concurrent.futures import *`` may bind the pattern's member itself.
+            # ``from concurrent import futures`` binds an ancestor...
+            parent = ancestor.rpartition(".")[0]
+            if parent:
+                spelled = dotted.join(re.escape(part.encode()) for part in parent.split("."))
+                alternatives.append(rb"\bfrom%s+%s%s+import\b" % (blank, spelled, blank))
+            # ... and ``from concurrent.futures import *`` may bind the member itself.
             spelled = dotted.join(re.escape(part.encode()) for part in ancestor.split("."))
-            alternatives.append(rb"\bfrom%s+%s%s+import\b" % (blank, spelled, blank))
+            alternatives.append(rb"\bfrom%s+%s%s+import[\s\\(]*\*" % (blank, spelled, blank))
         groups = tuple(
             tuple(part.encode() for part in pattern.split(".") if part not in ("*", "**"))
             for pattern in patterns
