@@ -13,6 +13,7 @@ import os
 import pickle
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -32,6 +33,21 @@ def can_fork() -> bool:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:
         return False
+
+
+def settle(deadline: float = 5.0) -> None:
+    """Wait (at most ``deadline`` seconds) until this process runs one thread again.
+
+    A process pool that just shut down has joined its threads, but the operating system
+    may not have reaped them yet: forking then would see them.
+    """
+    import time
+
+    end = time.monotonic() + deadline
+    pause = 0.0005
+    while not can_fork() and time.monotonic() < end:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def how_it_died(status: int) -> str:
@@ -62,7 +78,11 @@ def call_isolated(function: Callable[[_A], _T], argument: _A) -> _T | Died:
     passes a function that returns what it needs to know instead of raising.
     """
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # 3.12 warns about forking beside other threads; the callers fork only when this
+        # process runs one (or, right after a pool shut down, its threads are exiting).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - the child (coverage does not follow os._exit)
         code = 0
         try:

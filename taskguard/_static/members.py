@@ -26,6 +26,8 @@ import re
 import sys
 from collections.abc import Iterable
 
+from taskguard._imports import resolve_relative
+
 # Patterns -> {name the member is also importable as: the policy entry}.
 _MEMO: dict[tuple[str, ...], dict[str, str]] = {}
 # A chain of re-exports longer than this is not followed (none in the standard library).
@@ -79,12 +81,10 @@ def _imported_from(module: str, member: str) -> list[tuple[str, str]]:
     assigned: dict[str, set[str]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            source = node.module or ""
-            if node.level:
-                bits = package.rsplit(".", node.level - 1)
-                if len(bits) < node.level:
-                    continue
-                source = f"{bits[0]}.{source}" if source else bits[0]
+            try:
+                source = resolve_relative(node.module or "", package, node.level)
+            except ImportError:
+                continue
             for alias in node.names:
                 bound = alias.asname or alias.name
                 imported.setdefault(bound, []).append((source, alias.name))

@@ -6,7 +6,7 @@ import gc
 import mmap
 import os
 
-from taskguard._static.isolate import Died, call_isolated, can_fork
+from taskguard._static.isolate import Died, call_isolated, can_fork, settle
 from taskguard._static.records import SKIPPED_RECORD, Record
 from taskguard._static.source import (
     Failure,
@@ -88,6 +88,7 @@ def _in_workers(
     from multiprocessing import get_context
 
     global _WORKER, _STATE
+    settle()  # after a broken pool, its threads may still be exiting
     # Largest files first and small chunks handed out as workers free up: the last chunks
     # are small files, so no worker is left parsing alone for long at the end.
     order = sorted(indexes, key=lambda i: -tasks[i].size)
@@ -139,9 +140,8 @@ def _analyse_one(argument: tuple[Task, Job]) -> tuple[Record, Learned]:
 
 def _alone(task: Task, job: Job) -> Record:
     """The record of one task analysed in a child of its own: TG900 when the child dies."""
-    if not can_fork():  # pragma: no cover - a thread started meanwhile: no fork is safe
-        with WarningsIgnored():
-            return analyze_file(task, job)
+    # Only called after the pool broke: its threads are on their way out.
+    settle()
     outcome = call_isolated(_analyse_one, (task, job))
     if isinstance(outcome, Died):
         return crashed(task.display, outcome.how)

@@ -69,13 +69,17 @@ _LIMIT_MOVES = sys.version_info < (3, 12)
 class _RecursionRoom:
     """The recursion limit raised by the caller's stack depth inside the block, so that the
     parser accepts what ``compile()`` accepts at the top of a program's stack, however deep
-    the checker was called from (3.10 and 3.11 only; a no-op after)."""
+    the checker was called from (3.10 and 3.11 only, unless ``always``: the analysis, whose
+    one recursion, through call arguments, is bounded by the 200 brackets Python allows)."""
 
-    __slots__ = ("_saved",)
+    __slots__ = ("_always", "_saved")
+
+    def __init__(self, *, always: bool = False) -> None:
+        self._always = always
 
     def __enter__(self) -> None:
         self._saved = 0
-        if not _LIMIT_MOVES:
+        if not (_LIMIT_MOVES or self._always):
             return
         depth = 0
         frame: FrameType | None = sys._getframe()
@@ -362,7 +366,8 @@ def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
     except Exception as error:
         return _failed((1, 1, f"{type(error).__name__}: {error}"), display)
     try:
-        return _analyse_tree(tree, data, task, job, status)
+        with _RecursionRoom(always=True):
+            return _analyse_tree(tree, data, task, job, status)
     except Exception as error:
         return _failed((1, 1, f"{type(error).__name__}: {error}"), display, action="analyse")
 

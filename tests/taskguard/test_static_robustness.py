@@ -91,6 +91,11 @@ GENERATORS: dict[str, tuple[str, int]] = {
         "    return HEAD + 'y = ' + '(' * n + \"__import__('requests')\" + ')' * n + '\\n'\n",
         1000,
     ),
+    "getattr_calls": (
+        "def g(n):\n"
+        "    return HEAD + 'y = ' + 'getattr(' * n + 'importlib' + \", 'x')\" * n + '\\n'\n",
+        1000,
+    ),
     "brackets": ("def g(n):\n    return HEAD + 'y = ' + '[' * n + ']' * n + '\\n'\n", 1000),
     "patterns": (
         "def g(n):\n"
@@ -218,14 +223,21 @@ def test_the_library_analyses_the_limits_from_a_deep_stack(
 ) -> None:
     # ast.parse's own limit moves with the caller's stack depth on some versions: the
     # checker called from deep inside a program still accepts what compile() accepts.
-    chosen = ("elif", "attribute", "string_concat", "not_type_checking", "lambda")
+    chosen = (
+        "elif",
+        "attribute",
+        "string_concat",
+        "not_type_checking",
+        "lambda",
+        "getattr_calls",
+    )
     paths = _write(tmp_path, {name: _generator(name)(limits[name][0]) for name in chosen})
     monkeypatch.chdir(tmp_path)
 
     def deep(levels: int) -> object:
         return deep(levels - 1) if levels else check(use_cache=False, jobs=1)
 
-    result = deep(300)
+    result = deep(600)
     for name, path in paths.items():
         limit, parses = limits[name]
         got = {(v.code, v.imported) for v in result.violations if v.path == path}  # type: ignore[attr-defined]

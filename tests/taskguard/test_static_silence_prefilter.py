@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from test_static_speed_features import FRAGMENTS, MODULES, POLICY, POLICY_GRAPH, PREFILTERS, TABLE
 from test_static_speed_features import encode as encode_as
 
-from taskguard import check
+from taskguard import CheckResult, Violation, check
 from taskguard._static import FULL, run_check
 from taskguard._static.records import FAILED
 from taskguard._static.source import analyze_source
@@ -101,12 +101,21 @@ def test_the_default_mode_matches_the_reference_on_the_new_cases(
         write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
         os.chdir(root)
         reference = run_check(use_cache=False, mode=FULL, jobs=1)
-        # Every file the new fragments make relevant is parsed by the default mode: only
-        # TG900 of files it rules out may differ (see test_static_speed_features).
+        # Every file the new fragments make relevant is parsed by the default mode. Files
+        # that do not parse differ by design (the default mode may leave them unparsed, or
+        # parse them up to their last import, see test_static_speed_features), and so may
+        # the stale allow entries their imports would have used.
         default = check(use_cache=False, jobs=1)
-        assert [v for v in default.violations if v.code != "TG900"] == [
-            v for v in reference.violations if v.code != "TG900"
-        ]
+        broken = {v.path for v in reference.violations if v.code == "TG900"}
+
+        def comparable(result: CheckResult) -> list[Violation]:
+            return [
+                v
+                for v in result.violations
+                if v.path not in broken and not (broken and v.path == "pyproject.toml")
+            ]
+
+        assert comparable(default) == comparable(reference)
         assert check(use_cache=False, parse_all=True, jobs=2) == reference
     finally:
         os.chdir(cwd)
@@ -135,3 +144,22 @@ def test_the_new_fragments_hold_what_they_claim() -> None:
     assert codes(NEW_FRAGMENTS[11]) == ["TG002"]
     assert codes(NEW_FRAGMENTS[14]) == []
     assert codes(NEW_FRAGMENTS[17]) == ["TG003"]
+
+
+def test_the_prefilter_stays_selective() -> None:
+    # Star imports made files relevant; an ordinary from-import of a module above a pattern
+    # must not (a first version passed every ``from http import HTTPStatus`` file on).
+    protected = "app.worker.tasks.m4"
+    for quiet in (
+        b"from http import HTTPStatus\nclient = None\n",
+        b"from urllib import parse\nrequest = parse.quote('x')\n",
+        b"from concurrent.futures import ThreadPoolExecutor\npool = ThreadPoolExecutor()\n",
+        b"from google.cloud import storage\nclient = storage.Client()\n",
+    ):
+        assert not PREFILTERS[False].needs_parse(quiet, protected, True), quiet
+    for loud in (
+        b"from http import *\nclient.HTTPConnection('x')\n",
+        b"from concurrent.futures import *\nProcessPoolExecutor()\n",
+        b"from concurrent.futures import (\n    *\n)\nProcessPoolExecutor()\n",
+    ):
+        assert PREFILTERS[False].needs_parse(loud, protected, True), loud
