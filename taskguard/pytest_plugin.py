@@ -619,6 +619,9 @@ class TaskguardCheckItem(pytest.Item):
         from taskguard._static import check
 
         result = check(None, policy=self.policy, use_cache=True)
+        if not result.files_checked:
+            # Checking nothing is no pass (the CLI exits 2 for it).
+            raise CheckFailed(f"taskguard check: no files checked: {result.empty_reason}")
         if result.violations:
             raise CheckFailed(render(result, "text"))
 

@@ -383,3 +383,11 @@ def test_other_tools_tables_are_fine(tmp_path: Path) -> None:
     done = run_cli(["check", "--format", "json"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["violations"] == []
+
+
+def test_the_plugins_check_item_fails_when_nothing_was_checked(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.taskguard]\nroot-packages = ["app"]\n')
+    pytester.makepyfile(test_x="def test_ok():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--taskguard-check")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*no files checked*root-packages*"])
