@@ -8,8 +8,8 @@ pytest not to warn about that (``filterwarnings = error`` would stop the run).
 from taskguard._errors import (
     ForbiddenImportError,
     PolicyError,
+    RuleSelectionError,
     TaskguardError,
-    UnknownRuleError,
 )
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
@@ -48,9 +48,9 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, pinned by tests/taskguard/te
     "PolicyError",
     "RULES",
     "Rule",
+    "RuleSelectionError",
     "TaskguardError",
     "UnguardedModuleWarning",
-    "UnknownRuleError",
     "Verdict",
     "Violation",
     "__version__",

@@ -29,19 +29,25 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskguard._version import __version__
 
-# Not ``from typing import TYPE_CHECKING``: the cached run does not import typing.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from array import array
-    from typing import Any
 
     from taskguard._policy import Policy
 
-    # (names, packed stats, common record, {index: record} where it differs)
-    DirEntry = tuple[list[str], bytes, Any, dict[int, Any]]
+
+class DirEntry(NamedTuple):
+    """One directory of ``check-*.bin`` (a plain tuple in the file)."""
+
+    names: list[str]
+    stats: bytes  # STAMPS signed 64-bit integers per name
+    common: Any  # the record of most names, as a plain tuple
+    others: dict[int, Any]  # index in ``names`` -> record, where it is not ``common``
+
 
 CACHE_DIR = ".taskguard_cache"
 FORMAT = 4
@@ -134,7 +140,7 @@ def pack(names: list[str], stats: array[int], records: list[Any]) -> DirEntry:
         counts[record] = counts.get(record, 0) + 1
     common = max(counts, key=counts.__getitem__)
     others = {i: record for i, record in enumerate(records) if record != common}
-    return (names, stats.tobytes(), common, others)
+    return DirEntry(names, stats.tobytes(), common, others)
 
 
 def load(root: str, key: str) -> Entries:
@@ -145,17 +151,19 @@ def load(root: str, key: str) -> Entries:
         if fmt != FORMAT or stored_key != key or type(dirs) is not dict:
             return Entries.empty()
         size = 8 * STAMPS
-        for entry in dirs.values():
+        entries: dict[str, DirEntry] = {}
+        for rel_dir, raw in dirs.items():
             # The shape the checker relies on (a few hundred directories: cheap).
-            names, stats, _common, others = entry
+            entry = DirEntry(*raw)
             if (
-                type(names) is not list
-                or type(stats) is not bytes
-                or type(others) is not dict
-                or len(stats) != size * len(names)
+                type(entry.names) is not list
+                or type(entry.stats) is not bytes
+                or type(entry.others) is not dict
+                or len(entry.stats) != size * len(entry.names)
             ):
                 return Entries.empty()
-        return Entries(dirs)
+            entries[rel_dir] = entry
+        return Entries(entries)
     except (ValueError, TypeError):
         return Entries.empty()
 
@@ -206,6 +214,7 @@ def save(root: str, key: str, entries: Entries) -> None:
     # once (most files of a project share the "nothing here" record).
     shared: dict[Any, Any] = {}
     dirs = {
+        # Plain tuples: marshal stores builtins only.
         rel_dir: (
             names,
             stats,
@@ -265,8 +274,6 @@ def save_syntax(root: str, results: dict[bytes, Any]) -> None:
 
 def table_key(source: str) -> tuple[Any, ...] | None:
     """What the cached table of ``source`` is valid for; None: do not cache it now."""
-    import time
-
     try:
         st = os.stat(source)
     except OSError:

@@ -131,7 +131,7 @@ def _use_color(stream: object) -> bool:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from taskguard._errors import PolicyError, UnknownRuleError
+    from taskguard._errors import PolicyError, RuleSelectionError
     from taskguard._report import render
     from taskguard._static import check
 
@@ -154,7 +154,7 @@ def _check(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
-    except UnknownRuleError as exc:
+    except RuleSelectionError as exc:
         return _error(f"--select: {exc}")
     except Exception as exc:
         # Never a traceback: a per-file failure is already TG900, so this is a bug.

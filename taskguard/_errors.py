@@ -79,18 +79,23 @@ class ForbiddenImportError(TaskguardError, ImportError):
         )
 
 
-class UnknownRuleError(TaskguardError, ValueError):
-    """A rule code that taskguard does not know (``check(select=...)``, ``--select``).
+class RuleSelectionError(TaskguardError, ValueError):
+    """A selection of rule codes that selects nothing known (``check(select=...)``,
+    ``--select``): a code taskguard does not know, or no code at all.
 
-    ``codes`` holds the unknown codes, sorted; ``known`` every code taskguard has.
+    ``codes`` holds the unknown codes, sorted (empty when no code was given); ``known``
+    every code taskguard has.
     """
 
     def __init__(self, codes: tuple[str, ...], known: tuple[str, ...]) -> None:
         self.codes = tuple(codes)
         self.known = tuple(known)
-        super().__init__(
-            f"unknown rule code(s) {', '.join(self.codes)}; known: {', '.join(self.known)}"
+        what = (
+            f"unknown rule code(s) {', '.join(self.codes)}"
+            if self.codes
+            else "no rule code given (a selection of nothing would report nothing)"
         )
+        super().__init__(f"{what}; known: {', '.join(self.known)}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.codes, self.known))

@@ -118,14 +118,13 @@ def store(
         if old is not None and not rewrite.complete:
             # Only some files of the directory were checked: keep what is known of the rest.
             listed = set(rewrite.names)
-            old_names, old_packed, old_common, old_others = old
             old_stats = array("q")
-            old_stats.frombytes(old_packed)
-            for i, name in enumerate(old_names):
+            old_stats.frombytes(old.stats)
+            for i, name in enumerate(old.names):
                 if name not in listed:
                     names.append(name)
                     stats.extend(old_stats[STAMPS * i : STAMPS * i + STAMPS])
-                    records.append(old_others.get(i, old_common))
+                    records.append(old.others.get(i, old.common))
         entry = _cache.pack(names, stats, records) if names else None
         if entry is None:
             changed = dirs.pop(rel_dir, None) is not None or changed

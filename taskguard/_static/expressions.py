@@ -217,7 +217,8 @@ class ExpressionPass(Judge):
                 call = chained.pop()
                 callee = self.callee(call)
                 if callee is not None:
-                    self.call(callee[1], callee[0], call, stmt_line)
+                    func, role = callee
+                    self.call(role, func, call, stmt_line)
                 chain_calls([call.func, *call.args], chained)
                 continue
             node = stack.pop()
@@ -269,8 +270,9 @@ class ExpressionPass(Judge):
             self.member_chain(node, stmt_line)
         callee = self.callee(node)
         if callee is not None:
-            self.call(callee[1], callee[0], node, stmt_line)
-            if callee[0] in IMPORT_METHODS:
+            func_name, role = callee
+            self.call(role, func_name, node, stmt_line)
+            if func_name in IMPORT_METHODS:
                 stack.append(node.func.value)  # type: ignore[attr-defined]
             else:
                 chain_calls([node.func], chained)

@@ -22,9 +22,10 @@ from taskguard._static.source import (
 PARALLEL_THRESHOLD = 400
 PARALLEL_THRESHOLD_PARSING = 200
 
-# The job of the forked workers (inherited through fork, never pickled), and the state of
-# every task in shared memory: 0 not started, 1 being analysed, 2 done (see analyze_all).
-_WORKER: Job | None = None
+# What the forked workers share, inherited through fork and never pickled: the job, the
+# tasks, the order they are handed out in (a chunk is a range of that order), and the
+# state of every task in shared memory: 0 not started, 1 being analysed, 2 done.
+_WORKER: tuple[Job, list[Task], list[int]] | None = None
 _STATE: mmap.mmap | None = None
 _STARTED = 1
 _DONE = 2
@@ -32,18 +33,20 @@ _DONE = 2
 Learned = list[tuple[bytes, "Failure | None"]]
 
 
-def _worker(chunk: list[tuple[int, Task]]) -> tuple[list[Record], Learned]:
+def _worker(chunk: tuple[int, int]) -> tuple[list[Record], Learned]:
     assert _WORKER is not None
     assert _STATE is not None
-    job, state = _WORKER, _STATE
+    job, tasks, order = _WORKER
+    state = _STATE
     # A forked worker only ever allocates acyclic trees and records: the cyclic collector
     # would only walk them over and over (a fifth to a half of the parse time).
     gc.disable()
+    start, stop = chunk
     records = []
     with WarningsIgnored():
-        for index, task in chunk:
+        for index in order[start:stop]:
             state[index] = _STARTED
-            records.append(analyze_file(task, job))
+            records.append(analyze_file(tasks[index], job))
             state[index] = _DONE
     syntax = job.syntax
     if syntax is None:
@@ -93,13 +96,13 @@ def _in_workers(
     # are small files, so no worker is left parsing alone for long at the end.
     order = sorted(indexes, key=lambda i: -tasks[i].size)
     size = max(8, len(order) // (jobs * 32))
-    chunks = [[(i, tasks[i]) for i in order[k : k + size]] for k in range(0, len(order), size)]
+    chunks = [(k, min(k + size, len(order))) for k in range(0, len(order), size)]
     state = mmap.mmap(-1, len(tasks))
-    _WORKER, _STATE = job, state
+    _WORKER, _STATE = (job, tasks, order), state
     try:
         with ProcessPoolExecutor(jobs, mp_context=get_context("fork")) as pool:
             futures = [pool.submit(_worker, chunk) for chunk in chunks]
-            results: list[tuple[list[tuple[int, Task]], tuple[list[Record], Learned] | None]] = []
+            results: list[tuple[tuple[int, int], tuple[list[Record], Learned] | None]] = []
             for chunk, future in zip(chunks, futures, strict=True):
                 try:
                     results.append((chunk, future.result()))
@@ -109,13 +112,13 @@ def _in_workers(
         _WORKER, _STATE = None, None
     suspects: list[int] = []
     again: list[int] = []
-    for chunk, result in results:
+    for (start, stop), result in results:
         if result is None:
-            for index, _task in chunk:
+            for index in order[start:stop]:
                 (suspects if state[index] == _STARTED else again).append(index)
             continue
         records, learned = result
-        for (index, _task), record in zip(chunk, records, strict=True):
+        for index, record in zip(order[start:stop], records, strict=True):
             out[index] = record
         if job.syntax is not None:
             job.syntax.learned.extend(learned)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from taskguard._policy import Policy
 from taskguard._static.members import other_names
@@ -60,14 +61,32 @@ def _has_relative_import(data: bytes) -> bool:
     return False
 
 
-# A group: the literal segments of one pattern, and the pattern's first segment when it is
-# literal (None for "*"/"**"): a relative import only ever resolves inside the importer's own
-# root package, so the module name can only supply segments to patterns that can start there.
-Group = tuple[tuple[str, ...], "str | None"]
-# The same, ready for searching: (segment bytes, segment) pairs.
-Needles = tuple[tuple[tuple[bytes, str], ...], "str | None"]
-# (head, binding statements, names they bind, literal segments of the patterns below).
-ChainHead = tuple[bytes, "re.Pattern[bytes]", frozenset[bytes], tuple[tuple[bytes, ...], ...]]
+class Group(NamedTuple):
+    """The literal segments of one pattern, and its first segment when that is literal.
+
+    ``first`` is None for "*"/"**": a relative import only ever resolves inside the
+    importer's own root package, so the module name can only supply segments to patterns
+    that can start there.
+    """
+
+    segments: tuple[str, ...]
+    first: str | None
+
+
+class Needles(NamedTuple):
+    """A :class:`Group` ready for searching: (segment bytes, segment) pairs."""
+
+    segments: tuple[tuple[bytes, str], ...]
+    first: str | None
+
+
+class ChainHead(NamedTuple):
+    """The first segment of a module above a pattern, and how a file may bind a name to it."""
+
+    head: bytes
+    binding: re.Pattern[bytes]  # the import statements that may bind such a name
+    tails: frozenset[bytes]  # the names those statements bind (the ancestors' last segments)
+    groups: tuple[tuple[bytes, ...], ...]  # the literal segments of the patterns below
 
 
 def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]:
@@ -86,9 +105,9 @@ def _needle_groups(patterns: Iterable[str], *, exact: bool) -> tuple[Group, ...]
         segments = {s for s in parts if s not in ("*", "**")}
         first = None if parts[0] in ("*", "**") else parts[0]
         # Longest first: the most specific segment is the one most likely to be absent.
-        groups.add((tuple(sorted(segments, key=lambda s: (-len(s), s))), first))
+        groups.add(Group(tuple(sorted(segments, key=lambda s: (-len(s), s))), first))
     kept: list[Group] = []
-    for group in sorted(groups, key=lambda g: (len(g[0]), g[0], g[1] or "")):
+    for group in sorted(groups, key=lambda g: (len(g.segments), g.segments, g.first or "")):
         own, first = group
         implied = any(
             all((a in own) if exact else any(a in b for b in own) for a in other)
@@ -220,7 +239,7 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
             if pattern.partition(".")[0] == head
         )
         found.append(
-            (
+            ChainHead(
                 head.encode(),
                 re.compile(b"|".join(alternatives)),
                 frozenset(a.rpartition(".")[2].encode() for a in mine),
@@ -279,7 +298,7 @@ class Prefilter:
             forbidden = _needle_groups(forbidden_patterns, exact=exact)
             # First-party names only come from the bytes; relative imports are found apart.
             roots = tuple(
-                (segments, "")
+                Group(segments, "")
                 for segments, _first in _needle_groups(policy.root_packages, exact=exact)
             )
             extra = forbidden + roots if graph else ()
@@ -294,7 +313,7 @@ class Prefilter:
         }
         self.needles: dict[tuple[bool, bool], tuple[Needles, ...]] = {
             key: tuple(
-                (tuple((segment.encode(), segment) for segment in segments), first)
+                Needles(tuple((segment.encode(), segment) for segment in segments), first)
                 for segments, first in groups
             )
             for key, groups in self.groups.items()
@@ -365,7 +384,7 @@ class Prefilter:
         # Attribute chains on an imported module live after the imports.
         region = b"\n".join(data[start:end] for start, end in spans)
         if any(
-            chain[0] in data and self._chained(data, region, chain)
+            chain.head in data and self._chained(data, region, chain)
             for chain in self.chains[protected]
         ):
             return None
@@ -377,7 +396,7 @@ class Prefilter:
             return True
         # The whole file first (fast C searches); only a hit pays for cutting out the region.
         spelled = self._any_group(data, module, self.needles[False, protected], exact=False)
-        chains = [chain for chain in self.chains[protected] if chain[0] in data]
+        chains = [chain for chain in self.chains[protected] if chain.head in data]
         if not spelled and not chains and not (self.graph and _has_relative_import(data)):
             return False
         spans = self._spans(data)

@@ -2,7 +2,8 @@
 
 1. :func:`_scope`: the files the run reports on, and the files whose records it needs.
 2. :func:`_plan_from_cache`: the records the cache still holds, and the files left to analyse.
-3. :func:`_analyse`: the records of those files (see ``source``, ``parallel``), stored back.
+3. :func:`_analyse`: the records of those files (see ``source``, ``parallel``); then the
+   directories that changed are written back to the cache (``cached.store``).
 4. :func:`_judge`: findings become violations, unless an allow entry or an inline
    suppression excuses them; TG004 chains are added; stale suppressions are TG005.
 5. :func:`_stale_allow_entries`: allow entries that excused nothing are TG005.
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
-from taskguard._errors import UnknownRuleError
+from taskguard._errors import RuleSelectionError
 from taskguard._policy import Policy
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
@@ -63,7 +64,8 @@ def check(
     parses every file, so that a syntax error anywhere is TG900. ``jobs`` forces the number
     of worker processes (default: parallel only when it pays). Raises :class:`PolicyError`
     for an invalid policy, ``FileNotFoundError`` for a missing path and
-    :class:`UnknownRuleError` (a ``ValueError``) for an unknown code in ``select``.
+    :class:`RuleSelectionError` (a ``ValueError``) for an unknown code in ``select``, or a
+    ``select`` that names no code at all.
 
     ``prefilter`` is deprecated (a ``DeprecationWarning``): ``prefilter=True`` is the
     default now, ``prefilter=False`` is ``parse_all=True``.
@@ -117,8 +119,8 @@ def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | Non
     raw = select.split(",") if isinstance(select, str) else list(select)
     codes = frozenset(c.strip().upper() for c in raw if c.strip())
     unknown = sorted(codes - RULES.keys())
-    if unknown:
-        raise UnknownRuleError(tuple(unknown), tuple(sorted(RULES)))
+    if unknown or not codes:
+        raise RuleSelectionError(tuple(unknown), tuple(sorted(RULES)))
     return codes
 
 
@@ -213,8 +215,8 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
         directory, package, names, stats, complete = listing
         packed = array("q", stats)
         known = cached.dirs.get(rel_dir)
-        if known is not None and known[0] == names and known[1] == packed.tobytes():
-            whole = _served_as_stored(stored, known[2], known[3], parse_all, skipped)
+        if known is not None and known.names == names and known.stats == packed.tobytes():
+            whole = _served_as_stored(stored, known.common, known.others, parse_all, skipped)
             if whole is not None:
                 # The whole directory is unchanged and served as stored: the usual case.
                 # Only the files whose record differs from the common one, unless that matters.
@@ -233,12 +235,12 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
         index: dict[str, int] = {}
         old = array("q")
         if known is not None:
-            index = {name: i for i, name in enumerate(known[0])}
-            old.frombytes(known[1])
+            index = {name: i for i, name in enumerate(known.names)}
+            old.frombytes(known.stats)
         rewrite = Rewrite(names, packed, complete)
         # A complete listing replaces what the cache knows of the directory (files gone, or
         # listed in another order, which would defeat the comparison above next time).
-        dirty = complete and known is not None and known[0] != names
+        dirty = complete and known is not None and known.names != names
         for j, name in enumerate(names):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             at = STAMPS * j
@@ -252,7 +254,7 @@ def _plan_from_cache(scope: _Scope, cached: _cache.Entries, mode: str, graph: bo
                 and old[STAMPS * before : STAMPS * before + STAMPS] == packed[at : at + STAMPS]
             ):
                 assert known is not None
-                record = stored(known[3].get(before, known[2]))
+                record = stored(known.others.get(before, known.common))
                 served = serve(record, parse_all, skipped)
                 rewrite.kept[j] = record
             if served is None:

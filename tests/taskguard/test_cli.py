@@ -131,6 +131,8 @@ def test_configuration_errors_exit_2_with_every_problem(project: Path) -> None:
     [
         (["check", "missing/"], "no such file or directory"),
         (["check", "--select", "TG77"], "unknown rule code(s) TG77"),
+        (["check", "--select", ""], "--select: no rule code given"),
+        (["check", "--select", " , "], "--select: no rule code given"),
         (["check", "--format", "xml"], "invalid choice: 'xml'"),
         (["check", "--config", "nope.toml"], "no such file: nope.toml"),
         (["check", "--jobs", "0"], "--jobs must be at least 1"),
@@ -331,12 +333,12 @@ print("ok")
     assert (out.returncode, out.stdout, out.stderr) == (0, "ok\n", "")
 
 
-def test_an_unknown_select_code_is_a_taskguard_error(project: Path) -> None:
+def test_a_bad_selection_is_a_taskguard_error(project: Path) -> None:
     import pickle
 
-    from taskguard import TaskguardError, UnknownRuleError, check
+    from taskguard import RuleSelectionError, TaskguardError, check
 
-    with pytest.raises(UnknownRuleError) as caught:
+    with pytest.raises(RuleSelectionError) as caught:
         check([str(project)], select="TG002, tg77,XX1")
     error = caught.value
     assert isinstance(error, TaskguardError)
@@ -344,9 +346,12 @@ def test_an_unknown_select_code_is_a_taskguard_error(project: Path) -> None:
     assert error.codes == ("TG77", "XX1")
     assert "TG002" in error.known
     assert str(error).startswith("unknown rule code(s) TG77, XX1; known: TG001, ")
+    with pytest.raises(RuleSelectionError, match="no rule code given") as empty:
+        check([str(project)], select=[])
+    assert empty.value.codes == ()
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), copy.codes, copy.known, str(copy)) == (
-        UnknownRuleError,
+        RuleSelectionError,
         error.codes,
         error.known,
         str(error),

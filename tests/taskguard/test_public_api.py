@@ -18,9 +18,9 @@ def test_all_is_pinned() -> None:
         "PolicyError",
         "RULES",
         "Rule",
+        "RuleSelectionError",
         "TaskguardError",
         "UnguardedModuleWarning",
-        "UnknownRuleError",
         "Verdict",
         "Violation",
         "__version__",
@@ -44,6 +44,6 @@ def test_every_error_is_a_taskguard_error() -> None:
         "ForbiddenImportError",
         "PolicyError",
         "TaskguardError",
-        "UnknownRuleError",
+        "RuleSelectionError",
     }
     assert all(issubclass(error, taskguard.TaskguardError) for error in errors)
