@@ -11,6 +11,7 @@ import io
 import os
 import re
 import sys
+import threading
 import tokenize
 import warnings
 from types import FrameType
@@ -66,19 +67,26 @@ _UNCHECKED_TREE = sys.version_info < (3, 11)
 _LIMIT_MOVES = sys.version_info < (3, 12)
 
 
+_ROOM_LOCK = threading.Lock()
+# Per thread inside a room: the room each asked for; the limit is the original one while no
+# thread is inside, else the largest asked for (rooms may overlap across threads).
+_ROOMS: dict[int, int] = {}
+_ORIGINAL_LIMIT: list[int] = []
+
+
 class _RecursionRoom:
     """The recursion limit raised by the caller's stack depth inside the block, so that the
     parser accepts what ``compile()`` accepts at the top of a program's stack, however deep
     the checker was called from (3.10 and 3.11 only, unless ``always``: the analysis, whose
     one recursion, through call arguments, is bounded by the 200 brackets Python allows)."""
 
-    __slots__ = ("_always", "_saved")
+    __slots__ = ("_always", "_key", "_outer")
 
     def __init__(self, *, always: bool = False) -> None:
         self._always = always
 
     def __enter__(self) -> None:
-        self._saved = 0
+        self._key = 0
         if not (_LIMIT_MOVES or self._always):
             return
         depth = 0
@@ -86,12 +94,24 @@ class _RecursionRoom:
         while frame is not None:
             depth += 1
             frame = frame.f_back
-        self._saved = sys.getrecursionlimit()
-        sys.setrecursionlimit(self._saved + depth + 50)
+        self._key = threading.get_ident()
+        with _ROOM_LOCK:
+            if not _ROOMS:
+                _ORIGINAL_LIMIT[:] = [sys.getrecursionlimit()]
+            self._outer = _ROOMS.get(self._key)
+            _ROOMS[self._key] = _ORIGINAL_LIMIT[0] + depth + 50
+            sys.setrecursionlimit(max(_ROOMS.values()))
 
     def __exit__(self, *exc: object) -> None:
-        if self._saved:
-            sys.setrecursionlimit(self._saved)
+        if not self._key:
+            return
+        with _ROOM_LOCK:
+            if self._outer is None:
+                del _ROOMS[self._key]
+            else:
+                _ROOMS[self._key] = self._outer
+            limit = max(_ROOMS.values()) if _ROOMS else _ORIGINAL_LIMIT[0]
+            sys.setrecursionlimit(limit)
 
 
 def _symtable(data: bytes, display: str) -> None:
@@ -146,8 +166,6 @@ def parse(data: bytes, display: str) -> ast.Module:
 
 
 def _parse_in_thread(data: bytes, display: str) -> ast.Module:
-    import threading
-
     outcome: list[ast.Module | BaseException] = []
 
     def target() -> None:

@@ -84,23 +84,25 @@ def parse_comment(comment: str) -> list[tuple[tuple[str, ...], str]]:
 def _comments(data: bytes) -> list[tuple[int, str]]:
     """(line, text) of every comment, with Python's line numbering."""
     normalised = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    try:
-        return [
-            (token.start[0], token.string)
-            for token in tokenize.tokenize(io.BytesIO(normalised).readline)
-            if token.type == tokenize.COMMENT
-        ]
-    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
-        # The file parsed, so this is a tokenizer of this Python disagreeing with its
-        # parser: look at every line rather than at none (a string may then count).
-        lines = normalised.decode("utf-8", "replace").split("\n")
-        return [(n, line[line.index("#") :]) for n, line in enumerate(lines, 1) if "#" in line]
+    return [
+        (token.start[0], token.string)
+        for token in tokenize.tokenize(io.BytesIO(normalised).readline)
+        if token.type == tokenize.COMMENT
+    ]
 
 
 def suppressions(data: bytes) -> tuple[Suppression, ...]:
     """Every ``# taskguard`` directive of the file, valid or not."""
     out: list[Suppression] = []
-    for line, comment in _comments(data):
+    try:
+        comments = _comments(data)
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError) as error:
+        # The file parsed, so this Python's tokenizer disagrees with its parser. Guessing
+        # comments from the text would let a string suppress an import: none applies, and
+        # the file says why (fail closed).
+        problem = f"the comments of this file could not be read ({type(error).__name__}: {error})"
+        return (Suppression(1, (), problem),)
+    for line, comment in comments:
         if "taskguard" not in comment:
             continue
         for codes, problem in parse_comment(comment):

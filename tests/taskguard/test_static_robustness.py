@@ -370,3 +370,29 @@ def test_the_generators_are_valid_python() -> None:
         compile(_generator(name)(3), name, "exec")
     for name, source in WIDE.items():
         compile(textwrap.dedent(source), name, "exec")
+
+
+def test_checks_in_several_threads_at_once(
+    tmp_path: Path, limits: dict[str, tuple[int, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parser's recursion room is shared by the threads inside it, and the limit is the
+    # caller's again when the last one leaves.
+    import threading
+
+    _write(tmp_path, {"elif": _generator("elif")(limits["elif"][0] - 5)})
+    monkeypatch.chdir(tmp_path)
+    before = sys.getrecursionlimit()
+    results: list[object] = []
+
+    def one() -> None:
+        results.append(check(use_cache=False, jobs=1))
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 4
+    assert all(result == results[0] for result in results)
+    assert {(v.code, v.imported) for v in results[0].violations} == _expected("elif", 0)  # type: ignore[attr-defined]
+    assert sys.getrecursionlimit() == before

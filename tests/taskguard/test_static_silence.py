@@ -391,3 +391,21 @@ def test_the_plugins_check_item_fails_when_nothing_was_checked(pytester: pytest.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--taskguard-check")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*no files checked*root-packages*"])
+
+
+def test_comments_the_tokenizer_cannot_read_suppress_nothing_and_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where this Python's tokenizer disagrees with its parser, guessing comments from the
+    # text would let a string suppress an import: nothing is suppressed, and TG005 says why.
+    import tokenize
+
+    from taskguard._static import suppress
+
+    def failing(readline: object) -> object:
+        raise tokenize.TokenError("simulated", (1, 0))
+
+    monkeypatch.setattr(suppress.tokenize, "tokenize", failing)
+    got = run(tmp_path, "import httpx  # taskguard: ignore[TG002] -- reason\n")
+    assert [c for _l, c, _i, _m in got] == ["TG002", "TG005"]
+    assert "could not be read" in got[1][3]
