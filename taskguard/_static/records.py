@@ -59,6 +59,13 @@ class Record(NamedTuple):
     suppressions: tuple[Suppression, ...]
     imports: tuple[ImportRef, ...] | None  # None: nobody asked for them, or the file failed
 
+    def analysis_failed(self) -> bool:
+        """Whether the analysis itself failed (TG900 "could not analyse": the process died,
+        or a bug of the checker), which says nothing lasting about the file."""
+        return any(
+            f.code == "TG900" and f.message.startswith("could not analyse ") for f in self.findings
+        )
+
     def matters(self, graph: bool) -> bool:
         """Whether the run needs this record: it has something to report, or feeds TG004."""
         return graph or bool(self.findings) or bool(self.suppressions)

@@ -319,10 +319,12 @@ def _analyse(
     if cache_root is None:
         return
     # A file written within the filesystem's timestamp granularity of our read could change
-    # again without its stamps changing: such "racy" files are not cached.
+    # again without its stamps changing: such "racy" files are not cached. Nor is a file
+    # whose analysis failed (a worker killed, a checker bug): that says nothing about it.
     racy_after = time.time_ns() - _cache.RACY_NS
     for f, record, (rewrite, j) in zip(plan.todo, fresh, plan.slots, strict=True):
-        rewrite.kept[j] = record if f.mtime_ns < racy_after else None
+        keep = f.mtime_ns < racy_after and not record.analysis_failed()
+        rewrite.kept[j] = record if keep else None
     if syntax is not None and syntax.learned:
         syntax.known.update(syntax.learned)
         _cache.save_syntax(cache_root, syntax.known)

@@ -396,3 +396,20 @@ def test_checks_in_several_threads_at_once(
     assert all(result == results[0] for result in results)
     assert {(v.code, v.imported) for v in results[0].violations} == _expected("elif", 0)  # type: ignore[attr-defined]
     assert sys.getrecursionlimit() == before
+
+
+def test_a_failed_analysis_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from taskguard._static import analyze
+
+    write_project(tmp_path, {"app/worker/tasks/b.py": "import httpx\n"}, TABLE)
+    monkeypatch.chdir(tmp_path)
+    real = analyze.Analyzer.import_
+
+    def failing(self: analyze.Analyzer, node: object) -> None:
+        raise RuntimeError("a passing bug")
+
+    monkeypatch.setattr(analyze.Analyzer, "import_", failing)
+    assert [v.code for v in check(jobs=1).violations] == ["TG900"]
+    monkeypatch.setattr(analyze.Analyzer, "import_", real)
+    # The next run analyses the file again instead of serving the failure from the cache.
+    assert [v.code for v in check(jobs=1).violations] == ["TG002"]
