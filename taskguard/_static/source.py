@@ -382,11 +382,13 @@ def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
     except PARSE_ERRORS as error:
         return _failed(_failure(error), display)
     except Exception as error:
+        # Anything else the parser raises: this file is TG900, the others are still judged.
         return _failed((1, 1, f"{type(error).__name__}: {error}"), display)
     try:
         with _RecursionRoom(always=True):
             return _analyse_tree(tree, data, task, job, status)
     except Exception as error:
+        # A bug of the checker: TG900 for this file, not a traceback that loses the report.
         return _failed((1, 1, f"{type(error).__name__}: {error}"), display, action="analyse")
 
 
@@ -435,9 +437,16 @@ def read(path: str, size: int) -> bytes:
 
 
 def analyze_file(task: Task, job: Job) -> Record:
-    """The record of one file on disk (TG900 when it cannot be read)."""
+    """The record of one file on disk (TG900 when it cannot be read or analysed)."""
     try:
         data = read(task.path, task.size)
     except OSError as exc:
         return unreadable(task.display, exc)
-    return analyze_bytes(data, task, job)
+    except MemoryError:
+        return _failed((1, 1, "out of memory while reading it"), task.display, action="read")
+    try:
+        return analyze_bytes(data, task, job)
+    except Exception as error:
+        # The prefilter's turn (the parse and the analysis have their own): the same rule.
+        reason = f"{type(error).__name__}: {error}"
+        return _failed((1, 1, reason), task.display, action="analyse")
