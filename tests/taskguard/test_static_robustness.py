@@ -11,8 +11,6 @@ that size too. They differ per version (3.10-3.12 stop near 3,000 levels of most
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,7 +21,6 @@ import pytest
 from _check_support import run_cli, write_project
 
 from taskguard import check
-from taskguard._static import parallel
 
 TABLE = """\
 [tool.taskguard]
@@ -288,31 +285,50 @@ def test_code_beyond_the_limits_is_tg900_and_the_rest_is_still_reported(
         assert [v["imported"] for v in report["app/worker/tasks/fine.py"]] == ["requests"]
 
 
-def test_a_worker_that_dies_costs_only_the_file_it_was_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+_CRASHING_RUN = """
+import json, os, signal, sys
+from taskguard._static import parallel
+from taskguard import check
+
+real = parallel.analyze_file
+parent = os.getpid()
+
+def crashing(task, job):
+    # Only ever in a forked child: the parent (this interpreter) must survive.
+    if task.path.endswith("boom.py") and os.getpid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(task, job)
+
+parallel.analyze_file = crashing
+assert parallel.can_fork(), "a fresh interpreter runs one thread"
+result = check(use_cache=False, jobs=2)
+print(json.dumps([[v.path, v.code, v.message] for v in result.violations]))
+"""
+
+
+def test_a_worker_that_dies_costs_only_the_file_it_was_on(tmp_path: Path) -> None:
     # A parser crash (a segfault) or the out-of-memory killer kills the worker process; the
-    # file it was analysing becomes TG900 and every other file is still reported.
+    # file it was analysing becomes TG900 and every other file is still reported. In a fresh
+    # interpreter: workers are only forked from a process that runs one thread.
     files = {f"app/worker/tasks/m{i}.py": "import requests\n" for i in range(40)}
     files["app/worker/tasks/boom.py"] = "import httpx\n"
     write_project(tmp_path, files, TABLE)
-    monkeypatch.chdir(tmp_path)
-    real = parallel.analyze_file
-
-    def crashing(task: parallel.Task, job: parallel.Job) -> parallel.Record:
-        if task.path.endswith("boom.py"):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(task, job)
-
-    monkeypatch.setattr(parallel, "analyze_file", crashing)
-    result = check(use_cache=False, jobs=2)
-    by_path = {(v.path, v.code) for v in result.violations}
-    assert ("app/worker/tasks/boom.py", "TG900") in by_path
-    assert {p for p, code in by_path if code == "TG002"} == {
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASHING_RUN],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    violations = json.loads(done.stdout)
+    assert {path for path, code, _m in violations if code == "TG002"} == {
         f"app/worker/tasks/m{i}.py" for i in range(40)
     }
-    (boom,) = [v for v in result.violations if v.path.endswith("boom.py")]
-    assert "SIGKILL" in boom.message, boom.message
+    (boom,) = [(code, message) for path, code, message in violations if path.endswith("boom.py")]
+    assert boom[0] == "TG900"
+    assert "the process analysing it died (SIGKILL)" in boom[1], boom
 
 
 def test_an_internal_error_in_one_file_is_tg900_not_a_traceback(
