@@ -149,8 +149,9 @@ def parse(data: bytes, display: str) -> ast.Module:
         try:
             _symtable(data, display)
         except (SyntaxError, ValueError):
-            from taskguard._static.isolate import Died, call_isolated, can_fork
+            from taskguard._static.isolate import Died, call_isolated, can_fork, settle
 
+            settle(0.2)  # a parse thread of an earlier file may not be reaped yet
             if can_fork():
                 outcome = call_isolated(_parse_outcome, (data, display))
                 if isinstance(outcome, Died):
