@@ -42,6 +42,8 @@ class Judge:
         )
         self.aliases_of = other_names(self.patterns) if self.patterns else {}
         self._renamed: dict[str, Verdict | None] = {}
+        # For TG004: a forbidden member imported from its defining module is an edge to it.
+        self.graph_aliases = other_names(policy.forbidden_in_protected) if graph else {}
 
     def judge(self, base: str, members: Sequence[str], node: Any, stmt_line: int) -> None:
         """Judge an import of ``base`` and of ``base.m`` for each member ``m``.
@@ -113,7 +115,8 @@ class Judge:
             [n for n in names if self.dispatch_match(n) is not None] if self.sanctioned else []
         )
         base_recorded = False
-        for i, name in enumerate(names):
+        for i, given in enumerate(names):
+            name = self.canonical(given)
             if self.root_match(name) is not None:
                 self.imports.append(ImportRef(line, col, stmt_line, name))
                 continue
@@ -123,6 +126,14 @@ class Judge:
                 continue
             self.imports.append(ImportRef(line, col, stmt_line, name))
             base_recorded = base_recorded or i == 0
+
+    def canonical(self, name: str) -> str:
+        """``name``, or the policy entry's name for a member imported from the module that
+        defines it (``concurrent.futures.process.ProcessPoolExecutor``)."""
+        for other, entry in self.graph_aliases.items():
+            if name == other or name.startswith(other + "."):
+                return entry + name[len(other) :]
+        return name
 
     def dynamic(self, construct: str, node: Any, stmt_line: int) -> None:
         if self.protected_by is None:

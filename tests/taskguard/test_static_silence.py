@@ -409,3 +409,14 @@ def test_comments_the_tokenizer_cannot_read_suppress_nothing_and_say_so(
     got = run(tmp_path, "import httpx  # taskguard: ignore[TG002] -- reason\n")
     assert [c for _l, c, _i, _m in got] == ["TG002", "TG005"]
     assert "could not be read" in got[1][3]
+
+
+def test_tg004_follows_a_member_imported_from_its_defining_module(tmp_path: Path) -> None:
+    table = TABLE + "indirect = true\n"
+    got = run(
+        tmp_path,
+        "from app import pools\n",
+        table,
+        **{"app/pools.py": "from concurrent.futures.process import ProcessPoolExecutor\n"},
+    )
+    assert [(c, i) for _l, c, i, _m in got] == [("TG004", "concurrent.futures.ProcessPoolExecutor")]
