@@ -827,8 +827,6 @@ _EXEC_TRAMPOLINE: Final = _bootstrap._call_with_frames_removed.__code__
 # The import system's frames that hold the module being executed (``module``): a loader
 # calling ``exec`` itself, with the namespace in an expression, is found through them.
 _LOADING_CODES: Final = frozenset({_bootstrap._load_unlocked.__code__, _bootstrap._exec.__code__})
-# How far up from ``exec`` the import system's frame may be (loader wrappers nest).
-_ADOPT_DEPTH: Final = 12
 _watching = False
 
 
@@ -869,7 +867,9 @@ def _adopt(frame: types.FrameType | None) -> None:
     ``exec``), if it is not guarded yet."""
     namespace = None
     depth = 0
-    while frame is not None and depth < _ADOPT_DEPTH:
+    # No limit on how far up: loader wrappers nest as deep as their authors like (an APM
+    # agent around typeguard around a reloader); the nearest loading frame is the module.
+    while frame is not None:
         frame_code = frame.f_code
         if frame_code is _EXEC_TRAMPOLINE and depth == 0:
             args = frame.f_locals.get("args")
