@@ -367,6 +367,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(_STATE, None)
     if state is None or state.guard is None:
+        active = _hook.active_guard()
+        if active is not None:  # --taskguard-mode=off under `taskguard run`: still blocking
+            return [
+                "taskguard: runtime guard off in this session; the program's guard is "
+                f"installed (mode {active.mode})"
+            ]
         return ["taskguard: runtime guard off"]
     guard = state.guard
     if not state.owned and not state.adopted:

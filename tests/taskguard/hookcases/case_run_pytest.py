@@ -82,6 +82,21 @@ for extra in ([], ["--import-mode=importlib"], ["-n", "2"]):
         assert "FAILED tests/test_swallow.py::test_swallows - taskguard:" in proc.stdout, where
         if command:
             assert "runtime guard on (mode error, installed by the program)" in proc.stdout, where
+# --taskguard-mode=off leaves the program's guard installed: the header says so
+proc = subprocess.run(
+    [*run, sys.executable, "-m", "pytest", *plugins, "--taskguard-mode=off"],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+)
+assert proc.returncode == 0, proc.stdout + proc.stderr
+assert (
+    "taskguard: runtime guard off in this session; the program's guard is installed (mode error)"
+    in proc.stdout
+), proc.stdout
 (ROOT / "tests" / "test_swallow.py").unlink()
 
 code = "import app.api.routers as r\nfor _ in range(2):\n    print(r.swallow())\n"
