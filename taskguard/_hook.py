@@ -695,6 +695,11 @@ def _guard_loader(loader: Any) -> Any | None:
 # --------------------------------------------------------------------------- finder
 
 
+# The names this thread's finder is asking the other finders for, while it is not on
+# sys.meta_path itself (wrapped by another hook).
+_finding: Final = threading.local()
+
+
 class _GuardFinder:
     """The ``sys.meta_path`` entry. Handles first-party names only."""
 
@@ -734,7 +739,23 @@ class _GuardFinder:
         try:
             after = meta_path[meta_path.index(self) + 1 :]
         except ValueError:
-            after = list(meta_path)
+            # Not on sys.meta_path itself: a hook wraps it (one that wraps every finder).
+            # Asking every finder asks that wrapper, so this finder, again: the inner ask
+            # of the same name answers None.
+            busy: set[str] = _finding.__dict__.setdefault("names", set())
+            if fullname in busy:
+                return None
+            busy.add(fullname)
+            try:
+                return self._ask(list(meta_path), fullname, path, target)
+            finally:
+                busy.discard(fullname)
+        return self._ask(after, fullname, path, target)
+
+    @staticmethod
+    def _ask(
+        after: list[Any], fullname: str, path: Any, target: types.ModuleType | None
+    ) -> ModuleSpec | None:
         for finder in after:
             if finder.__class__ is _GuardFinder:
                 continue
