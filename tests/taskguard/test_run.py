@@ -548,6 +548,32 @@ def test_swallowed_blocked_imports_are_said_on_stderr(project: Path) -> None:
     assert proc.stderr.count("taskguard.forbidden_import") == 1, proc.stderr
 
 
+def test_a_process_ending_without_atexit_says_it_only_when_it_happens(project: Path) -> None:
+    # A forked child (multiprocessing's fork workers end the same way) leaves with
+    # os._exit: atexit does not run, so only the line at the moment is written (the
+    # documented limit, docs/runtime-guard.md).
+    code = (
+        "import os, sys\n"
+        "import app.api.routers as routers\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        routers.lazy()\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "    sys.stderr.flush()\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('parent done', flush=True)\n"
+    )
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "parent done\n"
+    where = f"{project / 'app/api/routers/__init__.py'}:6"
+    line = f"TG002 app.api.routers imports fakehttp at {where}"
+    assert proc.stderr.splitlines() == [f"taskguard: blocked import: {line}"], proc.stderr
+
+
 def test_an_import_hook_the_program_installs_in_front(project: Path) -> None:
     pytest.importorskip("typeguard")
     (project / "app/api/routers/typed.py").write_text(
