@@ -309,6 +309,9 @@ def test_interpreters_that_skip_pythonpath_or_site(project: Path) -> None:
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
     assert "-I ignores PYTHONPATH" in proc.stderr
     assert taskguard_run("--", PY, "-c", "pass", "-I").returncode == 0  # an argument of -c
+    # A launcher in front of the interpreter is not looked into: the documented limit.
+    proc = taskguard_run("--", "env", PY, "-I", "-c", REPORT)
+    assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
 
     # Children the command starts with them are not guarded: the documented limit.
     code = (
