@@ -914,6 +914,14 @@ def _adopt(frame: types.FrameType | None) -> None:
         namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))
 
 
+def _remove_finder(finder: _GuardFinder) -> None:
+    """Take ``finder`` out of ``sys.meta_path`` by identity: ``list.remove`` compares with
+    ``==``, and a proxy that wraps it (``wrapt.ObjectProxy``) compares equal to it."""
+    meta_path = sys.meta_path
+    if any(entry is finder for entry in meta_path):
+        meta_path[:] = [entry for entry in meta_path if entry is not finder]
+
+
 # --------------------------------------------------------------------------- the guard
 
 
@@ -965,8 +973,7 @@ class Guard:
         """Remove the finder from ``sys.meta_path``; guarded modules stop checking."""
         global _active
         with _lock:
-            while self._finder in sys.meta_path:
-                sys.meta_path.remove(self._finder)
+            _remove_finder(self._finder)
             if _active is self:
                 _active = None
                 for verified in _caches:
@@ -1028,8 +1035,7 @@ class Guard:
         with _lock:
             if _active is not self or (sys.meta_path and sys.meta_path[0] is self._finder):
                 return
-            while self._finder in sys.meta_path:
-                sys.meta_path.remove(self._finder)
+            _remove_finder(self._finder)
             sys.meta_path.insert(0, self._finder)
 
     def _guardable(self, name: str) -> bool:

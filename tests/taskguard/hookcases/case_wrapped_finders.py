@@ -1,7 +1,8 @@
 """A hook that wraps every finder of ``sys.meta_path`` (the guard's included) in a proxy of
 its own, as some instrumentation does: first-party imports still work (the guard's finder,
 no longer on sys.meta_path itself, asked every finder, so its own wrapper, and recursed
-without end) and are guarded; after uninstall, nothing is checked."""
+without end) and are guarded; after uninstall, nothing is checked. A proxy that compares
+equal to the guard's finder is never taken for it."""
 
 import importlib
 import sys
@@ -43,4 +44,29 @@ guard.uninstall()
 later = importlib.import_module("app.api.routers.later")
 assert later.lazy().NAME == "fakehttp"
 sys.meta_path[:] = pristine
+
+
+class EqualProxy(Proxy):
+    """Compares equal to what it wraps, as wrapt.ObjectProxy does."""
+
+    def __eq__(self, other):
+        return other is self or self.inner == other
+
+    __hash__ = object.__hash__
+
+
+# Putting the finder back in front and uninstalling take out the guard's own finder, never
+# a proxy that only compares equal to it (list.remove() compares with ==).
+guard = install(POLICY)
+proxy = EqualProxy(guard._finder)
+sys.meta_path.insert(0, proxy)
+assert install(POLICY) is guard  # puts the finder back in front
+assert sys.meta_path[0] is guard._finder
+assert sys.meta_path[1] is proxy
+expected = [finder for finder in sys.meta_path if finder is not guard._finder]
+guard.uninstall()
+assert len(sys.meta_path) == len(expected)
+assert all(a is b for a, b in zip(sys.meta_path, expected, strict=True)), sys.meta_path
+sys.meta_path.remove(proxy)
+assert sys.meta_path == pristine
 done()
