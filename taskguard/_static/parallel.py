@@ -1,12 +1,20 @@
-"""Analysing many files: in this process, or in forked worker processes when that pays."""
+"""Analysing many files: in this process, or in forked worker processes when that pays.
+
+A parallel run forks ``jobs - 1`` children and analyses a share of the files itself: each
+child analyses its share and writes its records back through a pipe, as builtins
+(``records.plain``) in ``marshal``'s format. Neither ``multiprocessing`` nor ``pickle`` is
+imported, no pool is started, and the parent never waits idle for a child that has work.
+"""
 
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import sys
+from typing import Any
 
-from taskguard._static.records import SKIPPED_RECORD, Record
+from taskguard._static.records import Record, from_plain, plain
 from taskguard._static.source import Failure, Job, Task, WarningsIgnored, analyze_file
 
 # Below this many files to analyse, forking workers costs more than it saves: in the
@@ -14,27 +22,62 @@ from taskguard._static.source import Failure, Job, Task, WarningsIgnored, analyz
 PARALLEL_THRESHOLD = 400
 PARALLEL_THRESHOLD_PARSING = 200
 
-# What the forked workers share: the job, the tasks in the order they are handed out
-# (inherited through fork, never pickled; a chunk is a range of that order).
-_WORKER: tuple[Job, list[Task]] | None = None
-
 Learned = list[tuple[bytes, "Failure | None"]]
 
 
-def _worker(chunk: tuple[int, int]) -> tuple[list[Record], Learned]:
-    assert _WORKER is not None
-    job, ordered = _WORKER
-    # A forked worker only ever allocates acyclic trees and records: the cyclic collector
-    # would only walk them over and over (a fifth to a half of the parse time).
-    gc.disable()
-    start, stop = chunk
+def _analyse_share(share: list[Task], job: Job) -> tuple[list[Record], Learned]:
     with WarningsIgnored():
-        records = [analyze_file(task, job) for task in ordered[start:stop]]
+        records = [analyze_file(task, job) for task in share]
     syntax = job.syntax
     if syntax is None:
         return records, []
-    # A worker process runs several chunks: hand each verdict back once.
     learned, syntax.learned = syntax.learned, []
+    return records, learned
+
+
+def _child(share: list[Task], job: Job, out: int) -> None:
+    """Runs in a forked child: analyse ``share``, write the result to ``out``; never returns."""
+    code = 1
+    try:
+        # A child only allocates acyclic trees and records: the cyclic collector would only
+        # walk them over and over (a fifth to a half of the parse time).
+        gc.disable()
+        records, learned = _analyse_share(share, job)
+        # Records equal in value are written once (most files share "nothing here").
+        plain_of: dict[Record, Any] = {}
+        raw = [plain_of.get(r) or plain_of.setdefault(r, plain(r)) for r in records]
+        payload = memoryview(marshal.dumps((raw, learned)))
+        while payload:
+            payload = payload[os.write(out, payload) :]
+        code = 0
+    except BaseException:  # reported by the exit code: the parent redoes the share
+        pass
+    finally:
+        os._exit(code)
+
+
+def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
+    """The result a child wrote, or None when it failed (its exit code says so)."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    _pid, status = os.waitpid(pid, 0)
+    if status != 0:
+        return None
+    try:
+        raw, learned = marshal.loads(b"".join(chunks))
+        converted: dict[int, Record] = {}
+        records = []
+        for item in raw:
+            record = converted.get(id(item))
+            if record is None:
+                record = converted[id(item)] = from_plain(item)
+            records.append(record)
+    except (EOFError, ValueError, TypeError):
+        return None
     return records, learned
 
 
@@ -64,29 +107,42 @@ def analyze_all(tasks: list[Task], job: Job, jobs: int | None) -> list[Record]:
     if jobs <= 1 or len(tasks) < 2 or not _can_fork():
         with WarningsIgnored():
             return [analyze_file(task, job) for task in tasks]
-    # Imported here: 6 ms at start-up, and most runs analyse too few files for workers.
-    import multiprocessing
-
-    global _WORKER
-    # Largest files first and small chunks handed out as workers free up: the last chunks
-    # are small files, so no worker is left parsing alone for long at the end.
+    jobs = min(jobs, len(tasks))
+    # Dealt by size, largest first, so that every share holds about as many bytes.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
-    size = max(8, len(tasks) // (jobs * 32))
-    chunks = [(k, min(k + size, len(order))) for k in range(0, len(order), size)]
-    _WORKER = (job, [tasks[i] for i in order])
-    try:
-        pool = multiprocessing.get_context("fork").Pool(jobs)
+    shares = [order[k::jobs] for k in range(jobs)]
+    children: list[tuple[int, int, list[int]]] = []
+    for share in shares[1:]:
+        read_end, write_end = os.pipe()
         try:
-            results = pool.map(_worker, chunks, chunksize=1)
-        finally:
-            pool.close()
-            pool.join()
-    finally:
-        _WORKER = None
-    if job.syntax is not None:
-        for _records, learned in results:
+            pid = os.fork()
+        except OSError:  # no more processes: the shares left are analysed here
+            os.close(read_end)
+            os.close(write_end)
+            break
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            os.close(read_end)
+            _child([tasks[i] for i in share], job, write_end)
+        os.close(write_end)
+        children.append((pid, read_end, share))
+    out: list[Record | None] = [None] * len(tasks)
+    forked = {id(share) for _pid, _fd, share in children}
+    for share in shares:
+        if id(share) in forked:
+            continue
+        records, learned = _analyse_share([tasks[i] for i in share], job)
+        for i, record in zip(share, records, strict=True):
+            out[i] = record
+        if job.syntax is not None:
             job.syntax.learned.extend(learned)
-    out: list[Record] = [SKIPPED_RECORD] * len(tasks)
-    for i, record in zip(order, (r for records, _learned in results for r in records), strict=True):
-        out[i] = record
-    return out
+    for pid, fd, share in children:
+        result = _read_child(pid, fd)
+        if result is None:  # the child failed: its share is analysed here, the same way
+            result = _analyse_share([tasks[i] for i in share], job)
+        records, learned = result
+        for i, record in zip(share, records, strict=True):
+            out[i] = record
+        if job.syntax is not None:
+            job.syntax.learned.extend(learned)
+    assert all(record is not None for record in out)
+    return out  # type: ignore[return-value]

@@ -655,3 +655,27 @@ def test_screen_cases(source: bytes, expected: bool) -> None:
     for data in (source, source.replace(b"\n", b"\r\n")):
         assert prefilter.needs_parse_unscreened(data, "app.api.routers.x", True) == expected
         assert prefilter.needs_parse(data, "app.api.routers.x", True) == expected
+
+
+def _exits_at_once(share: object, job: object, out: int) -> None:
+    os._exit(1)
+
+
+def _writes_garbage(share: object, job: object, out: int) -> None:
+    os.write(out, b"\x00not marshal")
+    os._exit(0)
+
+
+@pytest.mark.parametrize("child", [_exits_at_once, _writes_garbage])
+def test_a_failed_worker_costs_time_never_a_result(
+    project: Path, monkeypatch: pytest.MonkeyPatch, child: object
+) -> None:
+    from taskguard._static import parallel
+
+    expected = check(use_cache=False, jobs=1)
+    assert expected.violations  # the project has something to find
+    monkeypatch.setattr(parallel, "_child", child)
+    assert check(use_cache=False, jobs=2) == expected
+    assert check(use_cache=False, jobs=3, parse_all=True) == check(
+        use_cache=False, jobs=1, parse_all=True
+    )
