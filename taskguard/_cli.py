@@ -177,6 +177,15 @@ def _check(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except RuleSelectionError as exc:
         return _error(f"--select: {exc}")
+    except Exception as exc:
+        # Never a traceback: a per-file failure is already TG900, so this is a bug.
+        return _error(
+            f"internal error: {type(exc).__name__}: {exc} (a bug in taskguard: please report it)"
+        )
+    if result.files_checked == 0:
+        # Checking nothing is no pass, whatever the format: say which setting left every
+        # file out.
+        return _error(f"no files checked: {result.empty_reason}")
     return _report(args, result)
 
 
@@ -185,12 +194,6 @@ def _report(args: argparse.Namespace, result: CheckResult) -> int:
 
     output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
     sys.stdout.write(output)
-    if result.files_checked == 0 and args.fmt == "text":
-        print(
-            "taskguard: warning: no first-party files found; check root-packages "
-            "in [tool.taskguard] (or the paths given)",
-            file=sys.stderr,
-        )
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 
@@ -232,6 +235,8 @@ def _write_baseline(args: argparse.Namespace) -> int:
         )
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
+    if raw.files_checked == 0:
+        return _error(f"no files checked: {raw.empty_reason}")
     keyed = _baseline.entries_for(raw.violations)
     new = _baseline.Baseline.of(entry for _v, entry in keyed if entry is not None)
     try:

@@ -1,48 +1,137 @@
 """Analysing many files: in this process, or in forked worker processes when that pays.
 
-A parallel run forks ``jobs - 1`` children and analyses a share of the files itself: each
-child analyses its share and writes its records back through a pipe, as builtins
-(``records.plain``) in ``marshal``'s format. Neither ``multiprocessing`` nor ``pickle`` is
-imported, no pool is started, and the parent never waits idle for a child that has work.
+A parallel run forks one child per job and gives each a share of the files: it analyses
+them and writes the records back through a pipe, as builtins (``records.plain``) in
+``marshal``'s format. Neither ``multiprocessing`` nor ``pickle`` is imported and no pool is
+started: a pool cost ~30 ms of CPU more on 10,000 files. A child that dies (a parser crash,
+the out-of-memory killer) costs only the file it was on: each task's state is kept in shared
+memory, so the task it was analysing is analysed alone in a child of its own (TG900 when
+that one dies too), and the tasks it had not finished go to fresh children.
 """
 
 from __future__ import annotations
 
 import gc
 import marshal
+import mmap
 import os
-import sys
 from typing import Any
 
+from taskguard._static.isolate import Died, call_isolated, can_fork, settle
 from taskguard._static.records import Record, from_plain, plain
-from taskguard._static.source import Failure, Job, Task, WarningsIgnored, analyze_file
+from taskguard._static.source import (
+    Failure,
+    Job,
+    Task,
+    WarningsIgnored,
+    analyze_file,
+    crashed,
+)
+
+__all__ = ["PARALLEL_THRESHOLD", "PARALLEL_THRESHOLD_PARSING", "analyze_all", "can_fork"]
 
 # Below this many files to analyse, forking workers costs more than it saves: in the
 # prefilter mode (most files only searched) and when every file is parsed.
 PARALLEL_THRESHOLD = 400
 PARALLEL_THRESHOLD_PARSING = 200
 
+# The state of each task in the shared memory: 0 not started, then these.
+_STARTED = 1
+_DONE = 2
+
 Learned = list[tuple[bytes, "Failure | None"]]
 
 
-def _analyse_share(share: list[Task], job: Job) -> tuple[list[Record], Learned]:
-    with WarningsIgnored():
-        records = [analyze_file(task, job) for task in share]
-    syntax = job.syntax
-    if syntax is None:
-        return records, []
-    learned, syntax.learned = syntax.learned, []
-    return records, learned
+def analyze_all(tasks: list[Task], job: Job, jobs: int | None) -> list[Record]:
+    """The record of every task; new syntax verdicts are added to ``job``'s memo.
+
+    The caller turns the cyclic garbage collector off: parsing allocates many objects and
+    no cycles, so collections during it cost time and free nothing.
+    """
+    if jobs is None:
+        # Parsing a file for syntax costs ~20 times what the prefilter alone costs, so
+        # workers pay from fewer files when every file is parsed.
+        threshold = PARALLEL_THRESHOLD_PARSING if job.parse_all else PARALLEL_THRESHOLD
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        jobs = min(cpus, 8) if len(tasks) >= threshold and can_fork() else 1
+    if jobs <= 1 or len(tasks) < 2 or not can_fork():
+        with WarningsIgnored():
+            return [analyze_file(task, job) for task in tasks]
+    out: list[Record | None] = [None] * len(tasks)
+    _in_children(list(range(len(tasks))), tasks, job, jobs, out)
+    assert all(record is not None for record in out)
+    return out  # type: ignore[return-value]
 
 
-def _child(share: list[Task], job: Job, out: int) -> None:
+def _in_children(
+    indexes: list[int], tasks: list[Task], job: Job, jobs: int, out: list[Record | None]
+) -> None:
+    """Fill ``out[i]`` for every ``i`` of ``indexes`` in forked children (see the module)."""
+    settle()  # a child of our own just reaped: the OS may still list its thread
+    # Dealt by size, largest first, so that every share holds about as many bytes.
+    order = sorted(indexes, key=lambda i: -tasks[i].size)
+    shares = [order[k :: min(jobs, len(order))] for k in range(min(jobs, len(order)))]
+    state = mmap.mmap(-1, len(tasks))
+    children: list[tuple[int, int, list[int]]] = []
+    unforked: list[int] = []
+    for share in shares:
+        if unforked:
+            unforked += share
+            continue
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # no more processes: the shares left are analysed alone
+            os.close(read_end)
+            os.close(write_end)
+            unforked += share
+            continue
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            try:
+                os.close(read_end)
+                _child(share, tasks, job, state, write_end)
+            finally:
+                os._exit(70)  # never back into the parent's code
+        os.close(write_end)
+        children.append((pid, read_end, share))
+    suspects: list[int] = []
+    again: list[int] = []
+    for pid, read_end, share in children:
+        result = _read_child(pid, read_end)
+        if result is None:
+            for index in share:
+                (suspects if state[index] == _STARTED else again).append(index)
+            continue
+        records, learned = result
+        for index, record in zip(share, records, strict=True):
+            out[index] = record
+        if job.syntax is not None:
+            job.syntax.learned.extend(learned)
+    state.close()
+    if again and not suspects:
+        # A child died between tasks: nothing to blame, so nothing is retried in a shared
+        # child (which could die again forever); each file gets a child of its own.
+        suspects, again = again, []
+    for index in suspects + unforked:
+        out[index] = _alone(tasks[index], job)
+    if again:
+        _in_children(again, tasks, job, jobs, out)
+
+
+def _child(share: list[int], tasks: list[Task], job: Job, state: mmap.mmap, out: int) -> None:
     """Runs in a forked child: analyse ``share``, write the result to ``out``; never returns."""
-    code = 1
+    code = 70
     try:
         # A child only allocates acyclic trees and records: the cyclic collector would only
         # walk them over and over (a fifth to a half of the parse time).
         gc.disable()
-        records, learned = _analyse_share(share, job)
+        records = []
+        with WarningsIgnored():
+            for index in share:
+                state[index] = _STARTED
+                records.append(analyze_file(tasks[index], job))
+                state[index] = _DONE
+        learned = [] if job.syntax is None else job.syntax.learned
         # Records equal in value are written once (most files share "nothing here").
         plain_of: dict[Record, Any] = {}
         raw = [plain_of.get(r) or plain_of.setdefault(r, plain(r)) for r in records]
@@ -57,7 +146,7 @@ def _child(share: list[Task], job: Job, out: int) -> None:
 
 
 def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
-    """The result a child wrote, or None when it failed (its exit code says so)."""
+    """The result a child wrote, or None when it did not finish (its exit status says)."""
     chunks = []
     try:
         while chunk := os.read(fd, 1 << 20):
@@ -65,9 +154,10 @@ def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
     finally:
         os.close(fd)
     _pid, status = os.waitpid(pid, 0)
-    if status != 0:
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         return None
     try:
+        # Our own child's bytes, never anyone else's.
         raw, learned = marshal.loads(b"".join(chunks))
         converted: dict[int, Record] = {}
         records = []
@@ -81,68 +171,21 @@ def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
     return records, learned
 
 
-def _can_fork() -> bool:
-    # Forking a process that runs other threads can deadlock the child; only fork when
-    # this process has exactly one thread (counted by the OS, so C-level threads count).
-    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
-        return False
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
+def _analyse_one(argument: tuple[Task, Job]) -> tuple[Record, Learned]:
+    task, job = argument
+    gc.disable()
+    with WarningsIgnored():
+        record = analyze_file(task, job)
+    return record, [] if job.syntax is None else job.syntax.learned
 
 
-def analyze_all(tasks: list[Task], job: Job, jobs: int | None) -> list[Record]:
-    """The record of every task; new syntax verdicts are added to ``job``'s memo.
-
-    The caller turns the cyclic garbage collector off: parsing allocates many objects and
-    no cycles, so collections during it cost time and free nothing.
-    """
-    if jobs is None:
-        # Parsing a file for syntax costs ~20 times what the prefilter alone costs, so
-        # workers pay from fewer files when every file is parsed.
-        threshold = PARALLEL_THRESHOLD_PARSING if job.parse_all else PARALLEL_THRESHOLD
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        jobs = min(cpus, 8) if len(tasks) >= threshold and _can_fork() else 1
-    if jobs <= 1 or len(tasks) < 2 or not _can_fork():
-        with WarningsIgnored():
-            return [analyze_file(task, job) for task in tasks]
-    jobs = min(jobs, len(tasks))
-    # Dealt by size, largest first, so that every share holds about as many bytes.
-    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
-    shares = [order[k::jobs] for k in range(jobs)]
-    children: list[tuple[int, int, list[int]]] = []
-    for share in shares[1:]:
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:  # no more processes: the shares left are analysed here
-            os.close(read_end)
-            os.close(write_end)
-            break
-        if pid == 0:  # pragma: no cover - the child's coverage is not collected
-            os.close(read_end)
-            _child([tasks[i] for i in share], job, write_end)
-        os.close(write_end)
-        children.append((pid, read_end, share))
-    out: list[Record | None] = [None] * len(tasks)
-    forked = {id(share) for _pid, _fd, share in children}
-    for share in shares:
-        if id(share) in forked:
-            continue
-        records, learned = _analyse_share([tasks[i] for i in share], job)
-        for i, record in zip(share, records, strict=True):
-            out[i] = record
-        if job.syntax is not None:
-            job.syntax.learned.extend(learned)
-    for pid, fd, share in children:
-        result = _read_child(pid, fd)
-        if result is None:  # the child failed: its share is analysed here, the same way
-            result = _analyse_share([tasks[i] for i in share], job)
-        records, learned = result
-        for i, record in zip(share, records, strict=True):
-            out[i] = record
-        if job.syntax is not None:
-            job.syntax.learned.extend(learned)
-    assert all(record is not None for record in out)
-    return out  # type: ignore[return-value]
+def _alone(task: Task, job: Job) -> Record:
+    """The record of one task analysed in a child of its own: TG900 when the child dies."""
+    settle()
+    outcome = call_isolated(_analyse_one, (task, job))
+    if isinstance(outcome, Died):
+        return crashed(task.display, outcome.how)
+    record, learned = outcome
+    if job.syntax is not None:
+        job.syntax.learned.extend(learned)
+    return record

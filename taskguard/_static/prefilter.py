@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from taskguard._policy import Policy
+from taskguard._static.members import other_names
 from taskguard._static.names import ancestors as _ancestors
 
 # Byte values, as indexing ``bytes`` gives them.
@@ -209,9 +210,10 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
     segments of the patterns below it.
 
     The statements are a superset, searched on the import region: ``import`` followed by a
-    list of dotted names in which one starts with the head (``import os, urllib``), or
-    ``from <parent> import`` for an ancestor of two or more segments
-    (``from concurrent import futures``). Blanks include backslash continuations.
+    list of dotted names in which one starts with the head (``import os, urllib``),
+    ``from <parent> import`` for an ancestor of two or more segments (``from concurrent
+    import futures``), or a star import from an ancestor (``from concurrent.futures import
+    *``, which may bind the member itself). Blanks include backslash continuations.
     """
     patterns = tuple(patterns)
     ancestors = _ancestors(patterns)
@@ -223,10 +225,14 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
         mine = [a for a in ancestors if a.partition(".")[0] == head]
         alternatives = [rb"\bimport%s+%s%s(?![\w])" % (blank, names, re.escape(head.encode()))]
         for ancestor in mine:
+            # ``from concurrent import futures`` binds an ancestor...
             parent = ancestor.rpartition(".")[0]
             if parent:
                 spelled = dotted.join(re.escape(part.encode()) for part in parent.split("."))
                 alternatives.append(rb"\bfrom%s+%s%s+import\b" % (blank, spelled, blank))
+            # ... and ``from concurrent.futures import *`` may bind the member itself.
+            spelled = dotted.join(re.escape(part.encode()) for part in ancestor.split("."))
+            alternatives.append(rb"\bfrom%s+%s%s+import[\s\\(]*\*" % (blank, spelled, blank))
         groups = tuple(
             tuple(part.encode() for part in pattern.split(".") if part not in ("*", "**"))
             for pattern in patterns
@@ -406,22 +412,39 @@ class Role(NamedTuple):
     """Why the screen looks for an undecided word, and what else that needs."""
 
     others: tuple[bytes, ...]  # a group's other segments, each an identifier somewhere
-    # A chain head: what may follow it after "from" (None: no "from" statement binds it);
-    # ``chain`` False: a group segment or a word of _IMPORTED_WORDS.
+    # A chain head: what may follow it after "from" (see _chain_tail); ``chain`` False: a
+    # group segment or a word of _IMPORTED_WORDS.
     tail: re.Pattern[bytes] | None
     chain: bool
 
 
-def _chain_tail(head: bytes, ancestors: Iterable[bytes]) -> re.Pattern[bytes] | None:
-    """What may follow ``head`` in ``from <head>...`` when a statement binds an ancestor
-    (see _chain_heads): blanks and ``import``, a dot when a parent is longer than the head,
-    or the end of the line (the import region may join lines that do not follow each other).
+def _chain_tail(head: bytes, ancestors: Iterable[bytes]) -> re.Pattern[bytes]:
+    """What may follow ``head`` in ``from <head>...`` when the statement binds an ancestor
+    (see _chain_heads): ``from <parent> import`` for an ancestor's parent, ``from <ancestor>
+    import *``, each spelled with blanks around its dots; or the end of the line anywhere in
+    between (the import region joins the lines of statements that need not follow each
+    other, so a statement cut short there may go on in the region).
     """
-    parents = {ancestor.rpartition(b".")[0] for ancestor in ancestors} - {b""}
-    if not parents:
-        return None
-    dot = rb"|[\s\\]*\." if any(b"." in parent for parent in parents) else b""
-    return re.compile(rb"[\s\\]+import\b|[ \t\f\v\\\r]*(?:\n|\Z)" + dot)
+    line_end = rb"[ \t\f\v\\\r]*(?:\n|\Z)"
+
+    def rest(segments: list[bytes], end: bytes) -> bytes:
+        if not segments:
+            return b"(?:%s|%s)" % (end, line_end)
+        step = rb"[\s\\]*\.(?:[\s\\]*%s%s|%s)" % (
+            re.escape(segments[0]),
+            rest(segments[1:], end),
+            line_end,
+        )
+        return b"(?:%s|%s)" % (step, line_end)
+
+    forms: list[bytes] = []
+    for ancestor in ancestors:
+        parts = ancestor.split(b".")
+        star = rb"[\s\\]+import(?:[\s\\(]*\*|[ \t\f\v\\\r(]*(?:\n|\Z))"
+        forms.append(rest(parts[1:], star))
+        if len(parts) > 1:
+            forms.append(rest(parts[1:-1], rb"[\s\\]+import\b"))
+    return re.compile(b"|".join(sorted(set(forms))))
 
 
 # "(" after "import" on a line: _import_spans may then extend a span over the next lines.
@@ -461,7 +484,7 @@ def _identifier_on_import_line(data: bytes, word: bytes) -> bool:
     return False
 
 
-def _binds_here(data: bytes, at: int, size: int, tail: re.Pattern[bytes] | None) -> bool:
+def _binds_here(data: bytes, at: int, size: int, tail: re.Pattern[bytes]) -> bool:
     """Whether the chain head at ``at`` (``size`` bytes) may be what a binding statement
     names (see _chain_heads): after ``import`` or a comma, or in ``from <head>`` followed
     by ``tail``, across blanks. A head at the start of a line may follow an import
@@ -470,7 +493,7 @@ def _binds_here(data: bytes, at: int, size: int, tail: re.Pattern[bytes] | None)
     kept = window.rstrip(_BLANKS_BEFORE)
     if not kept or b"\n" in window[len(kept) :] or kept.endswith((b",", b"import")):
         return True  # (no kept bytes: the start of the file, or blanks past the window)
-    return tail is not None and kept.endswith(b"from") and tail.match(data, at + size) is not None
+    return kept.endswith(b"from") and tail.match(data, at + size) is not None
 
 
 class Screen(NamedTuple):
@@ -524,9 +547,15 @@ class Prefilter:
         # Per mode (substring / whole identifier): the groups that can make a file relevant,
         # for modules outside protected packages and for protected ones.
         self.groups: dict[tuple[bool, bool], tuple[Group, ...]] = {}
+        # A member named by an entry is also importable from its defining module (see
+        # members.other_names): those names are patterns here too.
+        dispatch_patterns = policy.dispatch_modules + tuple(other_names(policy.dispatch_modules))
+        forbidden_patterns = policy.forbidden_in_protected + tuple(
+            other_names(policy.forbidden_in_protected)
+        )
         for exact in (False, True):
-            dispatch = _needle_groups(policy.dispatch_modules, exact=exact)
-            forbidden = _needle_groups(policy.forbidden_in_protected, exact=exact)
+            dispatch = _needle_groups(dispatch_patterns, exact=exact)
+            forbidden = _needle_groups(forbidden_patterns, exact=exact)
             # First-party names only come from the bytes; relative imports are found apart.
             roots = tuple(
                 Group(segments, "")
@@ -538,11 +567,12 @@ class Prefilter:
         # The first segments of the modules above a pattern (see _ancestors): an import
         # statement naming one may bind a name whose attribute chains reach the pattern, so
         # the file is analysed whatever else its bytes hold.
-        self.chains: dict[bool, tuple[ChainHead, ...]] = {
-            protected: _chain_heads(
-                policy.dispatch_modules + (policy.forbidden_in_protected if protected else ())
-            )
+        self.chain_patterns = {
+            protected: dispatch_patterns + (forbidden_patterns if protected else ())
             for protected in (False, True)
+        }
+        self.chains: dict[bool, tuple[ChainHead, ...]] = {
+            protected: _chain_heads(self.chain_patterns[protected]) for protected in (False, True)
         }
         self.needles: dict[tuple[bool, bool], tuple[Needles, ...]] = {
             key: tuple(
@@ -590,7 +620,7 @@ class Prefilter:
             needle = segments[0][0]
             others = tuple(other for other, _segment in segments[1:])
             roles.setdefault(needle, []).append(Role(others, None, chain=False))
-        ancestors = _ancestors(self._chain_patterns(protected))
+        ancestors = _ancestors(self.chain_patterns[protected])
         for chain in self.chains[protected]:
             mine = [a.encode() for a in ancestors if a.partition(".")[0].encode() == chain.head]
             roles.setdefault(chain.head, []).append(
@@ -606,10 +636,6 @@ class Prefilter:
             tuple(from_module),
             hint,
         )
-
-    def _chain_patterns(self, protected: bool) -> tuple[str, ...]:
-        policy = self.policy
-        return policy.dispatch_modules + (policy.forbidden_in_protected if protected else ())
 
     def _import_lines(
         self, data: bytes, module: str, screen: Screen, found: list[Anchored]
@@ -636,6 +662,7 @@ class Prefilter:
                         continue
                     for role in screen.roles[text]:
                         if role.chain:
+                            assert role.tail is not None
                             if _binds_here(data, start, len(text), role.tail):
                                 return True
                         elif all(

@@ -657,11 +657,13 @@ def test_screen_cases(source: bytes, expected: bool) -> None:
         assert prefilter.needs_parse(data, "app.api.routers.x", True) == expected
 
 
-def _exits_at_once(share: object, job: object, out: int) -> None:
+def _exits_at_once(*arguments: object) -> None:
     os._exit(1)
 
 
-def _writes_garbage(share: object, job: object, out: int) -> None:
+def _writes_garbage(*arguments: object) -> None:
+    out = arguments[-1]  # the pipe to the parent
+    assert isinstance(out, int)
     os.write(out, b"\x00not marshal")
     os._exit(0)
 
