@@ -610,7 +610,8 @@ SCREEN_TOKENS = [
     *("__import__", "import_module", "resolve_name", "run_module", "find_spec"),
     *("get_loader", "find_loader", "taskguard", "coding", "getattr(", "x", "_", "2"),
     *(" ", "  ", "\t", ".", ",", ", ", "(", ")", "\\\n", "\\\r\n", "\n", "\r\n", "\r"),
-    *("#", '"""', "'", "=", ":", ";", "\n    "),
+    *("#", '"""', "'", "=", ":", ";", "\n    ", "*", "process", "as", " as ", "getattr("),
+    *("self", "cf", "f", ", 'ProcessPool' 'Executor')", "http_fanout", "fanout"),
 ]
 screen_sources = st.lists(st.sampled_from(SCREEN_TOKENS), max_size=40).map("".join)
 
