@@ -385,7 +385,7 @@ def _cover(texts: list[bytes]) -> list[int]:
     full = (1 << len(texts)) - 1
     best: list[int] = []
     best_cost = -1
-    budget = 3_000  # nodes: the first cover comes within len(texts) of them
+    budget = 2_000  # nodes: the first cover comes within len(texts) of them
 
     def search(covered: int, chosen: list[int], spent: int) -> None:
         nonlocal best, best_cost, budget
@@ -397,6 +397,9 @@ def _cover(texts: list[bytes]) -> list[int]:
             return
         first = (~covered & (covered + 1)).bit_length() - 1  # the first text not covered
         for byte in options[first]:
+            # The options are cheapest first: once one cannot beat the best, none can.
+            if best_cost >= 0 and spent + _pass_cost(byte) >= best_cost:
+                return
             search(covered | masks[byte], [*chosen, byte], spent + _pass_cost(byte))
 
     search(0, [], 0)
