@@ -1,7 +1,7 @@
 """Analysing many files: in this process, or in forked worker processes when that pays.
 
-A parallel run forks one child per job and gives each a share of the files: it analyses
-them and writes the records back through a pipe, as builtins (``records.plain``) in
+A parallel run forks one child per job; the children take chunks of the files as they
+free up and write the records back through a pipe, as builtins (``records.plain``) in
 ``marshal``'s format. Neither ``multiprocessing`` nor ``pickle`` is imported and no pool is
 started: a pool cost ~30 ms of CPU more on 10,000 files. A child that dies (a parser crash,
 the out-of-memory killer) costs only the file it was on: each task's state is kept in shared
@@ -68,84 +68,103 @@ def _in_children(
 ) -> None:
     """Fill ``out[i]`` for every ``i`` of ``indexes`` in forked children (see the module)."""
     settle()  # a child of our own just reaped: the OS may still list its thread
-    # Dealt by size, largest first, so that every share holds about as many bytes.
+    # Largest files first and small chunks taken by whichever child is free: the last
+    # chunks are small files, so no child is left working alone for long at the end, and a
+    # child the machine's load holds back takes fewer chunks.
     order = sorted(indexes, key=lambda i: -tasks[i].size)
-    shares = [order[k :: min(jobs, len(order))] for k in range(min(jobs, len(order)))]
+    # (At most 4,096 chunks: their numbers must fit in the pipe's buffer, 64 KB on Linux.)
+    size = max(8, len(order) // (jobs * 32), -(-len(order) // 4096))
+    chunks = [order[k : k + size] for k in range(0, len(order), size)]
+    # The chunk numbers, 4 bytes each, in a pipe the children read them from (a read of 4
+    # bytes from a pipe is atomic): written before forking, so the pipe is never waited on.
+    tokens_read, tokens_write = os.pipe()
+    numbers = memoryview(b"".join(k.to_bytes(4, "little") for k in range(len(chunks))))
+    while numbers:
+        numbers = numbers[os.write(tokens_write, numbers) :]
     state = mmap.mmap(-1, len(tasks))
-    children: list[tuple[int, int, list[int]]] = []
-    unforked: list[int] = []
-    for share in shares:
-        if unforked:
-            unforked += share
-            continue
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:  # no more processes: the shares left are analysed alone
-            os.close(read_end)
-            os.close(write_end)
-            unforked += share
-            continue
-        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+    children: list[tuple[int, int]] = []
+    try:
+        for _ in range(min(jobs, len(chunks))):
+            read_end, write_end = os.pipe()
             try:
+                pid = os.fork()
+            except OSError:  # no more processes: the children forked take every chunk
                 os.close(read_end)
-                _child(share, tasks, job, state, write_end)
-            finally:
-                os._exit(70)  # never back into the parent's code
-        os.close(write_end)
-        children.append((pid, read_end, share))
-    suspects: list[int] = []
-    again: list[int] = []
-    for pid, read_end, share in children:
+                os.close(write_end)
+                break
+            if pid == 0:  # pragma: no cover - the child's coverage is not collected
+                try:
+                    os.close(read_end)
+                    os.close(tokens_write)
+                    _child(chunks, tasks, job, state, tokens=tokens_read, out=write_end)
+                finally:
+                    os._exit(70)  # never back into the parent's code
+            os.close(write_end)
+            children.append((pid, read_end))
+    finally:
+        os.close(tokens_write)
+        os.close(tokens_read)
+    for pid, read_end in children:
         result = _read_child(pid, read_end)
         if result is None:
-            for index in share:
-                (suspects if state[index] == _STARTED else again).append(index)
             continue
-        records, learned = result
-        for index, record in zip(share, records, strict=True):
+        done, records, learned = result
+        for index, record in zip((i for k in done for i in chunks[k]), records, strict=True):
             out[index] = record
         if job.syntax is not None:
             job.syntax.learned.extend(learned)
+    suspects: list[int] = []
+    again: list[int] = []
+    for index in indexes:
+        if out[index] is None:
+            (suspects if state[index] == _STARTED else again).append(index)
     state.close()
     if again and not suspects:
-        # A child died between tasks: nothing to blame, so nothing is retried in a shared
-        # child (which could die again forever); each file gets a child of its own.
+        # A child died between tasks (or none could be forked): nothing to blame, so
+        # nothing is retried in a shared child (which could die again forever); each file
+        # gets a child of its own.
         suspects, again = again, []
-    for index in suspects + unforked:
+    for index in suspects:
         out[index] = _alone(tasks[index], job)
     if again:
         _in_children(again, tasks, job, jobs, out)
 
 
-def _child(share: list[int], tasks: list[Task], job: Job, state: mmap.mmap, out: int) -> None:
-    """Runs in a forked child: analyse ``share``, write the result to ``out``; never returns."""
+def _child(
+    chunks: list[list[int]], tasks: list[Task], job: Job, state: mmap.mmap, *, tokens: int, out: int
+) -> None:
+    """Runs in a forked child: analyse the chunks whose numbers it reads from ``tokens``,
+    write the result to ``out``; never returns."""
     code = 70
     try:
         # A child only allocates acyclic trees and records: the cyclic collector would only
         # walk them over and over (a fifth to a half of the parse time).
         gc.disable()
+        done: list[int] = []
         records = []
         with WarningsIgnored():
-            for index in share:
-                state[index] = _STARTED
-                records.append(analyze_file(tasks[index], job))
-                state[index] = _DONE
+            while len(token := os.read(tokens, 4)) == 4:
+                number = int.from_bytes(token, "little")
+                for index in chunks[number]:
+                    state[index] = _STARTED
+                    records.append(analyze_file(tasks[index], job))
+                    state[index] = _DONE
+                done.append(number)
         learned = [] if job.syntax is None else job.syntax.learned
         # Records equal in value are written once (most files share "nothing here").
         plain_of: dict[Record, Any] = {}
         raw = [plain_of.get(r) or plain_of.setdefault(r, plain(r)) for r in records]
-        payload = memoryview(marshal.dumps((raw, learned)))
+        payload = memoryview(marshal.dumps((done, raw, learned)))
         while payload:
             payload = payload[os.write(out, payload) :]
         code = 0
-    except BaseException:  # reported by the exit code: the parent redoes the share
+    except BaseException:  # reported by the exit code: the parent redoes the files
         pass
     finally:
         os._exit(code)
 
 
-def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
+def _read_child(pid: int, fd: int) -> tuple[list[int], list[Record], Learned] | None:
     """The result a child wrote, or None when it did not finish (its exit status says)."""
     chunks = []
     try:
@@ -158,7 +177,7 @@ def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
         return None
     try:
         # Our own child's bytes, never anyone else's.
-        raw, learned = marshal.loads(b"".join(chunks))
+        done, raw, learned = marshal.loads(b"".join(chunks))
         converted: dict[int, Record] = {}
         records = []
         for item in raw:
@@ -168,7 +187,7 @@ def _read_child(pid: int, fd: int) -> tuple[list[Record], Learned] | None:
             records.append(record)
     except (EOFError, ValueError, TypeError):
         return None
-    return records, learned
+    return done, records, learned
 
 
 def _analyse_one(argument: tuple[Task, Job]) -> tuple[Record, Learned]:

@@ -658,14 +658,12 @@ def test_screen_cases(source: bytes, expected: bool) -> None:
         assert prefilter.needs_parse(data, "app.api.routers.x", True) == expected
 
 
-def _exits_at_once(*arguments: object) -> None:
+def _exits_at_once(*arguments: object, **keywords: object) -> None:
     os._exit(1)
 
 
-def _writes_garbage(*arguments: object) -> None:
-    out = arguments[-1]  # the pipe to the parent
-    assert isinstance(out, int)
-    os.write(out, b"\x00not marshal")
+def _writes_garbage(*arguments: object, out: int, **keywords: object) -> None:
+    os.write(out, b"\x00not marshal")  # to the parent
     os._exit(0)
 
 
