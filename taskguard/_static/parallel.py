@@ -3,7 +3,7 @@
 A parallel run forks one child per job; the children take chunks of the files as they
 free up and write the records back through a pipe, as builtins (``records.plain``) in
 ``marshal``'s format. Neither ``multiprocessing`` nor ``pickle`` is imported and no pool is
-started: a pool cost ~30 ms of CPU more on 10,000 files. A child that dies (a parser crash,
+started: a pool cost ~50 ms of CPU more on 10,000 files. A child that dies (a parser crash,
 the out-of-memory killer) costs only the file it was on: each task's state is kept in shared
 memory, so the task it was analysing is analysed alone in a child of its own (TG900 when
 that one dies too), and the tasks it had not finished go to fresh children.
