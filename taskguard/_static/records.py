@@ -106,6 +106,7 @@ class CheckResult:
     With a baseline (``check(baseline=True)`` and the file present), ``violations`` holds
     the failures only (new violations, and TG005 for stale baseline entries), ``baselined``
     the violations the baseline accepted, and ``baseline`` the file, as reports show paths.
+
     ``empty_reason`` says why no file was judged (the paths, ``exclude``, ``root-packages``)
     when ``files_checked`` is 0, and is empty otherwise: a run that checked nothing is no
     pass (the CLI exits 2).
