@@ -7,9 +7,11 @@ be read or parsed becomes a TG900 record, never an exception.
 from __future__ import annotations
 
 import ast
+import errno
 import io
 import os
 import re
+import stat
 import sys
 import threading
 import tokenize
@@ -418,7 +420,9 @@ def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: i
     return Record(status, tuple(findings), found, imports)
 
 
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+# O_NONBLOCK: opening a named pipe for reading would otherwise wait for a writer forever; it
+# changes nothing for a regular file, and anything else is refused before a read.
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def read(path: str, size: int) -> bytes:
@@ -426,6 +430,9 @@ def read(path: str, size: int) -> bytes:
     # Raw descriptor reads: a buffered file object costs more than the read itself here.
     fd = os.open(path, _O_FLAGS)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # A FIFO never ends, /dev/zero never ends: neither is a module to read.
+            raise OSError(errno.EINVAL, "not a regular file", path)
         data = os.read(fd, size + 1) if size >= 0 else b""
         if size < 0 or len(data) > size:  # unknown size, or the file grew since stat
             chunks = [data]
