@@ -13,7 +13,9 @@ builtin. Python decides this statically, and so does :func:`scan`:
 - a comprehension's targets are its own (its first iterable is evaluated outside it), but an
   assignment expression in it binds in the enclosing function;
 - names bound at module level, or declared ``global`` and bound in a function, are the
-  module's: they hide a builtin everywhere.
+  module's. Unlike a local, a module's name is looked up when it is read, and until it is
+  bound the read finds the builtin: a module's binding hides a builtin only from the reads
+  it surely precedes (see ``Bindings.hidden_refs``).
 """
 
 from __future__ import annotations
@@ -51,10 +53,17 @@ class _Scope:
 class Bindings:
     """The result of :func:`scan`."""
 
-    __slots__ = ("_counts", "_kinds", "local_refs", "module_bound")
+    __slots__ = ("_counts", "_kinds", "hidden_refs", "local_refs", "module_bound")
 
     def __init__(self) -> None:
         self.module_bound: set[str] = set()
+        # id() of every Name node (of a name of interest) read where the module's own binding
+        # has surely run: a top-level import, def, class or assignment of the name in an
+        # earlier top-level statement (or, for a read in a function, that same one), with no
+        # star import between them and no ``del`` of the name anywhere. Any other binding
+        # (in a branch, a loop, a ``try``, a function declaring it ``global``, after the
+        # read) may not have run: the read may find the builtin.
+        self.hidden_refs: set[int] = set()
         # id() of every Name node (of a name of interest) read where a function, lambda,
         # comprehension or class scope binds it: neither a module global nor a builtin.
         self.local_refs: set[int] = set()
@@ -127,124 +136,177 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
     out = Bindings()
     module = _Scope(None, _MODULE)
     scopes = [module]
-    reads: list[tuple[ast.Name, _Scope]] = []
-    stack: list[tuple[ast.AST, _Scope]] = [(tree, module)]
+    reads: list[tuple[ast.Name, _Scope, int]] = []
+    stack: list[tuple[ast.AST, _Scope]] = []
+    sure = _sure_bindings(tree.body)
+    stars: list[int] = []  # the top-level statements holding a star import
+    deleted: set[str] = set()
 
     def bind(scope: _Scope, name: str, kind: str | None = None) -> None:
         scope.bound.add(name)
         out._count(name, kind)
 
-    while stack:
-        node, scope = stack.pop()
-        kind = type(node)
-        if kind is ast.Name:
-            assert isinstance(node, ast.Name)
-            if type(node.ctx) is ast.Load:
-                if node.id in interest:
-                    reads.append((node, scope))
-            else:
-                bind(scope, node.id)
-            continue
-        if kind in _FUNCTIONS or kind is ast.Lambda:
-            function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda = node  # type: ignore[assignment]
-            inner = _Scope(scope, _FUNCTION)
-            scopes.append(inner)
-            for name in _parameters(function.args):
-                bind(inner, name)
-            args = function.args
-            outside: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d)]
-            if kind is ast.Lambda:
-                stack.append((function.body, inner))  # type: ignore[arg-type]
-            else:
-                assert not isinstance(function, ast.Lambda)
-                bind(scope, function.name)
-                outside += function.decorator_list
-                outside += [a.annotation for a in _all_args(args) if a.annotation is not None]
-                if function.returns is not None:
-                    outside.append(function.returns)
-                stack.extend((statement, inner) for statement in reversed(function.body))
-            stack.extend((item, scope) for item in reversed(outside))
-            continue
-        if kind is ast.ClassDef:
-            assert isinstance(node, ast.ClassDef)
-            bind(scope, node.name)
-            body = _Scope(scope, _CLASS)
-            stack.extend((statement, body) for statement in reversed(node.body))
-            outside = [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
-            stack.extend((item, scope) for item in reversed(outside))
-            continue
-        if kind in _COMPREHENSIONS:
-            generators = node.generators  # type: ignore[attr-defined]
-            inner = _Scope(scope, _COMPREHENSION)
-            stack.append((generators[0].iter, scope))
-            for i, generator in enumerate(generators):
-                names: list[ast.Name] = []
-                _targets(generator.target, names)
-                for name_node in names:
-                    bind(inner, name_node.id)
-                if i:
-                    stack.append((generator.iter, inner))
-                stack.extend((test, inner) for test in generator.ifs)
-            if kind is ast.DictComp:
-                stack.append((node.key, inner))  # type: ignore[attr-defined]
-                stack.append((node.value, inner))  # type: ignore[attr-defined]
-            else:
-                stack.append((node.elt, inner))  # type: ignore[attr-defined]
-            continue
-        if kind is ast.NamedExpr:
-            assert isinstance(node, ast.NamedExpr)
-            owner = scope
-            while owner.kind == _COMPREHENSION and owner.parent is not None:
-                # A comprehension's walrus binds in the enclosing function (or module).
-                owner = owner.parent
-            bind(owner, node.target.id)
-            stack.append((node.value, scope))
-            continue
-        if kind is ast.Import or kind is ast.ImportFrom:
-            assert isinstance(node, (ast.Import, ast.ImportFrom))
-            for alias in node.names:
-                if alias.name == "*":
-                    if isinstance(node, ast.ImportFrom) and node.module in TYPING_MODULES:
-                        bind(scope, "TYPE_CHECKING", _FLAG)
-                    continue
-                bound = alias.asname or alias.name.partition(".")[0]
-                bind(scope, bound, _import_kind(node, alias))
-            continue
-        if kind is ast.Global:
-            scope.globals.update(node.names)  # type: ignore[attr-defined]
-            continue
-        if kind is ast.Nonlocal:
-            scope.nonlocals.update(node.names)  # type: ignore[attr-defined]
-            continue
-        if kind is ast.Assign:
-            assert isinstance(node, ast.Assign)
-            value = node.value
-            if (
-                len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "TYPE_CHECKING"
-                and isinstance(value, ast.Constant)
-                and value.value is False
-            ):
-                bind(scope, "TYPE_CHECKING", _FLAG)
+    # One top-level statement at a time, so that every read knows which one holds it.
+    for top, statement in enumerate(tree.body):
+        stack.append((statement, module))
+        while stack:
+            node, scope = stack.pop()
+            kind = type(node)
+            if kind is ast.Name:
+                assert isinstance(node, ast.Name)
+                if type(node.ctx) is ast.Load:
+                    if node.id in interest:
+                        reads.append((node, scope, top))
+                else:
+                    if type(node.ctx) is ast.Del:
+                        deleted.add(node.id)
+                    bind(scope, node.id)
                 continue
-        elif kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
-            name = node.name  # type: ignore[attr-defined]
-            if name:
-                bind(scope, name)
-        elif kind is ast.MatchMapping:
-            rest = node.rest  # type: ignore[attr-defined]
-            if rest:
-                bind(scope, rest)
-        stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
+            if kind in _FUNCTIONS or kind is ast.Lambda:
+                function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda = node  # type: ignore[assignment]
+                inner = _Scope(scope, _FUNCTION)
+                scopes.append(inner)
+                for name in _parameters(function.args):
+                    bind(inner, name)
+                args = function.args
+                outside: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d)]
+                if kind is ast.Lambda:
+                    stack.append((function.body, inner))  # type: ignore[arg-type]
+                else:
+                    assert not isinstance(function, ast.Lambda)
+                    bind(scope, function.name)
+                    outside += function.decorator_list
+                    outside += [a.annotation for a in _all_args(args) if a.annotation is not None]
+                    if function.returns is not None:
+                        outside.append(function.returns)
+                    stack.extend((statement, inner) for statement in reversed(function.body))
+                stack.extend((item, scope) for item in reversed(outside))
+                continue
+            if kind is ast.ClassDef:
+                assert isinstance(node, ast.ClassDef)
+                bind(scope, node.name)
+                body = _Scope(scope, _CLASS)
+                stack.extend((statement, body) for statement in reversed(node.body))
+                outside = [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
+                stack.extend((item, scope) for item in reversed(outside))
+                continue
+            if kind in _COMPREHENSIONS:
+                generators = node.generators  # type: ignore[attr-defined]
+                inner = _Scope(scope, _COMPREHENSION)
+                stack.append((generators[0].iter, scope))
+                for i, generator in enumerate(generators):
+                    names: list[ast.Name] = []
+                    _targets(generator.target, names)
+                    for name_node in names:
+                        bind(inner, name_node.id)
+                    if i:
+                        stack.append((generator.iter, inner))
+                    stack.extend((test, inner) for test in generator.ifs)
+                if kind is ast.DictComp:
+                    stack.append((node.key, inner))  # type: ignore[attr-defined]
+                    stack.append((node.value, inner))  # type: ignore[attr-defined]
+                else:
+                    stack.append((node.elt, inner))  # type: ignore[attr-defined]
+                continue
+            if kind is ast.NamedExpr:
+                assert isinstance(node, ast.NamedExpr)
+                owner = scope
+                while owner.kind == _COMPREHENSION and owner.parent is not None:
+                    # A comprehension's walrus binds in the enclosing function (or module).
+                    owner = owner.parent
+                bind(owner, node.target.id)
+                stack.append((node.value, scope))
+                continue
+            if kind is ast.Import or kind is ast.ImportFrom:
+                assert isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names:
+                    if alias.name == "*":
+                        stars.append(top)
+                        if isinstance(node, ast.ImportFrom) and node.module in TYPING_MODULES:
+                            bind(scope, "TYPE_CHECKING", _FLAG)
+                        continue
+                    bound = alias.asname or alias.name.partition(".")[0]
+                    bind(scope, bound, _import_kind(node, alias))
+                continue
+            if kind is ast.Global:
+                scope.globals.update(node.names)  # type: ignore[attr-defined]
+                continue
+            if kind is ast.Nonlocal:
+                scope.nonlocals.update(node.names)  # type: ignore[attr-defined]
+                continue
+            if kind is ast.Assign:
+                assert isinstance(node, ast.Assign)
+                value = node.value
+                if (
+                    len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id == "TYPE_CHECKING"
+                    and isinstance(value, ast.Constant)
+                    and value.value is False
+                ):
+                    bind(scope, "TYPE_CHECKING", _FLAG)
+                    continue
+            elif kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
+                name = node.name  # type: ignore[attr-defined]
+                if name:
+                    bind(scope, name)
+            elif kind is ast.MatchMapping:
+                rest = node.rest  # type: ignore[attr-defined]
+                if rest:
+                    bind(scope, rest)
+            stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
     out.module_bound = set(module.bound)
     for scope in scopes:
         # ``global name`` and a binding in a function bind the module's name.
         out.module_bound.update(scope.bound & scope.globals)
-    for read, scope in reads:
+    for read, scope, at in reads:
         if _is_local(read.id, scope):
             out.local_refs.add(id(read))
+        elif read.id in sure and read.id not in deleted:
+            # A function's body runs after its own def statement; anything else at once.
+            deferred = _in_function(scope)
+            last = max((i for i in sure[read.id] if i < at or (deferred and i == at)), default=-1)
+            if last >= 0 and not any(last < i <= at for i in stars):
+                out.hidden_refs.add(id(read))
     return out
+
+
+def _sure_bindings(body: list[ast.stmt]) -> dict[str, list[int]]:
+    """Per name, the indexes of the top-level statements that bind it whenever they complete
+    (an import, a def or class, an assignment): not one in a branch, loop, ``try`` or ``with``.
+    """
+    sure: dict[str, list[int]] = {}
+    for index, statement in enumerate(body):
+        names: list[str] = []
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names += (
+                a.asname or a.name.partition(".")[0] for a in statement.names if a.name != "*"
+            )
+        elif isinstance(statement, (*_FUNCTIONS, ast.ClassDef)):
+            names.append(statement.name)
+        elif isinstance(statement, ast.Assign):
+            found: list[ast.Name] = []
+            for target in statement.targets:
+                _targets(target, found)
+            names += (name.id for name in found)
+        elif (
+            isinstance(statement, ast.AnnAssign)
+            and statement.value is not None
+            and isinstance(statement.target, ast.Name)
+        ):
+            names.append(statement.target.id)
+        for name in names:
+            sure.setdefault(name, []).append(index)
+    return sure
+
+
+def _in_function(scope: _Scope) -> bool:
+    current: _Scope | None = scope
+    while current is not None:
+        if current.kind == _FUNCTION:
+            return True
+        current = current.parent
+    return False
 
 
 def _all_args(arguments: ast.arguments) -> list[ast.arg]:

@@ -48,3 +48,64 @@ def test_a_device_named_like_a_module_is_tg900_not_an_endless_read(
     monkeypatch.chdir(tmp_path)
     result = check(["app"], use_cache=False)
     assert found(result) == [("app/worker/tasks/zero.py", 1, "TG900", None)]
+
+
+MODULE_LEVEL_BUILTIN = {
+    "called before the binding": "exec('x')\ndef mine(x): pass\nexec = mine\n",
+    "bound in a dead branch": "while False:\n    exec = print\nexec('x')\n",
+    "bound in one branch only": "import sys\nif sys.argv[1:]:\n    exec = print\nexec('x')\n",
+    "bound in a try that may fail": (
+        "try:\n    from fast import exec\nexcept ImportError:\n    pass\nexec('x')\n"
+    ),
+    "bound then deleted": "exec = print\ndel exec\nexec('x')\n",
+    "annotated, never bound": "exec: object\nexec('x')\n",
+    "bound only by a function not yet called": "def setup():\n    global exec\n"
+    "    exec = print\nexec('x')\n",
+    "an empty loop's target": "for exec in []:\n    pass\nexec('x')\n",
+    "__import__ rebound after the call": "n = 'os'\n__import__(n)\n__import__ = None\n",
+    "a function called before the binding": "def f():\n    return exec('x')\nf()\nexec = print\n",
+}
+
+
+@pytest.mark.parametrize("source", MODULE_LEVEL_BUILTIN.values(), ids=list(MODULE_LEVEL_BUILTIN))
+def test_a_module_global_hides_the_builtin_only_once_surely_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # At module level a name not (yet) bound in the module's globals is the builtin: only a
+    # binding that has surely run by the time of the call hides it.
+    write_project(tmp_path, {"app/worker/tasks/m.py": source}, TABLE)
+    monkeypatch.chdir(tmp_path)
+    result = check(["app"], use_cache=False)
+    assert [v.code for v in result.violations] == ["TG003"], result.violations
+
+
+MODULE_LEVEL_SHADOW = {
+    "imported above": "from re import compile\ncompile('x')\n",
+    "defined above": "def exec(x):\n    return x\nexec('x')\n",
+    "assigned above, used in a function": "def mine(x): pass\nexec = mine\n"
+    "def f():\n    return exec('x')\n",
+}
+
+
+@pytest.mark.parametrize("source", MODULE_LEVEL_SHADOW.values(), ids=list(MODULE_LEVEL_SHADOW))
+def test_a_module_global_bound_first_is_not_the_builtin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    write_project(tmp_path, {"app/worker/tasks/m.py": source}, TABLE)
+    monkeypatch.chdir(tmp_path)
+    result = check(["app"], use_cache=False)
+    assert not result.violations, result.violations
+    assert result.files_checked == 4
+
+
+def test_a_star_import_member_rebound_after_its_use_is_still_that_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = TABLE + 'forbidden-in-protected = ["concurrent.futures.ProcessPoolExecutor"]\n'
+    source = "from concurrent.futures import *\nProcessPoolExecutor()\nProcessPoolExecutor = None\n"
+    write_project(tmp_path, {"app/worker/tasks/m.py": source}, table)
+    monkeypatch.chdir(tmp_path)
+    result = check(["app"], use_cache=False)
+    assert [(v.line, v.code, v.imported) for v in result.violations] == [
+        (2, "TG002", "concurrent.futures.ProcessPoolExecutor")
+    ]
