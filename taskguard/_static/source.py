@@ -208,8 +208,9 @@ def _char_columns(data: bytes, located: list[_Located]) -> list[_Located]:
 
 def _failure(failure: BaseException) -> Failure:
     """(line, column, reason) of a parse failure, as TG900 reports it."""
-    line = getattr(failure, "lineno", None) or 1
-    column = getattr(failure, "offset", None) or 1
+    # An unknown coding cookie is a SyntaxError at line 0, offset -1: columns start at 1.
+    line = max(getattr(failure, "lineno", None) or 1, 1)
+    column = max(getattr(failure, "offset", None) or 1, 1)
     reason = getattr(failure, "msg", None) or str(failure) or type(failure).__name__
     if isinstance(failure, RecursionError):
         reason = f"too deeply nested for this Python's parser ({reason})"

@@ -109,3 +109,18 @@ def test_a_star_import_member_rebound_after_its_use_is_still_that_member(
     assert [(v.line, v.code, v.imported) for v in result.violations] == [
         (2, "TG002", "concurrent.futures.ProcessPoolExecutor")
     ]
+
+
+@pytest.mark.parametrize("parse_all", [False, True])
+def test_an_unknown_coding_cookie_is_tg900_at_line_1_column_1(
+    tmp_path: Path, parse_all: bool
+) -> None:
+    # The parser says line 0, offset -1: a SARIF startColumn below 1 is an invalid log.
+    write_project(tmp_path, {"app/worker/tasks/m.py": b"# coding: nonexistent\nx = 1\n"}, TABLE)
+    args = ["check", "--no-cache", "--format", "sarif", *(["--parse-all"] if parse_all else [])]
+    result = run_cli(args, tmp_path)
+    assert result.returncode == 1, result.stderr
+    [found_result] = json.loads(result.stdout)["runs"][0]["results"]
+    region = found_result["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"]) == (1, 1)
+    assert "unknown encoding" in found_result["message"]["text"]
