@@ -416,7 +416,8 @@ def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: i
         )
         analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
-    found = suppressions(data) if b"taskguard" in data else ()
+    # In any case: a directive spelled in capitals is a TG005 telling how to write it.
+    found = suppressions(data) if b"taskguard" in data or b"taskguard" in data.lower() else ()
     imports = tuple(_char_columns(data, analyzer.imports)) if graph else None
     return Record(status, tuple(findings), found, imports)
 

@@ -124,3 +124,22 @@ def test_an_unknown_coding_cookie_is_tg900_at_line_1_column_1(
     region = found_result["locations"][0]["physicalLocation"]["region"]
     assert (region["startLine"], region["startColumn"]) == (1, 1)
     assert "unknown encoding" in found_result["message"]["text"]
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "# TASKGUARD: ignore[TG002] -- health probe",
+        "# TaskGuard: ignore[TG002] -- health probe",
+        "# noqa: F401  # Taskguard: ignore[TG002] -- health probe",
+    ],
+)
+def test_a_directive_not_in_lower_case_is_tg005_not_silence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, comment: str
+) -> None:
+    write_project(tmp_path, {"app/worker/tasks/m.py": f"import httpx  {comment}\n"}, TABLE)
+    monkeypatch.chdir(tmp_path)
+    for parse_all in (False, True):
+        result = check(["app"], use_cache=False, parse_all=parse_all)
+        assert [(v.line, v.code) for v in result.violations] == [(1, "TG002"), (1, "TG005")]
+        assert "in lower case" in result.violations[1].message
