@@ -143,3 +143,13 @@ def test_a_directive_not_in_lower_case_is_tg005_not_silence(
         result = check(["app"], use_cache=False, parse_all=parse_all)
         assert [(v.line, v.code) for v in result.violations] == [(1, "TG002"), (1, "TG005")]
         assert "in lower case" in result.violations[1].message
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif"])
+def test_a_path_to_a_file_that_is_not_python_says_so(tmp_path: Path, fmt: str) -> None:
+    write_project(tmp_path, {"app/worker/tasks/m.py": "x = 1\n", "notes.txt": "hello\n"}, TABLE)
+    result = run_cli(["check", "--no-cache", "--format", fmt, "notes.txt"], tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "no files checked: no Python files under notes.txt" in result.stderr
+    assert "root package" not in result.stderr
