@@ -153,3 +153,35 @@ def test_a_path_to_a_file_that_is_not_python_says_so(tmp_path: Path, fmt: str) -
     assert result.stdout == ""
     assert "no files checked: no Python files under notes.txt" in result.stderr
     assert "root package" not in result.stderr
+
+
+TG004_TABLE = """\
+[tool.taskguard]
+root-packages = ["app"]
+protected = ["app.worker.tasks"]
+forbidden-in-protected = ["concurrent.futures.ProcessPoolExecutor"]
+indirect = true
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (audit of #12): the TG004 graph has no edge for a member entry reached "
+    "through a star import or an attribute chain in a module that is not protected",
+)
+@pytest.mark.parametrize(
+    "helper",
+    [
+        "from concurrent.futures import *\nProcessPoolExecutor()\n",
+        "import concurrent.futures\nconcurrent.futures.ProcessPoolExecutor()\n",
+    ],
+)
+def test_tg004_follows_a_member_entry_used_through_a_star_import_or_a_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: str
+) -> None:
+    files = {"app/worker/tasks/m.py": "import app.helper\n", "app/helper.py": helper}
+    write_project(tmp_path, files, TG004_TABLE)
+    monkeypatch.chdir(tmp_path)
+    for parse_all in (False, True):
+        result = check(["app"], use_cache=False, parse_all=parse_all)
+        assert [(v.path, v.code) for v in result.violations] == [("app/worker/tasks/m.py", "TG004")]
