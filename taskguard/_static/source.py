@@ -37,7 +37,7 @@ from taskguard._static.records import (
     ImportRef,
     Record,
 )
-from taskguard._static.suppress import suppressions
+from taskguard._static.suppress import DIRECTIVE_NEEDLES, suppressions
 
 # Where a parse failed, as TG900 reports it: (line, column, reason).
 Failure = tuple[int, int, str]
@@ -416,8 +416,8 @@ def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: i
         )
         analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
-    # In any case: a directive spelled in capitals is a TG005 telling how to write it.
-    found = suppressions(data) if b"taskguard" in data or b"taskguard" in data.lower() else ()
+    # A directive spelled with capitals too: a TG005 telling how to write it.
+    found = suppressions(data) if any(n in data for n in DIRECTIVE_NEEDLES) else ()
     imports = tuple(_char_columns(data, analyzer.imports)) if graph else None
     return Record(status, tuple(findings), found, imports)
 

@@ -185,3 +185,14 @@ def test_tg004_follows_a_member_entry_used_through_a_star_import_or_a_chain(
     for parse_all in (False, True):
         result = check(["app"], use_cache=False, parse_all=parse_all)
         assert [(v.path, v.code) for v in result.violations] == [("app/worker/tasks/m.py", "TG004")]
+
+
+@pytest.mark.parametrize("parse_all", [False, True])
+def test_a_capitalised_directive_in_a_file_with_nothing_else_is_still_tg005(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parse_all: bool
+) -> None:
+    # The prefilter must not rule the file out: the full analysis reports the comment.
+    write_project(tmp_path, {"app/util.py": "x = 1  # TaskGuard: ignore[TG002] -- r\n"}, TABLE)
+    monkeypatch.chdir(tmp_path)
+    result = check(["app"], use_cache=False, parse_all=parse_all)
+    assert [(v.path, v.code) for v in result.violations] == [("app/util.py", "TG005")]
