@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="check imports against the [tool.taskguard] policy",
         description="Check first-party code against the [tool.taskguard] policy. Exit 0 when "
-        "clean, 1 on violations, 2 on a usage or configuration error.",
+        "clean, 1 on violations, 2 on a usage or configuration error or when no file was checked.",
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
     check.add_argument("--config", metavar="FILE", help="TOML file holding [tool.taskguard]")

@@ -196,3 +196,9 @@ def test_a_capitalised_directive_in_a_file_with_nothing_else_is_still_tg005(
     monkeypatch.chdir(tmp_path)
     result = check(["app"], use_cache=False, parse_all=parse_all)
     assert [(v.path, v.code) for v in result.violations] == [("app/util.py", "TG005")]
+
+
+def test_check_help_says_that_checking_no_file_is_exit_2(tmp_path: Path) -> None:
+    result = run_cli(["check", "--help"], tmp_path)
+    assert result.returncode == 0
+    assert "no file was checked" in " ".join(result.stdout.split())
