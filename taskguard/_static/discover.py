@@ -94,10 +94,13 @@ def _describe(
     for entry in entries:
         name = entry.name
         try:
-            if entry.is_dir():
-                subdirs.append((name, entry.is_symlink()))
-                continue
-        except OSError:  # pragma: no cover - racing deletion
+            is_dir = entry.is_dir()
+        except OSError:
+            # A symlink loop (ELOOP): a ".py" one is read, and fails, as TG900 says, like a
+            # dangling symlink; skipping it would be silent.
+            is_dir = False
+        if is_dir:
+            subdirs.append((name, entry.is_symlink()))
             continue
         if name.endswith(".py"):
             names.append(name)

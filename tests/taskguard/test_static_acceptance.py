@@ -202,3 +202,25 @@ def test_check_help_says_that_checking_no_file_is_exit_2(tmp_path: Path) -> None
     result = run_cli(["check", "--help"], tmp_path)
     assert result.returncode == 0
     assert "no file was checked" in " ".join(result.stdout.split())
+
+
+def test_a_symlink_loop_named_like_a_module_is_tg900_like_a_dangling_symlink(
+    tmp_path: Path,
+) -> None:
+    write_project(tmp_path, {"app/worker/tasks/m.py": "x = 1\n"}, TABLE)
+    tasks = tmp_path / "app" / "worker" / "tasks"
+    os.symlink("loop2.py", tasks / "loop1.py")
+    os.symlink("loop1.py", tasks / "loop2.py")
+    for args in (["--no-cache"], ["--no-cache", "--parse-all"], [], []):  # cold, then cached
+        result = run_cli(["check", "--format", "json", *args], tmp_path)
+        assert result.returncode == 1, result.stderr
+        violations = json.loads(result.stdout)["violations"]
+        assert [(v["path"], v["code"]) for v in violations] == [
+            ("app/worker/tasks/loop1.py", "TG900"),
+            ("app/worker/tasks/loop2.py", "TG900"),
+        ]
+    # Named on the command line, it is a missing file: a usage error, not an internal one.
+    result = run_cli(["check", "--no-cache", "app/worker/tasks/loop1.py"], tmp_path)
+    assert result.returncode == 2
+    assert "no such file or directory" in result.stderr
+    assert "internal error" not in result.stderr
