@@ -273,31 +273,82 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
 
 def _sure_bindings(body: list[ast.stmt]) -> dict[str, list[int]]:
     """Per name, the indexes of the top-level statements that bind it whenever they complete
-    (an import, a def or class, an assignment): not one in a branch, loop, ``try`` or ``with``.
-    """
+    (see :func:`_binds`)."""
     sure: dict[str, list[int]] = {}
     for index, statement in enumerate(body):
-        names: list[str] = []
-        if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            names += (
-                a.asname or a.name.partition(".")[0] for a in statement.names if a.name != "*"
-            )
-        elif isinstance(statement, (*_FUNCTIONS, ast.ClassDef)):
-            names.append(statement.name)
-        elif isinstance(statement, ast.Assign):
-            found: list[ast.Name] = []
-            for target in statement.targets:
-                _targets(target, found)
-            names += (name.id for name in found)
-        elif (
-            isinstance(statement, ast.AnnAssign)
-            and statement.value is not None
-            and isinstance(statement.target, ast.Name)
-        ):
-            names.append(statement.target.id)
-        for name in names:
+        for name in _binds(statement, 0) or ():
             sure.setdefault(name, []).append(index)
     return sure
+
+
+# How deep _binds looks into if/try statements (an elif chain nests as deep as the parser
+# allows); deeper, a binding is taken as uncertain, which only reports more.
+_MAX_DEPTH = 20
+
+
+def _binds(statement: ast.stmt, depth: int) -> set[str] | None:
+    """The names ``statement`` binds whenever it completes; None: it never completes.
+
+    An import, a def or class, an assignment; an ``if`` whose branches all bind the name; a
+    ``try`` whose body (or ``else``) and every handler bind it (a handler that ends in
+    ``raise`` never completes), or whose ``finally`` does. Not a loop, whose body may not
+    run, nor a ``with``, whose context manager may swallow an exception before the binding.
+    """
+    kind = type(statement)
+    if kind is ast.Raise:
+        return None
+    if kind is ast.Import or kind is ast.ImportFrom:
+        aliases = statement.names  # type: ignore[attr-defined]
+        return {a.asname or a.name.partition(".")[0] for a in aliases if a.name != "*"}
+    if kind in _FUNCTIONS or kind is ast.ClassDef:
+        return {statement.name}  # type: ignore[attr-defined]
+    if kind is ast.Assign:
+        found: list[ast.Name] = []
+        for target in statement.targets:  # type: ignore[attr-defined]
+            _targets(target, found)
+        return {name.id for name in found}
+    if isinstance(statement, ast.AnnAssign):
+        target = statement.target
+        return (
+            {target.id} if statement.value is not None and isinstance(target, ast.Name) else set()
+        )
+    if depth >= _MAX_DEPTH:
+        return set()
+    if isinstance(statement, ast.If):
+        if not statement.orelse:
+            return set()
+        return _both(_binds_all(statement.body, depth), _binds_all(statement.orelse, depth))
+    if isinstance(statement, ast.Try):
+        # The ways it can complete: body then else, or a handler (after a body that may
+        # have stopped anywhere); ``finally`` runs after every one of them.
+        main = _binds_all(statement.body, depth)
+        orelse = _binds_all(statement.orelse, depth)
+        paths = None if main is None or orelse is None else main | orelse
+        for handler in statement.handlers:
+            paths = _both(paths, _binds_all(handler.body, depth))
+        final = _binds_all(statement.finalbody, depth)
+        return None if paths is None or final is None else paths | final
+    return set()
+
+
+def _binds_all(statements: list[ast.stmt], depth: int) -> set[str] | None:
+    """What a block binds whenever it completes (None: it never does)."""
+    out: set[str] = set()
+    for statement in statements:
+        found = _binds(statement, depth + 1)
+        if found is None:
+            return None
+        out |= found
+    return out
+
+
+def _both(first: set[str] | None, second: set[str] | None) -> set[str] | None:
+    """What two alternatives both bind (one that never completes binds everything)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return first & second
 
 
 def _in_function(scope: _Scope) -> bool:

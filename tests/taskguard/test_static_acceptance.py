@@ -53,6 +53,10 @@ def test_a_device_named_like_a_module_is_tg900_not_an_endless_read(
 MODULE_LEVEL_BUILTIN = {
     "called before the binding": "exec('x')\ndef mine(x): pass\nexec = mine\n",
     "bound in a dead branch": "while False:\n    exec = print\nexec('x')\n",
+    "bound by a try but not its handler": "try:\n    from regex import compile as exec\n"
+    "except ImportError:\n    pass\nexec('x')\n",
+    "bound in a with block": "import contextlib\nwith contextlib.suppress(Exception):\n"
+    "    exec = print\nexec('x')\n",
     "bound in one branch only": "import sys\nif sys.argv[1:]:\n    exec = print\nexec('x')\n",
     "bound in a try that may fail": (
         "try:\n    from fast import exec\nexcept ImportError:\n    pass\nexec('x')\n"
@@ -80,6 +84,13 @@ def test_a_module_global_hides_the_builtin_only_once_surely_bound(
 
 
 MODULE_LEVEL_SHADOW = {
+    "bound by both branches of an if": "import sys\nif sys.argv:\n    from re import compile\n"
+    "else:\n    compile = str\ncompile('x')\n",
+    "bound by a try and its handler": "try:\n    from regex import compile\n"
+    "except ImportError:\n    from re import compile\ncompile('x')\n",
+    "bound by a try whose handler raises": "try:\n    from regex import compile\n"
+    "except ImportError:\n    raise SystemExit('need regex')\ncompile('x')\n",
+    "bound in finally": "try:\n    pass\nfinally:\n    compile = str\ncompile('x')\n",
     "imported above": "from re import compile\ncompile('x')\n",
     "defined above": "def exec(x):\n    return x\nexec('x')\n",
     "assigned above, used in a function": "def mine(x): pass\nexec = mine\n"
