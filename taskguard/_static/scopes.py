@@ -263,8 +263,14 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
         if _is_local(read.id, scope):
             out.local_refs.add(id(read))
         elif read.id in sure and read.id not in deleted:
-            # A function's body runs after its own def statement; anything else at once.
-            deferred = _in_function(scope)
+            # A function's body runs after its own def statement (``def compile(): ...
+            # compile(x)``), unless a decorator calls it first; anything else runs at once.
+            holder = tree.body[at]
+            deferred = (
+                type(holder) in _FUNCTIONS
+                and not holder.decorator_list  # type: ignore[attr-defined]
+                and _in_function(scope)
+            )
             last = max((i for i in sure[read.id] if i < at or (deferred and i == at)), default=-1)
             if last >= 0 and not any(last < i <= at for i in stars):
                 out.hidden_refs.add(id(read))

@@ -57,6 +57,10 @@ MODULE_LEVEL_BUILTIN = {
     "except ImportError:\n    pass\nexec('x')\n",
     "bound in a with block": "import contextlib\nwith contextlib.suppress(Exception):\n"
     "    exec = print\nexec('x')\n",
+    "called in the statement that binds it": "try:\n    def f():\n        return exec('x')\n"
+    "    f()\n    exec = print\nexcept Exception:\n    exec = print\n",
+    "a decorator calls the def that binds it": "def run(f):\n    f()\n    return f\n"
+    "@run\ndef exec():\n    return exec('x')\n",
     "bound in one branch only": "import sys\nif sys.argv[1:]:\n    exec = print\nexec('x')\n",
     "bound in a try that may fail": (
         "try:\n    from fast import exec\nexcept ImportError:\n    pass\nexec('x')\n"
@@ -90,6 +94,7 @@ MODULE_LEVEL_SHADOW = {
     "except ImportError:\n    from re import compile\ncompile('x')\n",
     "bound by a try whose handler raises": "try:\n    from regex import compile\n"
     "except ImportError:\n    raise SystemExit('need regex')\ncompile('x')\n",
+    "a def reading its own name": "def compile(x):\n    return compile(x)\n",
     "bound in finally": "try:\n    pass\nfinally:\n    compile = str\ncompile('x')\n",
     "imported above": "from re import compile\ncompile('x')\n",
     "defined above": "def exec(x):\n    return x\nexec('x')\n",
