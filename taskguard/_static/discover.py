@@ -175,7 +175,8 @@ def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[st
         rel_target = relpath(target)
         if rel_target is None or inside_excluded(rel_target):
             continue
-        if os.path.isfile(target):
+        # Not only a regular file: a FIFO named on the command line is read, and is TG900.
+        if os.path.exists(target) and not os.path.isdir(target):
             if not target.endswith(".py") or excluded(rel_target, False):
                 continue
             named = module_name(rel_target, policy)

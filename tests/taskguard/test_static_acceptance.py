@@ -240,3 +240,16 @@ def test_a_symlink_loop_named_like_a_module_is_tg900_like_a_dangling_symlink(
     assert result.returncode == 2
     assert "no such file or directory" in result.stderr
     assert "internal error" not in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_named_on_the_command_line_is_tg900_not_skipped(tmp_path: Path) -> None:
+    write_project(tmp_path, {"app/worker/tasks/m.py": "x = 1\n"}, TABLE)
+    os.mkfifo(tmp_path / "app" / "worker" / "tasks" / "pipe.py")
+    for paths in (["app/worker/tasks/pipe.py"], ["app/worker/tasks/pipe.py", "app"]):
+        result = run_cli(["check", "--no-cache", "--format", "json", *paths], tmp_path)
+        assert result.returncode == 1, result.stderr
+        violations = json.loads(result.stdout)["violations"]
+        assert [(v["path"], v["code"]) for v in violations] == [
+            ("app/worker/tasks/pipe.py", "TG900")
+        ]
