@@ -235,6 +235,9 @@ def _write_baseline(args: argparse.Namespace) -> int:
         )
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
+    if raw.files_checked == 0:
+        # An empty run records nothing true: writing it would wipe the baseline.
+        return _error(f"no files checked: {raw.empty_reason}; {shown} was not written")
     keyed = _baseline.entries_for(raw.violations)
     new = _baseline.Baseline.of(entry for _v, entry in keyed if entry is not None)
     try:

@@ -253,3 +253,22 @@ def test_a_fifo_named_on_the_command_line_is_tg900_not_skipped(tmp_path: Path) -
         assert [(v["path"], v["code"]) for v in violations] == [
             ("app/worker/tasks/pipe.py", "TG900")
         ]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif"])
+def test_write_baseline_over_no_file_writes_nothing_and_says_why(tmp_path: Path, fmt: str) -> None:
+    write_project(tmp_path, {"app/worker/tasks/m.py": "import httpx\n"}, TABLE)
+    first = run_cli(["check", "--no-cache", "--write-baseline"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    baseline = tmp_path / "taskguard-baseline.json"
+    recorded = baseline.read_text(encoding="utf-8")
+    assert "httpx" in recorded
+    # Then a setting leaves every file out: an empty run must not wipe the baseline.
+    (tmp_path / "pyproject.toml").write_text(TABLE + 'exclude = ["app/**"]\n', encoding="utf-8")
+    result = run_cli(["check", "--no-cache", "--write-baseline", "--format", fmt], tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "no files checked: 4 Python file(s)" in result.stderr
+    assert "left out by exclude" in result.stderr
+    assert "wrote" not in result.stderr
+    assert baseline.read_text(encoding="utf-8") == recorded
