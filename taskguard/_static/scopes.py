@@ -141,6 +141,7 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
     sure = _sure_bindings(tree.body)
     stars: list[int] = []  # the top-level statements holding a star import
     deleted: set[str] = set()
+    foreign_star = False  # a star import from a module other than typing's
 
     def bind(scope: _Scope, name: str, kind: str | None = None) -> None:
         scope.bound.add(name)
@@ -222,8 +223,11 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
                 for alias in node.names:
                     if alias.name == "*":
                         stars.append(top)
-                        if isinstance(node, ast.ImportFrom) and node.module in TYPING_MODULES:
+                        assert isinstance(node, ast.ImportFrom)
+                        if not node.level and node.module in TYPING_MODULES:
                             bind(scope, "TYPE_CHECKING", _FLAG)
+                        else:
+                            foreign_star = True
                         continue
                     bound = alias.asname or alias.name.partition(".")[0]
                     bind(scope, bound, _import_kind(node, alias))
@@ -255,6 +259,11 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
                 if rest:
                     bind(scope, rest)
             stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
+    if foreign_star:
+        # It may bind any public name, TYPE_CHECKING and ``typing`` included (to True, to
+        # another module): no name is then surely typing's flag or typing itself.
+        for name in list(out._kinds):
+            out._count(name, None)
     out.module_bound = set(module.bound)
     for scope in scopes:
         # ``global name`` and a binding in a function bind the module's name.

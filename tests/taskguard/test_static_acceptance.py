@@ -272,3 +272,37 @@ def test_write_baseline_over_no_file_writes_nothing_and_says_why(tmp_path: Path,
     assert "left out by exclude" in result.stderr
     assert "wrote" not in result.stderr
     assert baseline.read_text(encoding="utf-8") == recorded
+
+
+TYPE_CHECKING_REBOUND = {
+    "a relative star import after it": "from typing import TYPE_CHECKING\nfrom .conf import *\n",
+    "a star import after typing's": "from typing import *\nfrom .conf import *\n",
+    "a star import of a local module named typing": "from .typing import *\n",
+    "TYPE_CHECKING = False then a star import": "TYPE_CHECKING = False\nfrom .conf import *\n",
+}
+
+
+@pytest.mark.parametrize("head", TYPE_CHECKING_REBOUND.values(), ids=list(TYPE_CHECKING_REBOUND))
+def test_a_star_import_that_may_rebind_type_checking_makes_its_block_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, head: str
+) -> None:
+    # app/worker/tasks/conf.py sets TYPE_CHECKING = True: the block runs, httpx is imported.
+    files = {
+        "app/worker/tasks/m.py": head + "if TYPE_CHECKING:\n    import httpx\n",
+        "app/worker/tasks/conf.py": "TYPE_CHECKING = True\n",
+        "app/worker/tasks/typing.py": "TYPE_CHECKING = True\n",
+    }
+    write_project(tmp_path, files, TABLE)
+    monkeypatch.chdir(tmp_path)
+    result = check(["app"], use_cache=False)
+    assert [(v.path, v.code) for v in result.violations] == [("app/worker/tasks/m.py", "TG002")]
+
+
+def test_typing_s_type_checking_without_a_foreign_star_import_still_hides_its_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = "from typing import *\nfrom .conf import x\nif TYPE_CHECKING:\n    import httpx\n"
+    files = {"app/worker/tasks/m.py": source, "app/worker/tasks/conf.py": "x = 1\n"}
+    write_project(tmp_path, files, TABLE)
+    monkeypatch.chdir(tmp_path)
+    assert not check(["app"], use_cache=False).violations
