@@ -13,7 +13,7 @@ from typing import NamedTuple
 from taskguard._policy import Policy
 from taskguard._static.members import other_names
 from taskguard._static.names import ancestors as _ancestors
-from taskguard._static.suppress import DIRECTIVE_NEEDLES
+from taskguard._static.records import DIRECTIVE_NEEDLES
 
 # Byte values, as indexing ``bytes`` gives them.
 _SPACE = ord(" ")

@@ -28,6 +28,7 @@ from taskguard._static.records import (
     BROKEN,
     CLEAN_GRAPH_RECORD,
     CLEAN_RECORD,
+    DIRECTIVE_NEEDLES,
     FAILED,
     PARSED,
     PREFIX,
@@ -37,7 +38,7 @@ from taskguard._static.records import (
     ImportRef,
     Record,
 )
-from taskguard._static.suppress import DIRECTIVE_NEEDLES, suppressions
+from taskguard._static.suppress import suppressions
 
 # Where a parse failed, as TG900 reports it: (line, column, reason).
 Failure = tuple[int, int, str]

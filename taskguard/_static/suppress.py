@@ -24,8 +24,6 @@ from taskguard._static.records import Suppression
 # spelled with capitals ("TASKGUARD", "TaskGuard"), so that such a directive is told to be
 # lower case, not silently ignored: every spelling holds one of DIRECTIVE_NEEDLES.
 _START = re.compile(r"#\s*([Tt]ask[Gg]uard|TASKGUARD)(?:\s*:|(?=[\s_-]*ignore\b))")
-# What a file's bytes hold when it has a directive (the prefilter searches for these).
-DIRECTIVE_NEEDLES = (b"askguard", b"askGuard", b"ASKGUARD")
 # The end of the reason: another tool's directive later in the same comment.
 _NEXT_DIRECTIVE = re.compile(r"\s#\s*(?:noqa\b|(?:[Tt]ask[Gg]uard|TASKGUARD)\b|[A-Za-z][\w-]*\s*:)")
 _VERB = re.compile(r"\s*([\w-]*)")
