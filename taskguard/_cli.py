@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="check imports against the [tool.taskguard] policy",
         description="Check first-party code against the [tool.taskguard] policy. Exit 0 when "
-        "clean, 1 on violations, 2 on a usage or configuration error.",
+        "clean, 1 on violations, 2 on a usage or configuration error or when no file was checked.",
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
     check.add_argument("--config", metavar="FILE", help="TOML file holding [tool.taskguard]")
@@ -236,7 +236,8 @@ def _write_baseline(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
     if raw.files_checked == 0:
-        return _error(f"no files checked: {raw.empty_reason}")
+        # An empty run records nothing true: writing it would wipe the baseline.
+        return _error(f"no files checked: {raw.empty_reason}; {shown} was not written")
     keyed = _baseline.entries_for(raw.violations)
     new = _baseline.Baseline.of(entry for _v, entry in keyed if entry is not None)
     try:

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from taskguard._policy import Policy
 from taskguard._static.members import other_names
 from taskguard._static.names import ancestors as _ancestors
+from taskguard._static.records import DIRECTIVE_NEEDLES
 
 # Byte values, as indexing ``bytes`` gives them.
 _SPACE = ord(" ")
@@ -544,7 +545,8 @@ class Prefilter:
     Soundness argument. A file always needs it when it is not pure ASCII (encodings, BOM,
     NFKC-normalised identifiers such as a fullwidth ``import httpx``), when its first two
     lines hold a coding cookie (an ASCII file may still declare ``utf-7``), or when it
-    mentions ``taskguard`` (suppression comments) or a word of :func:`_expressions_matter`
+    mentions ``taskguard`` (suppression comments, also with capitals) or a word of
+    :func:`_expressions_matter`
     (constant dynamic imports such as ``import_module``, ``__import__`` or ``resolve_name``,
     whose strings may be escaped or split, and the namespaces a lookup with a split or
     escaped key reaches them through: ``importlib``, ``builtins``, ``globals()``...).
@@ -786,7 +788,7 @@ class Prefilter:
         first = data.find(b"\n")
         second = data.find(b"\n", first + 1) if first != -1 else -1
         head = data if second == -1 else data[:second]
-        if b"coding" in head or b"taskguard" in data:
+        if b"coding" in head or any(needle in data for needle in DIRECTIVE_NEEDLES):
             return True
         return self.expressions_matter(data, protected)
 

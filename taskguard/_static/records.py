@@ -34,6 +34,12 @@ class Finding(NamedTuple):
     chain: tuple[str, ...]  # the TG004 import chain; empty for the other codes
 
 
+# What a file's bytes hold when it has a suppression directive, in every spelling the
+# suppressions module recognises (``taskguard``, ``TaskGuard``, ``TASKGUARD``...): the
+# prefilter passes such a file, the analysis tokenizes only such a file.
+DIRECTIVE_NEEDLES = (b"askguard", b"askGuard", b"ASKGUARD")
+
+
 class Suppression(NamedTuple):
     """One ``# taskguard: ...`` comment."""
 
