@@ -616,14 +616,16 @@ class Prefilter:
         """The words whose absence rules a file out before any other test (see needs_parse).
 
         Decisive: the words of _expressions_matter but ``types``, as it looks for them, and
-        ``taskguard``: _whole_file_needles passes a file that holds one. The others only
+        ``taskguard`` in any of DIRECTIVE_NEEDLES' spellings: _whole_file_needles passes a
+        file that holds one. The others only
         say that the thorough tests must decide: ``types`` (as an identifier), one segment of
         each group (as an identifier: groups are matched in the import region, a part of the
         file) unless the module name may supply it, the chain heads (as names: they count
         only in an import statement binding them, see _chain_heads), and in the graph mode
         whatever may start a relative import.
         """
-        words = [Word(b"taskguard", _ANYWHERE, True)]
+        # Every spelling _whole_file_needles passes a file for (capitals included).
+        words = [Word(needle, _ANYWHERE, True) for needle in DIRECTIVE_NEEDLES]
         words += [
             Word(name, _ENDS if name != b"__import__" else _ANYWHERE, True) for name in _CALL_NAMES
         ]
