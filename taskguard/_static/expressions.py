@@ -374,9 +374,15 @@ class ExpressionPass(Judge):
             return
         self.covered.update(spine)
         root, base, dotted = found
+        parts = dotted.split(".", _DEEPEST_MODULE)
+        if self.graph:
+            reached = [
+                ".".join(parts[:end])
+                for end in range(base.count(".") + 2, min(len(parts), _DEEPEST_MODULE) + 1)
+            ]
+            self.record_graph_use(reached, node.lineno, node.col_offset, stmt_line)  # type: ignore[attr-defined]
         if self.verdict(base) is not None:
             return
-        parts = dotted.split(".", _DEEPEST_MODULE)
         # No module is nested that deep: past it, the chain is attribute lookups on objects.
         for end in range(base.count(".") + 2, min(len(parts), _DEEPEST_MODULE) + 1):
             name = ".".join(parts[:end])
@@ -401,6 +407,8 @@ class ExpressionPass(Judge):
             or id(node) in self.bindings.hidden_refs
         ):
             return
+        if self.graph:
+            self.record_graph_use([target], node.lineno, node.col_offset, stmt_line)
         verdict = self.verdict(target)
         if verdict is not None:
             self.report(verdict, target, node.lineno, node.col_offset, stmt_line)

@@ -596,8 +596,9 @@ class Prefilter:
         # The first segments of the modules above a pattern (see _ancestors): an import
         # statement naming one may bind a name whose attribute chains reach the pattern, so
         # the file is analysed whatever else its bytes hold.
+        # Building TG004's graph, a forbidden member reached that way is an edge in any module.
         self.chain_patterns = {
-            protected: dispatch_patterns + (forbidden_patterns if protected else ())
+            protected: dispatch_patterns + (forbidden_patterns if protected or graph else ())
             for protected in (False, True)
         }
         self.chains: dict[bool, tuple[ChainHead, ...]] = {

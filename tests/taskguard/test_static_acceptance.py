@@ -180,11 +180,6 @@ indirect = true
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (audit of #12): the TG004 graph has no edge for a member entry reached "
-    "through a star import or an attribute chain in a module that is not protected",
-)
 @pytest.mark.parametrize(
     "helper",
     [
