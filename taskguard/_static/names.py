@@ -61,6 +61,12 @@ BY_NAME_CALLS: dict[str, str] = {
     "pkgutil.get_loader": "by_name",
     "pkgutil.find_loader": "by_name",
     "pkgutil.resolve_name": "resolve_name",
+    # Imports the longest importable prefix of a dotted name, as resolve_name without a colon.
+    "pydoc.locate": "resolve_name",
+    # Imports the whole dotted name (``__import__`` then a walk down the attributes).
+    "pydoc.safeimport": "import_module",
+    # What ``import_module`` calls: ``(name, package=None, level=0)``.
+    "importlib._bootstrap._gcd_import": "import_module",
     "runpy.run_module": "by_name",
 }
 # The keyword of the module name, for the "by_name" calls whose keyword is not ``name``.
@@ -68,6 +74,8 @@ NAME_KEYWORDS = {
     "pkgutil.get_loader": "module_or_name",
     "pkgutil.find_loader": "fullname",
     "runpy.run_module": "mod_name",
+    "pydoc.locate": "path",
+    "pydoc.safeimport": "path",
 }
 # Functions that run code or load a module from a path or a loader, bypassing names: TG003
 # when called or referenced in protected code.
@@ -82,6 +90,14 @@ RUNNERS = frozenset(
         "importlib.util.spec_from_file_location",
         "importlib.util.spec_from_loader",
         "importlib.util.module_from_spec",
+        "pydoc.importfile",
+        # ``imp`` (Python 3.10 and 3.11): each loads from a path or an open file, whatever
+        # the name it is given.
+        "imp.load_source",
+        "imp.load_compiled",
+        "imp.load_dynamic",
+        "imp.load_package",
+        "imp.load_module",
     }
 )
 # Private machinery behind the above.
@@ -104,10 +120,12 @@ LOOKUP_MODULES = frozenset(
     {
         "builtins",
         "__builtins__",
+        "imp",
         "importlib",
         "importlib.util",
         "importlib.machinery",
         "pkgutil",
+        "pydoc",
         "runpy",
         "types",
         "zipimport",
@@ -117,9 +135,14 @@ LOOKUP_MODULES = frozenset(
 GLOBALS = "<globals>"
 LOCALS = "<locals>"
 # Modules whose names ``import`` binds are followed through aliases (``import runpy as r``).
-TRACKED_TOPS = frozenset({"builtins", "importlib", "pkgutil", "runpy", "types", "zipimport"})
+TRACKED_TOPS = frozenset(
+    {"builtins", "imp", "importlib", "pkgutil", "pydoc", "runpy", "types", "zipimport"}
+)
 # What ``from M import *`` binds that matters, per module.
 STAR_NAMES: dict[str, tuple[str, ...]] = {
+    # ``imp`` has no ``__all__``: a star import binds every public name. ``pydoc``'s
+    # ``__all__`` is ``["help"]``.
+    "imp": ("load_compiled", "load_dynamic", "load_module", "load_package", "load_source"),
     "importlib": ("__import__", "import_module"),
     "importlib.util": (
         "find_spec",
@@ -138,7 +161,15 @@ BUILTIN_NAMES = frozenset(
     {"exec", "eval", "compile", "__import__", "getattr", "globals", "locals", "vars"}
 )
 # Method names that import whatever the object is (see ``_Analyzer.callee``).
-IMPORT_METHODS = {"__import__": "__import__", "import_module": "import_module"}
+# A loader's ``load_module``/``exec_module`` (``__loader__.load_module(...)``,
+# ``spec.loader.exec_module(module)``) runs a module's code outside the import statements
+# the policy judges, whatever loader it is: TG003 in protected code.
+IMPORT_METHODS = {
+    "__import__": "__import__",
+    "import_module": "import_module",
+    "load_module": "runner",
+    "exec_module": "runner",
+}
 FUNCTION_ROLES = frozenset({"__import__", "import_module", "by_name", "resolve_name", "runner"})
 
 

@@ -54,6 +54,16 @@ NEW_FRAGMENTS = [
     "import concurrent.futures as cf\npool = cf.ProcessPoolExecutor",
     "import concurrent\nconcurrent.futures.ThreadPoolExecutor()",
     "from concurrent.futures import *\ndef f(ProcessPoolExecutor):\n    ProcessPoolExecutor()",
+    # Loaders by name and by path beyond import_module (TG002 for a constant, else TG003).
+    "import pydoc\npydoc.locate('httpx.Client')",
+    "from pydoc import locate\nlocate(path='google.cloud.tasks_v2')",
+    "import pydoc as d\nd.safeimport(name)",
+    "from importlib._bootstrap import _gcd_import as g\ng('requests')",
+    "import imp\nimp.load_source('m', 'm.py')",
+    "from imp import *\nload_package('m', 'pkg')",
+    "spec.loader.exec_module(module)",
+    "__loader__.load_module('m')",
+    "registry.load_modules()\nimpl = 1",
     "x = 0\nif x == 0:\n    pass\n" + "".join(f"elif x == {i}:\n    pass\n" for i in range(1, 300)),
 ]
 ALL = FRAGMENTS + NEW_FRAGMENTS
