@@ -65,8 +65,12 @@ BY_NAME_CALLS: dict[str, str] = {
     "pydoc.locate": "resolve_name",
     # Imports the whole dotted name (``__import__`` then a walk down the attributes).
     "pydoc.safeimport": "import_module",
-    # What ``import_module`` calls: ``(name, package=None, level=0)``.
+    # What ``import_module`` calls: ``(name, package=None, level=0)``. ``_bootstrap`` is
+    # also importable as ``_frozen_importlib`` (the same module object).
     "importlib._bootstrap._gcd_import": "import_module",
+    "_frozen_importlib._gcd_import": "import_module",
+    "importlib._bootstrap.__import__": "__import__",
+    "_frozen_importlib.__import__": "__import__",
     "runpy.run_module": "by_name",
 }
 # The keyword of the module name, for the "by_name" calls whose keyword is not ``name``.
@@ -101,7 +105,7 @@ RUNNERS = frozenset(
     }
 )
 # Private machinery behind the above.
-RUNNER_PREFIXES = ("runpy._", "importlib._bootstrap")
+RUNNER_PREFIXES = ("runpy._", "importlib._bootstrap", "_frozen_importlib")
 # Classes whose instances load code by path or are modules made outside the import system:
 # TG003 when called (a reference, as a base class, annotation or isinstance() argument,
 # loads nothing by itself).
@@ -118,6 +122,7 @@ LOADER_CLASSES = frozenset(
 # ``getattr()`` or ``[...]`` with a computed name on them is TG003 in protected code.
 LOOKUP_MODULES = frozenset(
     {
+        "_frozen_importlib",
         "builtins",
         "__builtins__",
         "imp",
@@ -136,7 +141,18 @@ GLOBALS = "<globals>"
 LOCALS = "<locals>"
 # Modules whose names ``import`` binds are followed through aliases (``import runpy as r``).
 TRACKED_TOPS = frozenset(
-    {"builtins", "imp", "importlib", "pkgutil", "pydoc", "runpy", "types", "zipimport"}
+    {
+        "_frozen_importlib",
+        "_frozen_importlib_external",
+        "builtins",
+        "imp",
+        "importlib",
+        "pkgutil",
+        "pydoc",
+        "runpy",
+        "types",
+        "zipimport",
+    }
 )
 # What ``from M import *`` binds that matters, per module.
 STAR_NAMES: dict[str, tuple[str, ...]] = {

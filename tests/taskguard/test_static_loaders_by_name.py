@@ -55,6 +55,11 @@ def codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, rel: str
         ("import importlib._bootstrap\nimportlib._bootstrap._gcd_import(name)\n", ["TG003"]),
         # A level makes the name relative to the package argument.
         ("import importlib._bootstrap as b\nb._gcd_import('tasks', 'app', 1)\n", ["TG003"]),
+        ("import _frozen_importlib as f\nf._gcd_import('requests')\n", ["TG002"]),
+        ("from _frozen_importlib import __import__ as i\ni('httpx')\n", ["TG002"]),
+        ("import _frozen_importlib\n_frozen_importlib._gcd_import(name)\n", ["TG003"]),
+        ("import _frozen_importlib_external as e\ne.SourceFileLoader('m', 'm.py')\n", ["TG003"]),
+        ("import importlib._bootstrap as b\nb.__import__('httpx')\n", ["TG002"]),
         ("import importlib\nimportlib.__import__('httpx')\n", ["TG002"]),
         ("import importlib\nimportlib.__import__(name)\n", ["TG003"]),
         # imp (3.10, 3.11) loads from a path or an open file whatever the name.
