@@ -107,3 +107,32 @@ def test_a_method_named_like_a_loader_on_an_unrelated_word_is_not_a_call(
     # Only a call runs a module: a reference, or a longer name, is nothing.
     source = "handler = registry.load_module\nregistry.load_modules()\nimpl = 1\n"
     assert codes(tmp_path, monkeypatch, source, PROTECTED) == []
+
+
+def test_the_tables_name_what_the_standard_library_has() -> None:
+    # The names are read, never imported, by the checker: this keeps them honest.
+    import importlib
+    import pydoc
+    import sys
+    import warnings
+
+    from taskguard._static.names import BY_NAME_CALLS, RUNNERS, STAR_NAMES
+
+    assert sys.modules["_frozen_importlib"] is importlib._bootstrap
+    for qualified in [*BY_NAME_CALLS, *RUNNERS]:
+        module, _, name = qualified.rpartition(".")
+        if module == "imp" and sys.version_info >= (3, 12):
+            continue  # removed in 3.12
+        if module == "builtins":
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # imp says it is deprecated
+            owner = importlib.import_module(module)
+        assert callable(getattr(owner, name)), qualified
+    assert "locate" not in pydoc.__all__  # ``from pydoc import *`` binds no loader
+    if sys.version_info < (3, 12):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            imp = importlib.import_module("imp")
+        assert not hasattr(imp, "__all__")  # a star import binds every public name
+        assert set(STAR_NAMES["imp"]) <= {n for n in dir(imp) if not n.startswith("_")}
