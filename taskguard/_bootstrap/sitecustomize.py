@@ -34,7 +34,7 @@ def _load_from_home(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)  # taskguard: ignore[TG003] -- by path
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        spec.loader.exec_module(module)  # taskguard: ignore[TG003] -- by path
     except BaseException:
         del sys.modules[name]
         raise
@@ -111,7 +111,7 @@ def _chain() -> None:
         return
     module = importlib.util.module_from_spec(spec)  # taskguard: ignore[TG003] -- chains by path
     sys.modules["sitecustomize"] = module
-    spec.loader.exec_module(module)
+    spec.loader.exec_module(module)  # taskguard: ignore[TG003] -- chains by path
 
 
 _guard = _install()

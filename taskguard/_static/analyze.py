@@ -53,7 +53,7 @@ class Analyzer(ExpressionPass):
         self.walk_expressions = walk_expressions
         self.type_checking = type_checking and policy.type_checking == "ignore"
         self.deferred: list[tuple[ast.AST, int]] = []
-        self.ancestors = ancestors(self.patterns + tuple(self.aliases_of))
+        self.ancestors = ancestors(self.tracked)
         self.flags: frozenset[str] = frozenset()
         self.typing_modules: frozenset[str] = frozenset()
 
@@ -66,11 +66,7 @@ class Analyzer(ExpressionPass):
             # Names read by the expression pass, and the ones a star import may bind.
             interest = BUILTIN_NAMES | {"__builtins__"}
             interest |= {segment for pattern in self.ancestors for segment in pattern.split(".")}
-            interest |= {
-                segment
-                for pattern in (*self.patterns, *self.aliases_of)
-                for segment in pattern.split(".")
-            }
+            interest |= {segment for pattern in self.tracked for segment in pattern.split(".")}
             self.bindings = scan(tree, frozenset(interest))
             if self.type_checking:
                 self.flags = self.bindings.type_checking_names()
@@ -185,7 +181,7 @@ class Analyzer(ExpressionPass):
         pattern, or the named member itself).
         """
         prefix = base + "."
-        for pattern in (*self.patterns, *self.aliases_of):
+        for pattern in self.tracked:
             if not pattern.startswith(prefix):
                 continue
             segment = pattern[len(prefix) :].partition(".")[0]

@@ -196,7 +196,12 @@ class ExpressionPass(Judge):
                 return None
             return self.lookup(owner, key)
         role = BY_NAME_CALLS.get(func) if func is not None else None
-        if role in ("import_module", "__import__") and func != "importlib.util.find_spec" and args:
+        if (
+            role in ("import_module", "__import__")
+            and func != "importlib.util.find_spec"
+            and args
+            and not (role == "import_module" and len(args) > 2)  # a ``_gcd_import`` level
+        ):
             name = const_str(args[0])
             if name is None or name.startswith("."):
                 return None
@@ -374,9 +379,15 @@ class ExpressionPass(Judge):
             return
         self.covered.update(spine)
         root, base, dotted = found
+        parts = dotted.split(".", _DEEPEST_MODULE)
+        if self.graph:
+            reached = [
+                ".".join(parts[:end])
+                for end in range(base.count(".") + 2, min(len(parts), _DEEPEST_MODULE) + 1)
+            ]
+            self.record_graph_use(reached, node.lineno, node.col_offset, stmt_line)  # type: ignore[attr-defined]
         if self.verdict(base) is not None:
             return
-        parts = dotted.split(".", _DEEPEST_MODULE)
         # No module is nested that deep: past it, the chain is attribute lookups on objects.
         for end in range(base.count(".") + 2, min(len(parts), _DEEPEST_MODULE) + 1):
             name = ".".join(parts[:end])
@@ -401,6 +412,8 @@ class ExpressionPass(Judge):
             or id(node) in self.bindings.hidden_refs
         ):
             return
+        if self.graph:
+            self.record_graph_use([target], node.lineno, node.col_offset, stmt_line)
         verdict = self.verdict(target)
         if verdict is not None:
             self.report(verdict, target, node.lineno, node.col_offset, stmt_line)
@@ -417,8 +430,23 @@ class ExpressionPass(Judge):
             role = role_of(func)
             return None if role is None or role == "lookup" else (func, role)
         if isinstance(node.func, ast.Attribute) and node.func.attr in IMPORT_METHODS:
-            return node.func.attr, IMPORT_METHODS[node.func.attr]
+            role = IMPORT_METHODS[node.func.attr]
+            if role == "runner" and self.found_by_name(node.func.value):
+                return None
+            return node.func.attr, role
         return None
+
+    def found_by_name(self, node: ast.expr) -> bool:
+        """Whether ``node`` is an attribute chain on a call that finds a module by name
+        (``importlib.util.find_spec("httpx").loader``): the loader's ``load_module()`` runs
+        what that call named, and the call is judged already (TG002 for a constant name,
+        TG003 for another), so the method call is not reported again."""
+        while type(node) is ast.Attribute:
+            node = node.value
+        if type(node) is not ast.Call:
+            return False
+        func = self.qualify(node.func)
+        return func is not None and func in BY_NAME_CALLS
 
     def call(self, role: str, func: str, node: ast.Call, stmt_line: int) -> None:
         label = shown(func)
@@ -429,14 +457,16 @@ class ExpressionPass(Judge):
         ):
             self.dynamic(f"{label}() with unpacked arguments", node, stmt_line)
             return
+        keyword = NAME_KEYWORDS.get(func, "name")
         if role == "import_module":
-            self.call_import_module(label, positional, args, node, stmt_line)
+            self.call_import_module(label, positional, args, node, stmt_line, keyword)
         elif role == "__import__":
             self.call_dunder_import(label, positional, args, node, stmt_line)
         elif role == "resolve_name":
-            self.call_resolve_name(label, positional, args, node, stmt_line)
+            # ``pydoc.locate`` has no ``module:attribute`` form (it imports nothing for one).
+            colon = func != "pydoc.locate"
+            self.call_resolve_name(label, positional, args, node, stmt_line, keyword, colon)
         elif role == "by_name":
-            keyword = NAME_KEYWORDS.get(func, "name")
             first = positional[0] if positional else args.get(keyword)
             name = const_str(first)
             if name is None or name.startswith("."):
@@ -446,17 +476,25 @@ class ExpressionPass(Judge):
         else:
             self.dynamic(f"{label}()", node, stmt_line)
 
-    def call_import_module(
+    def call_import_module(  # noqa: PLR0917 - private, one call site
         self,
         label: str,
         positional: list[ast.expr],
         args: dict[str | None, ast.expr],
         node: Any,
         line: int,
+        keyword: str = "name",
     ) -> None:
-        name = const_str(positional[0] if positional else args.get("name"))
+        name = const_str(positional[0] if positional else args.get(keyword))
         if name is None:
             self.dynamic(f"{label}() with a non-constant name", node, line)
+            return
+        # ``_gcd_import(name, package, level)``: a level other than 0 makes the name relative.
+        level = positional[2] if len(positional) > 2 else args.get("level")
+        if level is not None and not (
+            isinstance(level, ast.Constant) and type(level.value) is int and level.value == 0
+        ):
+            self.dynamic(f"{label}() with a level", node, line)
             return
         package = None
         if name.startswith("."):
@@ -505,13 +543,15 @@ class ExpressionPass(Judge):
                 return
         self.judge(name, fromlist, node, line)
 
-    def call_resolve_name(
+    def call_resolve_name(  # noqa: PLR0917 - private, one call site
         self,
         label: str,
         positional: list[ast.expr],
         args: dict[str | None, ast.expr],
         node: Any,
         line: int,
+        keyword: str = "name",
+        colon: bool = True,
     ) -> None:
         """``pkgutil.resolve_name("pkg.mod:attr")`` or ``("pkg.mod.attr")``.
 
@@ -520,12 +560,12 @@ class ExpressionPass(Judge):
         prefix and looks the rest up as attributes; the shortest prefix the policy forbids is
         the import reported (``httpx.Client`` is ``httpx``).
         """
-        name = const_str(positional[0] if positional else args.get("name"))
+        name = const_str(positional[0] if positional else args.get(keyword))
         if name is None:
             self.dynamic(f"{label}() with a non-constant name", node, line)
             return
-        module, colon, rest = name.partition(":")
-        if colon:
+        module, separator, rest = name.partition(":") if colon else (name, "", "")
+        if separator:
             self.judge(module, [rest.partition(".")[0]] if rest else [], node, line)
             return
         parts = name.split(".")

@@ -44,6 +44,13 @@ class Judge:
         self._renamed: dict[str, Verdict | None] = {}
         # For TG004: a forbidden member imported from its defining module is an edge to it.
         self.graph_aliases = other_names(policy.forbidden_in_protected) if graph else {}
+        # The patterns whose attribute chains and star imports the passes follow: the ones
+        # judged here and, building the graph, every forbidden one (in any module, a use of a
+        # forbidden member through a chain or a star import is a TG004 edge).
+        tracked = self.patterns + tuple(self.aliases_of)
+        if graph:
+            tracked += policy.forbidden_in_protected + tuple(self.graph_aliases)
+        self.tracked: tuple[str, ...] = tuple(dict.fromkeys(tracked))
 
     def judge(self, base: str, members: Sequence[str], node: Any, stmt_line: int) -> None:
         """Judge an import of ``base`` and of ``base.m`` for each member ``m``.
@@ -126,6 +133,20 @@ class Judge:
                 continue
             self.imports.append(ImportRef(line, col, stmt_line, name))
             base_recorded = base_recorded or i == 0
+
+    def record_graph_use(self, names: Sequence[str], line: int, col: int, stmt_line: int) -> None:
+        """An edge for the shortest forbidden name among ``names``, the dotted names an
+        attribute chain or a star-imported name reaches (shortest first); first-party names
+        reached that way are attributes, not imports. As for an import statement, a
+        sanctioned module reaching a dispatch library on the way is the sanctioned path."""
+        for given in names:
+            name = self.canonical(given)
+            if self.forbidden_match(name) is None:
+                continue
+            if self.sanctioned and any(self.dispatch_match(n) is not None for n in names):
+                return
+            self.imports.append(ImportRef(line, col, stmt_line, name))
+            return
 
     def canonical(self, name: str) -> str:
         """``name``, or the policy entry's name for a member imported from the module that

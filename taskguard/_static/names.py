@@ -61,6 +61,16 @@ BY_NAME_CALLS: dict[str, str] = {
     "pkgutil.get_loader": "by_name",
     "pkgutil.find_loader": "by_name",
     "pkgutil.resolve_name": "resolve_name",
+    # Imports the longest importable prefix of a dotted name, as resolve_name without a colon.
+    "pydoc.locate": "resolve_name",
+    # Imports the whole dotted name (``__import__`` then a walk down the attributes).
+    "pydoc.safeimport": "import_module",
+    # What ``import_module`` calls: ``(name, package=None, level=0)``. ``_bootstrap`` is
+    # also importable as ``_frozen_importlib`` (the same module object).
+    "importlib._bootstrap._gcd_import": "import_module",
+    "_frozen_importlib._gcd_import": "import_module",
+    "importlib._bootstrap.__import__": "__import__",
+    "_frozen_importlib.__import__": "__import__",
     "runpy.run_module": "by_name",
 }
 # The keyword of the module name, for the "by_name" calls whose keyword is not ``name``.
@@ -68,6 +78,8 @@ NAME_KEYWORDS = {
     "pkgutil.get_loader": "module_or_name",
     "pkgutil.find_loader": "fullname",
     "runpy.run_module": "mod_name",
+    "pydoc.locate": "path",
+    "pydoc.safeimport": "path",
 }
 # Functions that run code or load a module from a path or a loader, bypassing names: TG003
 # when called or referenced in protected code.
@@ -82,10 +94,18 @@ RUNNERS = frozenset(
         "importlib.util.spec_from_file_location",
         "importlib.util.spec_from_loader",
         "importlib.util.module_from_spec",
+        "pydoc.importfile",
+        # ``imp`` (Python 3.10 and 3.11): each loads from a path or an open file, whatever
+        # the name it is given.
+        "imp.load_source",
+        "imp.load_compiled",
+        "imp.load_dynamic",
+        "imp.load_package",
+        "imp.load_module",
     }
 )
 # Private machinery behind the above.
-RUNNER_PREFIXES = ("runpy._", "importlib._bootstrap")
+RUNNER_PREFIXES = ("runpy._", "importlib._bootstrap", "_frozen_importlib")
 # Classes whose instances load code by path or are modules made outside the import system:
 # TG003 when called (a reference, as a base class, annotation or isinstance() argument,
 # loads nothing by itself).
@@ -102,12 +122,15 @@ LOADER_CLASSES = frozenset(
 # ``getattr()`` or ``[...]`` with a computed name on them is TG003 in protected code.
 LOOKUP_MODULES = frozenset(
     {
+        "_frozen_importlib",
         "builtins",
         "__builtins__",
+        "imp",
         "importlib",
         "importlib.util",
         "importlib.machinery",
         "pkgutil",
+        "pydoc",
         "runpy",
         "types",
         "zipimport",
@@ -117,9 +140,25 @@ LOOKUP_MODULES = frozenset(
 GLOBALS = "<globals>"
 LOCALS = "<locals>"
 # Modules whose names ``import`` binds are followed through aliases (``import runpy as r``).
-TRACKED_TOPS = frozenset({"builtins", "importlib", "pkgutil", "runpy", "types", "zipimport"})
+TRACKED_TOPS = frozenset(
+    {
+        "_frozen_importlib",
+        "_frozen_importlib_external",
+        "builtins",
+        "imp",
+        "importlib",
+        "pkgutil",
+        "pydoc",
+        "runpy",
+        "types",
+        "zipimport",
+    }
+)
 # What ``from M import *`` binds that matters, per module.
 STAR_NAMES: dict[str, tuple[str, ...]] = {
+    # ``imp`` has no ``__all__``: a star import binds every public name. ``pydoc``'s
+    # ``__all__`` is ``["help"]``.
+    "imp": ("load_compiled", "load_dynamic", "load_module", "load_package", "load_source"),
     "importlib": ("__import__", "import_module"),
     "importlib.util": (
         "find_spec",
@@ -138,7 +177,15 @@ BUILTIN_NAMES = frozenset(
     {"exec", "eval", "compile", "__import__", "getattr", "globals", "locals", "vars"}
 )
 # Method names that import whatever the object is (see ``_Analyzer.callee``).
-IMPORT_METHODS = {"__import__": "__import__", "import_module": "import_module"}
+# A loader's ``load_module``/``exec_module`` (``__loader__.load_module(...)``,
+# ``spec.loader.exec_module(module)``) runs a module's code outside the import statements
+# the policy judges, whatever loader it is: TG003 in protected code.
+IMPORT_METHODS = {
+    "__import__": "__import__",
+    "import_module": "import_module",
+    "load_module": "runner",
+    "exec_module": "runner",
+}
 FUNCTION_ROLES = frozenset({"__import__", "import_module", "by_name", "resolve_name", "runner"})
 
 

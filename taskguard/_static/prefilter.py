@@ -596,8 +596,9 @@ class Prefilter:
         # The first segments of the modules above a pattern (see _ancestors): an import
         # statement naming one may bind a name whose attribute chains reach the pattern, so
         # the file is analysed whatever else its bytes hold.
+        # Building TG004's graph, a forbidden member reached that way is an edge in any module.
         self.chain_patterns = {
-            protected: dispatch_patterns + (forbidden_patterns if protected else ())
+            protected: dispatch_patterns + (forbidden_patterns if protected or graph else ())
             for protected in (False, True)
         }
         self.chains: dict[bool, tuple[ChainHead, ...]] = {
@@ -903,13 +904,15 @@ _CALL_PATTERN = (
 # function (``getattr(importlib, "import_" "module")``, ``globals()["__imp" "ort__"]``): the
 # key's text may be split or escaped, the namespace's name may not (``builtins`` also covers
 # ``__builtins__`` and ``f_builtins``) ...
-_NAMESPACE_WORDS = (b"builtins", b"importlib", b"pkgutil", b"runpy")
+_NAMESPACE_WORDS = (b"builtins", b"importlib", b"pkgutil", b"pydoc", b"runpy")
 _NAMESPACE_NAMES = (b"globals", b"locals", b"vars")
-# ... and in protected modules: zipimport, the builtins that run code used as bare names, and
-# ``types``, a common word, which only counts in import statements (nothing else can bind the
-# module to a name, short of a dynamic import, which the words above catch).
-_PROTECTED_WORDS = (b"zipimport",)
-_PROTECTED_NAMES = (b"exec", b"eval", b"compile")
+# ... and in protected modules: zipimport, a loader's methods that run a module
+# (``spec.loader.exec_module(m)``), the builtins that run code and ``imp`` (its loaders by
+# path) used as bare names, and ``types``, a common word, which only counts in import
+# statements (nothing else can bind the module to a name, short of a dynamic import, which
+# the words above catch).
+_PROTECTED_WORDS = (b"zipimport", b"load_module", b"exec_module")
+_PROTECTED_NAMES = (b"exec", b"eval", b"compile", b"imp")
 _IMPORTED_WORDS = (b"types",)
 # Compiled with the module: only runs that read files import it.
 _CALLS = re.compile(_CALL_PATTERN)

@@ -180,16 +180,16 @@ indirect = true
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (audit of #12): the TG004 graph has no edge for a member entry reached "
-    "through a star import or an attribute chain in a module that is not protected",
-)
 @pytest.mark.parametrize(
     "helper",
     [
         "from concurrent.futures import *\nProcessPoolExecutor()\n",
         "import concurrent.futures\nconcurrent.futures.ProcessPoolExecutor()\n",
+        "from concurrent import futures\nfutures.ProcessPoolExecutor()\n",
+        "import concurrent.futures as cf\nrun = getattr(cf, 'ProcessPoolExecutor')\n",
+        # The defining module of the member, reached the same ways.
+        "from concurrent.futures.process import *\nProcessPoolExecutor()\n",
+        "import concurrent.futures.process\nconcurrent.futures.process.ProcessPoolExecutor()\n",
     ],
 )
 def test_tg004_follows_a_member_entry_used_through_a_star_import_or_a_chain(
@@ -201,6 +201,44 @@ def test_tg004_follows_a_member_entry_used_through_a_star_import_or_a_chain(
     for parse_all in (False, True):
         result = check(["app"], use_cache=False, parse_all=parse_all)
         assert [(v.path, v.code) for v in result.violations] == [("app/worker/tasks/m.py", "TG004")]
+
+
+@pytest.mark.parametrize(
+    "helper",
+    [
+        "from concurrent.futures import *\nThreadPoolExecutor()\n",
+        "import concurrent.futures\nconcurrent.futures.ThreadPoolExecutor()\n",
+        "from concurrent.futures import *\ndef f(ProcessPoolExecutor):\n"
+        "    ProcessPoolExecutor()\n",
+    ],
+)
+def test_tg004_has_no_edge_for_another_member_or_a_local_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: str
+) -> None:
+    files = {"app/worker/tasks/m.py": "import app.helper\n", "app/helper.py": helper}
+    write_project(tmp_path, files, TG004_TABLE)
+    monkeypatch.chdir(tmp_path)
+    for parse_all in (False, True):
+        result = check(["app"], use_cache=False, parse_all=parse_all)
+        assert result.violations == ()
+
+
+def test_tg004_through_a_chain_names_the_member_and_survives_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "app/worker/tasks/m.py": "from app import helper\n",
+        "app/helper.py": "import json\nimport concurrent.futures\nx = 1\n"
+        "pool = concurrent.futures.ProcessPoolExecutor()\n",
+    }
+    write_project(tmp_path, files, TG004_TABLE)
+    monkeypatch.chdir(tmp_path)
+    first = check(["app"])
+    assert first == check(["app"])  # the cached run
+    assert [(v.path, v.code) for v in first.violations] == [("app/worker/tasks/m.py", "TG004")]
+    assert first.violations[0].message.endswith(
+        "app.worker.tasks.m -> app.helper -> concurrent.futures.ProcessPoolExecutor"
+    )
 
 
 @pytest.mark.parametrize("parse_all", [False, True])

@@ -49,6 +49,21 @@ NEW_FRAGMENTS = [
     "z = 1  # TASKGUARD: ignore[TG002] -- capitals",
     "import httpx  # noqa: F401  # TaskGuard: ignore[TG002] -- capitals after noqa",
     "y = a" + ".b" * 400,
+    # A member entry reached by a chain or a star import is a TG004 edge in any module.
+    "import concurrent.futures\nconcurrent.futures.ProcessPoolExecutor()",
+    "import concurrent.futures as cf\npool = cf.ProcessPoolExecutor",
+    "import concurrent\nconcurrent.futures.ThreadPoolExecutor()",
+    "from concurrent.futures import *\ndef f(ProcessPoolExecutor):\n    ProcessPoolExecutor()",
+    # Loaders by name and by path beyond import_module (TG002 for a constant, else TG003).
+    "import pydoc\npydoc.locate('httpx.Client')",
+    "from pydoc import locate\nlocate(path='google.cloud.tasks_v2')",
+    "import pydoc as d\nd.safeimport(name)",
+    "from importlib._bootstrap import _gcd_import as g\ng('requests')",
+    "import imp\nimp.load_source('m', 'm.py')",
+    "from imp import *\nload_package('m', 'pkg')",
+    "spec.loader.exec_module(module)",
+    "__loader__.load_module('m')",
+    "registry.load_modules()\nimpl = 1",
     "x = 0\nif x == 0:\n    pass\n" + "".join(f"elif x == {i}:\n    pass\n" for i in range(1, 300)),
 ]
 ALL = FRAGMENTS + NEW_FRAGMENTS
@@ -80,6 +95,13 @@ def test_prefilter_passes_every_file_that_holds_something_new(
     if PREFILTERS[graph].needs_parse(data, module, policy.is_protected(module)):
         assert default.findings == full.findings
         assert default.suppressions == full.suppressions
+        if graph and full.status != FAILED:
+            # The graph mode's default may parse up to the last import only (prefix_end):
+            # never when a chain or a star-imported member after it is an edge.
+            cut = analyze_source(
+                data, module, False, policy, prefilter=PREFILTERS[True], graph=True, parse_all=False
+            )
+            assert cut.imports == full.imports
 
 
 @settings(
