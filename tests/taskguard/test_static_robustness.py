@@ -409,7 +409,7 @@ def test_checks_in_several_threads_at_once(
     for thread in threads:
         thread.join()
     assert len(results) == 4
-    assert all(result == results[0] for result in results)
+    assert all(result == results[0] for result in results), results
     assert {(v.code, v.imported) for v in results[0].violations} == _expected("elif", 0)  # type: ignore[attr-defined]
     assert sys.getrecursionlimit() == before
 
