@@ -369,6 +369,12 @@ def _learn_free(name: str) -> bool:
     with _lock:
         if _active is guard and len(_free) < _FORMS_LIMIT:
             _free[name] = free
+            if free and name:
+                # Clean whoever imports it: the closures' fast paths for loaded modules.
+                if "." in name:
+                    _clean_dotted[name] = head
+                else:
+                    _clean_names.add(name)
     return free
 
 
@@ -781,11 +787,13 @@ class _GuardFinder:
             return None
         if fullname.__class__ is not str:
             fullname = _plain(fullname)  # judged by what it holds, never by its hash
-        if guard._maybe_forbidden(fullname):
+        maybe = guard._maybe.get(fullname)  # guard._maybe_forbidden(), inline when known
+        if maybe or (maybe is None and guard._maybe_forbidden(fullname)):
             error = guard._frame_check(fullname, sys._getframe(1))
             if error is not None:
                 raise error
-        if not guard._guardable(fullname):
+        guardable = guard._first_party.get(fullname)  # the same for guard._guardable()
+        if not guardable and (guardable is not None or not guard._guardable(fullname)):
             return None
         spec = self._find_after_self(fullname, path, target)
         if spec is None or _is_namespace(spec):
@@ -802,10 +810,7 @@ class _GuardFinder:
     ) -> ModuleSpec | None:
         # Only the finders after this one: never this one again, nor a stale copy of it.
         meta_path = sys.meta_path
-        try:
-            after = meta_path[meta_path.index(self) + 1 :]
-        except ValueError:
-            after = list(meta_path)
+        after = meta_path[meta_path.index(self) + 1 :] if self in meta_path else list(meta_path)
         for finder in after:
             if finder.__class__ is _GuardFinder:
                 continue
@@ -1085,13 +1090,20 @@ class Guard:
     def _guardable(self, name: str) -> bool:
         known = self._first_party.get(name)
         if known is None:
-            heads = self._root_heads
-            known = self._first_party[name] = (
-                name != "taskguard"
-                and not name.startswith("taskguard.")
-                and (heads is None or name.partition(".")[0] in heads)
-                and self.policy.is_first_party(name)
-            )
+            # A pattern that matches a package matches everything in it: a submodule of a
+            # guardable package is guardable (the usual case, decided without a regex).
+            parent, dot, _ = name.rpartition(".")
+            if dot and self._first_party.get(parent):
+                known = True
+            else:
+                heads = self._root_heads
+                known = (
+                    name != "taskguard"
+                    and not name.startswith("taskguard.")
+                    and (heads is None or name.partition(".")[0] in heads)
+                    and self.policy.is_first_party(name)
+                )
+            self._first_party[name] = known
         return known
 
     def _maybe_forbidden(self, name: str) -> bool:
