@@ -177,20 +177,23 @@ def _check(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except RuleSelectionError as exc:
         return _error(f"--select: {exc}")
+    except Exception as exc:
+        # Never a traceback: a per-file failure is already TG900, so this is a bug.
+        return _error(
+            f"internal error: {type(exc).__name__}: {exc} (a bug in taskguard: please report it)"
+        )
     return _report(args, result)
 
 
 def _report(args: argparse.Namespace, result: CheckResult) -> int:
     from taskguard._report import render
 
+    if result.files_checked == 0:
+        # Checking nothing is no pass, whatever the format: say which setting left every
+        # file out.
+        return _error(f"no files checked: {result.empty_reason}")
     output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
     sys.stdout.write(output)
-    if result.files_checked == 0 and args.fmt == "text":
-        print(
-            "taskguard: warning: no first-party files found; check root-packages "
-            "in [tool.taskguard] (or the paths given)",
-            file=sys.stderr,
-        )
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 

@@ -351,7 +351,7 @@ def _make_import(importer: str) -> ImportFunc:
             raise result  # from here, so a traceback shows one guard frame
         return result
 
-    return __import__  # taskguard: ignore[TG003] -- the guard itself
+    return __import__
 
 
 def _learn_free(name: str) -> bool:
@@ -507,7 +507,7 @@ def _make_main_import(fallback: str, namespace: dict[str, Any]) -> ImportFunc:
             guarded = imports.setdefault(importer, _make_import(importer))
         return guarded(name, globals, locals, fromlist, level)
 
-    return __import__  # taskguard: ignore[TG003] -- the guard itself
+    return __import__
 
 
 def _make_import_module(importer: str) -> Callable[..., types.ModuleType]:

@@ -770,10 +770,53 @@ def read_toml(source: Path) -> dict[str, Any]:
     return document
 
 
+def near_miss_tables(tool: Mapping[str, Any]) -> list[str]:
+    """The ``[tool.*]`` tables whose name is a near miss of ``taskguard`` (``taskgaurd``,
+    ``task-guard``, ``TaskGuard``, ``taskguards``): their settings would silently not apply.
+
+    A near miss: the same letters once case, ``-``, ``_`` and ``.`` are set aside, or at
+    most two edits (a transposition counting as one) away from ``taskguard``.
+    """
+    return sorted(name for name in tool if name != "taskguard" and _near_taskguard(name))
+
+
+# "Near": two typos at most.
+_NEAR = 2
+
+
+def _near_taskguard(name: str) -> bool:
+    folded = "".join(c for c in name.lower() if c not in "-_.")
+    if folded == "taskguard":
+        return True
+    return _edits(folded, "taskguard") <= _NEAR
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment) of two short strings."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = ca != cb
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 def policy_from_document(document: Mapping[str, Any], source: Path, *, explicit: bool) -> Policy:
     """The policy in the TOML ``document`` read from ``source`` (``explicit``: ``--config``,
     which must hold a ``[tool.taskguard]`` table)."""
     tool = document.get("tool", {})
+    misspelt = near_miss_tables(tool) if isinstance(tool, dict) else []
+    if misspelt:
+        problems = [
+            (f"tool.{name}", f"[tool.{name}] is not read: did you mean [tool.taskguard]?")
+            for name in misspelt
+        ]
+        raise PolicyError(problems, str(source))
     table = tool.get("taskguard") if isinstance(tool, dict) else None
     if table is None:
         if explicit:

@@ -626,6 +626,9 @@ class TaskguardCheckItem(pytest.Item):
             result = check(None, policy=self.policy, use_cache=True, baseline=True)
         except BaselineError as exc:
             raise CheckFailed(f"taskguard: error: {exc}") from None
+        if not result.files_checked:
+            # Checking nothing is no pass (the CLI exits 2 for it).
+            raise CheckFailed(f"taskguard check: no files checked: {result.empty_reason}")
         if result.violations:
             raise CheckFailed(render(result, "text"))
 

@@ -3,9 +3,13 @@
 Pipeline (``run``): discover the first-party files (``discover``) -> one record per file
 (``records``), from the cache (``cached``) or by reading the bytes (``source``), letting the
 byte prefilter (``prefilter``) decide whether the parsed file needs the AST pass
-(``analyze``, with what names mean in ``names``), in worker processes when that pays
-(``parallel``) -> combine the records: allow entries, inline suppressions (``suppress``),
-TG004 chains (``graph``), and TG005 for whatever matched nothing.
+(``analyze`` for statements, ``expressions`` for the expression pass, ``judge`` for what each
+imported name means under the policy, ``scopes`` for which binding a name refers to,
+``members`` for where a standard-library member is defined, ``names`` for the names the
+pass resolves), in worker processes when that pays (``parallel``; a crash costs one file,
+see ``isolate``) -> combine the records: allow entries, inline suppressions (``suppress``),
+TG004 chains (``graph``), and TG005 for whatever matched nothing. A run that judged no file
+says why (``empty``).
 
 By default the byte prefilter decides which files are parsed: it is sound (a file it rules
 out holds no import the policy could judge), so a file it rules out is not parsed at all, and

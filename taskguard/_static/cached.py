@@ -153,9 +153,11 @@ def load_policy_cached(
     document = _policy.read_toml(source)
     if key is not None:
         tool = document.get("tool")
+        # The table, and any misspelt twin of it (an error that must stay one when cached).
+        names = ["taskguard", *_policy.near_miss_tables(tool)] if isinstance(tool, dict) else []
         kept = (
-            {"tool": {"taskguard": tool["taskguard"]}}
-            if isinstance(tool, dict) and ("taskguard" in tool)
+            {"tool": {name: tool[name] for name in names if name in tool}}
+            if isinstance(tool, dict) and any(name in tool for name in names)
             else {}
         )
         _cache.save_table(root, key, kept)

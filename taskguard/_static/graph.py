@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from taskguard._policy import Policy, decide
 from taskguard._rules import TG004
@@ -81,9 +81,14 @@ def indirect(
     for origin in origins:
         if origin not in edges or not policy.is_protected(origin):
             continue
-        mine = direct.get(origin, set())
+        mine = {_forbidden_module(policy, name) for name in direct.get(origin, ())}
+        # One report per (protected module, forbidden module): the names a pattern forbids
+        # (``multiprocessing.pool``, ``multiprocessing.queues``) are one forbidden module,
+        # the shortest forbidden prefix of each (``multiprocessing``).
+        best_per_module: dict[str, list[tuple[tuple[int, int, str, str], str]]] = {}
         for name, nxt in sorted(hops.items()):
-            if name in mine:
+            forbidden = _forbidden_module(policy, name)
+            if forbidden in mine:
                 continue  # the direct import is TG002's business
             best: tuple[int, int, str] | None = None
             for target, ref in edges[origin].items():
@@ -92,28 +97,66 @@ def indirect(
                     candidate = (length, ref.line, target)
                     if best is None or candidate < best:
                         best = candidate
-            if best is None:
-                continue
-            _length, _line, first_hop = best
-            path = [origin, *chain(first_hop, name), name]
-            ref = edges[origin][first_hop]
-            verdict = decide(policy, origin, name)
-            allow = (
-                -1
-                if verdict is None or verdict.allowed_by is None
-                else policy.allow.index(verdict.allowed_by)
-            )
-            message = TG004.template.format(importer=origin, imported=name, chain=" -> ".join(path))
-            results.setdefault(origin, []).append(
-                Finding(
-                    ref.line,
-                    ref.column,
-                    ref.statement_line,
-                    TG004.code,
-                    name,
-                    message,
-                    allow,
-                    tuple(path),
-                )
-            )
+            if best is not None:
+                best_per_module.setdefault(forbidden, []).append(((*best, name), name))
+        for forbidden, candidates in sorted(best_per_module.items()):
+            found = _one_per_module(policy, origin, forbidden, candidates, edges, chain)
+            results.setdefault(origin, []).extend(found)
     return results
+
+
+def _forbidden_module(policy: Policy, name: str) -> str:
+    """The shortest prefix of ``name`` that the policy forbids (``name`` itself at worst)."""
+    parts = name.split(".")
+    for end in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:end])
+        if policy.is_forbidden_in_protected(prefix):
+            return prefix
+    return name
+
+
+def _one_per_module(  # noqa: PLR0917 - private, one call site
+    policy: Policy,
+    origin: str,
+    forbidden: str,
+    candidates: list[tuple[tuple[int, int, str, str], str]],
+    edges: dict[str, dict[str, ImportRef]],
+    chain: Callable[[str, str], list[str]],
+) -> list[Finding]:
+    """The TG004 of ``origin`` reaching ``forbidden``: one finding, through the shortest
+    chain to a name no allow entry excuses; plus one per allow entry that excuses a chain
+    (those are no violation: they only mark the entry used, for TG005)."""
+    out: list[Finding] = []
+    reported = False
+    used: set[int] = set()
+    for (_length, _line, target, name), _same in sorted(candidates):
+        verdict = decide(policy, origin, name)
+        allow = (
+            -1
+            if verdict is None or verdict.allowed_by is None
+            else policy.allow.index(verdict.allowed_by)
+        )
+        if (allow == -1 and reported) or (allow != -1 and allow in used):
+            continue
+        path = [origin, *chain(target, name), name]
+        ref = edges[origin][target]
+        message = TG004.template.format(
+            importer=origin, imported=forbidden, chain=" -> ".join(path)
+        )
+        out.append(
+            Finding(
+                ref.line,
+                ref.column,
+                ref.statement_line,
+                TG004.code,
+                forbidden,
+                message,
+                allow,
+                tuple(path),
+            )
+        )
+        if allow == -1:
+            reported = True
+        else:
+            used.add(allow)
+    return out

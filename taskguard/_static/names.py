@@ -9,18 +9,26 @@ from collections.abc import Iterable
 
 
 def const_str(node: ast.AST | None) -> str | None:
-    """The value of a string expression Python can fold without running code, else None."""
-    if node is None:
-        return None
-    if isinstance(node, ast.Constant):
-        return node.value if isinstance(node.value, str) else None
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = const_str(node.left), const_str(node.right)
-        return None if left is None or right is None else left + right
-    if isinstance(node, ast.JoinedStr):
-        parts = [const_str(v) for v in node.values]
-        return None if any(p is None for p in parts) else "".join(p or "" for p in parts)
-    return None
+    """The value of a string expression Python can fold without running code, else None.
+
+    Iterative: ``"a" + "b" + ...`` nests as deep as the parser allows.
+    """
+    parts: list[str] = []
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, ast.Constant):
+            if not isinstance(item.value, str):
+                return None
+            parts.append(item.value)
+        elif isinstance(item, ast.BinOp) and isinstance(item.op, ast.Add):
+            pending.append(item.right)
+            pending.append(item.left)
+        elif isinstance(item, ast.JoinedStr):
+            pending.extend(reversed(item.values))
+        else:
+            return None
+    return "".join(parts)
 
 
 def const_names(node: ast.AST | None) -> tuple[str, ...] | None:
@@ -38,17 +46,6 @@ def const_names(node: ast.AST | None) -> tuple[str, ...] | None:
             out.append(value)
         return tuple(out)
     return None
-
-
-def type_checking_test(test: ast.expr) -> int:
-    """1 for ``TYPE_CHECKING``/``x.TYPE_CHECKING``, -1 for their negation, else 0."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return -type_checking_test(test.operand)
-    if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
-        return 1
-    if isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING":
-        return 1
-    return 0
 
 
 # What a qualified name (see ``_Analyzer.qualify``) is, for the expression pass. Calls of

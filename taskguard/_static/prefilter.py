@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from taskguard._policy import Policy
+from taskguard._static.members import other_names
 from taskguard._static.names import ancestors as _ancestors
 
 # Byte values, as indexing ``bytes`` gives them.
@@ -209,9 +210,10 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
     segments of the patterns below it.
 
     The statements are a superset, searched on the import region: ``import`` followed by a
-    list of dotted names in which one starts with the head (``import os, urllib``), or
-    ``from <parent> import`` for an ancestor of two or more segments
-    (``from concurrent import futures``). Blanks include backslash continuations.
+    list of dotted names in which one starts with the head (``import os, urllib``),
+    ``from <parent> import`` for an ancestor of two or more segments (``from concurrent
+    import futures``), or a star import from an ancestor (``from concurrent.futures import
+    *``, which may bind the member itself). Blanks include backslash continuations.
     """
     patterns = tuple(patterns)
     ancestors = _ancestors(patterns)
@@ -223,10 +225,14 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
         mine = [a for a in ancestors if a.partition(".")[0] == head]
         alternatives = [rb"\bimport%s+%s%s(?![\w])" % (blank, names, re.escape(head.encode()))]
         for ancestor in mine:
+            # ``from concurrent import futures`` binds an ancestor...
             parent = ancestor.rpartition(".")[0]
             if parent:
                 spelled = dotted.join(re.escape(part.encode()) for part in parent.split("."))
                 alternatives.append(rb"\bfrom%s+%s%s+import\b" % (blank, spelled, blank))
+            # ... and ``from concurrent.futures import *`` may bind the member itself.
+            spelled = dotted.join(re.escape(part.encode()) for part in ancestor.split("."))
+            alternatives.append(rb"\bfrom%s+%s%s+import[\s\\(]*\*" % (blank, spelled, blank))
         groups = tuple(
             tuple(part.encode() for part in pattern.split(".") if part not in ("*", "**"))
             for pattern in patterns
@@ -281,9 +287,15 @@ class Prefilter:
         # Per mode (substring / whole identifier): the groups that can make a file relevant,
         # for modules outside protected packages and for protected ones.
         self.groups: dict[tuple[bool, bool], tuple[Group, ...]] = {}
+        # A member named by an entry is also importable from its defining module (see
+        # members.other_names): those names are patterns here too.
+        dispatch_patterns = policy.dispatch_modules + tuple(other_names(policy.dispatch_modules))
+        forbidden_patterns = policy.forbidden_in_protected + tuple(
+            other_names(policy.forbidden_in_protected)
+        )
         for exact in (False, True):
-            dispatch = _needle_groups(policy.dispatch_modules, exact=exact)
-            forbidden = _needle_groups(policy.forbidden_in_protected, exact=exact)
+            dispatch = _needle_groups(dispatch_patterns, exact=exact)
+            forbidden = _needle_groups(forbidden_patterns, exact=exact)
             # First-party names only come from the bytes; relative imports are found apart.
             roots = tuple(
                 Group(segments, "")
@@ -296,9 +308,7 @@ class Prefilter:
         # statement naming one may bind a name whose attribute chains reach the pattern, so
         # the file is analysed whatever else its bytes hold.
         self.chains: dict[bool, tuple[ChainHead, ...]] = {
-            protected: _chain_heads(
-                policy.dispatch_modules + (policy.forbidden_in_protected if protected else ())
-            )
+            protected: _chain_heads(dispatch_patterns + (forbidden_patterns if protected else ()))
             for protected in (False, True)
         }
         self.needles: dict[tuple[bool, bool], tuple[Needles, ...]] = {

@@ -59,6 +59,13 @@ class Record(NamedTuple):
     suppressions: tuple[Suppression, ...]
     imports: tuple[ImportRef, ...] | None  # None: nobody asked for them, or the file failed
 
+    def analysis_failed(self) -> bool:
+        """Whether the analysis itself failed (TG900 "could not analyse": the process died,
+        or a bug of the checker), which says nothing lasting about the file."""
+        return any(
+            f.code == "TG900" and f.message.startswith("could not analyse ") for f in self.findings
+        )
+
     def matters(self, graph: bool) -> bool:
         """Whether the run needs this record: it has something to report, or feeds TG004."""
         return graph or bool(self.findings) or bool(self.suppressions)
@@ -99,9 +106,12 @@ class CheckResult:
     With a baseline (``check(baseline=True)`` and the file present), ``violations`` holds
     the failures only (new violations, and TG005 for stale baseline entries), ``baselined``
     the violations the baseline accepted, and ``baseline`` the file, as reports show paths.
+    ``empty_reason`` says why no file was judged (the paths, ``exclude``, ``root-packages``)
+    when ``files_checked`` is 0, and is empty otherwise: a run that checked nothing is no
+    pass (the CLI exits 2).
     """
 
-    __slots__ = ("baseline", "baselined", "files_checked", "violations")
+    __slots__ = ("baseline", "baselined", "empty_reason", "files_checked", "violations")
 
     def __init__(
         self,
@@ -109,14 +119,22 @@ class CheckResult:
         files_checked: int,
         baselined: tuple[Violation, ...] = (),
         baseline: str | None = None,
+        empty_reason: str = "",
     ) -> None:
         self.violations = violations
         self.files_checked = files_checked
         self.baselined = baselined
         self.baseline = baseline
+        self.empty_reason = empty_reason
 
     def _fields(self) -> tuple[Any, ...]:
-        return (self.violations, self.files_checked, self.baselined, self.baseline)
+        return (
+            self.violations,
+            self.files_checked,
+            self.baselined,
+            self.baseline,
+            self.empty_reason,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CheckResult):
@@ -132,6 +150,8 @@ class CheckResult:
             if self.baseline is not None
             else ""
         )
+        if self.empty_reason:
+            extra += f", empty_reason={self.empty_reason!r}"
         return (
             f"CheckResult(violations={self.violations!r}, files_checked={self.files_checked}"
             f"{extra})"

@@ -173,8 +173,18 @@ def _run_check(  # noqa: PLR0917 - one private call site
         violations = [v for v in violations if v.code in codes]
         baselined = [v for v in baselined if v.code in codes]
     files_checked = sum(len(listing.names) for listing in scope.reported.values())
+    empty = ""
+    if not files_checked:
+        # Imported here: only a run that found nothing looks again, to say why.
+        from taskguard._static.empty import why_nothing
+
+        empty = why_nothing(scope.targets, policy, scope.root, cwd)
     return CheckResult(
-        tuple(sorted(violations)), files_checked, tuple(sorted(baselined)), baseline_shown
+        tuple(sorted(violations)),
+        files_checked,
+        tuple(sorted(baselined)),
+        baseline_shown,
+        empty_reason=empty,
     )
 
 
@@ -183,6 +193,7 @@ def _run_check(  # noqa: PLR0917 - one private call site
 
 class _Scope(NamedTuple):
     root: str  # the project root: cache keys and module names are relative to it
+    targets: list[str]  # the paths asked for, absolute
     whole: bool  # the paths cover the whole project (so stale allow entries can be told)
     reported: dict[str, Listing]  # per directory, the files the result is about
     listings: dict[str, Listing]  # the files whose records are needed (the whole project
@@ -200,7 +211,7 @@ def _scope(paths: Sequence[str | os.PathLike[str]] | None, policy: Policy) -> _S
     listings = reported
     if policy.indirect and not whole:
         listings = collect(walk([root], policy, root), dict(reported))
-    return _Scope(root, whole, reported, listings)
+    return _Scope(root, targets, whole, reported, listings)
 
 
 # --------------------------------------------------------------------------- 2. plan
@@ -333,10 +344,12 @@ def _analyse(
     if cache_root is None:
         return
     # A file written within the filesystem's timestamp granularity of our read could change
-    # again without its stamps changing: such "racy" files are not cached.
+    # again without its stamps changing: such "racy" files are not cached. Nor is a file
+    # whose analysis failed (a worker killed, a checker bug): that says nothing about it.
     racy_after = time.time_ns() - _cache.RACY_NS
     for f, record, (rewrite, j) in zip(plan.todo, fresh, plan.slots, strict=True):
-        rewrite.kept[j] = record if f.mtime_ns < racy_after else None
+        keep = f.mtime_ns < racy_after and not record.analysis_failed()
+        rewrite.kept[j] = record if keep else None
     if syntax is not None and syntax.learned:
         syntax.known.update(syntax.learned)
         _cache.save_syntax(cache_root, syntax.known)

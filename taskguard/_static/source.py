@@ -10,8 +10,11 @@ import ast
 import io
 import os
 import re
+import sys
+import threading
 import tokenize
 import warnings
+from types import FrameType
 from typing import NamedTuple, TypeVar
 
 from taskguard._cache import digest
@@ -38,10 +41,148 @@ from taskguard._static.suppress import suppressions
 Failure = tuple[int, int, str]
 _Located = TypeVar("_Located", Finding, ImportRef)
 
+
 # What a parse can raise for a file Python cannot compile: SyntaxError (decode errors and
 # unknown coding cookies included), ValueError (a NUL byte, before 3.12), RecursionError (too
-# deeply nested), MemoryError.
-PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+# deeply nested), MemoryError; ParserCrash when the parser took its process down.
+class ParserCrash(Exception):
+    """The parser killed the (forked) process that ran it: ``how`` says how."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ParserCrash, (self.how,))
+
+
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, ParserCrash)
+
+# 3.10 builds the syntax tree's Python objects without a depth check: an attribute, call or
+# subscript chain a hundred thousand long (which compile() refuses) overflows the C stack.
+# Its symbol-table pass does check, and runs the same parser, so it goes first there.
+_UNCHECKED_TREE = sys.version_info < (3, 11)
+# On 3.10 and 3.11 the depth limits of the parser and the symbol table scale with the
+# recursion limit minus the caller's own stack depth; 3.12 and later have fixed ones.
+_LIMIT_MOVES = sys.version_info < (3, 12)
+
+
+_ROOM_LOCK = threading.Lock()
+# Per thread inside a room: the room each asked for; the limit is the original one while no
+# thread is inside, else the largest asked for (rooms may overlap across threads).
+_ROOMS: dict[int, int] = {}
+_ORIGINAL_LIMIT: list[int] = []
+
+
+class _RecursionRoom:
+    """The recursion limit raised by the caller's stack depth inside the block, so that the
+    parser accepts what ``compile()`` accepts at the top of a program's stack, however deep
+    the checker was called from (3.10 and 3.11 only, unless ``always``: the analysis, whose
+    one recursion, through call arguments, is bounded by the 200 brackets Python allows)."""
+
+    __slots__ = ("_always", "_key", "_outer")
+
+    def __init__(self, *, always: bool = False) -> None:
+        self._always = always
+
+    def __enter__(self) -> None:
+        self._key = 0
+        if not (_LIMIT_MOVES or self._always):
+            return
+        depth = 0
+        frame: FrameType | None = sys._getframe()
+        while frame is not None:
+            depth += 1
+            frame = frame.f_back
+        self._key = threading.get_ident()
+        with _ROOM_LOCK:
+            if not _ROOMS:
+                _ORIGINAL_LIMIT[:] = [sys.getrecursionlimit()]
+            self._outer = _ROOMS.get(self._key)
+            _ROOMS[self._key] = _ORIGINAL_LIMIT[0] + depth + 50
+            sys.setrecursionlimit(max(_ROOMS.values()))
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._key:
+            return
+        with _ROOM_LOCK:
+            if self._outer is None:
+                del _ROOMS[self._key]
+            else:
+                _ROOMS[self._key] = self._outer
+            limit = max(_ROOMS.values()) if _ROOMS else _ORIGINAL_LIMIT[0]
+            sys.setrecursionlimit(limit)
+
+
+def _symtable(data: bytes, display: str) -> None:
+    """Run the parser and the symbol-table pass over ``data`` (CPython), keeping no tree."""
+    try:
+        import _symtable  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # pragma: no cover - not CPython
+        return
+    with _RecursionRoom():
+        _symtable.symtable(data, display, "exec")
+
+
+def _parse_outcome(source: tuple[bytes, str]) -> str:
+    """In a forked child: "" when ``ast.parse`` accepts ``source``, else why not."""
+    try:
+        with _RecursionRoom():
+            ast.parse(source[0], source[1])
+    except Exception as error:
+        return type(error).__name__
+    return ""
+
+
+def parse(data: bytes, display: str) -> ast.Module:
+    """``ast.parse(data)``, made safe: it raises one of :data:`PARSE_ERRORS`, never takes
+    the process down (:class:`ParserCrash` instead), and accepts the depth ``compile()``
+    accepts at the top of a stack.
+
+    On 3.10 the symbol-table pass runs first: it refuses a tree too deep to build
+    (RecursionError). When it refuses the file for another reason (a duplicate argument,
+    which ``ast.parse`` accepts), it may have stopped before a deep chain further down, so
+    ``ast.parse`` then runs in a forked child first; if that child crashes, so would this
+    process.
+    """
+    if _UNCHECKED_TREE:
+        try:
+            _symtable(data, display)
+        except (SyntaxError, ValueError):
+            from taskguard._static.isolate import Died, call_isolated, can_fork, settle
+
+            settle(0.2)  # a parse thread of an earlier file may not be reaped yet
+            if can_fork():
+                outcome = call_isolated(_parse_outcome, (data, display))
+                if isinstance(outcome, Died):
+                    raise ParserCrash(outcome.how) from None
+    try:
+        with _RecursionRoom():
+            return ast.parse(data, display)
+    except (RecursionError, MemoryError):
+        # The parser's depth limits count the caller's stack too (the C stack on 3.12 and
+        # later, where no recursion limit can be raised): a thread of its own starts at the
+        # bottom of a fresh stack, where the limits are those of a program's top level.
+        return _parse_in_thread(data, display)
+
+
+def _parse_in_thread(data: bytes, display: str) -> ast.Module:
+    outcome: list[ast.Module | BaseException] = []
+
+    def target() -> None:
+        try:
+            with _RecursionRoom():
+                outcome.append(ast.parse(data, display))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=target, name="taskguard-parse")
+    thread.start()
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _char_columns(data: bytes, located: list[_Located]) -> list[_Located]:
@@ -68,12 +209,18 @@ def _failure(failure: BaseException) -> Failure:
     line = getattr(failure, "lineno", None) or 1
     column = getattr(failure, "offset", None) or 1
     reason = getattr(failure, "msg", None) or str(failure) or type(failure).__name__
+    if isinstance(failure, RecursionError):
+        reason = f"too deeply nested for this Python's parser ({reason})"
+    elif isinstance(failure, MemoryError):
+        reason = f"out of memory while parsing ({reason})"
+    elif isinstance(failure, ParserCrash):
+        reason = f"Python's parser crashed on it ({failure.how})"
     return (line, column, str(reason))
 
 
-def _failed(failure: Failure, path: str, status: int = FAILED) -> Record:
+def _failed(failure: Failure, path: str, status: int = FAILED, action: str = "parse") -> Record:
     line, column, reason = failure
-    message = TG900.template.format(action="parse", path=path, error=reason)
+    message = TG900.template.format(action=action, path=path, error=reason)
     return Record(
         status, (Finding(line, column, line, TG900.code, None, message, -1, ()),), (), None
     )
@@ -84,6 +231,12 @@ def unreadable(display: str, exc: OSError) -> Record:
     return Record(FAILED, (Finding(1, 1, 1, TG900.code, None, message, -1, ()),), (), None)
 
 
+def crashed(display: str, how: str) -> Record:
+    """TG900 for a file whose analysis killed the process running it."""
+    reason = f"the process analysing it died ({how})"
+    return _failed((1, 1, reason), display, action="analyse")
+
+
 def _syntax_exception(data: bytes, display: str) -> BaseException | None:
     """Why ``data`` does not parse, or None: ``ast.parse``'s verdict, without its tree.
 
@@ -92,23 +245,16 @@ def _syntax_exception(data: bytes, display: str) -> BaseException | None:
     parser (same decoding, coding cookies and BOM) and keeps only a small table, so it is the
     cheap test. It also rejects some programs that parse but do not compile (a duplicate
     argument, ``nonlocal`` at module level, ``import *`` in a function); for those, and for
-    any failure, ``ast.parse`` decides, so the answer is exactly that of a full parse. (The
-    two nesting limits near 3,000 levels differ by a few levels; ``ast.parse``'s own limit
-    already moves with the caller's stack depth.)
+    any failure, :func:`parse` decides, so the answer is exactly that of a full parse.
     """
     try:
-        import _symtable  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # pragma: no cover - not CPython
+        _symtable(data, display)
+    except PARSE_ERRORS:
         pass
     else:
-        try:
-            _symtable.symtable(data, display, "exec")
-        except PARSE_ERRORS:
-            pass
-        else:
-            return None
+        return None
     try:
-        ast.parse(data, display)
+        parse(data, display)
     except PARSE_ERRORS as error:
         return error
     return None
@@ -225,25 +371,46 @@ def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
     # The prefilter mode's TG004 graph may parse a file only up to its last import statement
     # (see Prefilter.prefix_end): a syntax error after it then goes unreported.
     cut = prefilter.prefix_end(data, protected) if prefilter and not parse_all and graph else None
-    if cut is not None:
-        try:
-            tree = ast.parse(data[:cut], display)
-            status = PREFIX
-        except PARSE_ERRORS:
-            pass
-    if tree is None:
-        try:
-            tree = ast.parse(data, display)
-        except PARSE_ERRORS as error:
-            return _failed(_failure(error), display)
+    try:
+        if cut is not None:
+            try:
+                tree = parse(data[:cut], display)
+                status = PREFIX
+            except PARSE_ERRORS:
+                pass
+        if tree is None:
+            tree = parse(data, display)
+    except PARSE_ERRORS as error:
+        return _failed(_failure(error), display)
+    except Exception as error:
+        # Anything else the parser raises: this file is TG900, the others are still judged.
+        return _failed((1, 1, f"{type(error).__name__}: {error}"), display)
+    try:
+        with _RecursionRoom(always=True):
+            return _analyse_tree(tree, data, task, job, status)
+    except Exception as error:
+        # A bug of the checker: TG900 for this file, not a traceback that loses the report.
+        return _failed((1, 1, f"{type(error).__name__}: {error}"), display, action="analyse")
+
+
+def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: int) -> Record:
+    policy, prefilter, graph = job.policy, job.prefilter, job.graph
+    module = task.module
+    protected = policy.is_protected(module)
     package = module if task.is_package else module.rpartition(".")[0]
     walk = prefilter is None or prefilter.expressions_matter(data, protected)
-    analyzer = Analyzer(policy, module, package, walk_expressions=walk, graph=graph)
+    # Every way of spelling TYPE_CHECKING names it, in ASCII or (NFKC) in non-ASCII text.
+    spelled = not data.isascii() or b"TYPE_CHECKING" in data
+    analyzer = Analyzer(
+        policy, module, package, walk_expressions=walk, graph=graph, type_checking=spelled
+    )
     analyzer.run(tree)
-    if not walk and analyzer.prefix_aliases:
-        # A name bound to a module above a pattern: its attribute chains need the
-        # expression pass after all (rare; the statement pass is what finds out).
-        analyzer = Analyzer(policy, module, package, walk_expressions=True, graph=graph)
+    if not walk and analyzer.needs_expressions():
+        # A name bound to a module above a pattern (or a star import of one): its attribute
+        # chains need the expression pass after all (the statement pass is what finds out).
+        analyzer = Analyzer(
+            policy, module, package, walk_expressions=True, graph=graph, type_checking=spelled
+        )
         analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
     found = suppressions(data) if b"taskguard" in data else ()
@@ -271,9 +438,16 @@ def read(path: str, size: int) -> bytes:
 
 
 def analyze_file(task: Task, job: Job) -> Record:
-    """The record of one file on disk (TG900 when it cannot be read)."""
+    """The record of one file on disk (TG900 when it cannot be read or analysed)."""
     try:
         data = read(task.path, task.size)
     except OSError as exc:
         return unreadable(task.display, exc)
-    return analyze_bytes(data, task, job)
+    except MemoryError:
+        return _failed((1, 1, "out of memory while reading it"), task.display, action="read")
+    try:
+        return analyze_bytes(data, task, job)
+    except Exception as error:
+        # The prefilter's turn (the parse and the analysis have their own): the same rule.
+        reason = f"{type(error).__name__}: {error}"
+        return _failed((1, 1, reason), task.display, action="analyse")

@@ -283,6 +283,10 @@ def test_deadline_exceeded_is_retried_and_never_duplicates(emu: Emulator) -> Non
     assert logs[1]["code"] == "DEADLINE_EXCEEDED"
     assert logs[-1]["event"] == "tasks.enqueue_http_task.created"
     # The delayed first call is still served after its client gave up: wait it out, then count.
+    deadline = time.monotonic() + 10
+    while emu.rpcs_received("CreateTask") < 2:  # the held first call may start late
+        assert time.monotonic() < deadline, emu.rpcs_received("CreateTask")
+        time.sleep(0.005)
     emu.wait_rpcs_idle(timeout=10)
     assert emu.rpcs_received("CreateTask") == 2
     assert list(stored(emu)) == [name]

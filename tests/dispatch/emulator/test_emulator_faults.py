@@ -97,6 +97,13 @@ def test_fault_arguments_are_checked(emulator, call, message):
 # --- the calls it serves: a public hook instead of sleeping --------------------------------
 
 
+def _wait_received(emulator, method, count, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while emulator.rpcs_received(method) < count:
+        assert time.monotonic() < deadline, f"{count} {method} call(s) never arrived"
+        time.sleep(0.005)
+
+
 def test_calls_are_counted_on_arrival_and_while_held(client, paused, emulator):
     before = emulator.rpcs_received()
     assert emulator.rpcs_in_flight() == 0
@@ -105,6 +112,7 @@ def test_calls_are_counted_on_arrival_and_while_held(client, paused, emulator):
     with pytest.raises(gexc.DeadlineExceeded):
         client.create_task(parent=paused, task={"name": name, **http_task(URL)}, timeout=0.2)
     # The client gave up; the call is still on the server, held, and counted there.
+    _wait_received(emulator, "CreateTask", 1)
     assert emulator.rpcs_in_flight("CreateTask") == 1
     assert emulator.rpcs_in_flight() == 1
     assert emulator.rpcs_in_flight("GetTask") == 0
@@ -119,7 +127,7 @@ def test_wait_rpcs_idle_returns_once_a_held_call_has_landed(client, paused, emul
     name = f"{paused}/tasks/late-idle"
     with pytest.raises(gexc.DeadlineExceeded):
         client.create_task(parent=paused, task={"name": name, **http_task(URL)}, timeout=0.1)
-    assert emulator.rpcs_in_flight("CreateTask") == 1
+    _wait_received(emulator, "CreateTask", 1)  # on a loaded machine it may start late
     emulator.wait_rpcs_idle(timeout=10)
     # Nothing more is being served: the late call has taken effect, no poll needed.
     assert emulator.rpcs_in_flight() == 0
@@ -140,14 +148,12 @@ def test_failed_and_unknown_calls_are_answered_and_released(client, paused, emul
 
 
 def test_wait_rpcs_idle_wakes_when_the_last_call_ends(client, paused, emulator):
-    emulator.delay_next(3, 0.3)
+    emulator.delay_next(3, 0.3, method="GetQueue")
     threads = [threading.Thread(target=client.get_queue, kwargs={"name": paused}) for _ in range(3)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 10
-    while emulator.rpcs_received("GetQueue") < 3:
-        assert time.monotonic() < deadline, "the calls never reached the emulator"
-        time.sleep(0.005)
+    _wait_received(emulator, "GetQueue", 3)
+    assert emulator.rpcs_in_flight("GetQueue") >= 1  # each is held 0.3 s from its arrival
     emulator.wait_rpcs_idle(timeout=10)
     assert emulator.rpcs_in_flight() == 0
     for thread in threads:
