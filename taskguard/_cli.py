@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="check imports against the [tool.taskguard] policy",
         description="Check first-party code against the [tool.taskguard] policy. Exit 0 when "
-        "clean, 1 on violations, 2 on a usage or configuration error.",
+        "clean, 1 on violations, 2 on a usage or configuration error or when no file was checked.",
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
     check.add_argument("--config", metavar="FILE", help="TOML file holding [tool.taskguard]")
@@ -182,16 +182,16 @@ def _check(args: argparse.Namespace) -> int:
         return _error(
             f"internal error: {type(exc).__name__}: {exc} (a bug in taskguard: please report it)"
         )
+    if result.files_checked == 0:
+        # Checking nothing is no pass, whatever the format: say which setting left every
+        # file out.
+        return _error(f"no files checked: {result.empty_reason}")
     return _report(args, result)
 
 
 def _report(args: argparse.Namespace, result: CheckResult) -> int:
     from taskguard._report import render
 
-    if result.files_checked == 0:
-        # Checking nothing is no pass, whatever the format: say which setting left every
-        # file out.
-        return _error(f"no files checked: {result.empty_reason}")
     output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
     sys.stdout.write(output)
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
@@ -235,6 +235,9 @@ def _write_baseline(args: argparse.Namespace) -> int:
         )
     except FileNotFoundError as exc:
         return _error(f"{exc.strerror}: {exc.filename}")
+    if raw.files_checked == 0:
+        # An empty run records nothing true: writing it would wipe the baseline.
+        return _error(f"no files checked: {raw.empty_reason}; {shown} was not written")
     keyed = _baseline.entries_for(raw.violations)
     new = _baseline.Baseline.of(entry for _v, entry in keyed if entry is not None)
     try:

@@ -772,6 +772,11 @@ def _guard_loader(loader: Any) -> Any | None:
 # --------------------------------------------------------------------------- finder
 
 
+# The names this thread's finder is asking the other finders for, while it is not on
+# sys.meta_path itself (wrapped by another hook).
+_finding: Final = threading.local()
+
+
 class _GuardFinder:
     """The ``sys.meta_path`` entry. Handles first-party names only."""
 
@@ -810,7 +815,26 @@ class _GuardFinder:
     ) -> ModuleSpec | None:
         # Only the finders after this one: never this one again, nor a stale copy of it.
         meta_path = sys.meta_path
-        after = meta_path[meta_path.index(self) + 1 :] if self in meta_path else list(meta_path)
+        try:
+            after = meta_path[meta_path.index(self) + 1 :]
+        except ValueError:
+            # Not on sys.meta_path itself: a hook wraps it (one that wraps every finder).
+            # Asking every finder asks that wrapper, so this finder, again: the inner ask
+            # of the same name answers None.
+            busy: set[str] = _finding.__dict__.setdefault("names", set())
+            if fullname in busy:
+                return None
+            busy.add(fullname)
+            try:
+                return self._ask(list(meta_path), fullname, path, target)
+            finally:
+                busy.discard(fullname)
+        return self._ask(after, fullname, path, target)
+
+    @staticmethod
+    def _ask(
+        after: list[Any], fullname: str, path: Any, target: types.ModuleType | None
+    ) -> ModuleSpec | None:
         for finder in after:
             if finder.__class__ is _GuardFinder:
                 continue
@@ -902,8 +926,6 @@ _EXEC_TRAMPOLINE: Final = _bootstrap._call_with_frames_removed.__code__
 # The import system's frames that hold the module being executed (``module``): a loader
 # calling ``exec`` itself, with the namespace in an expression, is found through them.
 _LOADING_CODES: Final = frozenset({_bootstrap._load_unlocked.__code__, _bootstrap._exec.__code__})
-# How far up from ``exec`` the import system's frame may be (loader wrappers nest).
-_ADOPT_DEPTH: Final = 12
 _watching = False
 
 
@@ -944,7 +966,9 @@ def _adopt(frame: types.FrameType | None) -> None:
     ``exec``), if it is not guarded yet."""
     namespace = None
     depth = 0
-    while frame is not None and depth < _ADOPT_DEPTH:
+    # No limit on how far up: loader wrappers nest as deep as their authors like (an APM
+    # agent around typeguard around a reloader); the nearest loading frame is the module.
+    while frame is not None:
         frame_code = frame.f_code
         if frame_code is _EXEC_TRAMPOLINE and depth == 0:
             args = frame.f_locals.get("args")
@@ -966,6 +990,14 @@ def _adopt(frame: types.FrameType | None) -> None:
     guard = _active
     if guard is not None and isinstance(name, str) and guard._guardable(name):
         namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))
+
+
+def _remove_finder(finder: _GuardFinder) -> None:
+    """Take ``finder`` out of ``sys.meta_path`` by identity: ``list.remove`` compares with
+    ``==``, and a proxy that wraps it (``wrapt.ObjectProxy``) compares equal to it."""
+    meta_path = sys.meta_path
+    if any(entry is finder for entry in meta_path):
+        meta_path[:] = [entry for entry in meta_path if entry is not finder]
 
 
 # --------------------------------------------------------------------------- the guard
@@ -1019,8 +1051,7 @@ class Guard:
         """Remove the finder from ``sys.meta_path``; guarded modules stop checking."""
         global _active
         with _lock:
-            while self._finder in sys.meta_path:
-                sys.meta_path.remove(self._finder)
+            _remove_finder(self._finder)
             if _active is self:
                 _active = None
                 _verified.clear()
@@ -1083,8 +1114,7 @@ class Guard:
         with _lock:
             if _active is not self or (sys.meta_path and sys.meta_path[0] is self._finder):
                 return
-            while self._finder in sys.meta_path:
-                sys.meta_path.remove(self._finder)
+            _remove_finder(self._finder)
             sys.meta_path.insert(0, self._finder)
 
     def _guardable(self, name: str) -> bool:

@@ -420,9 +420,19 @@ def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
 # --------------------------------------------------------------------------- loading
 
 
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when it is a symlink loop (which
+    ``resolve()`` raises for, as RuntimeError before Python 3.13): the loop is then reported
+    where the file is read, not as a crash here."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def find_pyproject(start: Path) -> Path | None:
     """The nearest ``pyproject.toml`` at or above ``start``."""
-    start = start.resolve()
+    start = _resolved(start)
     here = start if start.is_dir() else start.parent
     for directory in (here, *here.parents):
         candidate = directory / "pyproject.toml"
@@ -735,7 +745,7 @@ def load_policy(
     """
     start, source = locate_policy(path, config=config)
     if source is None:
-        root = (start if start.is_dir() else start.parent).resolve()
+        root = _resolved(start if start.is_dir() else start.parent)
         return policy_from_table({}, project_root=root)
     return policy_from_document(read_toml(source), source, explicit=config is not None)
 
@@ -746,7 +756,7 @@ def locate_policy(
     """The start directory of :func:`load_policy` and the TOML file it reads (None: none)."""
     start = Path(path) if path is not None else Path.cwd()
     if config is not None:
-        source = Path(config).resolve()
+        source = _resolved(Path(config))
         if not source.is_file():
             raise PolicyError([("--config", f"no such file: {config}")])
         return start, source

@@ -44,6 +44,10 @@ class _State:
         self.policy: Policy | None = None
         self.guard: _hook.Guard | None = None
         self.owned = False
+        # The program installed the guard (`taskguard run`'s bootstrap, or code that ran
+        # pytest.main() under it) and no enclosing session listens to it: this session
+        # enforces and reports it as its own, but leaves it installed and in its mode.
+        self.adopted = False
         # Installed at plugin registration, before the command line was parsed: the
         # mode is settled (and "off" uninstalls it) once pytest knows it.
         self.settled = False
@@ -87,7 +91,25 @@ class _State:
 
     @property
     def enforcing(self) -> bool:
-        return self.owned and self.mode == "error"
+        return (self.owned or self.adopted) and self.mode == "error"
+
+
+# The guards a session in this process listens to: a nested session (pytester in-process)
+# leaves a claimed guard to the session that claimed it.
+_claimed: list[_hook.Guard] = []
+
+
+def _claim(state: _State, guard: _hook.Guard) -> None:
+    _hook.add_listener(guard, state.record)
+    _claimed.append(guard)
+
+
+def _release(state: _State, guard: _hook.Guard) -> None:
+    _hook.remove_listener(guard, state.record)
+    for index, claimed in enumerate(_claimed):
+        if claimed is guard:
+            del _claimed[index]
+            break
 
 
 _STATE = pytest.StashKey[_State]()
@@ -254,9 +276,16 @@ def _start(config: pytest.Config) -> _State:
     active = _hook.active_guard()
     if active is not None:
         # An enclosing session (pytester in-process) or the program already installed one:
-        # leave it alone, this session does not manage it.
+        # this session does not manage it.
         state.guard = active
         state.mode = active.mode
+        if not any(claimed is active for claimed in _claimed):
+            # The program's own (`taskguard run -- pytest`): no session listens to it, so
+            # this one enforces it, or a swallowed violation would fail no test.
+            state.policy = active.policy
+            state.adopted = True
+            _claim(state, active)
+            _judge_unguarded(state, acknowledged)
         return state
     _own(state, _load_policy(config), mode)
     _judge_unguarded(state, acknowledged)
@@ -266,7 +295,7 @@ def _start(config: pytest.Config) -> _State:
 def _own(state: _State, policy: Policy, mode: str | None) -> None:
     state.policy = policy
     guard, _created = _hook.install_quietly(policy, mode=mode)
-    _hook.add_listener(guard, state.record)
+    _claim(state, guard)
     state.guard = guard
     state.mode = guard.mode
     state.owned = True
@@ -283,7 +312,7 @@ def _settle(state: _State) -> None:
     if guard is None or not state.owned:
         return
     if mode == "off":
-        _hook.remove_listener(guard, state.record)
+        _release(state, guard)
         guard.uninstall()
         state.guard, state.owned, state.mode = None, False, "off"
         state.take()  # nothing is enforced in this session
@@ -325,26 +354,34 @@ def pytest_collection(session: pytest.Session) -> None:
 def _front(config: pytest.Config) -> None:
     # pytest's assertion rewriter and other import hooks insert themselves at index 0.
     state = config.stash.get(_STATE, None)
-    if state is not None and state.owned and state.guard is not None:
+    if state is not None and (state.owned or state.adopted) and state.guard is not None:
         _hook.ensure_first(state.guard)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is not None and state.owned and state.guard is not None:
-        _hook.remove_listener(state.guard, state.record)
-        state.guard.uninstall()
+    if state is not None and (state.owned or state.adopted) and state.guard is not None:
+        _release(state, state.guard)
+        if state.owned:
+            state.guard.uninstall()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(_STATE, None)
     if state is None or state.guard is None:
+        active = _hook.active_guard()
+        if active is not None:  # --taskguard-mode=off under `taskguard run`: still blocking
+            return [
+                "taskguard: runtime guard off in this session; the program's guard is "
+                f"installed (mode {active.mode})"
+            ]
         return ["taskguard: runtime guard off"]
     guard = state.guard
-    if not state.owned:
+    if not state.owned and not state.adopted:
         return [f"taskguard: runtime guard installed outside this session (mode {guard.mode})"]
+    by = ", installed by the program" if state.adopted else ""
     lines = [
-        f"taskguard: runtime guard on (mode {guard.mode}), enforcing "
+        f"taskguard: runtime guard on (mode {guard.mode}{by}), enforcing "
         f"{_count(len(guard.policy.protected), 'protected pattern')} and "
         f"{_count(len(guard.policy.dispatch_modules), 'dispatch-module pattern')}"
     ]
@@ -390,7 +427,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     if state is not None:
         state.drop()  # anything between two tests belongs to neither
         state.where = item.nodeid
-        if state.owned and state.guard is not None:
+        if (state.owned or state.adopted) and state.guard is not None:
             _hook.ensure_first(state.guard)  # code under test may have moved the finder
     try:
         return (yield)
@@ -649,7 +686,7 @@ def pytest_collection_modifyitems(
     if explicit is False or (explicit is None and not _check_ini(config)):
         return
     state = config.stash.get(_STATE, None)
-    if state is not None and state.guard is not None and not state.owned:
+    if state is not None and state.guard is not None and not (state.owned or state.adopted):
         return  # a nested session (pytester in-process): the enclosing one checks
     if explicit is None and any("::" in str(arg) for arg in config.args):
         return  # the user picked single tests

@@ -94,10 +94,13 @@ def _describe(
     for entry in entries:
         name = entry.name
         try:
-            if entry.is_dir():
-                subdirs.append((name, entry.is_symlink()))
-                continue
-        except OSError:  # pragma: no cover - racing deletion
+            is_dir = entry.is_dir()
+        except OSError:
+            # A symlink loop (ELOOP): a ".py" one is read, and fails, as TG900 says, like a
+            # dangling symlink; skipping it would be silent.
+            is_dir = False
+        if is_dir:
+            subdirs.append((name, entry.is_symlink()))
             continue
         if name.endswith(".py"):
             names.append(name)
@@ -172,7 +175,8 @@ def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[st
         rel_target = relpath(target)
         if rel_target is None or inside_excluded(rel_target):
             continue
-        if os.path.isfile(target):
+        # Not only a regular file: a FIFO named on the command line is read, and is TG900.
+        if os.path.exists(target) and not os.path.isdir(target):
             if not target.endswith(".py") or excluded(rel_target, False):
                 continue
             named = module_name(rel_target, policy)

@@ -36,7 +36,7 @@ def why_nothing(targets: Sequence[str], policy: Policy, root: str, cwd: str) -> 
     foreign: list[str] = []
     for target in targets:
         candidates: list[tuple[str, bool]] = []  # (path relative to root, in a skipped dir)
-        if os.path.isfile(target):
+        if os.path.isfile(target) and target.endswith(".py"):
             candidates.append((os.path.relpath(target, root), False))
         for directory, dirs, files in os.walk(target):
             rel_dir = os.path.relpath(directory, root)

@@ -80,7 +80,10 @@ class ExpressionPass(Judge):
             return target
         if node is not None and id(node) in self.bindings.local_refs:
             return None  # a parameter, a local variable, a nested def...: not the builtin
-        if name in self.bindings.module_bound:
+        if node is not None:
+            if id(node) in self.bindings.hidden_refs:
+                return None  # the module's own binding of the name has run by now
+        elif name in self.bindings.module_bound:
             return None
         if name == "__builtins__":
             return "__builtins__"
@@ -395,7 +398,7 @@ class ExpressionPass(Judge):
         if (
             target is None
             or id(node) in self.bindings.local_refs
-            or node.id in self.bindings.module_bound
+            or id(node) in self.bindings.hidden_refs
         ):
             return
         verdict = self.verdict(target)

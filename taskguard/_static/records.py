@@ -34,6 +34,12 @@ class Finding(NamedTuple):
     chain: tuple[str, ...]  # the TG004 import chain; empty for the other codes
 
 
+# What a file's bytes hold when it has a suppression directive, in every spelling the
+# suppressions module recognises (``taskguard``, ``TaskGuard``, ``TASKGUARD``...): the
+# prefilter passes such a file, the analysis tokenizes only such a file.
+DIRECTIVE_NEEDLES = (b"askguard", b"askGuard", b"ASKGUARD")
+
+
 class Suppression(NamedTuple):
     """One ``# taskguard: ...`` comment."""
 
@@ -106,6 +112,7 @@ class CheckResult:
     With a baseline (``check(baseline=True)`` and the file present), ``violations`` holds
     the failures only (new violations, and TG005 for stale baseline entries), ``baselined``
     the violations the baseline accepted, and ``baseline`` the file, as reports show paths.
+
     ``empty_reason`` says why no file was judged (the paths, ``exclude``, ``root-packages``)
     when ``files_checked`` is 0, and is empty otherwise: a run that checked nothing is no
     pass (the CLI exits 2).

@@ -13,7 +13,9 @@ builtin. Python decides this statically, and so does :func:`scan`:
 - a comprehension's targets are its own (its first iterable is evaluated outside it), but an
   assignment expression in it binds in the enclosing function;
 - names bound at module level, or declared ``global`` and bound in a function, are the
-  module's: they hide a builtin everywhere.
+  module's. Unlike a local, a module's name is looked up when it is read, and until it is
+  bound the read finds the builtin: a module's binding hides a builtin only from the reads
+  it surely precedes (see ``Bindings.hidden_refs``).
 """
 
 from __future__ import annotations
@@ -51,10 +53,17 @@ class _Scope:
 class Bindings:
     """The result of :func:`scan`."""
 
-    __slots__ = ("_counts", "_kinds", "local_refs", "module_bound")
+    __slots__ = ("_counts", "_kinds", "hidden_refs", "local_refs", "module_bound")
 
     def __init__(self) -> None:
         self.module_bound: set[str] = set()
+        # id() of every Name node (of a name of interest) read where the module's own binding
+        # has surely run: a top-level import, def, class or assignment of the name in an
+        # earlier top-level statement (or, for a read in a function, that same one), with no
+        # star import between them and no ``del`` of the name anywhere. Any other binding
+        # (in a branch, a loop, a ``try``, a function declaring it ``global``, after the
+        # read) may not have run: the read may find the builtin.
+        self.hidden_refs: set[int] = set()
         # id() of every Name node (of a name of interest) read where a function, lambda,
         # comprehension or class scope binds it: neither a module global nor a builtin.
         self.local_refs: set[int] = set()
@@ -127,124 +136,243 @@ def scan(tree: ast.Module, interest: frozenset[str]) -> Bindings:
     out = Bindings()
     module = _Scope(None, _MODULE)
     scopes = [module]
-    reads: list[tuple[ast.Name, _Scope]] = []
-    stack: list[tuple[ast.AST, _Scope]] = [(tree, module)]
+    reads: list[tuple[ast.Name, _Scope, int]] = []
+    stack: list[tuple[ast.AST, _Scope]] = []
+    sure = _sure_bindings(tree.body)
+    stars: list[int] = []  # the top-level statements holding a star import
+    deleted: set[str] = set()
+    foreign_star = False  # a star import from a module other than typing's
 
     def bind(scope: _Scope, name: str, kind: str | None = None) -> None:
         scope.bound.add(name)
         out._count(name, kind)
 
-    while stack:
-        node, scope = stack.pop()
-        kind = type(node)
-        if kind is ast.Name:
-            assert isinstance(node, ast.Name)
-            if type(node.ctx) is ast.Load:
-                if node.id in interest:
-                    reads.append((node, scope))
-            else:
-                bind(scope, node.id)
-            continue
-        if kind in _FUNCTIONS or kind is ast.Lambda:
-            function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda = node  # type: ignore[assignment]
-            inner = _Scope(scope, _FUNCTION)
-            scopes.append(inner)
-            for name in _parameters(function.args):
-                bind(inner, name)
-            args = function.args
-            outside: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d)]
-            if kind is ast.Lambda:
-                stack.append((function.body, inner))  # type: ignore[arg-type]
-            else:
-                assert not isinstance(function, ast.Lambda)
-                bind(scope, function.name)
-                outside += function.decorator_list
-                outside += [a.annotation for a in _all_args(args) if a.annotation is not None]
-                if function.returns is not None:
-                    outside.append(function.returns)
-                stack.extend((statement, inner) for statement in reversed(function.body))
-            stack.extend((item, scope) for item in reversed(outside))
-            continue
-        if kind is ast.ClassDef:
-            assert isinstance(node, ast.ClassDef)
-            bind(scope, node.name)
-            body = _Scope(scope, _CLASS)
-            stack.extend((statement, body) for statement in reversed(node.body))
-            outside = [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
-            stack.extend((item, scope) for item in reversed(outside))
-            continue
-        if kind in _COMPREHENSIONS:
-            generators = node.generators  # type: ignore[attr-defined]
-            inner = _Scope(scope, _COMPREHENSION)
-            stack.append((generators[0].iter, scope))
-            for i, generator in enumerate(generators):
-                names: list[ast.Name] = []
-                _targets(generator.target, names)
-                for name_node in names:
-                    bind(inner, name_node.id)
-                if i:
-                    stack.append((generator.iter, inner))
-                stack.extend((test, inner) for test in generator.ifs)
-            if kind is ast.DictComp:
-                stack.append((node.key, inner))  # type: ignore[attr-defined]
-                stack.append((node.value, inner))  # type: ignore[attr-defined]
-            else:
-                stack.append((node.elt, inner))  # type: ignore[attr-defined]
-            continue
-        if kind is ast.NamedExpr:
-            assert isinstance(node, ast.NamedExpr)
-            owner = scope
-            while owner.kind == _COMPREHENSION and owner.parent is not None:
-                # A comprehension's walrus binds in the enclosing function (or module).
-                owner = owner.parent
-            bind(owner, node.target.id)
-            stack.append((node.value, scope))
-            continue
-        if kind is ast.Import or kind is ast.ImportFrom:
-            assert isinstance(node, (ast.Import, ast.ImportFrom))
-            for alias in node.names:
-                if alias.name == "*":
-                    if isinstance(node, ast.ImportFrom) and node.module in TYPING_MODULES:
-                        bind(scope, "TYPE_CHECKING", _FLAG)
-                    continue
-                bound = alias.asname or alias.name.partition(".")[0]
-                bind(scope, bound, _import_kind(node, alias))
-            continue
-        if kind is ast.Global:
-            scope.globals.update(node.names)  # type: ignore[attr-defined]
-            continue
-        if kind is ast.Nonlocal:
-            scope.nonlocals.update(node.names)  # type: ignore[attr-defined]
-            continue
-        if kind is ast.Assign:
-            assert isinstance(node, ast.Assign)
-            value = node.value
-            if (
-                len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "TYPE_CHECKING"
-                and isinstance(value, ast.Constant)
-                and value.value is False
-            ):
-                bind(scope, "TYPE_CHECKING", _FLAG)
+    # One top-level statement at a time, so that every read knows which one holds it.
+    for top, statement in enumerate(tree.body):
+        stack.append((statement, module))
+        while stack:
+            node, scope = stack.pop()
+            kind = type(node)
+            if kind is ast.Name:
+                assert isinstance(node, ast.Name)
+                if type(node.ctx) is ast.Load:
+                    if node.id in interest:
+                        reads.append((node, scope, top))
+                else:
+                    if type(node.ctx) is ast.Del:
+                        deleted.add(node.id)
+                    bind(scope, node.id)
                 continue
-        elif kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
-            name = node.name  # type: ignore[attr-defined]
-            if name:
-                bind(scope, name)
-        elif kind is ast.MatchMapping:
-            rest = node.rest  # type: ignore[attr-defined]
-            if rest:
-                bind(scope, rest)
-        stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
+            if kind in _FUNCTIONS or kind is ast.Lambda:
+                function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda = node  # type: ignore[assignment]
+                inner = _Scope(scope, _FUNCTION)
+                scopes.append(inner)
+                for name in _parameters(function.args):
+                    bind(inner, name)
+                args = function.args
+                outside: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d)]
+                if kind is ast.Lambda:
+                    stack.append((function.body, inner))  # type: ignore[arg-type]
+                else:
+                    assert not isinstance(function, ast.Lambda)
+                    bind(scope, function.name)
+                    outside += function.decorator_list
+                    outside += [a.annotation for a in _all_args(args) if a.annotation is not None]
+                    if function.returns is not None:
+                        outside.append(function.returns)
+                    stack.extend((statement, inner) for statement in reversed(function.body))
+                stack.extend((item, scope) for item in reversed(outside))
+                continue
+            if kind is ast.ClassDef:
+                assert isinstance(node, ast.ClassDef)
+                bind(scope, node.name)
+                body = _Scope(scope, _CLASS)
+                stack.extend((statement, body) for statement in reversed(node.body))
+                outside = [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
+                stack.extend((item, scope) for item in reversed(outside))
+                continue
+            if kind in _COMPREHENSIONS:
+                generators = node.generators  # type: ignore[attr-defined]
+                inner = _Scope(scope, _COMPREHENSION)
+                stack.append((generators[0].iter, scope))
+                for i, generator in enumerate(generators):
+                    names: list[ast.Name] = []
+                    _targets(generator.target, names)
+                    for name_node in names:
+                        bind(inner, name_node.id)
+                    if i:
+                        stack.append((generator.iter, inner))
+                    stack.extend((test, inner) for test in generator.ifs)
+                if kind is ast.DictComp:
+                    stack.append((node.key, inner))  # type: ignore[attr-defined]
+                    stack.append((node.value, inner))  # type: ignore[attr-defined]
+                else:
+                    stack.append((node.elt, inner))  # type: ignore[attr-defined]
+                continue
+            if kind is ast.NamedExpr:
+                assert isinstance(node, ast.NamedExpr)
+                owner = scope
+                while owner.kind == _COMPREHENSION and owner.parent is not None:
+                    # A comprehension's walrus binds in the enclosing function (or module).
+                    owner = owner.parent
+                bind(owner, node.target.id)
+                stack.append((node.value, scope))
+                continue
+            if kind is ast.Import or kind is ast.ImportFrom:
+                assert isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names:
+                    if alias.name == "*":
+                        stars.append(top)
+                        assert isinstance(node, ast.ImportFrom)
+                        if not node.level and node.module in TYPING_MODULES:
+                            bind(scope, "TYPE_CHECKING", _FLAG)
+                        else:
+                            foreign_star = True
+                        continue
+                    bound = alias.asname or alias.name.partition(".")[0]
+                    bind(scope, bound, _import_kind(node, alias))
+                continue
+            if kind is ast.Global:
+                scope.globals.update(node.names)  # type: ignore[attr-defined]
+                continue
+            if kind is ast.Nonlocal:
+                scope.nonlocals.update(node.names)  # type: ignore[attr-defined]
+                continue
+            if kind is ast.Assign:
+                assert isinstance(node, ast.Assign)
+                value = node.value
+                if (
+                    len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id == "TYPE_CHECKING"
+                    and isinstance(value, ast.Constant)
+                    and value.value is False
+                ):
+                    bind(scope, "TYPE_CHECKING", _FLAG)
+                    continue
+            elif kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
+                name = node.name  # type: ignore[attr-defined]
+                if name:
+                    bind(scope, name)
+            elif kind is ast.MatchMapping:
+                rest = node.rest  # type: ignore[attr-defined]
+                if rest:
+                    bind(scope, rest)
+            stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
+    if foreign_star:
+        # It may bind any public name, TYPE_CHECKING and ``typing`` included (to True, to
+        # another module): no name is then surely typing's flag or typing itself.
+        for name in list(out._kinds):
+            out._count(name, None)
     out.module_bound = set(module.bound)
     for scope in scopes:
         # ``global name`` and a binding in a function bind the module's name.
         out.module_bound.update(scope.bound & scope.globals)
-    for read, scope in reads:
+    for read, scope, at in reads:
         if _is_local(read.id, scope):
             out.local_refs.add(id(read))
+        elif read.id in sure and read.id not in deleted:
+            # A function's body runs after its own def statement (``def compile(): ...
+            # compile(x)``), unless a decorator calls it first; anything else runs at once.
+            holder = tree.body[at]
+            deferred = (
+                type(holder) in _FUNCTIONS
+                and not holder.decorator_list  # type: ignore[attr-defined]
+                and _in_function(scope)
+            )
+            last = max((i for i in sure[read.id] if i < at or (deferred and i == at)), default=-1)
+            if last >= 0 and not any(last < i <= at for i in stars):
+                out.hidden_refs.add(id(read))
     return out
+
+
+def _sure_bindings(body: list[ast.stmt]) -> dict[str, list[int]]:
+    """Per name, the indexes of the top-level statements that bind it whenever they complete
+    (see :func:`_binds`)."""
+    sure: dict[str, list[int]] = {}
+    for index, statement in enumerate(body):
+        for name in _binds(statement, 0) or ():
+            sure.setdefault(name, []).append(index)
+    return sure
+
+
+# How deep _binds looks into if/try statements (an elif chain nests as deep as the parser
+# allows); deeper, a binding is taken as uncertain, which only reports more.
+_MAX_DEPTH = 20
+
+
+def _binds(statement: ast.stmt, depth: int) -> set[str] | None:
+    """The names ``statement`` binds whenever it completes; None: it never completes.
+
+    An import, a def or class, an assignment; an ``if`` whose branches all bind the name; a
+    ``try`` whose body (or ``else``) and every handler bind it (a handler that ends in
+    ``raise`` never completes), or whose ``finally`` does. Not a loop, whose body may not
+    run, nor a ``with``, whose context manager may swallow an exception before the binding.
+    """
+    kind = type(statement)
+    if kind is ast.Raise:
+        return None
+    if kind is ast.Import or kind is ast.ImportFrom:
+        aliases = statement.names  # type: ignore[attr-defined]
+        return {a.asname or a.name.partition(".")[0] for a in aliases if a.name != "*"}
+    if kind in _FUNCTIONS or kind is ast.ClassDef:
+        return {statement.name}  # type: ignore[attr-defined]
+    if kind is ast.Assign:
+        found: list[ast.Name] = []
+        for target in statement.targets:  # type: ignore[attr-defined]
+            _targets(target, found)
+        return {name.id for name in found}
+    if isinstance(statement, ast.AnnAssign):
+        target = statement.target
+        return (
+            {target.id} if statement.value is not None and isinstance(target, ast.Name) else set()
+        )
+    if depth >= _MAX_DEPTH:
+        return set()
+    if isinstance(statement, ast.If):
+        if not statement.orelse:
+            return set()
+        return _both(_binds_all(statement.body, depth), _binds_all(statement.orelse, depth))
+    if isinstance(statement, ast.Try):
+        # The ways it can complete: body then else, or a handler (after a body that may
+        # have stopped anywhere); ``finally`` runs after every one of them.
+        main = _binds_all(statement.body, depth)
+        orelse = _binds_all(statement.orelse, depth)
+        paths = None if main is None or orelse is None else main | orelse
+        for handler in statement.handlers:
+            paths = _both(paths, _binds_all(handler.body, depth))
+        final = _binds_all(statement.finalbody, depth)
+        return None if paths is None or final is None else paths | final
+    return set()
+
+
+def _binds_all(statements: list[ast.stmt], depth: int) -> set[str] | None:
+    """What a block binds whenever it completes (None: it never does)."""
+    out: set[str] = set()
+    for statement in statements:
+        found = _binds(statement, depth + 1)
+        if found is None:
+            return None
+        out |= found
+    return out
+
+
+def _both(first: set[str] | None, second: set[str] | None) -> set[str] | None:
+    """What two alternatives both bind (one that never completes binds everything)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return first & second
+
+
+def _in_function(scope: _Scope) -> bool:
+    current: _Scope | None = scope
+    while current is not None:
+        if current.kind == _FUNCTION:
+            return True
+        current = current.parent
+    return False
 
 
 def _all_args(arguments: ast.arguments) -> list[ast.arg]:

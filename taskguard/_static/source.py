@@ -7,9 +7,11 @@ be read or parsed becomes a TG900 record, never an exception.
 from __future__ import annotations
 
 import ast
+import errno
 import io
 import os
 import re
+import stat
 import sys
 import threading
 import tokenize
@@ -26,6 +28,7 @@ from taskguard._static.records import (
     BROKEN,
     CLEAN_GRAPH_RECORD,
     CLEAN_RECORD,
+    DIRECTIVE_NEEDLES,
     FAILED,
     PARSED,
     PREFIX,
@@ -206,8 +209,9 @@ def _char_columns(data: bytes, located: list[_Located]) -> list[_Located]:
 
 def _failure(failure: BaseException) -> Failure:
     """(line, column, reason) of a parse failure, as TG900 reports it."""
-    line = getattr(failure, "lineno", None) or 1
-    column = getattr(failure, "offset", None) or 1
+    # An unknown coding cookie is a SyntaxError at line 0, offset -1: columns start at 1.
+    line = max(getattr(failure, "lineno", None) or 1, 1)
+    column = max(getattr(failure, "offset", None) or 1, 1)
     reason = getattr(failure, "msg", None) or str(failure) or type(failure).__name__
     if isinstance(failure, RecursionError):
         reason = f"too deeply nested for this Python's parser ({reason})"
@@ -413,12 +417,15 @@ def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: i
         )
         analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
-    found = suppressions(data) if b"taskguard" in data else ()
+    # A directive spelled with capitals too: a TG005 telling how to write it.
+    found = suppressions(data) if any(n in data for n in DIRECTIVE_NEEDLES) else ()
     imports = tuple(_char_columns(data, analyzer.imports)) if graph else None
     return Record(status, tuple(findings), found, imports)
 
 
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+# O_NONBLOCK: opening a named pipe for reading would otherwise wait for a writer forever; it
+# changes nothing for a regular file, and anything else is refused before a read.
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def read(path: str, size: int) -> bytes:
@@ -426,6 +433,9 @@ def read(path: str, size: int) -> bytes:
     # Raw descriptor reads: a buffered file object costs more than the read itself here.
     fd = os.open(path, _O_FLAGS)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # A FIFO never ends, /dev/zero never ends: neither is a module to read.
+            raise OSError(errno.EINVAL, "not a regular file", path)
         data = os.read(fd, size + 1) if size >= 0 else b""
         if size < 0 or len(data) > size:  # unknown size, or the file grew since stat
             chunks = [data]

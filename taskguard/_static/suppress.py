@@ -20,10 +20,12 @@ from taskguard._rules import RULES, TG900
 from taskguard._static.records import Suppression
 
 # Where a directive starts in a comment: a "#" (the comment's own or a later one), blanks,
-# "taskguard", then ":" or, forgotten, a blank and "ignore" (or "-ignore"/"_ignore").
-_START = re.compile(r"#\s*taskguard(?:\s*:|(?=[\s_-]*ignore\b))")
+# "taskguard", then ":" or, forgotten, a blank and "ignore" (or "-ignore"/"_ignore"). Also
+# spelled with capitals ("TASKGUARD", "TaskGuard"), so that such a directive is told to be
+# lower case, not silently ignored: every spelling holds one of DIRECTIVE_NEEDLES.
+_START = re.compile(r"#\s*([Tt]ask[Gg]uard|TASKGUARD)(?:\s*:|(?=[\s_-]*ignore\b))")
 # The end of the reason: another tool's directive later in the same comment.
-_NEXT_DIRECTIVE = re.compile(r"\s#\s*(?:noqa\b|taskguard\b|[A-Za-z][\w-]*\s*:)")
+_NEXT_DIRECTIVE = re.compile(r"\s#\s*(?:noqa\b|(?:[Tt]ask[Gg]uard|TASKGUARD)\b|[A-Za-z][\w-]*\s*:)")
 _VERB = re.compile(r"\s*([\w-]*)")
 _DASHES = {"\u2014": "an em dash", "\u2013": "an en dash", "\u2212": "a minus sign"}
 _EXAMPLE = "write '# taskguard: ignore[TG002] -- why this is fine'"
@@ -77,7 +79,10 @@ def parse_comment(comment: str) -> list[tuple[tuple[str, ...], str]]:
         following = _NEXT_DIRECTIVE.search(text, 1)
         if following is not None:
             text = text[: following.start()]
-        out.append(_problem(text))
+        codes, problem = _problem(text)
+        if match.group(1) != "taskguard":
+            problem = f"'{match.group(1)}' in place of 'taskguard': {_EXAMPLE} (in lower case)"
+        out.append((codes, problem))
     return out
 
 
@@ -103,7 +108,7 @@ def suppressions(data: bytes) -> tuple[Suppression, ...]:
         problem = f"the comments of this file could not be read ({type(error).__name__}: {error})"
         return (Suppression(1, (), problem),)
     for line, comment in comments:
-        if "taskguard" not in comment:
+        if "askguard" not in comment and "askGuard" not in comment and "ASKGUARD" not in comment:
             continue
         for codes, problem in parse_comment(comment):
             out.append(Suppression(line, codes, problem))

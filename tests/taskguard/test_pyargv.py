@@ -64,6 +64,22 @@ CASES: list[list[str]] = [
     ["--help-env"],
     ["--help-all", "-m", "modx"],
     ["--help-xoptions"],
+    ["-X", "importtime", "-c", CODE],
+    ["-W", "error", "-m", "modx"],
+    ["--check-hash-based-pycs", "never", "-I", "-c", CODE],
+    ["-"],
+    ["-i"],
+    ["-bbE", "-c", CODE],
+    ["-bbEm", "modx", "-c"],
+    ["-VV"],
+    ["-Vc", CODE],
+    ["-m", "modx", "--", "x"],
+    ["-Wd", "-Xdev", "-", "q"],
+    ["-X", "-c", "script.py"],
+    ["-W", "-m", "script.py", "-m"],
+    ["-E", "--", "-"],
+    ["-E", "--", "script.py", "--"],
+    ["-I", "--version", "-c", CODE],
 ]
 
 

@@ -309,6 +309,9 @@ def test_interpreters_that_skip_pythonpath_or_site(project: Path) -> None:
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
     assert "-I ignores PYTHONPATH" in proc.stderr
     assert taskguard_run("--", PY, "-c", "pass", "-I").returncode == 0  # an argument of -c
+    # A launcher in front of the interpreter is not looked into: the documented limit.
+    proc = taskguard_run("--", "env", PY, "-I", "-c", REPORT)
+    assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
 
     # Children the command starts with them are not guarded: the documented limit.
     code = (
@@ -494,8 +497,12 @@ def test_pytest_with_warnings_as_errors(project: Path) -> None:
         "    with pytest.raises(ForbiddenImportError):\n"
         "        routers.lazy()\n"
     )
+    # The session enforces the program's guard as its own, so it adds the taskguard-check
+    # item, which fails on routers' lazy import: -k leaves it out.
     for extra in ((), ("-W", "error"), ("-p", "no:taskguard"), ("-p", "xdist", "-n", "2")):
-        proc = taskguard_run("--", PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra)
+        proc = taskguard_run(
+            "--", PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "not taskguard", *extra
+        )
         assert proc.returncode == 0, (extra, proc.stdout, proc.stderr)
         assert "2 passed" in proc.stdout, (extra, proc.stdout)
         assert "PytestAssertRewriteWarning" not in proc.stdout + proc.stderr
@@ -546,6 +553,32 @@ def test_swallowed_blocked_imports_are_said_on_stderr(project: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "taskguard: blocked" not in proc.stderr
     assert proc.stderr.count("taskguard.forbidden_import") == 1, proc.stderr
+
+
+def test_a_process_ending_without_atexit_says_it_only_when_it_happens(project: Path) -> None:
+    # A forked child (multiprocessing's fork workers end the same way) leaves with
+    # os._exit: atexit does not run, so only the line at the moment is written (the
+    # documented limit, docs/runtime-guard.md).
+    code = (
+        "import os, sys\n"
+        "import app.api.routers as routers\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        routers.lazy()\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "    sys.stderr.flush()\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('parent done', flush=True)\n"
+    )
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "parent done\n"
+    where = f"{project / 'app/api/routers/__init__.py'}:6"
+    line = f"TG002 app.api.routers imports fakehttp at {where}"
+    assert proc.stderr.splitlines() == [f"taskguard: blocked import: {line}"], proc.stderr
 
 
 def test_an_import_hook_the_program_installs_in_front(project: Path) -> None:

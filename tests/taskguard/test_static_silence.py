@@ -225,9 +225,10 @@ LOCAL = [
     "        return eval('x')\n",
     "from re import compile\ncompile('x')\n",
     "compile = str\ndef f():\n    return compile('x')\n",
-    "def f():\n    global compile\n    compile = str\ndef g():\n    return compile('x')\n",
 ]
 BUILTIN = [
+    # g() may run before f() has bound the module's compile: then it is the builtin.
+    "def f():\n    global compile\n    compile = str\ndef g():\n    return compile('x')\n",
     "def f():\n    from re import compile\ndef g():\n    return compile('x')\n",
     "def f():\n    global eval\n    return eval('x')\n",
     "class C:\n    compile = staticmethod(str)\n    def m(self):\n        return compile('x')\n",

@@ -46,6 +46,8 @@ NEW_FRAGMENTS = [
     "x = 1  # taskguard: ignore[TG002] \u2014 em dash",
     "import httpx  # taskguard ignore[TG002] -- no colon",
     "y = 1  # see notes # taskguard: ignore[TG999] -- r",
+    "z = 1  # TASKGUARD: ignore[TG002] -- capitals",
+    "import httpx  # noqa: F401  # TaskGuard: ignore[TG002] -- capitals after noqa",
     "y = a" + ".b" * 400,
     "x = 0\nif x == 0:\n    pass\n" + "".join(f"elif x == {i}:\n    pass\n" for i in range(1, 300)),
 ]

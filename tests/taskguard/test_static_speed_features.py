@@ -595,3 +595,88 @@ def test_the_policy_table_is_read_from_the_cache_while_the_file_is_unchanged(
     check(use_cache=False)
     assert len(reads) == 1
     assert not (project / CACHE_DIR).exists()
+
+
+# The screen of Prefilter.needs_parse must give the answer of the thorough tests
+# (needs_parse_unscreened) on every input: source assembled from the words it looks for,
+# parts of them, the bytes around which their boundaries and the import region turn
+# (dots, commas, backslash continuations, parentheses, CR and CRLF line ends, comments).
+SCREEN_TOKENS = [
+    *("import", "from", "as", " import ", "from .", "from ..", "importing", "imports"),
+    *("httpx", "requests", "request", "urllib", "urllib3", "http", "client", "concurrent"),
+    *("futures", "ProcessPoolExecutor", "google", "cloud", "tasks", "tasks_v2", "app"),
+    *("integrations", "fanout", "types", "typesx", "exec", "eval", "compile", "vars"),
+    *("globals", "locals", "builtins", "importlib", "pkgutil", "runpy", "zipimport"),
+    *("__import__", "import_module", "resolve_name", "run_module", "find_spec"),
+    *("get_loader", "find_loader", "taskguard", "coding", "getattr(", "x", "_", "2"),
+    *(" ", "  ", "\t", ".", ",", ", ", "(", ")", "\\\n", "\\\r\n", "\n", "\r\n", "\r"),
+    *("#", '"""', "'", "=", ":", ";", "\n    ", "*", "process", "as", " as ", "getattr("),
+    *("self", "cf", "f", ", 'ProcessPool' 'Executor')", "http_fanout", "fanout"),
+]
+screen_sources = st.lists(st.sampled_from(SCREEN_TOKENS), max_size=40).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(screen_sources, st.sampled_from(MODULES), st.booleans(), st.booleans())
+def test_the_screen_never_changes_the_prefilters_answer(
+    text: str, rel: str, graph: bool, protected: bool
+) -> None:
+    prefilter = PREFILTERS[graph]
+    module = rel[:-3].replace("/", ".")
+    data = text.encode()
+    expected = prefilter.needs_parse_unscreened(data, module, protected)
+    assert prefilter.needs_parse(data, module, protected) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # A chain head after "from" binds only when "import" (or a dot, for a longer
+        # parent) follows it.
+        (b"from concurrent import futures\nx = futures.ProcessPoolExecutor\n", True),
+        (b"from concurrent.futures import ThreadPoolExecutor\n", False),
+        (b"from urllib.parse import quote\nurllib = 1\n", False),
+        (b"import os, urllib\nurllib.request.urlopen('x')\n", True),
+        # A word on a line that only says "importing" is not in an import statement.
+        (b'"""Handles requests without importing httpx."""\nimport os\n', False),
+        (b'"""The types."""\nimport os\n', False),
+        (b"import os\nfrom types import ModuleType\n", True),
+        # Parenthesised and continued import statements span several lines.
+        (b"from app import (\n    requests,\n)\n", True),
+        (b"from app import \\\n    requests\n", True),
+        (b"import os; x = (\nrequests)\n", True),  # a superset: any "(" after "import"
+        # A group needs every segment on an import line.
+        (b"from http import HTTPStatus\n# the client\n", False),
+        (b"from http import client\n", True),
+        (b"from http import HTTPStatus\nimport client\n", True),
+    ],
+)
+def test_screen_cases(source: bytes, expected: bool) -> None:
+    prefilter = PREFILTERS[False]
+    for data in (source, source.replace(b"\n", b"\r\n")):
+        assert prefilter.needs_parse_unscreened(data, "app.api.routers.x", True) == expected
+        assert prefilter.needs_parse(data, "app.api.routers.x", True) == expected
+
+
+def _exits_at_once(*arguments: object, **keywords: object) -> None:
+    os._exit(1)
+
+
+def _writes_garbage(*arguments: object, out: int, **keywords: object) -> None:
+    os.write(out, b"\x00not marshal")  # to the parent
+    os._exit(0)
+
+
+@pytest.mark.parametrize("child", [_exits_at_once, _writes_garbage])
+def test_a_failed_worker_costs_time_never_a_result(
+    project: Path, monkeypatch: pytest.MonkeyPatch, child: object
+) -> None:
+    from taskguard._static import parallel
+
+    expected = check(use_cache=False, jobs=1)
+    assert expected.violations  # the project has something to find
+    monkeypatch.setattr(parallel, "_child", child)
+    assert check(use_cache=False, jobs=2) == expected
+    assert check(use_cache=False, jobs=3, parse_all=True) == check(
+        use_cache=False, jobs=1, parse_all=True
+    )

@@ -98,5 +98,16 @@ for runner, real in (
     unload("fakehttp")
     runner(real, "fakehttp")
     assert "fakehttp" in sys.modules, runner
+# Not caught either: exec/eval given as the thread's own target. Without globals, the code
+# runs in the namespace of the frame that called exec (threading's, concurrent.futures',
+# contextvars' C call from asyncio), so its imports are that module's.
+for runner in (threads.raw_thread, threads.in_pool, threads.in_to_thread):
+    for run_code, source in ((exec, "import fakehttp"), (eval, "__import__('fakehttp')")):
+        unload("fakehttp")
+        runner(run_code, source)
+        assert "fakehttp" in sys.modules, (runner, run_code)
 assert len(guard.violations) == before
+# The same exec on the calling thread runs in the protected module's namespace: caught.
+unload("fakehttp")
+assert blocked(lambda: threads.here(exec, "import fakehttp")).importer == "app.api.routers.threads"
 done()
