@@ -14,16 +14,19 @@ from taskguard._errors import (
 )
 from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
 from taskguard._rules import RULES, Rule, Violation
-from taskguard._static import CheckResult, check
 from taskguard._version import __version__
 
 # Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
+    from taskguard._static import CheckResult, check
 
 # The runtime guard's names are imported on first use: `taskguard check` never needs them.
 _GUARD_NAMES = frozenset({"Guard", "UnguardedModuleWarning", "install", "uninstall"})
+# Nor does the guard need the checker's (the pytest plugin imports it when its check item
+# runs): importing the package costs a pytest run no checker start-up.
+_CHECK_NAMES = frozenset({"CheckResult", "check"})
 
 
 def __getattr__(name: str) -> object:
@@ -31,6 +34,12 @@ def __getattr__(name: str) -> object:
         from taskguard import _hook
 
         value = getattr(_hook, name)
+        globals()[name] = value
+        return value
+    if name in _CHECK_NAMES:
+        from taskguard import _static
+
+        value = getattr(_static, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -85,9 +85,20 @@ _IMPORTLIB: Final = importlib
 
 _lock = threading.RLock()
 _active: Guard | None = None
-# The verified-import caches of every guarded module; emptied whenever the active guard
-# changes, so the fast path never has to look the guard up.
-_caches: list[set[Hashable]] = []
+# Imports each importer (a module name) made that were clean: a plain name for an undotted
+# module imported without a fromlist (the fast path), a tuple for every other form. Emptied,
+# as every cache below, whenever the active guard changes, so the fast path never has to
+# look the guard up.
+_verified: dict[str, set[Hashable]] = {}
+_NOTHING: Final[frozenset[Hashable]] = frozenset()
+# Exact-string names whose absolute imports no module can be refused and that need no view
+# (see _learn_free): name -> whether so. A first-party module's imports of its own package,
+# the bulk of an application's imports, take the import system's path at once.
+_free: dict[str, bool] = {}
+# Fromlist tuples found to hold exact strings only and no "*": value -> that very tuple.
+# A hit needs the very object (a code object's constant, the same at every run of the
+# statement), so the items need no second look.
+_plain_fromlists: dict[tuple[str, ...], tuple[str, ...]] = {}
 # Undotted module names that no module may be refused under the active guard: the fast path
 # of a module that has not imported them yet.
 _clean_names: set[str] = set()
@@ -259,11 +270,9 @@ def _overlay_of(namespace: dict[str, Any]) -> type[_Overlay]:
 
 
 def _make_import(importer: str) -> ImportFunc:
-    # Imports this module made that were clean: a plain name for an undotted module imported
-    # without a fromlist (the fast path), a tuple for every other form.
-    verified: set[Hashable] = set()
-    _caches.append(verified)
-
+    # The only per-module state is this closure (its importer): what the module imported
+    # and found clean lives in _verified, keyed by the importer's name, because a verdict
+    # depends on that name alone.
     def __import__(
         name: str,
         globals: Any = None,
@@ -274,7 +283,7 @@ def _make_import(importer: str) -> ImportFunc:
         __tracebackhide__ = True
         if not level:
             if not fromlist:
-                if name in verified or name in _clean_names:
+                if name in _clean_names or name in _verified.get(importer, _NOTHING):
                     # An already-loaded top-level module: what __import__ itself would
                     # return. Anything else takes the slow path, which checks it.
                     module = _MODULES.get(name)
@@ -297,16 +306,37 @@ def _make_import(importer: str) -> ImportFunc:
                         and not getattr(getattr(top, "__spec__", None), "_initializing", False)
                     ):
                         return top
+                if name.__class__ is str:
+                    free = _free.get(name)
+                    if free is None:
+                        free = _learn_free(name)
+                    if free:
+                        # A first load, or one still initialising: the import system's
+                        # own path, with nothing to check (see _learn_free).
+                        return _REAL_BUILTINS["__import__"](name, globals, locals, (), 0)
             elif fromlist.__class__ is tuple and name.__class__ is str:
+                free = _free.get(name)
+                if free is None:
+                    free = _learn_free(name)
                 try:
-                    forms = _forms.get(fromlist)
-                    if forms is not None:
-                        form = forms.get(importer)
-                        if form is not None and form[0] is fromlist and form[1] == name:
-                            return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
-                    names = _anyone.get(fromlist)
+                    if free:
+                        # A hit is the very tuple object checked before: its items are
+                        # exact strings and none is "*" (star imports are judged on what
+                        # they bind, in the slow path).
+                        plain = _plain_fromlists.get(fromlist) is fromlist
+                        names = None
+                    else:
+                        plain = False
+                        forms = _forms.get(fromlist)
+                        if forms is not None:
+                            form = forms.get(importer)
+                            if form is not None and form[0] is fromlist and form[1] == name:
+                                plain = True
+                        names = _anyone.get(fromlist)
                 except TypeError:  # an unhashable item: the import itself refuses it
-                    names = None
+                    plain, names = False, None
+                if plain or (free and _plain_fromlist(fromlist)):
+                    return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
                 if (
                     names is not None
                     and name in names
@@ -316,7 +346,7 @@ def _make_import(importer: str) -> ImportFunc:
                     if len(_forms) < _FORMS_LIMIT:
                         _forms.setdefault(fromlist, {})[importer] = (fromlist, name)
                     return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
-        result = _guarded_import(importer, verified, name, globals, locals, fromlist, level)
+        result = _guarded_import(importer, name, globals, locals, fromlist, level)
         if result.__class__ is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
         return result
@@ -324,9 +354,43 @@ def _make_import(importer: str) -> ImportFunc:
     return __import__
 
 
+def _learn_free(name: str) -> bool:
+    """Whether every form of an absolute import of ``name`` (an exact string) is clean
+    whoever imports it, with nothing to do but import: its first segment is not one a
+    refusable pattern starts with (every candidate name of the import shares it, as in
+    ``Guard._check_import``), and it is none of ``_VIEWED``. Remembered while the guard
+    stays active."""
+    guard = _active
+    if guard is None:
+        return False
+    heads = guard._forbidden_heads
+    head = name.partition(".")[0]
+    free = heads is not None and head not in heads and head not in _VIEWED
+    with _lock:
+        if _active is guard and len(_free) < _FORMS_LIMIT:
+            _free[name] = free
+            if free and name:
+                # Clean whoever imports it: the closures' fast paths for loaded modules.
+                if "." in name:
+                    _clean_dotted[name] = head
+                else:
+                    _clean_names.add(name)
+    return free
+
+
+def _plain_fromlist(fromlist: tuple[Any, ...]) -> bool:
+    """Whether ``fromlist`` holds exact strings only, none of them ``"*"``; remembered by
+    the tuple object itself (see ``_plain_fromlists``)."""
+    for item in fromlist:
+        if item.__class__ is not str or item == "*":
+            return False
+    if len(_plain_fromlists) < _FORMS_LIMIT:
+        _plain_fromlists[fromlist] = fromlist
+    return True
+
+
 def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
     importer: str,
-    verified: set[Hashable],
     name: str,
     globals_: Any,
     locals_: Any,
@@ -360,6 +424,9 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         # A plain name is the key the closure's fast path looks up.
         plain = not items and not level and "." not in name
         key: Hashable = name if plain else (name, items, level, package)
+        verified = _verified.get(importer)
+        if verified is None:
+            verified = _verified.setdefault(importer, set())
         try:
             known = key in verified
         except TypeError:  # an unhashable fromlist item: the import itself will refuse it
@@ -615,7 +682,12 @@ class _GuardedSourceFileLoader(SourceFileLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         __tracebackhide__ = True
         if _active is not None:
-            _prepare(module, _spec_name(module))
+            # _prepare(module, _spec_name(module)), inline: this runs for every module
+            spec = getattr(module, "__spec__", None)
+            importer = getattr(spec, "name", None) or module.__name__
+            if importer.__class__ is not str:
+                importer = str(importer)
+            module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
         SourceFileLoader.exec_module(self, module)
 
 
@@ -623,7 +695,12 @@ class _GuardedSourcelessFileLoader(SourcelessFileLoader):
     def exec_module(self, module: types.ModuleType) -> None:
         __tracebackhide__ = True
         if _active is not None:
-            _prepare(module, _spec_name(module))
+            # _prepare(module, _spec_name(module)), inline: this runs for every module
+            spec = getattr(module, "__spec__", None)
+            importer = getattr(spec, "name", None) or module.__name__
+            if importer.__class__ is not str:
+                importer = str(importer)
+            module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
         SourcelessFileLoader.exec_module(self, module)
 
 
@@ -715,11 +792,13 @@ class _GuardFinder:
             return None
         if fullname.__class__ is not str:
             fullname = _plain(fullname)  # judged by what it holds, never by its hash
-        if guard._maybe_forbidden(fullname):
+        maybe = guard._maybe.get(fullname)  # guard._maybe_forbidden(), inline when known
+        if maybe or (maybe is None and guard._maybe_forbidden(fullname)):
             error = guard._frame_check(fullname, sys._getframe(1))
             if error is not None:
                 raise error
-        if not guard._guardable(fullname):
+        guardable = guard._first_party.get(fullname)  # the same for guard._guardable()
+        if not guardable and (guardable is not None or not guard._guardable(fullname)):
             return None
         spec = self._find_after_self(fullname, path, target)
         if spec is None or _is_namespace(spec):
@@ -784,7 +863,6 @@ def _own_codes() -> tuple[frozenset[types.CodeType], ...]:
         _make_run_module("", importlib).__code__,
         *wrapper_codes,
     }
-    _caches.clear()
     loader_codes = {_create.__code__, _exec.__code__}
     return frozenset(guard_codes), frozenset(loader_codes), frozenset(wrapper_codes)
 
@@ -976,8 +1054,9 @@ class Guard:
             _remove_finder(self._finder)
             if _active is self:
                 _active = None
-                for verified in _caches:
-                    verified.clear()
+                _verified.clear()
+                _free.clear()
+                _plain_fromlists.clear()
                 _clean_names.clear()
                 _forms.clear()
                 _anyone.clear()
@@ -1041,13 +1120,20 @@ class Guard:
     def _guardable(self, name: str) -> bool:
         known = self._first_party.get(name)
         if known is None:
-            heads = self._root_heads
-            known = self._first_party[name] = (
-                name != "taskguard"
-                and not name.startswith("taskguard.")
-                and (heads is None or name.partition(".")[0] in heads)
-                and self.policy.is_first_party(name)
-            )
+            # A pattern that matches a package matches everything in it: a submodule of a
+            # guardable package is guardable (the usual case, decided without a regex).
+            parent, dot, _ = name.rpartition(".")
+            if dot and self._first_party.get(parent):
+                known = True
+            else:
+                heads = self._root_heads
+                known = (
+                    name != "taskguard"
+                    and not name.startswith("taskguard.")
+                    and (heads is None or name.partition(".")[0] in heads)
+                    and self.policy.is_first_party(name)
+                )
+            self._first_party[name] = known
         return known
 
     def _maybe_forbidden(self, name: str) -> bool:

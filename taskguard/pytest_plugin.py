@@ -83,6 +83,8 @@ class _State:
         This is the only reference to the raised errors, whose tracebacks keep frames
         alive: they go as soon as the phase is judged.
         """
+        if not self._pending:
+            return {}  # the usual case, once per test phase: no lock needed to see it
         with self._lock:
             pending, self._pending = self._pending, {}
         return pending
