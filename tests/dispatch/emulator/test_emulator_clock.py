@@ -50,13 +50,27 @@ def _poll(probe, what, timeout=10.0):
 def _settled(client, name, attempts):
     """The task once ``attempts`` attempts were answered (GetTask polled, real time bounded)."""
 
+    seen = []
+
     def probe():
         task = client.get_task(name=name)
+        seen[:] = [task]
         if task.dispatch_count == attempts and task.response_count == attempts:
             return task
         return None
 
-    return _poll(probe, f"attempt {attempts} of {name}")
+    try:
+        return _poll(probe, f"attempt {attempts} of {name}")
+    except AssertionError as exc:
+        # Say where it stood: dispatched but unanswered, or never dispatched.
+        last = seen[0] if seen else None
+        state = (
+            f"dispatch_count={last.dispatch_count} response_count={last.response_count} "
+            f"first_attempt={last.first_attempt!r} last_attempt={last.last_attempt!r}"
+            if last is not None
+            else "never read"
+        )
+        raise AssertionError(f"{exc}; the task: {state}") from None
 
 
 def _waits(client, clock, name, attempts):
