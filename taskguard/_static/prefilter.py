@@ -821,7 +821,19 @@ class Prefilter:
         ):
             return None
         end = spans[-1][1] + 1
-        return end if end < len(data) else None
+        if end >= len(data):
+            return None
+        if b"TYPE_CHECKING" in data and self.policy.type_checking == "ignore":
+            # Whether ``if TYPE_CHECKING:`` skips its imports depends on every binding of
+            # the names it reads, in the whole file (scopes.Bindings.type_checking_names):
+            # ``TYPE_CHECKING = True`` or ``typing = None`` after the cut makes the flag a
+            # value, and the imports under it count. Such a binding spells the name (the
+            # file is ASCII), one of these or an ``as`` name of the import statements.
+            names = (b"TYPE_CHECKING", b"typing", b"typing_extensions", *_AS_NAME.findall(region))
+            tail = data[end:]
+            if any(_has_identifier(tail, name) for name in names):
+                return None
+        return end
 
     def needs_parse(self, data: bytes, module: str, protected: bool) -> bool:
         """Whether the file may hold an import the policy judges (or a suppression)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from _check_support import age_tree, found, write_project
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from taskguard import check, load_policy
@@ -91,6 +91,11 @@ FRAGMENTS = [
     "class C:\n    from http.client import HTTPConnection",
     "try:\n    import httpx\nexcept ImportError:\n    httpx = None",
     "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx",
+    # A binding of TYPE_CHECKING or typing's name anywhere makes the test a value: the
+    # imports under it count (also when the binding follows the last import).
+    "import typing as t\nif t.TYPE_CHECKING:\n    from app.worker.tasks import m4",
+    "TYPE_CHECKING = True  # a setting",
+    "def configure(t=None, TYPE_CHECKING=False):\n    return t",
     "from httpx import (\n    Client,\n    AsyncClient,\n)",
     "from google.cloud \\\n    import tasks_v2",
     "import \uff48\uff54\uff54\uff50\uff58",
@@ -165,13 +170,30 @@ def encode(text: str, how: str) -> bytes:
     st.lists(st.tuples(sources, encodings), min_size=len(MODULES), max_size=len(MODULES)),
     st.booleans(),
 )
+# Found by this test (rarely): the default mode cuts m0 after its import, so the allow entry
+# excuses the TG002 there, while the full run only has the TG900 of m0 and reports the entry
+# stale (TG005). The default mode may judge the prefix: the reference must too.
+@example([("import httpx\ndef broken(:\n    pass", "plain")] + [("", "plain")] * 7, True)
+# A binding of TYPE_CHECKING (or of the typing module's name) after the last import makes
+# ``if TYPE_CHECKING:`` a test like any other in the whole file: its imports count.
+@example(
+    [
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\n"
+            "TYPE_CHECKING = True",
+            "plain",
+        )
+    ]
+    + [("", "plain")] * 7,
+    True,
+)
 def test_prefilter_and_cache_never_change_a_result(
     bodies: list[tuple[str, str]], indirect: bool
 ) -> None:
     root = Path(tempfile.mkdtemp(prefix="taskguard-equivalence-"))
     cwd = os.getcwd()
     try:
-        files: dict[str, str | bytes] = {
+        files: dict[str, bytes] = {
             rel: encode(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
         }
         write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
@@ -185,25 +207,40 @@ def test_prefilter_and_cache_never_change_a_result(
         policy = load_policy(root)
         prefilter = Prefilter(policy, graph=indirect)
 
-        def partly_parsed(path: str) -> bool:
-            # Not parsed, or (building the TG004 graph) parsed up to its last import only.
+        def parsed(path: str) -> int:
+            # How many bytes the default mode parses: none (ruled out), up to the last import
+            # (building the TG004 graph), or all.
             module = path[:-3].replace("/", ".")
             data = (root / path).read_bytes()
             protected = policy.is_protected(module)
             if not prefilter.needs_parse(data, module, protected):
-                return True
+                return 0
             cut = prefilter.prefix_end(data, protected) if indirect else None
             if cut is None:
-                return False
+                return len(data)
             try:
                 ast.parse(data[:cut])
             except (SyntaxError, ValueError):
-                return False
-            return True
+                return len(data)
+            return cut
 
-        expected = [
-            v for v in reference.violations if v.code != "TG900" or not partly_parsed(v.path)
-        ]
+        parsed_bytes = {rel: parsed(rel) for rel in MODULES}
+        partly = {rel for rel, size in parsed_bytes.items() if size < len(files[rel])}
+        judged = reference
+        # A file whose prefix parses but whose whole does not (a syntax error after the last
+        # import): the default mode judges the imports of the prefix (findings, TG004 edges,
+        # the allow entries they use) where the full run has only TG900 for it. Its
+        # reference is then the full run with that file cut where the default mode cuts.
+        broken = {v.path for v in reference.violations if v.code == "TG900"}
+        cut_short = {rel for rel in partly & broken if parsed_bytes[rel]}
+        if cut_short:
+            for rel in cut_short:
+                (root / rel).write_bytes(files[rel][: parsed_bytes[rel]])
+            judged = run_check(use_cache=False, mode=FULL, jobs=1)
+            for rel in cut_short:
+                (root / rel).write_bytes(files[rel])
+            age_tree(root)
+        expected = [v for v in judged.violations if v.code != "TG900" or v.path not in partly]
         assert list(default.violations) == expected
         assert default.files_checked == reference.files_checked
         # The cache, written by either mode, never changes either mode's result.
@@ -335,6 +372,51 @@ def test_default_graph_mode_parses_up_to_the_last_import_only(source: str) -> No
         assert [f.code for f in full.findings] == ["TG900"]
     else:
         assert default[1:] == full[1:]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\nTYPE_CHECKING = 1",
+        "import typing as t\nif t.TYPE_CHECKING:\n    import requests\nt = None\n",
+        "from typing import TYPE_CHECKING as TC\nif TC:\n    import requests\ndef f(TC): pass",
+        "import typing\nif typing.TYPE_CHECKING:\n    import requests\ndel typing",
+        # The other way: only the binding after the imports makes the name typing's flag.
+        "if TYPE_CHECKING:\n    import requests\nTYPE_CHECKING = False\n",
+    ],
+)
+def test_a_binding_after_the_last_import_decides_what_type_checking_is(source: str) -> None:
+    # A regression: the default graph mode cut such files after their last import, so the
+    # binding after it was not seen, and the import under the test was judged the other way
+    # (a TG002 missed, or one too many).
+    data = source.encode()
+    module = "app.api.routers.m5"
+    assert PREFILTERS[True].prefix_end(data, True) is None
+    default = analyze_source(
+        data, module, False, POLICY_GRAPH, graph=True, prefilter=PREFILTERS[True], parse_all=False
+    )
+    full = analyze_source(
+        data, module, False, POLICY_GRAPH, graph=True, prefilter=None, parse_all=True
+    )
+    assert default == full
+    # Without such a binding after it, the cut stays, and gives the same record.
+    control = b"from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import requests\nx = 1\n"
+    assert PREFILTERS[True].prefix_end(control, True) is not None
+    default = analyze_source(
+        control,
+        module,
+        False,
+        POLICY_GRAPH,
+        graph=True,
+        prefilter=PREFILTERS[True],
+        parse_all=False,
+    )
+    full = analyze_source(
+        control, module, False, POLICY_GRAPH, graph=True, prefilter=None, parse_all=True
+    )
+    assert default.status == PREFIX
+    assert default[1:] == full[1:]
+    assert not full.findings
 
 
 @pytest.fixture
