@@ -149,6 +149,24 @@ def _find_keyword(data: bytes, word: bytes, start: int) -> int:
     return at
 
 
+def _parens_left_open(data: bytes, at: int, end: int) -> int:
+    """How many parentheses an import statement whose line runs from ``at`` (its first
+    ``import``) to ``end`` may leave open.
+
+    The first "import" on the line may sit in a string ("import #", "import )") before the
+    real keyword. After the real one only names, commas, parentheses and a comment can
+    follow, so the deepest count over every occurrence is safe.
+    """
+    depth = 0
+    if b"(" in data[at:end]:
+        occurrence = at
+        while occurrence != -1:
+            tail = _comment_free(data[occurrence:end])
+            depth = max(depth, tail.count(b"(") - tail.count(b")"))
+            occurrence = data.find(b"import", occurrence + len(b"import"), end)
+    return depth
+
+
 def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
     """Byte spans of every physical line that can hold part of an import statement.
 
@@ -176,16 +194,7 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
         start = max(start, covered)
         end = data.find(b"\n", at)
         end = size if end == -1 else end
-        depth = 0
-        if b"(" in data[at:end]:
-            # The first "import" on the line may sit in a string ("import #", "import )")
-            # before the real keyword. After the real one only names, commas, parentheses
-            # and a comment can follow, so the deepest count over every occurrence is safe.
-            occurrence = at
-            while occurrence != -1:
-                tail = _comment_free(data[occurrence:end])
-                depth = max(depth, tail.count(b"(") - tail.count(b")"))
-                occurrence = data.find(b"import", occurrence + len(b"import"), end)
+        depth = _parens_left_open(data, at, end)
         more = continued and data[start:end].rstrip().endswith(b"\\")
         while (depth > 0 or more) and end < size:
             following = data.find(b"\n", end + 1)
@@ -193,6 +202,11 @@ def _import_spans(data: bytes) -> list[tuple[int, int]] | None:
             body = data[end + 1 : following]
             code = _comment_free(body)
             depth += code.count(b"(") - code.count(b")")
+            # A backslash ending a comment continues nothing: this line may be a statement
+            # of its own, whose import's "(" follows a "#" in a string ("import #"; ...).
+            keyword = _find_keyword(data, b"import", end + 1)
+            if keyword != -1 and keyword < following:
+                depth = max(depth, _parens_left_open(data, keyword, following))
             more = body.rstrip().endswith(b"\\")
             end = following
         spans.append((start, end))
