@@ -454,14 +454,26 @@ def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: i
     # Every way of spelling TYPE_CHECKING names it, in ASCII or (NFKC) in non-ASCII text.
     spelled = not data.isascii() or b"TYPE_CHECKING" in data
     analyzer = Analyzer(
-        policy, module, package, walk_expressions=walk, graph=graph, type_checking=spelled
+        policy,
+        module,
+        package,
+        walk_expressions=walk,
+        graph=graph,
+        type_checking=spelled,
+        source=data,
     )
     analyzer.run(tree)
     if not walk and analyzer.needs_expressions():
         # A name bound to a module above a pattern (or a star import of one): its attribute
         # chains need the expression pass after all (the statement pass is what finds out).
         analyzer = Analyzer(
-            policy, module, package, walk_expressions=True, graph=graph, type_checking=spelled
+            policy,
+            module,
+            package,
+            walk_expressions=True,
+            graph=graph,
+            type_checking=spelled,
+            source=data,
         )
         analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)
