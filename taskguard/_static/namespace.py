@@ -33,23 +33,23 @@ _WRITING_ATTRIBUTES = frozenset({"__setattr__", "__delattr__", "exec", "eval"})
 _READING_METHODS = frozenset({"get", "keys", "values", "items", "copy", "__contains__"})
 
 
-# Spelled in every construct may_rebind finds but an attribute assignment (see spelled()).
-_NEEDLES = (
-    *(b"globals", b"vars", b"locals", b"__dict__", b"modules"),
-    *(b"setattr", b"delattr", b"exec", b"eval"),
+# Spelled, as a whole identifier, in every construct may_rebind finds but an attribute
+# assignment (see spelled()); "__setattr__" and "__delattr__" hold no other one.
+_WORDS = re.compile(
+    rb"(?<!\w)(?:globals|vars|locals|__dict__|modules|setattr|delattr|exec|eval"
+    rb"|__setattr__|__delattr__)(?!\w)"
 )
 
 
 def spelled(data: bytes, names: frozenset[str]) -> bool:
     """Whether the source bytes may hold a construct :func:`may_rebind` finds: a cheap test
     that spares most modules the walk. Non-ASCII text may spell any identifier (NFKC)."""
-    if not data.isascii():
+    if not data.isascii() or _WORDS.search(data) is not None:
         return True
-    for needle in _NEEDLES:
-        if needle in data:
-            return True
     return any(
-        re.search(rb"\.[\s\\]*" + re.escape(name.encode()) + rb"(?!\w)", data) is not None
+        # Between the dot and the name: blanks, line continuations, comments (in brackets).
+        re.search(rb"\.(?:[\s\\]|#[^\n]*)*" + re.escape(name.encode()) + rb"(?!\w)", data)
+        is not None
         for name in names | {"TYPE_CHECKING"}
     )
 

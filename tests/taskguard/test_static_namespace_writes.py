@@ -14,7 +14,7 @@ import pytest
 from _check_support import write_project
 
 from taskguard import check
-from taskguard._static.namespace import may_rebind
+from taskguard._static.namespace import may_rebind, spelled
 
 TABLE = """\
 [tool.taskguard]
@@ -46,6 +46,7 @@ REBINDS = [
     "import app.worker.tasks.job as me\nme.TYPE_CHECKING = True",
     'import sys\nsys.modules["typing"] = type(sys)("typing")',
     "import typing\ntyping.TYPE_CHECKING = True",
+    "import typing\n(typing.  # the flag, in brackets\n    TYPE_CHECKING) = True",
     'exec("TYPE_CHECKING = True")',
     'eval("(TYPE_CHECKING := True)")',
     'def f():\n    globals()["TYPE_CHECKING"] = True',
@@ -139,3 +140,11 @@ def test_a_builtin_taken_back_through_the_namespace_is_tg003(tmp_path: Path, sou
 
 def test_a_module_binding_of_a_builtin_name_still_hides_it(tmp_path: Path) -> None:
     assert run(tmp_path, 'def eval(text):\n    return text\neval("import httpx")\n') == []
+
+
+@pytest.mark.parametrize("before", REBINDS)
+def test_the_byte_pretest_passes_every_write(before: str) -> None:
+    # spelled() spares most modules the walk: it must never rule out one that writes.
+    source = BLOCK.format(before=before)
+    assert may_rebind(ast.parse(source), frozenset())
+    assert spelled(source.encode(), frozenset())
