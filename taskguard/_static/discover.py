@@ -115,8 +115,9 @@ def _describe(
 
 def _list_directory(
     directory: str,
-) -> tuple[list[tuple[str, bool]], list[str], list[int], tuple[int, int]]:
-    """:func:`_describe` of ``directory``, and the directory's (device, inode).
+) -> tuple[list[tuple[str, bool]], list[str], list[int], tuple[int, int, int, int]]:
+    """:func:`_describe` of ``directory``, and the directory's stamp (device, inode,
+    mtime_ns, ctime_ns), taken before it is listed.
 
     Listed through a descriptor where the platform allows it, so that each file's stat is an
     ``fstatat`` relative to the directory instead of a walk down the whole path again; every
@@ -125,17 +126,40 @@ def _list_directory(
     if not _SCANDIR_FD:
         st = os.stat(directory)
         with os.scandir(directory) as it:
-            return (*_describe(it), (st.st_dev, st.st_ino))
+            return (*_describe(it), (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns))
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         st = os.fstat(fd)
         with os.scandir(fd) as it:
-            return (*_describe(it), (st.st_dev, st.st_ino))
+            return (*_describe(it), (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns))
     finally:
         os.close(fd)
 
 
-def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[str, Listing]]:
+class Trail:
+    """What a run read besides the judged files' stamps, for the verdict memo
+    (``taskguard._memo``): a run that was given one fills it in."""
+
+    __slots__ = ("discovered", "failed", "listed", "listings", "policy", "root", "unsure")
+
+    def __init__(self) -> None:
+        # Every directory the walk listed, with its stamp taken before the listing.
+        self.listed: list[tuple[str, tuple[int, int, int, int]]] = []
+        # The judged files, per directory (the run's listings).
+        self.listings: list[Listing] = []
+        self.policy: Policy | None = None
+        self.root = ""  # the project root
+        # The root packages were discovered (no ``root-packages`` key), not configured.
+        self.discovered = False
+        # The run reported a file it could not read, parse or analyse (TG900).
+        self.failed = False
+        # Something the memo cannot stamp happened (a directory that could not be listed).
+        self.unsure = False
+
+
+def walk(
+    targets: Sequence[str], policy: Policy, root: str, trail: Trail | None = None
+) -> Iterator[tuple[str, Listing]]:
     """``(rel_dir, listing)`` for each directory holding first-party files under ``targets``.
 
     ``rel_dir`` is relative to ``root``, '/'-separated. A directory reachable from two targets
@@ -151,7 +175,7 @@ def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[st
     file_globs = tuple(g for g in policy.exclude if not g.endswith("/**"))
     excluded_file = exclude_matcher(file_globs) if file_globs else None
     src_layout = not policy.is_first_party("src")
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: set[tuple[int, ...]] = set()
 
     def relpath(path: str) -> str | None:
         rel = os.path.relpath(path, root)
@@ -193,9 +217,14 @@ def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[st
         while pending or linked:
             directory, rel_dir = pending.pop() if pending else linked.pop(0)
             try:
-                found_dirs, names, stats, key = _list_directory(directory)
+                found_dirs, names, stats, stamp = _list_directory(directory)
             except OSError:
+                if trail is not None:
+                    trail.unsure = True
                 continue
+            if trail is not None:
+                trail.listed.append((directory, stamp))
+            key = stamp[:2]
             if key in seen_dirs:
                 continue
             seen_dirs.add(key)
