@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from taskguard._policy import Policy
 
 
-class DirEntry(tuple):  # type: ignore[type-arg] # noqa: SLOT001 - slots are set below
+class DirEntry(tuple):  # type: ignore[type-arg]
     """One directory of ``check-*.bin``: ``(names, stats, common, others)``, a plain tuple in
     the file, read by name here. (A ``typing.NamedTuple`` would import typing.)"""
 

@@ -21,8 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
 
+    from taskguard._memo import Trail
     from taskguard._static import CheckResult
-    from taskguard._static.discover import Trail
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -181,13 +181,13 @@ def _check(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _check_once(args, None)[0]
     # A run the verdict memo may keep: what it reads is stamped (``trail``) and compared
     # with the time it started, and nothing may reach standard error.
-    from taskguard._static.discover import Trail
+    from taskguard._memo import Trail
 
     started = time.time_ns()
     trail = Trail()
     stderr = sys.stderr
     watched = _Watched(stderr)
-    sys.stderr = watched  # type: ignore[assignment]
+    sys.stderr = watched
     try:
         code, output = _check_once(args, trail)
     finally:
@@ -203,7 +203,6 @@ def _check(args: argparse.Namespace, argv: Sequence[str]) -> int:
             code=code,
             paths=args.paths,
             config=args.config,
-            baseline=not args.no_baseline,
         )
     return code
 

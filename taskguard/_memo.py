@@ -45,22 +45,58 @@ import sys
 
 from taskguard import _cache
 from taskguard._cache import CACHE_DIR, PACKAGE, RACY_NS, source_stamps
+from taskguard._listing import list_directory
 
 # Not ``from typing import ...``: this module is on the start-up path of every check.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from taskguard._static.discover import Trail
+    from taskguard._policy import Policy
+
+    Stamp = tuple[int, ...]
+    Listed = tuple[list[tuple[str, bool]], list[str], list[int]]
 
 FORMAT = 1
 # Memos of other commands (arguments, working directories, interpreters) kept side by side.
 KEEP = 8
 PREFIX = "run-"
 
-# One file's stamp in a directory's list: mtime_ns, ctime_ns, size.
-_FILE_STAMPS = 3
 _DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+# The bits of ``st_mode`` that say what a path is (file, directory, ...).
+_TYPE_BITS = 0o170000
+
+
+class Trail:
+    """What a run read, for the memo: the CLI hands one to ``run_check``, which fills it in."""
+
+    __slots__ = (
+        "baseline_read",
+        "discovered",
+        "failed",
+        "listed",
+        "listings",
+        "policy",
+        "root",
+        "unsure",
+    )
+
+    def __init__(self) -> None:
+        # Every directory the walk listed: its path, its stamp (device, inode, mtime_ns,
+        # ctime_ns) taken before the listing, and the listing (taskguard._listing).
+        self.listed: list[tuple[str, Stamp, list[tuple[str, bool]], list[str], list[int]]] = []
+        # The judged files: (directory, names, three stamps per name).
+        self.listings: list[tuple[str, list[str], list[int]]] = []
+        self.policy: Policy | None = None
+        self.root = ""  # the project root, where the cache is
+        # The root packages were discovered (no ``root-packages`` key), not configured.
+        self.discovered = False
+        # The baseline file was there and read (None: the run was told to ignore it).
+        self.baseline_read: bool | None = None
+        # A file could not be read or analysed (a TG900 that may not happen next time).
+        self.failed = False
+        # Something the memo cannot stamp happened (a directory that could not be listed).
+        self.unsure = False
 
 
 def key(argv: Sequence[str]) -> tuple[object, ...]:
@@ -121,16 +157,16 @@ def replay(argv: Sequence[str]) -> int | None:
             break
         if data is None:
             return None
-        fmt, stored_key, code, output, resolved, paths, dirs = marshal.loads(data)
+        fmt, stored_key, code, output, resolved, paths, listed, dirs = marshal.loads(data)
         if (
             fmt != FORMAT
             or stored_key != memo_key
             or type(code) is not int
             or type(output) is not str
-            or not _current(resolved, paths, dirs)
+            or not _current(resolved, paths, listed, dirs)
         ):
             return None
-    except Exception:  # noqa: BLE001 - any doubt (a damaged memo, a vanished file): run it
+    except Exception:  # any doubt (a damaged memo, a vanished file): run it
         return None
     sys.stdout.write(output)
     return code
@@ -138,19 +174,25 @@ def replay(argv: Sequence[str]) -> int | None:
 
 def _current(
     resolved: list[tuple[str, str]],
-    paths: list[tuple[str, tuple[int, ...] | None]],
-    dirs: list[tuple[str, tuple[int, ...] | None, list[str], list[int]]],
+    paths: list[tuple[str, Stamp | None]],
+    listed: list[tuple[str, Stamp, Listed]],
+    dirs: list[tuple[str, Stamp | None, list[str], list[int]]],
 ) -> bool:
-    """Whether every stamp the memo holds is the file system's now."""
+    """Whether the file system still shows what the memoised run read."""
     for given, real in resolved:
         if os.path.realpath(given) != real:
             return False
     for path, stamp in paths:
-        if _stamp(path) != stamp:
+        if _stamp(path, stamp is not None and len(stamp) == 1) != stamp:
+            return False
+    for directory, identity, listing in listed:
+        # Changed within the racy window before the run: compared by listing it again.
+        subdirs, names, stats, now = list_directory(directory)
+        if now[:2] != identity or _without_cache(subdirs, names, stats) != listing:
             return False
     stat = os.stat
     for directory, dir_stamp, names, stamps in dirs:
-        now: list[int] = []
+        current: list[int] = []
         if _DIR_FD:
             # Each file's stat relative to the directory: no walk down the whole path again.
             fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -161,7 +203,7 @@ def _current(
                         return False
                 for name in names:
                     st = stat(name, dir_fd=fd)
-                    now += (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+                    current += (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
             finally:
                 os.close(fd)
         else:  # pragma: no cover - platforms without dir_fd (Windows)
@@ -171,25 +213,34 @@ def _current(
                     return False
             for name in names:
                 st = stat(os.path.join(directory, name))
-                now += (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-        if now != stamps:
+                current += (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+        if current != stamps:
             return False
     return True
 
 
-def _stamp(path: str) -> tuple[int, ...] | None:
-    """A path's full stamp (following symlinks, as the run does), None when it is missing."""
+def _stamp(path: str, kind_only: bool = False) -> Stamp | None:
+    """A path's stamp, following symlinks as the run does (None: it is missing): its type,
+    device, inode, times and size, or (``kind_only``) only its type."""
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if kind_only:
+        return (st.st_mode & _TYPE_BITS,)
     return (st.st_mode, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
+def _without_cache(subdirs: list[tuple[str, bool]], names: list[str], stats: list[int]) -> Listed:
+    """A listing, leaving out taskguard's own cache directory (which the walk never enters,
+    and which a run creates after listing the project root)."""
+    return [entry for entry in subdirs if entry[0] != CACHE_DIR], names, stats
 
 
 # --------------------------------------------------------------------------- storing
 
 
-def store(  # noqa: PLR0913 - one call site, in the CLI
+def store(
     argv: Sequence[str],
     trail: Trail,
     *,
@@ -198,7 +249,6 @@ def store(  # noqa: PLR0913 - one call site, in the CLI
     code: int,
     paths: Sequence[str],
     config: str | None,
-    baseline: bool,
 ) -> bool:
     """Memoise a finished run of ``taskguard argv`` (``paths`` and ``config`` as given) that
     began at ``started_ns``, printed ``output`` (None: an error, or something written to
@@ -217,84 +267,126 @@ def store(  # noqa: PLR0913 - one call site, in the CLI
     findable = cwd == root or cwd.startswith(root.rstrip(os.sep) + os.sep)
     inputs = None
     if output is not None and code in (0, 1) and findable:
-        inputs = _inputs(trail, started_ns, paths, config, baseline)
+        inputs = _inputs(trail, started_ns - RACY_NS, paths, config)
     if inputs is None:
         try:  # noqa: SIM105 - contextlib is not imported on this path
             os.unlink(os.path.join(root, CACHE_DIR, name))
         except OSError:
             pass
         return False
-    resolved, stamped, dirs = inputs
-    memo = (FORMAT, memo_key, code, output, resolved, stamped, dirs)
-    if not _cache.write(root, name, memo):
+    if not _cache.write(root, name, (FORMAT, memo_key, code, output, *inputs)):
         return False
     _cache.prune(os.path.join(root, CACHE_DIR), PREFIX, KEEP)
     return True
 
 
+class _Unstable(Exception):
+    """An input changed during the run, or too recently to be stamped: do not memoise."""
+
+
 def _inputs(
-    trail: Trail, started_ns: int, paths: Sequence[str], config: str | None, baseline: bool
-) -> (
-    tuple[
-        list[tuple[str, str]],
-        list[tuple[str, tuple[int, ...] | None]],
-        list[tuple[str, tuple[int, ...] | None, list[str], list[int]]],
-    ]
-    | None
-):
-    """The memo's inputs (see the module docstring); None when the run cannot be memoised."""
+    trail: Trail, racy_after: int, paths: Sequence[str], config: str | None
+) -> tuple[object, ...] | None:
+    """``(resolved, paths, listed, dirs)`` of the memo (see :func:`_current`), from what the
+    run read; None when the run cannot be memoised."""
     policy = trail.policy
     if policy is None or trail.failed or trail.unsure or policy.dispatch_distributions:
         return None
+    try:
+        resolved, stamped = _consulted(trail, policy, racy_after, paths, config)
+        listed, dirs = _directories(trail, racy_after)
+    except _Unstable:
+        return None
+    return resolved, stamped, listed, dirs
+
+
+def _consulted(
+    trail: Trail, policy: Policy, racy_after: int, paths: Sequence[str], config: str | None
+) -> tuple[list[tuple[str, str]], list[tuple[str, Stamp | None]]]:
+    """The paths the run looked at besides the walk, each with what the run saw of it."""
     from pathlib import Path
 
     from taskguard import _policy
 
-    racy_after = started_ns - RACY_NS
-    consulted: list[str] = [os.path.abspath(p) for p in paths]
-    resolved = [(p, os.path.realpath(p)) for p in paths[:1]]
-    if config is not None:
-        consulted.append(os.path.abspath(config))
-        resolved.append((config, os.path.realpath(config)))
+    stamped: dict[str, Stamp | None] = {}
+
+    def present(path: str) -> None:
+        # Read by the run: unchanged since before it started.
+        stamp = _stamp(path)
+        if stamp is None or max(stamp[3], stamp[4]) >= racy_after:
+            raise _Unstable(path)
+        stamped[path] = stamp
+
+    def absent(path: str) -> None:
+        # Seen missing, or not a file, by the run: it must stay so.
+        stamp = _stamp(path, kind_only=True)
+        if stamp is not None and stamp[0] == 0o100000:  # a regular file
+            raise _Unstable(path)
+        stamped.setdefault(path, stamp)
+
+    # Only whether the paths given are there, and what they are: the walk stamps what is
+    # under them.
+    for path in paths:
+        stamp = _stamp(path, kind_only=True)
+        if stamp is None:
+            raise _Unstable(path)
+        stamped[os.path.abspath(path)] = stamp
+    # The symlinks in these choose the policy file and the project root.
+    resolved = [(p, os.path.realpath(p)) for p in [*paths[:1], *([config] if config else [])]]
+    if policy.source is None:
+        if config is not None:
+            raise _Unstable(config)
+        for candidate in _policy.pyproject_candidates(Path(paths[0]) if paths else Path.cwd()):
+            absent(str(candidate))
     else:
-        start = Path(paths[0]) if paths else Path.cwd()
-        for candidate in _policy.pyproject_candidates(start):
-            consulted.append(str(candidate))
-            if policy.source is not None and candidate == policy.source:
-                break
-    if policy.source is not None:
-        consulted.append(str(policy.source))
-    if baseline:
-        consulted.append(str(policy.baseline_path))
+        if config is None:
+            # Every pyproject.toml nearer than the policy's was no file when the run looked.
+            start = Path(paths[0]) if paths else Path.cwd()
+            for candidate in _policy.pyproject_candidates(start):
+                if candidate == policy.source:
+                    break
+                absent(str(candidate))
+        present(str(policy.source))
+    baseline = str(policy.baseline_path)
+    if trail.baseline_read:
+        present(baseline)
+    elif trail.baseline_read is not None:
+        absent(baseline)
+        if stamped[baseline] is not None:  # a dangling symlink, a directory: not memoised
+            raise _Unstable(baseline)
     if trail.discovered and policy.project_root is not None:
+        consulted: list[str] = []
         found = _policy.discover_root_packages(policy.project_root, policy.exclude, consulted)
         if found != policy.root_packages:
-            return None  # they changed during the run
-    stamped: dict[str, tuple[int, ...] | None] = {}
-    for path in consulted:
-        if path in stamped:
-            continue
-        stamp = stamped[path] = _stamp(path)
-        while stamp is None and path != os.path.dirname(path):
-            # Missing: the stamp of the nearest directory above it that exists changes
-            # when it appears.
-            path = os.path.dirname(path)
-            stamp = stamped.get(path) if path in stamped else _stamp(path)
-            stamped[path] = stamp
-        if stamp is not None and max(stamp[3], stamp[4]) >= racy_after:
-            return None
-    listed: dict[str, tuple[int, ...] | None] = {}
-    for directory, dir_stamp in trail.listed:
-        if max(dir_stamp[2], dir_stamp[3]) >= racy_after:
-            return None
-        listed[directory] = dir_stamp
-    dirs: list[tuple[str, tuple[int, ...] | None, list[str], list[int]]] = []
-    for listing in trail.listings:
-        stats = listing.stats
-        for i in range(0, len(stats), _FILE_STAMPS):
+            raise _Unstable("root packages")
+        for path in consulted:
+            if path not in stamped:
+                stamp = stamped[path] = _stamp(path)
+                if stamp is not None and max(stamp[3], stamp[4]) >= racy_after:
+                    raise _Unstable(path)
+    return resolved, list(stamped.items())
+
+
+def _directories(
+    trail: Trail, racy_after: int
+) -> tuple[list[tuple[str, Stamp, Listed]], list[tuple[str, Stamp | None, list[str], list[int]]]]:
+    """The directories the walk listed and the files it judged, as the memo compares them:
+    a directory changed within the racy window by its listing, any other by its stamp."""
+    listed: list[tuple[str, Stamp, Listed]] = []
+    stable: dict[str, Stamp] = {}
+    for directory, stamp, subdirs, names, stats in trail.listed:
+        if max(stamp[2], stamp[3]) >= racy_after:
+            listed.append((directory, stamp[:2], _without_cache(subdirs, names, stats)))
+        else:
+            stable[directory] = stamp
+    racy = {directory for directory, _identity, _listing in listed}
+    dirs: list[tuple[str, Stamp | None, list[str], list[int]]] = []
+    for directory, names, stats in trail.listings:
+        for i in range(0, len(stats), 3):
             if stats[i + 2] < 0 or max(stats[i], stats[i + 1]) >= racy_after:
-                return None
-        dirs.append((listing.directory, listed.pop(listing.directory, None), listing.names, stats))
+                raise _Unstable(os.path.join(directory, names[i // 3]))
+        if directory not in racy:  # a listing compares the stamps of its files already
+            dirs.append((directory, stable.pop(directory, None), names, stats))
     # Directories listed that hold no judged file: their stamps alone.
-    dirs += [(directory, dir_stamp, [], []) for directory, dir_stamp in listed.items()]
-    return resolved, list(stamped.items()), dirs
+    dirs += [(directory, stamp, [], []) for directory, stamp in stable.items()]
+    return listed, dirs

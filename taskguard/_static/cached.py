@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskguard import _cache, _policy
 from taskguard._cache import STAMPS
 from taskguard._policy import Policy
-from taskguard._static.discover import Listing, Trail
+from taskguard._static.discover import Listing
 from taskguard._static.records import (
     BROKEN,
     FAILED,
@@ -24,6 +24,9 @@ from taskguard._static.records import (
     from_plain,
     plain,
 )
+
+if TYPE_CHECKING:
+    from taskguard._memo import Trail
 
 
 class StoredRecords:

@@ -20,7 +20,7 @@ import time
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
@@ -31,7 +31,6 @@ from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached,
 from taskguard._static.discover import (
     Listing,
     SourceFile,
-    Trail,
     collect,
     display_path,
     displayer,
@@ -50,6 +49,9 @@ FULL = "full"  # the reference: every file parsed, every statement and expressio
 PARSE_ALL = "parse-all"  # every file parsed; the prefilter decides which need the analysis
 PREFILTER = "prefilter"  # the default: files the prefilter rules out are not parsed at all
 MODES = (FULL, PARSE_ALL, PREFILTER)
+
+if TYPE_CHECKING:
+    from taskguard._memo import Trail
 
 
 def check(
@@ -178,12 +180,15 @@ def _run_check(  # noqa: PLR0917 - one private call site
         )
         trail.policy = policy
         trail.root = scope.root
-        trail.listings = list(scope.listings.values())
+        trail.listings = [(x.directory, x.names, x.stats) for x in scope.listings.values()]
     # The baseline is matched against every violation, before --select: an entry of a code
     # that is not selected is still used.
     baselined: list[Violation] = []
     baseline_shown = None
-    if baseline and os.path.lexists(policy.baseline_path):
+    read_baseline = baseline and os.path.lexists(policy.baseline_path)
+    if trail is not None:
+        trail.baseline_read = read_baseline if baseline else None
+    if read_baseline:
         from taskguard._baseline import apply
 
         baseline_shown = display_path(str(policy.baseline_path), cwd)
