@@ -122,7 +122,8 @@ def test_a_replay_is_the_run_byte_for_byte(
     assert "taskguard._cli" not in replay.stderr
     expected = fresh(project, args)
     assert (replay.returncode, replay.stdout) == (expected.returncode, expected.stdout)
-    assert expected.returncode == 1 and "app/api/routers/bad.py" in expected.stdout
+    assert expected.returncode == 1
+    assert "app/api/routers/bad.py" in expected.stdout
 
 
 def test_an_unchanged_project_is_replayed(project: Path, memoise: Callable[..., Path]) -> None:
@@ -230,9 +231,7 @@ def test_a_changed_baseline_is_read_again(project: Path, memoise: Callable[..., 
     assert run_cli(ARGS, project).returncode == 1
 
 
-def test_a_changed_config_file_is_read_again(
-    project: Path, memoise: Callable[..., Path]
-) -> None:
+def test_a_changed_config_file_is_read_again(project: Path, memoise: Callable[..., Path]) -> None:
     config = project / "other.toml"
     config.write_text('[tool.taskguard]\nroot-packages = ["app"]\n', encoding="utf-8")
     args = [*ARGS, "--config", "other.toml"]
@@ -274,7 +273,8 @@ def test_no_color_and_a_terminal_are_part_of_the_key(
     memoise(project, args)
     assert run_cli(args, project).stdout == SENTINEL
     out = run_cli(args, project, env={"NO_COLOR": "1"})
-    assert out.stdout != SENTINEL and "bad.py" in out.stdout
+    assert out.stdout != SENTINEL
+    assert "bad.py" in out.stdout
     # A terminal gets colours: the key holds whether standard output is one.
     assert _memo.key(args)[-1] is False
 
@@ -425,7 +425,8 @@ def test_a_file_that_does_not_parse_is_memoised(
     root = write_project(tmp_path / "proj", files)
     memoise(root, sentinel=False)
     out = run_cli(ARGS, root)
-    assert out.returncode == 1 and "could not parse" in out.stdout
+    assert out.returncode == 1
+    assert "could not parse" in out.stdout
     assert out.stdout == fresh(root).stdout
 
 
