@@ -13,26 +13,34 @@ The key, compared as one value: the exact arguments, the working directory, the 
 (its path, version and ``-W`` options), where taskguard is and the stamps of its sources, and
 the environment the report reads (``NO_COLOR``; whether standard output is a terminal).
 
-The inputs, each stamp compared with the file system again:
+The inputs, each compared with the file system again:
 
-* every directory the walk listed, ``(device, inode, mtime_ns, ctime_ns)`` taken before the
-  listing: a file added, removed or renamed there, or a new subdirectory, changes it;
-* every file judged, ``(mtime_ns, ctime_ns, size)`` as the record cache compares them: the
-  change time catches an edit that keeps the size and puts the modification time back;
-* every other path the run consulted (the ``pyproject.toml`` candidates up to the policy
-  file, ``--config``, the baseline file, the paths given, what discovering the root
-  packages looked at), with its type, device, inode, times and size, or as missing together
-  with its directory's stamp, so that a file appearing there is seen;
+* every directory the walk listed, by its stamp ``(device, inode, mtime_ns, ctime_ns)``
+  taken before the listing: a file added, removed or renamed there, or a new subdirectory,
+  changes it. A directory changed within the racy window (see below) has no stamp to trust:
+  it is listed again (``taskguard._listing``, as the walk lists it) and compared by its
+  subdirectories, ``.py`` names and their stamps, leaving out the cache directory itself;
+* every file judged, by ``(mtime_ns, ctime_ns, size)`` as the record cache compares them:
+  the change time catches an edit that keeps the size and puts the modification time back;
+* every other path the run looked at, by what the run saw of it: the policy file (and
+  ``--config``) and a baseline file that was read by their full stamp (type, device, inode,
+  times, size); every ``pyproject.toml`` nearer than the policy's, and a baseline file that
+  was not there, must still be no regular file; the paths given must still be what they
+  were (a file, a directory); when the root packages are discovered, every path discovery
+  looked at, by its full stamp or as missing;
 * the resolved form of the paths whose symlinks choose the policy (the first path given,
   ``--config``).
 
-Sound by the record cache's rule (``taskguard._cache.RACY_NS``): a run is memoised only when
-every stamp it stores is older than the racy window before the run started, so nothing it read
+Sound by the record cache's rule (``taskguard._cache.RACY_NS``): a stamp is trusted only
+when it is older than the racy window before the run started, so nothing it describes
 changed during the run, and any later change, even within the file system's timestamp
-granularity, gives another stamp. Only pure read-only runs are memoised: never one with
-``--no-cache`` or ``--write-baseline``, one that failed (exit 2), reported a file it could not
-read (TG900), wrote anything to standard error, or has ``dispatch-distributions`` (resolved
-from the installed packages, which have no stamp here).
+granularity, gives another stamp; a run that read a file changed within the window (or one
+of the paths above) is not memoised. Only pure read-only runs are: never one with
+``--no-cache`` or ``--write-baseline``, one that failed (exit 2), wrote anything to
+standard error, reported a file it could not read or analyse (a TG900 that may not happen
+again: an I/O error, a worker that died; a file that does not parse fails the same way until
+its stamps change, as the record cache also assumes), or has ``dispatch-distributions``
+(resolved from the installed packages, which have no stamp here).
 
 The file is ``marshal``ed builtins, local build output like the rest of the cache.
 """
