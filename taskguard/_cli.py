@@ -365,7 +365,18 @@ def _run(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``taskguard`` console script and ``python -m taskguard``."""
+    """The CLI: ``taskguard ARGS`` (``argv`` defaults to the process's arguments).
+
+    The console script and ``python -m taskguard`` enter through ``taskguard.__main__``,
+    which first offers a check to the verdict memo; so does a console script installed
+    before that entry point (``taskguard._cli:main``, called without ``argv``).
+    """
+    if argv is None and sys.argv[1:2] == ["check"]:
+        from taskguard._memo import replay
+
+        code = replay(sys.argv[1:])
+        if code is not None:
+            return code
     arguments = list(sys.argv[1:] if argv is None else argv)
     command: list[str] | None = None
     if arguments[:1] == ["run"] and "--" in arguments:

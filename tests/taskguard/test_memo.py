@@ -437,3 +437,29 @@ def test_a_stale_memo_is_removed_by_a_run_that_cannot_be_memoised(
     _new_file(project)  # now racy: the next run cannot be memoised
     assert_not_replayed(project)
     assert not memo.exists()
+
+
+def test_a_console_script_of_the_old_entry_point_replays_too(
+    project: Path, memoise: Callable[..., Path]
+) -> None:
+    # A script installed before the entry point moved calls taskguard._cli:main() with no
+    # arguments; called with arguments (from Python), main() always runs.
+    memoise(project)
+    code = (
+        "import sys; from taskguard._cli import main; "
+        "sys.argv = ['taskguard', *sys.argv[1:]]; code = main(); "
+        "sys.stdout.flush(); main(sys.argv[1:]); sys.exit(code)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *ARGS],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "NO_COLOR"},
+    )
+    assert out.returncode == 1
+    replayed, _, ran = out.stdout.partition("\n")
+    assert replayed + "\n" == SENTINEL
+    assert ran == fresh(project).stdout
