@@ -463,3 +463,36 @@ def test_a_console_script_of_the_old_entry_point_replays_too(
     replayed, _, ran = out.stdout.partition("\n")
     assert replayed + "\n" == SENTINEL
     assert ran == fresh(project).stdout
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["edit in place", "new module", "new directory", "subdirectory became a symlink"],
+)
+def test_a_recently_changed_directory_is_compared_by_listing_it(
+    tmp_path: Path, memoise: Callable[..., Path], change: str
+) -> None:
+    # The project root changed "just now" (as after removing the cache directory): its
+    # stamp cannot be trusted, so the memo lists it again, as the walk does.
+    table = '[tool.taskguard]\nroot-packages = ["app", "main", "extra"]\n'
+    root = write_project(tmp_path / "proj", {**FILES, "main.py": "import json\n"}, table=table)
+    (root / CACHE_DIR).mkdir()  # so that no run changes the root again
+    future = 2**62
+    os.utime(root, ns=(future, future))
+    memo = memoise(root)
+    listed = [directory for directory, _identity, _listing in marshal.loads(memo.read_bytes())[6]]
+    assert listed == [str(root)]
+    assert run_cli(ARGS, root).stdout == SENTINEL  # listed again, and unchanged
+    if change == "edit in place":
+        same_size_edit(root / "main.py", "import httpx")
+    elif change == "new module":
+        (root / "extra.py").write_text("import httpx\n", encoding="utf-8")
+    elif change == "new directory":
+        (root / "extra").mkdir()
+        (root / "extra" / "__init__.py").write_text("import httpx\n", encoding="utf-8")
+    else:
+        domain = root / "app" / "domain"
+        domain.rename(tmp_path / "domain")
+        domain.symlink_to(tmp_path / "domain", target_is_directory=True)
+    os.utime(root, ns=(future, future))  # the root's stamp says nothing
+    assert_not_replayed(root)
