@@ -97,8 +97,9 @@ class Trail:
         self.listings: list[tuple[str, list[str], list[int]]] = []
         self.policy: Policy | None = None
         self.root = ""  # the project root, where the cache is
-        # The root packages were discovered (no ``root-packages`` key), not configured.
-        self.discovered = False
+        # The root packages were discovered (no ``root-packages`` key), not configured;
+        # assumed until the policy loader says otherwise.
+        self.discovered = True
         # The baseline file was there and read (None: the run was told to ignore it).
         self.baseline_read: bool | None = None
         # A file could not be read or analysed (a TG900 that may not happen next time).
