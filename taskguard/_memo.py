@@ -65,12 +65,13 @@ if TYPE_CHECKING:
     Stamp = tuple[int, ...]
     Listed = tuple[list[tuple[str, bool]], list[str], list[int]]
 
-FORMAT = 1
+FORMAT = 2
 # Memos of other commands (arguments, working directories, interpreters) kept side by side.
 KEEP = 8
 PREFIX = "run-"
 
 _DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+_UID = os.getuid() if hasattr(os, "getuid") else None
 # The bits of ``st_mode`` that say what a path is (file, directory, ...).
 _TYPE_BITS = 0o170000
 
@@ -160,18 +161,24 @@ def replay(argv: Sequence[str]) -> int | None:
         for path in _places(file_name(memo_key)):
             try:
                 with open(path, "rb") as fh:
+                    # Only a memo this user wrote (a shared directory above the project, such
+                    # as /tmp, could hold anyone's).
+                    if _UID is not None and os.fstat(fh.fileno()).st_uid != _UID:
+                        return None
                     data = fh.read()
             except OSError:
                 continue
             break
         if data is None:
             return None
-        fmt, stored_key, code, output, resolved, paths, listed, dirs = marshal.loads(data)
+        fmt, stored_key, code, output, resolved, paths, listed, dirs, root = marshal.loads(data)
         if (
             fmt != FORMAT
             or stored_key != memo_key
             or type(code) is not int
             or type(output) is not str
+            # Only where the run that wrote it keeps its cache: the project root it found.
+            or os.path.dirname(path) != os.path.join(root, CACHE_DIR)
             or not _current(resolved, paths, listed, dirs)
         ):
             return None
@@ -283,7 +290,7 @@ def store(
         except OSError:
             pass
         return False
-    if not _cache.write(root, name, (FORMAT, memo_key, code, output, *inputs)):
+    if not _cache.write(root, name, (FORMAT, memo_key, code, output, *inputs, root)):
         return False
     _cache.prune(os.path.join(root, CACHE_DIR), PREFIX, KEEP)
     return True

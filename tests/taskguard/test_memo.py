@@ -496,3 +496,23 @@ def test_a_recently_changed_directory_is_compared_by_listing_it(
         domain.symlink_to(tmp_path / "domain", target_is_directory=True)
     os.utime(root, ns=(future, future))  # the root's stamp says nothing
     assert_not_replayed(root)
+
+
+def test_a_memo_is_read_only_where_its_run_keeps_the_cache(
+    tmp_path: Path, project: Path, memoise: Callable[..., Path]
+) -> None:
+    # The console script looks above the working directory too; a memo found in a cache
+    # directory other than its project's (a shared /tmp, say) is not used.
+    memo = memoise(project)
+    elsewhere = tmp_path / CACHE_DIR
+    elsewhere.mkdir()
+    memo.rename(elsewhere / memo.name)
+    assert_not_replayed(project)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs chown")
+def test_a_memo_another_user_wrote_is_not_used(project: Path, memoise: Callable[..., Path]) -> None:
+    memo = memoise(project)
+    assert run_cli(ARGS, project).stdout == SENTINEL
+    os.chown(memo, 4242, -1)
+    assert_not_replayed(project)
