@@ -13,6 +13,8 @@ import ast
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -191,14 +193,8 @@ def encode(text: str, how: str) -> bytes:
 def test_prefilter_and_cache_never_change_a_result(
     bodies: list[tuple[str, str]], indirect: bool
 ) -> None:
-    root = Path(tempfile.mkdtemp(prefix="taskguard-equivalence-"))
-    cwd = os.getcwd()
-    try:
-        files: dict[str, bytes] = {
-            rel: encode(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
-        }
-        write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
-        os.chdir(root)
+    with random_project(bodies, indirect=indirect) as root:
+        files = {rel: (root / rel).read_bytes() for rel in MODULES}
         reference = run_check(use_cache=False, mode=FULL, jobs=1)
         assert check(use_cache=False, parse_all=True, jobs=1) == reference
         assert check(use_cache=False, parse_all=True, jobs=2) == reference
@@ -253,6 +249,21 @@ def test_prefilter_and_cache_never_change_a_result(
         assert check(jobs=1) == default  # cached
         assert check(parse_all=True, jobs=1) == reference  # on the default mode's cache
         assert (root / CACHE_DIR).is_dir()
+
+
+@contextmanager
+def random_project(bodies: list[tuple[str, str]], *, indirect: bool) -> Iterator[Path]:
+    """A project of MODULES with these (text, encoding) bodies under TABLE, as the working
+    directory (a fresh one per hypothesis example, which a function fixture cannot give)."""
+    root = Path(tempfile.mkdtemp(prefix="taskguard-equivalence-"))
+    cwd = os.getcwd()
+    try:
+        files: dict[str, str | bytes] = {
+            rel: encode(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
+        }
+        write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
+        os.chdir(root)
+        yield root
     finally:
         os.chdir(cwd)
         shutil.rmtree(root, ignore_errors=True)
@@ -263,11 +274,14 @@ def test_prefilter_and_cache_never_change_a_result(
 def test_prefilter_passes_every_file_that_holds_something(
     text: str, how: str, rel: str, graph: bool
 ) -> None:
-    # Sharper than the end-to-end test, and in memory: whatever the full analysis finds in
-    # a file (a finding, a suppression, a graph edge), the prefilter must let it through.
+    # Sharper than the end-to-end test, and in memory.
+    passes_what_matters(encode(text, how), rel[:-3].replace("/", "."), graph=graph)
+
+
+def passes_what_matters(data: bytes, module: str, *, graph: bool) -> Record:
+    """The full analysis of ``data`` as ``module`` (the oracle); whatever it finds (a finding,
+    a suppression, a graph edge), the prefilter must let the file through."""
     policy = POLICY_GRAPH if graph else POLICY
-    module = rel[:-3].replace("/", ".")
-    data = encode(text, how)
     full = analyze_source(data, module, False, policy, prefilter=None, graph=graph, parse_all=True)
     relevant = (
         (bool(full.findings) and full.status != FAILED)
@@ -276,6 +290,7 @@ def test_prefilter_passes_every_file_that_holds_something(
     )
     if relevant:
         assert PREFILTERS[graph].needs_parse(data, module, policy.is_protected(module))
+    return full
 
 
 _ROOT = Path(tempfile.mkdtemp(prefix="taskguard-policy-"))
@@ -399,6 +414,13 @@ def test_default_graph_mode_parses_up_to_the_last_import_only(source: str) -> No
         "import typing\nif typing.TYPE_CHECKING:\n    import requests\ndel typing",
         # The other way: only the binding after the imports makes the name typing's flag.
         "if TYPE_CHECKING:\n    import requests\nTYPE_CHECKING = False\n",
+        # Writes through the module's namespace after the last import, the name split.
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\n"
+        'exec("TYPE_" "CHECKING = True")',
+        "import sys\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\n"
+        "setattr(sys.modules[__name__], 'TYPE_' 'CHECKING', True)",
+        "import sys\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\n"
+        "sys.modules[__name__].__dict__['TYPE_' 'CHECKING'] = True",
     ],
 )
 def test_a_binding_after_the_last_import_decides_what_type_checking_is(source: str) -> None:
@@ -406,15 +428,24 @@ def test_a_binding_after_the_last_import_decides_what_type_checking_is(source: s
     # binding after it was not seen, and the import under the test was judged the other way
     # (a TG002 missed, or one too many).
     data = source.encode()
+    # A protected module (TG002) and another one (its TG004 graph edges).
+    for module in ("app.api.routers.m5", "app.domain.m2"):
+        protected = POLICY_GRAPH.is_protected(module)
+        assert PREFILTERS[True].prefix_end(data, protected) is None
+        default = analyze_source(
+            data,
+            module,
+            False,
+            POLICY_GRAPH,
+            graph=True,
+            prefilter=PREFILTERS[True],
+            parse_all=False,
+        )
+        full = analyze_source(
+            data, module, False, POLICY_GRAPH, graph=True, prefilter=None, parse_all=True
+        )
+        assert default == full
     module = "app.api.routers.m5"
-    assert PREFILTERS[True].prefix_end(data, True) is None
-    default = analyze_source(
-        data, module, False, POLICY_GRAPH, graph=True, prefilter=PREFILTERS[True], parse_all=False
-    )
-    full = analyze_source(
-        data, module, False, POLICY_GRAPH, graph=True, prefilter=None, parse_all=True
-    )
-    assert default == full
     # Without such a binding after it, the cut stays, and gives the same record.
     control = b"from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import requests\nx = 1\n"
     assert PREFILTERS[True].prefix_end(control, True) is not None
