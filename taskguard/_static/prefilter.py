@@ -120,8 +120,9 @@ def _chain_heads(patterns: Iterable[str]) -> tuple[ChainHead, ...]:
     patterns = tuple(patterns)
     ancestors = _ancestors(patterns)
     blank = rb"[\s\\]"
-    names = rb"(?:[\w.]+(?:%s+as%s+\w+)?%s*,%s*)*" % (blank, blank, blank, blank)
     dotted = rb"%s*\.%s*" % (blank, blank)
+    # The names before it, each dotted with blanks around its dots (``import os . path,``).
+    names = rb"(?:\w+(?:%s\w+)*(?:%s+as%s+\w+)?%s*,%s*)*" % (dotted, blank, blank, blank, blank)
     found: list[ChainHead] = []
     for head in sorted({ancestor.partition(".")[0] for ancestor in ancestors}):
         mine = [a for a in ancestors if a.partition(".")[0] == head]

@@ -132,6 +132,7 @@ FRAGMENTS = [
     "from concurrent import futures\nfutures.ThreadPoolExecutor()",
     "import concurrent.futures as cf\nmaker = getattr(cf, 'ProcessPool' 'Executor')",
     "import urllib\nurllib.request.urlopen('x')",
+    "import os . path, urllib\nurllib.request.urlopen('x')",
     "import urllib\nurllib.parse.quote('x')",
     "import http\nSTATUS = http.HTTPStatus.OK",
     "import google.cloud\nclient = google.cloud.tasks_v2.CloudTasksClient()",
@@ -766,6 +767,11 @@ def test_the_screen_never_changes_the_prefilters_answer(
         (b"from concurrent.futures import ThreadPoolExecutor\n", False),
         (b"from urllib.parse import quote\nurllib = 1\n", False),
         (b"import os, urllib\nurllib.request.urlopen('x')\n", True),
+        # Blanks around the dots of a name before the head (found by a differential hunt: the
+        # binding was not seen, and the file was ruled out in every mode).
+        (b"import os . path, urllib\nurllib.request.urlopen('x')\n", True),
+        (b"google.cloud.tasks_v2.X\nimport concurrent . futures, google.cloud\n", True),
+        (b"import os \\\n    . path, concurrent\nconcurrent.futures.ProcessPoolExecutor\n", True),
         # A word on a line that only says "importing" is not in an import statement.
         (b'"""Handles requests without importing httpx."""\nimport os\n', False),
         (b'"""The types."""\nimport os\n', False),
