@@ -24,8 +24,9 @@ The inputs, each compared with the file system again:
   the change time catches an edit that keeps the size and puts the modification time back;
 * every other path the run looked at, by what the run saw of it: the policy file (and
   ``--config``) and a baseline file that was read by their full stamp (type, device, inode,
-  times, size); every ``pyproject.toml`` nearer than the policy's, and a baseline file that
-  was not there, must still be no regular file; the paths given must still be what they
+  times, size); every ``pyproject.toml`` nearer than the policy's must still be no regular
+  file, and a baseline file that was not there must still not be there, not even as a
+  dangling symlink (which the run reads, and fails on); the paths given must still be what they
   were (a file, a directory); when the root packages are discovered, every path discovery
   looked at, by its full stamp or as missing;
 * the resolved form of the paths whose symlinks choose the policy (the first path given,
@@ -42,7 +43,9 @@ again: an I/O error, a worker that died; a file that does not parse fails the sa
 its stamps change, as the record cache also assumes), or has ``dispatch-distributions``
 (resolved from the installed packages, which have no stamp here).
 
-The file is ``marshal``ed builtins, local build output like the rest of the cache.
+The file is ``marshal``ed builtins, local build output like the rest of the cache. Only a
+regular file that this user owns is read, opened without blocking (a FIFO planted in a shared
+directory above the project must not hang the run).
 """
 
 from __future__ import annotations
@@ -65,15 +68,17 @@ if TYPE_CHECKING:
     Stamp = tuple[int, ...]
     Listed = tuple[list[tuple[str, bool]], list[str], list[int]]
 
-FORMAT = 2
+FORMAT = 3
 # Memos of other commands (arguments, working directories, interpreters) kept side by side.
 KEEP = 8
 PREFIX = "run-"
 
 _DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 _UID = os.getuid() if hasattr(os, "getuid") else None
-# The bits of ``st_mode`` that say what a path is (file, directory, ...).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# The bits of ``st_mode`` that say what a path is (file, directory, ...), and a regular file.
 _TYPE_BITS = 0o170000
+_REGULAR = 0o100000
 
 
 class Trail:
@@ -160,14 +165,17 @@ def replay(argv: Sequence[str]) -> int | None:
         data = None
         for path in _places(file_name(memo_key)):
             try:
-                with open(path, "rb") as fh:
-                    # Only a memo this user wrote (a shared directory above the project, such
-                    # as /tmp, could hold anyone's).
-                    if _UID is not None and os.fstat(fh.fileno()).st_uid != _UID:
-                        return None
-                    data = fh.read()
+                # Never blocking: a FIFO planted where a memo may be would hang the open.
+                fd = os.open(path, os.O_RDONLY | _NONBLOCK)
             except OSError:
                 continue
+            with open(fd, "rb") as fh:
+                st = os.fstat(fd)
+                # Only a regular file (not a FIFO, nor /dev/zero behind a symlink) this user
+                # wrote (a shared directory above the project, such as /tmp, holds anyone's).
+                if st.st_mode & _TYPE_BITS != _REGULAR or (_UID is not None and st.st_uid != _UID):
+                    return None
+                data = fh.read()
             break
         if data is None:
             return None
@@ -199,7 +207,10 @@ def _current(
         if os.path.realpath(given) != real:
             return False
     for path, stamp in paths:
-        if _stamp(path, stamp is not None and len(stamp) == 1) != stamp:
+        if stamp == ():  # nothing there, not even a dangling symlink
+            if os.path.lexists(path):
+                return False
+        elif _stamp(path, stamp is not None and len(stamp) == 1) != stamp:
             return False
     for directory, identity, listing in listed:
         # Changed within the racy window before the run: compared by listing it again.
@@ -336,7 +347,7 @@ def _consulted(
     def absent(path: str) -> None:
         # Seen missing, or not a file, by the run: it must stay so.
         stamp = _stamp(path, kind_only=True)
-        if stamp is not None and stamp[0] == 0o100000:  # a regular file
+        if stamp is not None and stamp[0] == _REGULAR:
             raise _Unstable(path)
         stamped.setdefault(path, stamp)
 
@@ -367,9 +378,10 @@ def _consulted(
     if trail.baseline_read:
         present(baseline)
     elif trail.baseline_read is not None:
-        absent(baseline)
-        if stamped[baseline] is not None:  # a dangling symlink, a directory: not memoised
+        # Seen missing by ``lexists``: a dangling symlink there is read (and fails) too.
+        if os.path.lexists(baseline):
             raise _Unstable(baseline)
+        stamped[baseline] = ()
     if trail.discovered and policy.project_root is not None:
         consulted: list[str] = []
         found = _policy.discover_root_packages(policy.project_root, policy.exclude, consulted)

@@ -516,3 +516,50 @@ def test_a_memo_another_user_wrote_is_not_used(project: Path, memoise: Callable[
     assert run_cli(ARGS, project).stdout == SENTINEL
     os.chown(memo, 4242, -1)
     assert_not_replayed(project)
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["root stamped", "root listed again"])
+def test_a_dangling_symlink_where_the_baseline_was_missing_is_seen(
+    project: Path, memoise: Callable[..., Path], listed: bool
+) -> None:
+    # The run reads a baseline that lexists (a dangling symlink is an error, exit 2); the
+    # memo must not call it missing because stat() cannot follow it. A root changed "just
+    # now" is compared by its listing, which holds no .json: only the stamp of the
+    # baseline's path can tell.
+    if listed:
+        (project / CACHE_DIR).mkdir()
+        os.utime(project, ns=(2**62, 2**62))
+    memoise(project)
+    assert run_cli(ARGS, project).stdout == SENTINEL
+    (project / "taskguard-baseline.json").symlink_to(project / "nowhere.json")
+    if listed:
+        os.utime(project, ns=(2**62, 2**62))
+    assert_not_replayed(project)
+    assert run_cli(ARGS, project).returncode == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs mkfifo")
+def test_a_fifo_planted_where_a_memo_may_be_does_not_hang_the_run(
+    tmp_path: Path, project: Path
+) -> None:
+    # A memo is looked for in the cache directories above the working directory, and the
+    # file name is predictable: a FIFO there (anyone's, in a shared /tmp) must not block.
+    shared = tmp_path / CACHE_DIR
+    shared.mkdir()
+    code = (
+        "import sys; from taskguard import _memo; "
+        "print(_memo.file_name(_memo.key(sys.argv[1:])))"
+    )
+    name = subprocess.run(
+        [sys.executable, "-c", code, *ARGS],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    os.mkfifo(shared / name)
+    assert_not_replayed(project)
