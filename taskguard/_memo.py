@@ -10,8 +10,9 @@ exits with the stored code; on any mismatch, or any doubt, the full run decides 
 a new memo.
 
 The key, compared as one value: the exact arguments, the working directory, the interpreter
-(its path, version and ``-W`` options), where taskguard is and the stamps of its sources, and
-the environment the report reads (``NO_COLOR``; whether standard output is a terminal).
+(its path, version and ``-W`` options), where taskguard is and the stamps of its sources (the
+rule pages a SARIF report quotes included), and the environment the report reads
+(``NO_COLOR``; whether standard output is a terminal).
 
 The inputs, each compared with the file system again:
 
@@ -127,6 +128,8 @@ def key(argv: Sequence[str]) -> tuple[object, ...]:
         PACKAGE,
         source_stamps(PACKAGE),
         source_stamps(os.path.join(PACKAGE, "_static")),
+        # The rule pages a SARIF report carries (``taskguard/rules/``).
+        source_stamps(os.path.join(PACKAGE, "rules"), suffix=".md"),
         # https://no-color.org: the text report's colours.
         bool(os.environ.get("NO_COLOR")),
         bool(isatty and isatty()),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -563,3 +564,20 @@ def test_a_fifo_planted_where_a_memo_may_be_does_not_hang_the_run(
     ).stdout.strip()
     os.mkfifo(shared / name)
     assert_not_replayed(project)
+
+
+def test_an_edited_rule_page_is_part_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SARIF report quotes the rule pages (taskguard/rules/*.md): an edit to one in a
+    # checkout changes the report, as an edit to a source file does.
+    package = tmp_path / "taskguard"
+    shutil.copytree(Path(_memo.PACKAGE), package)
+    monkeypatch.setattr(_memo, "PACKAGE", str(package))
+    args = ["check", "--format", "sarif"]
+    before = _memo.key(args)
+    assert _memo.key(args) == before
+    page = package / "rules" / "TG002.md"
+    with page.open("a", encoding="utf-8") as fh:
+        fh.write("\nOne more line.\n")
+    assert _memo.key(args) != before
