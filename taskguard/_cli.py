@@ -240,8 +240,10 @@ def _check_once(args: argparse.Namespace, trail: Trail | None) -> tuple[int, str
         # Checking nothing is no pass, whatever the format: say which setting left every
         # file out.
         return _error(f"no files checked: {result.empty_reason}"), None
+    from taskguard._memo import write_report
+
     output = _render(args, result)
-    sys.stdout.write(output)
+    write_report(output)
     return (EXIT_VIOLATIONS if result.violations else EXIT_OK), output
 
 
@@ -252,7 +254,9 @@ def _render(args: argparse.Namespace, result: CheckResult) -> str:
 
 
 def _report(args: argparse.Namespace, result: CheckResult) -> int:
-    sys.stdout.write(_render(args, result))
+    from taskguard._memo import write_report
+
+    write_report(_render(args, result))
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 

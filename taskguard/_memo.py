@@ -195,8 +195,24 @@ def replay(argv: Sequence[str]) -> int | None:
             return None
     except Exception:  # any doubt (a damaged memo, a vanished file): run it
         return None
-    sys.stdout.write(output)
+    write_report(output)
     return code
+
+
+def write_report(text: str) -> None:
+    """Write a report to standard output; a character its encoding cannot hold (a non-ASCII
+    path on an ASCII terminal) is written as a backslash escape, as standard error does,
+    rather than ending the run in a traceback. The memo's replay and the CLI both write so."""
+    out = sys.stdout
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        # Nothing was written: a text stream encodes the whole text before buffering it.
+        reconfigure = getattr(out, "reconfigure", None)
+        if reconfigure is None:
+            raise
+        reconfigure(errors="backslashreplace")
+        out.write(text)
 
 
 def _current(

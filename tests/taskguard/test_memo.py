@@ -551,8 +551,7 @@ def test_a_fifo_planted_where_a_memo_may_be_does_not_hang_the_run(
     shared = tmp_path / CACHE_DIR
     shared.mkdir()
     code = (
-        "import sys; from taskguard import _memo; "
-        "print(_memo.file_name(_memo.key(sys.argv[1:])))"
+        "import sys; from taskguard import _memo; print(_memo.file_name(_memo.key(sys.argv[1:])))"
     )
     name = subprocess.run(
         [sys.executable, "-c", code, *ARGS],
@@ -581,3 +580,26 @@ def test_an_edited_rule_page_is_part_of_the_key(
     with page.open("a", encoding="utf-8") as fh:
         fh.write("\nOne more line.\n")
     assert _memo.key(args) != before
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_a_path_standard_output_cannot_encode_is_no_traceback(
+    tmp_path: Path, memoise: Callable[..., Path], fmt: str
+) -> None:
+    # A report naming a non-ASCII path, on an ASCII standard output: replayed or run, the
+    # same escaped report and exit code, never a traceback.
+    root = write_project(
+        tmp_path / "proj", {**FILES, "app/api/routers/caf\u00e9.py": "import httpx\n"}
+    )
+    args = ["check", "--format", fmt]
+    memoise(root, args, sentinel=False)
+    ascii_out = {"PYTHONIOENCODING": "ascii"}
+    replayed = run_cli(args, root, env=ascii_out)
+    ran = run_cli([*args, "--no-cache"], root, env=ascii_out)
+    assert (replayed.returncode, replayed.stdout, replayed.stderr) == (
+        ran.returncode,
+        ran.stdout,
+        ran.stderr,
+    )
+    assert (ran.returncode, ran.stderr) == (1, "")
+    assert "app/api/routers/caf\\xe9.py" in ran.stdout
