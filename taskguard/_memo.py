@@ -45,8 +45,9 @@ its stamps change, as the record cache also assumes), or has ``dispatch-distribu
 (resolved from the installed packages, which have no stamp here).
 
 The file is ``marshal``ed builtins, local build output like the rest of the cache. Only a
-regular file that this user owns is read, opened without blocking (a FIFO planted in a shared
-directory above the project must not hang the run).
+regular file that this user owns is read, opened without blocking and without following a
+symlink (a FIFO planted in a shared directory above the project must not hang the run, nor a
+symlink there make it read some large file of the user).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ PREFIX = "run-"
 _DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 _UID = os.getuid() if hasattr(os, "getuid") else None
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # The bits of ``st_mode`` that say what a path is (file, directory, ...), and a regular file.
 _TYPE_BITS = 0o170000
 _REGULAR = 0o100000
@@ -168,8 +170,10 @@ def replay(argv: Sequence[str]) -> int | None:
         data = None
         for path in _places(file_name(memo_key)):
             try:
-                # Never blocking: a FIFO planted where a memo may be would hang the open.
-                fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+                # Never blocking (a FIFO planted where a memo may be would hang the open), and
+                # never through a symlink (a memo is written as a file; a symlink in a shared
+                # directory could make this read any file of the user, of any size).
+                fd = os.open(path, os.O_RDONLY | _NONBLOCK | _NOFOLLOW)
             except OSError:
                 continue
             with open(fd, "rb") as fh:

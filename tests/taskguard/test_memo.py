@@ -603,3 +603,15 @@ def test_a_path_standard_output_cannot_encode_is_no_traceback(
     )
     assert (ran.returncode, ran.stderr) == (1, "")
     assert "app/api/routers/caf\\xe9.py" in ran.stdout
+
+
+def test_a_memo_that_is_a_symlink_is_not_followed(
+    tmp_path: Path, project: Path, memoise: Callable[..., Path]
+) -> None:
+    # taskguard writes a memo as a file; a symlink where one may be was planted (in a shared
+    # directory, by anyone) and could point at any file of the user, of any size.
+    memo = memoise(project)
+    kept = tmp_path / "kept.bin"
+    memo.rename(kept)
+    memo.symlink_to(kept)
+    assert_not_replayed(project)
