@@ -31,7 +31,8 @@ The inputs, each compared with the file system again:
   were (a file, a directory); when the root packages are discovered, every path discovery
   looked at, by its full stamp or as missing;
 * the resolved form of the paths whose symlinks choose the policy (the first path given,
-  ``--config``).
+  ``--config``); a run whose ``--config`` no longer resolves, when it is stored, to the file
+  the run read is not memoised.
 
 Sound by the record cache's rule (``taskguard._cache.RACY_NS``): a stamp is trusted only
 when it is older than the racy window before the run started, so nothing it describes
@@ -383,9 +384,13 @@ def _consulted(
         stamped[os.path.abspath(path)] = stamp
     # The symlinks in these choose the policy file and the project root.
     resolved = [(p, os.path.realpath(p)) for p in [*paths[:1], *([config] if config else [])]]
+    if config is not None and resolved[-1][1] != str(policy.source):
+        # --config's symlink was retargeted after the run read the policy through it: the
+        # memo would pair that policy with the link's new target. (The first path given
+        # needs no such test: its resolution is checked by the policy search below, and
+        # the walk went through the path itself, whose directories are stamped.)
+        raise _Unstable(config)
     if policy.source is None:
-        if config is not None:
-            raise _Unstable(config)
         for candidate in _policy.pyproject_candidates(Path(paths[0]) if paths else Path.cwd()):
             absent(str(candidate))
     else:

@@ -615,3 +615,47 @@ def test_a_memo_that_is_a_symlink_is_not_followed(
     memo.rename(kept)
     memo.symlink_to(kept)
     assert_not_replayed(project)
+
+
+def test_a_config_symlink_retargeted_during_the_run_is_not_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The run reads the policy through --config's symlink; retargeted before the memo is
+    # stored (both files old, the link outside every directory the walk stamps), the memo
+    # must not pair the policy the run read with the link's new target.
+    (project / "first.toml").write_text('[tool.taskguard]\nroot-packages = ["app"]\n')
+    (project / "second.toml").write_text(
+        '[tool.taskguard]\nroot-packages = ["app"]\nprotected = ["app.domain"]\n'
+    )
+    links = tmp_path / "links"
+    links.mkdir()
+    link = links / "taskguard.toml"
+    link.symlink_to(project / "first.toml")
+    args = [*ARGS, "--config", str(link)]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(args)  # creates the cache directory
+    store = _memo.store
+
+    def retarget_then_store(*a: object, **k: object) -> bool:
+        link.unlink()
+        link.symlink_to(project / "second.toml")
+        return store(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_memo, "store", retarget_then_store)
+    _cli.main(args)
+    capsys.readouterr()
+    out = run_cli(args, project)
+    expected = fresh(project, args)
+    assert (out.returncode, out.stdout) == (expected.returncode, expected.stdout)
+    assert "app/domain/models.py" in expected.stdout
+    # The control: a run through the symlink that stays put is memoised.
+    monkeypatch.setattr(_memo, "store", store)
+    for memo in memo_files(project):
+        memo.unlink()
+    _cli.main(args)
+    capsys.readouterr()
+    assert len(memo_files(project)) == 1
