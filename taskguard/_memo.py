@@ -25,7 +25,8 @@ The inputs, each compared with the file system again:
   the change time catches an edit that keeps the size and puts the modification time back;
 * every other path the run looked at, by what the run saw of it: the policy file (and
   ``--config``) and a baseline file that was read by their full stamp (type, device, inode,
-  times, size); every ``pyproject.toml`` nearer than the policy's must still be no regular
+  times, size), taken just before the run read them (a run after which the stamp differs,
+  such as a symlink swapped in for an older file, is not memoised); every ``pyproject.toml`` nearer than the policy's must still be no regular
   file, and a baseline file that was not there must still not be there, not even as a
   dangling symlink (which the run reads, and fails on); the paths given must still be what they
   were (a file, a directory); when the root packages are discovered, every path discovery
@@ -96,6 +97,7 @@ class Trail:
         "listings",
         "policy",
         "root",
+        "seen",
         "unsure",
     )
 
@@ -116,6 +118,14 @@ class Trail:
         self.failed = False
         # Something the memo cannot stamp happened (a directory that could not be listed).
         self.unsure = False
+        # The stamps of the files read besides the walk (the policy, the baseline), taken
+        # before reading them (see :meth:`note`).
+        self.seen: dict[str, Stamp | None] = {}
+
+    def note(self, path: str) -> None:
+        """Stamp ``path`` before the run reads it: the memo stores a file's stamp only when
+        it is the one the run read (not, say, a symlink swapped in for an older file since)."""
+        self.seen[path] = _stamp(path)
 
 
 def key(argv: Sequence[str]) -> tuple[object, ...]:
@@ -362,9 +372,9 @@ def _consulted(
     stamped: dict[str, Stamp | None] = {}
 
     def present(path: str) -> None:
-        # Read by the run: unchanged since before it started.
+        # Read by the run (stamped just before): unchanged since before the run started.
         stamp = _stamp(path)
-        if stamp is None or max(stamp[3], stamp[4]) >= racy_after:
+        if stamp is None or max(stamp[3], stamp[4]) >= racy_after or trail.seen.get(path) != stamp:
             raise _Unstable(path)
         stamped[path] = stamp
 

@@ -153,6 +153,8 @@ def load_policy_cached(
         if trail is not None:
             trail.discovered = True
         return _policy.load_policy(path, config=config)
+    if trail is not None:
+        trail.note(str(source))  # before it is read: the memo stores only what was read
     root = str(source.parent)
     key = _cache.table_key(str(source))
     if key is not None:

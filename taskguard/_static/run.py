@@ -191,6 +191,9 @@ def _run_check(  # noqa: PLR0917 - one private call site
     if read_baseline:
         from taskguard._baseline import apply
 
+        if trail is not None:
+            trail.note(str(policy.baseline_path))
+
         baseline_shown = display_path(str(policy.baseline_path), cwd)
         violations, baselined = apply(
             violations, policy.baseline_path, baseline_shown, judge_stale=scope.whole, cwd=cwd

@@ -659,3 +659,48 @@ def test_a_config_symlink_retargeted_during_the_run_is_not_memoised(
     _cli.main(args)
     capsys.readouterr()
     assert len(memo_files(project)) == 1
+
+
+@pytest.mark.parametrize("what", ["policy", "baseline"])
+def test_a_file_swapped_for_an_old_one_during_the_run_is_not_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+) -> None:
+    # The policy (or baseline) the run read is replaced, before the memo is stored, by a
+    # symlink to an older file: every stamp the memo could take then is old, and the
+    # directory holding it is not walked (only app/ is given). The memo must compare with
+    # what the run read, not with what is there when it is stored.
+    if what == "baseline":
+        assert run_cli(["check", "--write-baseline"], project).returncode == 0
+        name = "taskguard-baseline.json"
+        other = '{\n  "version": 1,\n  "violations": []\n}\n'
+    else:
+        name = "pyproject.toml"
+        other = '[tool.taskguard]\nroot-packages = ["app"]\nprotected = ["app.domain"]\n'
+    older = tmp_path / "older"
+    older.write_text(other, encoding="utf-8")
+    os.utime(older, ns=(10**18, 10**18))
+    args = [*ARGS, "app"]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(args)  # creates the cache directory
+    store = _memo.store
+
+    def swap_then_store(*a: object, **k: object) -> bool:
+        (project / name).unlink()
+        (project / name).symlink_to(older)
+        return store(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_memo, "store", swap_then_store)
+    _cli.main(args)
+    capsys.readouterr()
+    out = run_cli(args, project)
+    expected = fresh(project, args)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        expected.returncode,
+        expected.stdout,
+        expected.stderr,
+    )
