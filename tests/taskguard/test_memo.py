@@ -704,3 +704,25 @@ def test_a_file_swapped_for_an_old_one_during_the_run_is_not_memoised(
         expected.stdout,
         expected.stderr,
     )
+
+
+@pytest.mark.parametrize("given", [[], ["app/api"], ["app/api/routers/ok.py"]])
+def test_an_edit_outside_the_protected_packages_that_makes_a_chain_is_seen(
+    tmp_path: Path, memoise: Callable[..., Path], given: list[str]
+) -> None:
+    # With indirect = true a file outside the paths given, and outside every protected
+    # package, decides TG004 for the files reported: the memo stamps it too.
+    files = {
+        **FILES,
+        "app/api/routers/ok.py": "from app.util import helpers\n",
+        "app/util/helpers.py": "import json\n",
+    }
+    table = '[tool.taskguard]\nroot-packages = ["app"]\nindirect = true\n'
+    root = write_project(tmp_path / "proj", files, table=table)
+    args = [*ARGS, *given]
+    memoise(root, args)
+    assert run_cli(args, root).stdout == SENTINEL
+    same_size_edit(root / "app/util/helpers.py", "import httpx")
+    assert_not_replayed(root, args)
+    assert "TG004" in run_cli(args, root).stdout
+
