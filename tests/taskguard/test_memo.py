@@ -725,4 +725,3 @@ def test_an_edit_outside_the_protected_packages_that_makes_a_chain_is_seen(
     same_size_edit(root / "app/util/helpers.py", "import httpx")
     assert_not_replayed(root, args)
     assert "TG004" in run_cli(args, root).stdout
-
