@@ -26,11 +26,12 @@ The inputs, each compared with the file system again:
 * every other path the run looked at, by what the run saw of it: the policy file (and
   ``--config``) and a baseline file that was read by their full stamp (type, device, inode,
   times, size), taken just before the run read them (a run after which the stamp differs,
-  such as a symlink swapped in for an older file, is not memoised); every ``pyproject.toml`` nearer than the policy's must still be no regular
-  file, and a baseline file that was not there must still not be there, not even as a
-  dangling symlink (which the run reads, and fails on); the paths given must still be what they
-  were (a file, a directory); when the root packages are discovered, every path discovery
-  looked at, by its full stamp or as missing;
+  such as a symlink swapped in for an older file, is not memoised); every ``pyproject.toml``
+  nearer than the policy's must still be no regular file, and a baseline file that was not
+  there must still not be there, not even as a dangling symlink (which the run reads, and
+  fails on); the paths given must still be what they were (a file, a directory); when the
+  root packages are discovered, every path discovery looked at, by its full stamp or as
+  missing;
 * the resolved form of the paths whose symlinks choose the policy (the first path given,
   ``--config``); a run whose ``--config`` no longer resolves, when it is stored, to the file
   the run read is not memoised.
