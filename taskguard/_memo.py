@@ -33,8 +33,8 @@ The inputs, each compared with the file system again:
   root packages are discovered, every path discovery looked at, by its full stamp or as
   missing;
 * the resolved form of the paths whose symlinks choose the policy (the first path given,
-  ``--config``); a run whose ``--config`` no longer resolves, when it is stored, to the file
-  the run read is not memoised.
+  ``--config``); a run after which either resolves otherwise than when the run looked for
+  the policy through it is not memoised.
 
 Sound by the record cache's rule (``taskguard._cache.RACY_NS``): a stamp is trusted only
 when it is older than the racy window before the run started, so nothing it describes
@@ -97,6 +97,7 @@ class Trail:
         "listed",
         "listings",
         "policy",
+        "resolved",
         "root",
         "seen",
         "unsure",
@@ -122,6 +123,9 @@ class Trail:
         # The stamps of the files read besides the walk (the policy, the baseline), taken
         # before reading them (see :meth:`note`).
         self.seen: dict[str, Stamp | None] = {}
+        # The first path given and --config, with their real paths when the run began to
+        # look for the policy through them.
+        self.resolved: list[tuple[str, str]] = []
 
     def note(self, path: str) -> None:
         """Stamp ``path`` before the run reads it: the memo stores a file's stamp only when
@@ -395,12 +399,10 @@ def _consulted(
         stamped[os.path.abspath(path)] = stamp
     # The symlinks in these choose the policy file and the project root.
     resolved = [(p, os.path.realpath(p)) for p in [*paths[:1], *([config] if config else [])]]
-    if config is not None and resolved[-1][1] != str(policy.source):
-        # --config's symlink was retargeted after the run read the policy through it: the
-        # memo would pair that policy with the link's new target. (The first path given
-        # needs no such test: its resolution is checked by the policy search below, and
-        # the walk went through the path itself, whose directories are stamped.)
-        raise _Unstable(config)
+    if resolved != trail.resolved:
+        # A symlink retargeted since the run followed it to find the policy: the memo would
+        # pair that policy with the new target (and the walk may have gone through either).
+        raise _Unstable("symlinks")
     if policy.source is None:
         for candidate in _policy.pyproject_candidates(Path(paths[0]) if paths else Path.cwd()):
             absent(str(candidate))

@@ -148,6 +148,11 @@ def load_policy_cached(
     ``trail`` learns whether the root packages were discovered."""
     if not use_cache:
         return _policy.load_policy(path, config=config)
+    if trail is not None:
+        # The symlinks that choose the policy, resolved as the run follows them.
+        trail.resolved = [
+            (os.fspath(p), os.path.realpath(p)) for p in (path, config) if p is not None
+        ]
     _start, source = _policy.locate_policy(path, config=config)
     if source is None:
         if trail is not None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _check_support import run_cli, write_project
@@ -725,3 +726,43 @@ def test_an_edit_outside_the_protected_packages_that_makes_a_chain_is_seen(
     same_size_edit(root / "app/util/helpers.py", "import httpx")
     assert_not_replayed(root, args)
     assert "TG004" in run_cli(args, root).stdout
+
+
+def test_a_path_retargeted_between_the_policy_search_and_the_walk_is_not_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The first path given is a symlink: the run looks for the policy from its target, then
+    # walks through it. Retargeted in between (to a tree no pyproject.toml covers), the run
+    # judged the new target by the old policy, which a fresh run never does (it finds no
+    # policy there, and no file of the project: exit 2).
+    routers = project / "app/api/routers"
+    elsewhere = tmp_path / "elsewhere" / "routers"
+    shutil.copytree(routers, elsewhere)
+    link = project / "app/api/current"
+    link.symlink_to(routers, target_is_directory=True)
+    args = [*ARGS, "app/api/current"]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(args)  # creates the cache directory
+    from taskguard._static import run
+
+    scope = run._scope
+
+    def retarget_then_walk(*a: Any, **k: Any) -> Any:
+        link.unlink()
+        link.symlink_to(elsewhere, target_is_directory=True)
+        return scope(*a, **k)
+
+    monkeypatch.setattr(run, "_scope", retarget_then_walk)
+    _cli.main(args)
+    capsys.readouterr()
+    out = run_cli(args, project)
+    expected = fresh(project, args)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        expected.returncode,
+        expected.stdout,
+        expected.stderr,
+    )
