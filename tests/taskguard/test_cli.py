@@ -305,7 +305,8 @@ def test_check_imports_neither_the_runtime_guard_nor_heavy_modules(project: Path
             # not the shutil it loads to ask for the terminal width.)
             assert not {"json", "tomllib", "shutil", "bz2", "lzma"} & loaded
             # Nothing of the analysis: a cached run reads records, it parses nothing.
-            analysis = {"analyze", "names", "parallel", "prefilter", "source", "suppress"}
+            analysis = {"analyze", "bytescan", "names", "parallel", "prefilter", "screen"}
+            analysis |= {"source", "suppress"}
             assert not {f"taskguard._static.{name}" for name in analysis} & loaded
 
 
