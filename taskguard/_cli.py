@@ -184,7 +184,7 @@ def _check(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from taskguard._memo import Trail
 
     started = time.time_ns()
-    trail = Trail()
+    trail = Trail(argv)
     stderr = sys.stderr
     watched = _Watched(stderr)
     sys.stderr = watched

@@ -12,7 +12,9 @@ a new memo.
 The key, compared as one value: the exact arguments, the working directory, the interpreter
 (its path, version and ``-W`` options), where taskguard is and the stamps of its sources (the
 rule pages a SARIF report quotes included), and the environment the report reads
-(``NO_COLOR``; whether standard output is a terminal).
+(``NO_COLOR``; whether standard output is a terminal). It is taken as the run starts
+(``Trail``): the report comes from the code the run started with, and a run whose sources
+changed within the racy window before it is not memoised.
 
 The inputs, each compared with the file system again:
 
@@ -94,6 +96,7 @@ class Trail:
         "baseline_read",
         "discovered",
         "failed",
+        "key",
         "listed",
         "listings",
         "policy",
@@ -103,7 +106,10 @@ class Trail:
         "unsure",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, argv: Sequence[str]) -> None:
+        # The memo's key, taken as the run starts: the report comes from the code (and
+        # environment) the run started with, whatever changes while it runs.
+        self.key = key(argv)
         # Every directory the walk listed: its path, its stamp (device, inode, mtime_ns,
         # ctime_ns) taken before the listing, and the listing (taskguard._listing).
         self.listed: list[tuple[str, Stamp, list[tuple[str, bool]], list[str], list[int]]] = []
@@ -326,14 +332,17 @@ def store(
     root = trail.root
     if not root:
         return False
-    memo_key = key(argv)
+    memo_key = trail.key
+    if memo_key[1] != tuple(argv):
+        return False
     name = file_name(memo_key)
     cwd = os.getcwd()
     # The console script looks at and above the working directory only.
     findable = cwd == root or cwd.startswith(root.rstrip(os.sep) + os.sep)
     inputs = None
-    if output is not None and code in (0, 1) and findable:
-        inputs = _inputs(trail, started_ns - RACY_NS, paths, config)
+    racy_after = started_ns - RACY_NS
+    if output is not None and code in (0, 1) and findable and _settled(memo_key, racy_after):
+        inputs = _inputs(trail, racy_after, paths, config)
     if inputs is None:
         try:  # noqa: SIM105 - contextlib is not imported on this path
             os.unlink(os.path.join(root, CACHE_DIR, name))
@@ -343,6 +352,18 @@ def store(
     if not _cache.write(root, name, (FORMAT, memo_key, code, output, *inputs, root)):
         return False
     _cache.prune(os.path.join(root, CACHE_DIR), PREFIX, KEEP)
+    return True
+
+
+def _settled(memo_key: tuple[object, ...], racy_after: int) -> bool:
+    """Whether taskguard's sources in the key were older than the racy window: one edited
+    just before the key was taken may not be the code the run imported (``_cli`` is loaded
+    before it), nor give another stamp when edited again."""
+    for stamps in memo_key:
+        if type(stamps) is list:
+            for _name, mtime_ns, ctime_ns, _size in stamps:
+                if max(mtime_ns, ctime_ns) >= racy_after:
+                    return False
     return True
 
 

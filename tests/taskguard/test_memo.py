@@ -766,3 +766,60 @@ def test_a_path_retargeted_between_the_policy_search_and_the_walk_is_not_memoise
         expected.stdout,
         expected.stderr,
     )
+
+
+def test_a_taskguard_source_edited_during_the_run_is_seen(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The run's report comes from the code it started with: its memo is keyed on the stamps
+    # of taskguard's sources then, so an edit during the run (a pull in a checkout, an
+    # upgrade) is a new key, not a memo of the old code's report under the new code.
+    package = tmp_path / "taskguard"
+    shutil.copytree(Path(_memo.PACKAGE), package)
+    monkeypatch.setattr(_memo, "PACKAGE", str(package))
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(ARGS)  # creates the cache directory
+    from taskguard._static import run
+
+    scope = run._scope
+
+    def edit_then_walk(*a: Any, **k: Any) -> Any:
+        with (package / "_report.py").open("a", encoding="utf-8") as fh:
+            fh.write("\n# edited\n")
+        return scope(*a, **k)
+
+    monkeypatch.setattr(run, "_scope", edit_then_walk)
+    _cli.main(ARGS)
+    capsys.readouterr()
+    stored_key = marshal.loads(memo_files(project)[0].read_bytes())[1]
+    assert stored_key != _memo.key(ARGS)
+
+
+def test_a_taskguard_source_edited_within_the_racy_window_is_never_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The CLI is imported before the key is taken: a source changed "just now" may not be
+    # the code that ran (nor give another stamp when changed again).
+    package = tmp_path / "taskguard"
+    shutil.copytree(Path(_memo.PACKAGE), package)
+    cli = package / "_cli.py"
+    os.utime(cli, ns=(cli.stat().st_atime_ns, 2**62))
+    monkeypatch.setattr(_memo, "PACKAGE", str(package))
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    for _ in range(2):
+        _cli.main(ARGS)
+    capsys.readouterr()
+    assert memo_files(project) == []
+    # The control: the same sources, settled, are memoised.
+    os.utime(cli, ns=(cli.stat().st_atime_ns, 10**18))
+    _cli.main(ARGS)
+    capsys.readouterr()
+    assert len(memo_files(project)) == 1
