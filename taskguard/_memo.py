@@ -108,8 +108,13 @@ class Trail:
 
     def __init__(self, argv: Sequence[str]) -> None:
         # The memo's key, taken as the run starts: the report comes from the code (and
-        # environment) the run started with, whatever changes while it runs.
-        self.key = key(argv)
+        # environment) the run started with, whatever changes while it runs. None: no
+        # working directory (removed), so nothing to memoise; the run says what is wrong.
+        self.key: tuple[object, ...] | None
+        try:
+            self.key = key(argv)
+        except OSError:
+            self.key = None
         # Every directory the walk listed: its path, its stamp (device, inode, mtime_ns,
         # ctime_ns) taken before the listing, and the listing (taskguard._listing).
         self.listed: list[tuple[str, Stamp, list[tuple[str, bool]], list[str], list[int]]] = []
@@ -333,7 +338,7 @@ def store(
     if not root:
         return False
     memo_key = trail.key
-    if memo_key[1] != tuple(argv):
+    if memo_key is None or memo_key[1] != tuple(argv):
         return False
     name = file_name(memo_key)
     cwd = os.getcwd()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _check_support import run_cli, write_project
+from _check_support import SCRIPT, run_cli, write_project
 
 from taskguard import _cli, _memo
 from taskguard._cache import CACHE_DIR
@@ -823,3 +823,28 @@ def test_a_taskguard_source_edited_within_the_racy_window_is_never_memoised(
     _cli.main(ARGS)
     capsys.readouterr()
     assert len(memo_files(project)) == 1
+
+
+def test_a_run_in_a_removed_working_directory_is_an_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    # The memo's key holds the working directory: when there is none, nothing is memoised
+    # and the run says what is wrong.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (
+        "import os, subprocess, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+        "r = subprocess.run([sys.argv[2], 'check'], capture_output=True, text=True); "
+        "print(r.returncode); print(r.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(gone), SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    returncode, _, stderr = out.stdout.partition("\n")
+    assert returncode == "2"
+    assert "Traceback" not in stderr
+    assert stderr.startswith("taskguard: error: ")
