@@ -134,6 +134,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _missing(exc: FileNotFoundError) -> str:
+    """What a missing path error says: the path, or that the working directory is gone."""
+    if exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return "the working directory does not exist any more"
+    return str(exc.strerror or exc)
+
 def _error(message: str) -> int:
     print(f"taskguard: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -226,7 +236,7 @@ def _check_once(args: argparse.Namespace, trail: Trail | None) -> tuple[int, str
     except PolicyError as exc:
         return _error(str(exc)), None
     except FileNotFoundError as exc:
-        return _error(f"{exc.strerror}: {exc.filename}"), None
+        return _error(_missing(exc)), None
     except BaselineError as exc:
         return _error(str(exc)), None
     except RuleSelectionError as exc:
@@ -297,7 +307,7 @@ def _write_baseline(args: argparse.Namespace) -> int:
             jobs=args.jobs,
         )
     except FileNotFoundError as exc:
-        return _error(f"{exc.strerror}: {exc.filename}")
+        return _error(_missing(exc))
     if raw.files_checked == 0:
         # An empty run records nothing true: writing it would wipe the baseline.
         return _error(f"no files checked: {raw.empty_reason}; {shown} was not written")

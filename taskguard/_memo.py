@@ -235,6 +235,12 @@ def write_report(text: str) -> None:
     path on an ASCII terminal) is written as a backslash escape, as standard error does,
     rather than ending the run in a traceback. The memo's replay and the CLI both write so."""
     out = sys.stdout
+    if out is None:
+        # Standard output closed (``taskguard check >&-``): the exit code still gives the
+        # verdict; say that the report went nowhere rather than fail in a traceback.
+        if sys.stderr is not None:
+            sys.stderr.write("taskguard: standard output is closed: the report was not written\n")
+        return
     try:
         out.write(text)
     except UnicodeEncodeError:

@@ -848,3 +848,34 @@ def test_a_run_in_a_removed_working_directory_is_an_error_not_a_traceback(
     assert returncode == "2"
     assert "Traceback" not in stderr
     assert stderr.startswith("taskguard: error: ")
+    assert "the working directory does not exist any more" in stderr
+
+
+def test_a_closed_standard_output_is_said_on_stderr_and_the_exit_code_stands(
+    project: Path, memoise: Callable[..., Path]
+) -> None:
+    # `taskguard check >&-`: the verdict is the exit code, replayed and fresh alike; the
+    # report that had nowhere to go is said on standard error, not as a traceback.
+    memoise(project)
+    code = (
+        "import os, subprocess, sys\n"
+        "for extra in ([], ['--no-cache']):\n"
+        "    r = subprocess.run([sys.argv[1], *sys.argv[3:], *extra], cwd=sys.argv[2],\n"
+        "                       stderr=subprocess.PIPE, text=True,\n"
+        "                       preexec_fn=lambda: os.close(1))\n"
+        "    print(r.returncode, repr(r.stderr))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, SCRIPT, str(project), *ARGS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        returncode, _, stderr = line.partition(" ")
+        assert returncode == "1"
+        assert "Traceback" not in stderr
+        assert "standard output is closed: the report was not written" in stderr
