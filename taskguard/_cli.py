@@ -144,6 +144,7 @@ def _missing(exc: FileNotFoundError) -> str:
         return "the working directory does not exist any more"
     return str(exc.strerror or exc)
 
+
 def _error(message: str) -> int:
     print(f"taskguard: error: {message}", file=sys.stderr)
     return EXIT_USAGE
