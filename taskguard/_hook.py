@@ -14,6 +14,7 @@ guard runs in any interpreter that can import ``taskguard``.
 
 from __future__ import annotations
 
+import _imp
 import builtins
 import functools
 import importlib
@@ -81,6 +82,7 @@ Listener = Callable[[Violation, "ForbiddenImportError | None"], None]
 _REAL_BUILTINS: Final[dict[str, Any]] = builtins.__dict__
 _ORIGINAL_IMPORT: Final = builtins.__import__  # taskguard: ignore[TG003] -- the guard itself
 _MODULES: Final = sys.modules
+_ModuleType: Final = types.ModuleType
 _IMPORTLIB: Final = importlib
 
 _lock = threading.RLock()
@@ -287,12 +289,13 @@ def _make_import(importer: str) -> ImportFunc:
                     # An already-loaded top-level module: what __import__ itself would
                     # return. Anything else takes the slow path, which checks it.
                     module = _MODULES.get(name)
-                    if (
-                        module is not None
-                        and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
-                        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
-                    ):
-                        return module
+                    if module is not None and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT:
+                        try:
+                            spec = module.__spec__
+                        except AttributeError:
+                            spec = None
+                        if not getattr(spec, "_initializing", False):
+                            return module
                 elif name.__class__ is str and name in _clean_dotted:
                     # `import a.b` of loaded modules: binds the top-level package, as
                     # __import__ itself returns it.
@@ -302,10 +305,15 @@ def _make_import(importer: str) -> ImportFunc:
                         module is not None
                         and top is not None
                         and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
-                        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
-                        and not getattr(getattr(top, "__spec__", None), "_initializing", False)
                     ):
-                        return top
+                        try:
+                            spec, top_spec = module.__spec__, top.__spec__
+                        except AttributeError:
+                            spec = top_spec = None
+                        if not getattr(spec, "_initializing", False) and not getattr(
+                            top_spec, "_initializing", False
+                        ):
+                            return top
                 if name.__class__ is str:
                     free = _free.get(name)
                     if free is None:
@@ -335,7 +343,37 @@ def _make_import(importer: str) -> ImportFunc:
                         names = _anyone.get(fromlist)
                 except TypeError:  # an unhashable item: the import itself refuses it
                     plain, names = False, None
-                if plain or (free and _plain_fromlist(fromlist)):
+                if plain or (
+                    free
+                    and (
+                        # one exact-string item, not "*": _plain_fromlist() inline (the
+                        # usual `from x import y`; a module-level one runs once)
+                        (len(fromlist) == 1 and fromlist[0].__class__ is str and fromlist[0] != "*")
+                        or _plain_fromlist(fromlist)
+                    )
+                ):
+                    module = _MODULES.get(name)
+                    if module is not None and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT:
+                        # A loaded plain module: what __import__ itself would return, without
+                        # its call (and, for a package, importlib's _handle_fromlist, which
+                        # imports nothing when every item is bound in the package already).
+                        try:
+                            spec = module.__spec__
+                        except AttributeError:
+                            spec = None
+                        if module.__class__ is _ModuleType and not getattr(
+                            spec, "_initializing", False
+                        ):
+                            namespace = module.__dict__
+                            if "__path__" not in namespace:
+                                if "__getattr__" not in namespace:
+                                    return module
+                            else:
+                                for item in fromlist:
+                                    if item not in namespace:
+                                        break
+                                else:
+                                    return module
                     return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
                 if (
                     names is not None
@@ -772,6 +810,14 @@ def _guard_loader(loader: Any) -> Any | None:
 # --------------------------------------------------------------------------- finder
 
 
+_BuiltinImporter: Final = importlib.machinery.BuiltinImporter
+_FrozenImporter: Final = importlib.machinery.FrozenImporter
+# FrozenImporter.find_spec's own test: _imp.find_frozen (3.11+) answers None where it
+# answers None; 3.10's asks _imp.is_frozen.
+_is_frozen: Final[Callable[[str], Any]] = getattr(_imp, "find_frozen", _imp.is_frozen)
+_BUILTIN_FIND: Final = getattr(_BuiltinImporter.find_spec, "__func__", None)
+_FROZEN_FIND: Final = getattr(_FrozenImporter.find_spec, "__func__", None)
+
 # The names this thread's finder is asking the other finders for, while it is not on
 # sys.meta_path itself (wrapped by another hook).
 _finding: Final = threading.local()
@@ -793,17 +839,40 @@ class _GuardFinder:
         if fullname.__class__ is not str:
             fullname = _plain(fullname)  # judged by what it holds, never by its hash
         maybe = guard._maybe.get(fullname)  # guard._maybe_forbidden(), inline when known
-        if maybe or (maybe is None and guard._maybe_forbidden(fullname)):
+        if maybe is None:
+            heads = guard._forbidden_heads
+            # The usual first ask of a name (every module is found once): no refusable
+            # pattern starts with its first segment, decided without a call.
+            maybe = heads is None or fullname.partition(".")[0] in heads
+            if maybe:
+                maybe = guard._maybe_forbidden(fullname)
+        if maybe:
             error = guard._frame_check(fullname, sys._getframe(1))
             if error is not None:
                 raise error
         guardable = guard._first_party.get(fullname)  # the same for guard._guardable()
         if not guardable and (guardable is not None or not guard._guardable(fullname)):
             return None
-        spec = self._find_after_self(fullname, path, target)
-        if spec is None or _is_namespace(spec):
+        meta_path = sys.meta_path
+        if meta_path and meta_path[0] is self:
+            spec = self._ask(meta_path[1:], fullname, path, target)
+        else:
+            spec = self._find_after_self(fullname, path, target)
+        if spec is None:
+            return None
+        loader = spec.loader
+        swap = _SWAPS.get(loader.__class__)
+        if swap is not None:
+            # _guard_loader(), inline for the usual file loaders: a new instance of the
+            # subclass with the same state (isinstance checks keep holding and the
+            # finder's own loader object is never mutated).
+            guarded: Any = object.__new__(swap)
+            guarded.__dict__.update(loader.__dict__)
+            spec.loader = guarded
             return spec
-        guarded = _guard_loader(spec.loader)
+        if _is_namespace(spec):
+            return spec
+        guarded = _guard_loader(loader)
         if guarded is None:
             guard._unguardable.add(fullname)
             return spec
@@ -840,6 +909,20 @@ class _GuardFinder:
                 continue
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:
+                continue
+            # The standard finders of built-in and frozen modules (unpatched) answer None
+            # for any name their C table does not hold: asked only when it does (their
+            # own test, without their Python frames), the answer is the same.
+            if finder is _BuiltinImporter:
+                if getattr(find_spec, "__func__", None) is _BUILTIN_FIND and not _imp.is_builtin(
+                    fullname
+                ):
+                    continue
+            elif (
+                finder is _FrozenImporter
+                and getattr(find_spec, "__func__", None) is _FROZEN_FIND
+                and not _is_frozen(fullname)
+            ):
                 continue
             spec: ModuleSpec | None = find_spec(fullname, path, target)
             if spec is not None:
