@@ -234,7 +234,8 @@ def guard_runtime(pythons: dict[str, str], args: argparse.Namespace) -> list[str
 
 MAPPINGS = """
 import builtins, json, statistics, sys, time
-from taskguard._hook import _GuardedBuiltins, _make_import
+from taskguard._hook.importing import _make_import
+from taskguard._hook.overlay import _GuardedBuiltins
 REAL = builtins.__dict__
 class PythonMissing(dict):
     def __missing__(self, key):

@@ -1,0 +1,93 @@
+"""Adoption: guard the first-party modules another import hook loads in front of the finder.
+
+Another import hook placed in front of the finder (typeguard's install_import_hook, an
+APM agent, a reloader) finds first-party modules before the finder is asked, so their
+loader is never wrapped. Every source loader ends in the builtin ``exec(code,
+module.__dict__)``, which raises the audit event ``exec`` before the code runs (and after
+``exec`` itself filled in a missing ``__builtins__``): there, a first-party module still
+holding the real builtins gets its guarded ones, whichever finder and loader brought it.
+An audit hook cannot be removed; with no guard active it returns at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+import types
+from typing import Any, Final
+
+from taskguard._hook import importing
+from taskguard._hook.importing import _make_import, _plain
+from taskguard._hook.overlay import _GuardedBuiltins, _Overlay
+
+_bootstrap: Final[Any] = importlib._bootstrap  # taskguard: ignore[TG003] -- its frames
+# The loader's own call: ``_call_with_frames_removed(exec, code, module.__dict__)``.
+_EXEC_TRAMPOLINE: Final = _bootstrap._call_with_frames_removed.__code__
+# The import system's frames that hold the module being executed (``module``): a loader
+# calling ``exec`` itself, with the namespace in an expression, is found through them.
+_LOADING_CODES: Final = frozenset({_bootstrap._load_unlocked.__code__, _bootstrap._exec.__code__})
+_watching = False
+
+
+class _ExecWatch:
+    """The audit hook: ``functools.partial(getattr, _ExecWatch())`` is called with
+    ``(event, args)`` as ``getattr(watch, event, args)``, all in C, so the events that are
+    not ``exec`` (``open``, ``id()``...) cost no Python frame; ``exec`` is the property
+    below, which reads what it needs from the frame that called ``exec``."""
+
+    __slots__ = ()
+
+    @property
+    def exec(self) -> None:
+        guard = importing._active
+        if guard is None:
+            return
+        meta_path = sys.meta_path
+        if meta_path and meta_path[0] is guard._finder:
+            # Every spec went through the finder, which guarded its loader already (the
+            # usual case: a hook that got in front is put back behind it by install(),
+            # the plugin and the bootstrap).
+            return
+        caller = sys._getframe().f_back  # no frames in between: the caller of exec()
+        if caller is not None:
+            _adopt(caller)
+
+
+def _watch_loads() -> None:
+    """Add the audit hook, once per process (called with ``_lock`` held)."""
+    global _watching
+    if not _watching:
+        sys.addaudithook(functools.partial(getattr, _ExecWatch()))
+        _watching = True
+
+
+def _adopt(frame: types.FrameType | None) -> None:
+    """Guard the first-party module a loader is about to execute (``frame`` called
+    ``exec``), if it is not guarded yet."""
+    namespace = None
+    depth = 0
+    # No limit on how far up: loader wrappers nest as deep as their authors like (an APM
+    # agent around typeguard around a reloader); the nearest loading frame is the module.
+    while frame is not None:
+        frame_code = frame.f_code
+        if frame_code is _EXEC_TRAMPOLINE and depth == 0:
+            args = frame.f_locals.get("args")
+            if args.__class__ is tuple and len(args) >= 2 and args[0].__class__ is types.CodeType:
+                namespace = args[1]
+                break
+        elif frame_code in _LOADING_CODES:
+            namespace = getattr(frame.f_locals.get("module"), "__dict__", None)
+            break
+        frame = frame.f_back
+        depth += 1
+    if namespace.__class__ is not dict:
+        return
+    assert isinstance(namespace, dict)
+    if isinstance(namespace.get("__builtins__"), _Overlay):
+        return  # guarded already (by the finder's loader, or an earlier exec)
+    spec = namespace.get("__spec__")
+    name = _plain(getattr(spec, "name", None) or namespace.get("__name__"))
+    guard = importing._active
+    if guard is not None and isinstance(name, str) and guard._guardable(name):
+        namespace["__builtins__"] = _GuardedBuiltins(__import__=_make_import(name))

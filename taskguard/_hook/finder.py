@@ -1,0 +1,154 @@
+"""The ``sys.meta_path`` finder: finds first-party modules through the finders after it
+and guards their loaders; checks every first load of a name that could be refused."""
+
+from __future__ import annotations
+
+import _imp
+import importlib.machinery
+import sys
+import threading
+import types
+from collections.abc import Callable
+from importlib.machinery import ModuleSpec
+from typing import TYPE_CHECKING, Any, Final
+
+from taskguard._hook import importing
+from taskguard._hook.importing import _plain
+from taskguard._hook.loaders import _SWAPS, _guard_loader, _is_namespace
+
+if TYPE_CHECKING:
+    from taskguard._hook.guard import Guard
+
+
+_BuiltinImporter: Final = importlib.machinery.BuiltinImporter
+_FrozenImporter: Final = importlib.machinery.FrozenImporter
+# FrozenImporter.find_spec's own test: _imp.find_frozen (3.11+) answers None where it
+# answers None; 3.10's asks _imp.is_frozen.
+_is_frozen: Final[Callable[[str], Any]] = getattr(_imp, "find_frozen", _imp.is_frozen)
+_BUILTIN_FIND: Final = getattr(_BuiltinImporter.find_spec, "__func__", None)
+_FROZEN_FIND: Final = getattr(_FrozenImporter.find_spec, "__func__", None)
+
+# The names this thread's finder is asking the other finders for, while it is not on
+# sys.meta_path itself (wrapped by another hook).
+_finding: Final = threading.local()
+
+
+class _GuardFinder:
+    """The ``sys.meta_path`` entry. Handles first-party names only."""
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: types.ModuleType | None = None
+    ) -> ModuleSpec | None:
+        __tracebackhide__ = True
+        guard = self._guard
+        if guard is not importing._active:
+            return None
+        if fullname.__class__ is not str:
+            fullname = _plain(fullname)  # judged by what it holds, never by its hash
+        maybe = guard._maybe.get(fullname)  # guard._maybe_forbidden(), inline when known
+        if maybe is None:
+            heads = guard._forbidden_heads
+            # The usual first ask of a name (every module is found once): no refusable
+            # pattern starts with its first segment, decided without a call.
+            maybe = heads is None or fullname.partition(".")[0] in heads
+            if maybe:
+                maybe = guard._maybe_forbidden(fullname)
+        if maybe:
+            error = guard._frame_check(fullname, sys._getframe(1))
+            if error is not None:
+                raise error
+        guardable = guard._first_party.get(fullname)  # the same for guard._guardable()
+        if not guardable and (guardable is not None or not guard._guardable(fullname)):
+            return None
+        meta_path = sys.meta_path
+        if meta_path and meta_path[0] is self:
+            spec = self._ask(meta_path[1:], fullname, path, target)
+        else:
+            spec = self._find_after_self(fullname, path, target)
+        if spec is None:
+            return None
+        loader = spec.loader
+        swap = _SWAPS.get(loader.__class__)
+        if swap is not None:
+            # _guard_loader(), inline for the usual file loaders: a new instance of the
+            # subclass with the same state (isinstance checks keep holding and the
+            # finder's own loader object is never mutated).
+            guarded: Any = object.__new__(swap)
+            guarded.__dict__.update(loader.__dict__)
+            spec.loader = guarded
+            return spec
+        if _is_namespace(spec):
+            return spec
+        guarded = _guard_loader(loader)
+        if guarded is None:
+            guard._unguardable.add(fullname)
+            return spec
+        spec.loader = guarded
+        return spec
+
+    def _find_after_self(
+        self, fullname: str, path: Any, target: types.ModuleType | None
+    ) -> ModuleSpec | None:
+        # Only the finders after this one: never this one again, nor a stale copy of it.
+        meta_path = sys.meta_path
+        try:
+            after = meta_path[meta_path.index(self) + 1 :]
+        except ValueError:
+            # Not on sys.meta_path itself: a hook wraps it (one that wraps every finder).
+            # Asking every finder asks that wrapper, so this finder, again: the inner ask
+            # of the same name answers None.
+            busy: set[str] = _finding.__dict__.setdefault("names", set())
+            if fullname in busy:
+                return None
+            busy.add(fullname)
+            try:
+                return self._ask(list(meta_path), fullname, path, target)
+            finally:
+                busy.discard(fullname)
+        return self._ask(after, fullname, path, target)
+
+    @staticmethod
+    def _ask(
+        after: list[Any], fullname: str, path: Any, target: types.ModuleType | None
+    ) -> ModuleSpec | None:
+        for finder in after:
+            if finder.__class__ is _GuardFinder:
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            # The standard finders of built-in and frozen modules (unpatched) answer None
+            # for any name their C table does not hold: asked only when it does (their
+            # own test, without their Python frames), the answer is the same.
+            if finder is _BuiltinImporter:
+                if getattr(find_spec, "__func__", None) is _BUILTIN_FIND and not _imp.is_builtin(
+                    fullname
+                ):
+                    continue
+            elif (
+                finder is _FrozenImporter
+                and getattr(find_spec, "__func__", None) is _FROZEN_FIND
+                and not _is_frozen(fullname)
+            ):
+                continue
+            spec: ModuleSpec | None = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        """Nothing cached here depends on the file system."""
+
+    def __repr__(self) -> str:
+        return f"<taskguard finder mode={self._guard.mode}>"
+
+
+def _remove_finder(finder: _GuardFinder) -> None:
+    """Take ``finder`` out of ``sys.meta_path`` by identity: ``list.remove`` compares with
+    ``==``, and a proxy that wraps it (``wrapt.ObjectProxy``) compares equal to it."""
+    meta_path = sys.meta_path
+    if any(entry is finder for entry in meta_path):
+        meta_path[:] = [entry for entry in meta_path if entry is not finder]
