@@ -28,6 +28,19 @@ _is_frozen: Final[Callable[[str], Any]] = getattr(_imp, "find_frozen", _imp.is_f
 _BUILTIN_FIND: Final = getattr(_BuiltinImporter.find_spec, "__func__", None)
 _FROZEN_FIND: Final = getattr(_FrozenImporter.find_spec, "__func__", None)
 
+
+def _answers_none(finder: Any, fullname: str) -> bool:
+    """Whether ``finder``, the standard finder of built-in or of frozen modules, answers
+    None for ``fullname``: its own test of the C table, unless its ``find_spec`` is patched."""
+    if finder is _BuiltinImporter:
+        test, function = _imp.is_builtin, _BUILTIN_FIND
+    else:
+        test, function = _is_frozen, _FROZEN_FIND
+    if test(fullname):
+        return False
+    return getattr(getattr(finder, "find_spec", None), "__func__", None) is function
+
+
 # The names this thread's finder is asking the other finders for, while it is not on
 # sys.meta_path itself (wrapped by another hook).
 _finding: Final = threading.local()
@@ -61,11 +74,32 @@ class _GuardFinder:
             if error is not None:
                 raise error
         guardable = guard._first_party.get(fullname)  # the same for guard._guardable()
-        if not guardable and (guardable is not None or not guard._guardable(fullname)):
+        if guardable is None:
+            parent = fullname.rpartition(".")[0]
+            if parent and guard._first_party.get(parent):
+                # guard._guardable()'s own first rule, inline for the usual first ask: a
+                # submodule of a guardable package is guardable.
+                guardable = guard._first_party[fullname] = True
+            else:
+                guardable = guard._guardable(fullname)
+        if not guardable:
             return None
         meta_path = sys.meta_path
+        spec: ModuleSpec | None = None
         if meta_path and meta_path[0] is self:
-            spec = self._ask(meta_path[1:], fullname, path, target)
+            # _ask(meta_path[1:]), inline for the usual case (this finder first).
+            for finder in meta_path[1:]:
+                if finder.__class__ is _GuardFinder:
+                    continue
+                if (finder is _BuiltinImporter or finder is _FrozenImporter) and _answers_none(
+                    finder, fullname
+                ):
+                    continue
+                find = getattr(finder, "find_spec", None)
+                if find is not None:
+                    spec = find(fullname, path, target)
+                    if spec is not None:
+                        break
         else:
             spec = self._find_after_self(fullname, path, target)
         if spec is None:
@@ -117,22 +151,15 @@ class _GuardFinder:
         for finder in after:
             if finder.__class__ is _GuardFinder:
                 continue
-            find_spec = getattr(finder, "find_spec", None)
-            if find_spec is None:
-                continue
             # The standard finders of built-in and frozen modules (unpatched) answer None
             # for any name their C table does not hold: asked only when it does (their
             # own test, without their Python frames), the answer is the same.
-            if finder is _BuiltinImporter:
-                if getattr(find_spec, "__func__", None) is _BUILTIN_FIND and not _imp.is_builtin(
-                    fullname
-                ):
-                    continue
-            elif (
-                finder is _FrozenImporter
-                and getattr(find_spec, "__func__", None) is _FROZEN_FIND
-                and not _is_frozen(fullname)
+            if (finder is _BuiltinImporter or finder is _FrozenImporter) and _answers_none(
+                finder, fullname
             ):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
                 continue
             spec: ModuleSpec | None = find_spec(fullname, path, target)
             if spec is not None:

@@ -134,32 +134,35 @@ def _make_import(importer: str) -> ImportFunc:
                 free = _free.get(name)
                 if free is None:
                     free = _learn_free(name)
-                try:
-                    if free:
-                        # A hit is the very tuple object checked before: its items are
-                        # exact strings and none is "*" (star imports are judged on what
-                        # they bind, in the slow path).
-                        plain = _plain_fromlists.get(fromlist) is fromlist
-                        names = None
+                names = None
+                if free:
+                    if len(fromlist) == 1:
+                        # One exact-string item, not "*": the usual `from x import y`,
+                        # decided without a cache (a module-level one runs once).
+                        item = fromlist[0]
+                        plain = item.__class__ is str and item != "*"
                     else:
-                        plain = False
+                        try:
+                            # A hit is the very tuple object checked before: its items are
+                            # exact strings and none is "*" (star imports are judged on
+                            # what they bind, in the slow path).
+                            plain = _plain_fromlists.get(fromlist) is fromlist or _plain_fromlist(
+                                fromlist
+                            )
+                        except TypeError:  # an unhashable item: the import refuses it
+                            plain = False
+                else:
+                    plain = False
+                    try:
                         forms = _forms.get(fromlist)
                         if forms is not None:
                             form = forms.get(importer)
                             if form is not None and form[0] is fromlist and form[1] == name:
                                 plain = True
                         names = _anyone.get(fromlist)
-                except TypeError:  # an unhashable item: the import itself refuses it
-                    plain, names = False, None
-                if plain or (
-                    free
-                    and (
-                        # one exact-string item, not "*": _plain_fromlist() inline (the
-                        # usual `from x import y`; a module-level one runs once)
-                        (len(fromlist) == 1 and fromlist[0].__class__ is str and fromlist[0] != "*")
-                        or _plain_fromlist(fromlist)
-                    )
-                ):
+                    except TypeError:  # an unhashable item: the import itself refuses it
+                        plain, names = False, None
+                if plain:
                     module = _MODULES.get(name)
                     if module is not None and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT:
                         # A loaded plain module: what __import__ itself would return, without
