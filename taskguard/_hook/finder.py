@@ -105,7 +105,7 @@ class _GuardFinder:
         if spec is None:
             return None
         loader = spec.loader
-        swap = _SWAPS.get(loader.__class__)
+        swap = _SWAPS.get(type(loader))  # type(), as _guard_loader: __class__ can lie
         if swap is not None:
             # _guard_loader(), inline for the usual file loaders: a new instance of the
             # subclass with the same state (isinstance checks keep holding and the

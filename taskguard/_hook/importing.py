@@ -172,7 +172,7 @@ def _make_import(importer: str) -> ImportFunc:
                             spec = module.__spec__
                         except AttributeError:
                             spec = None
-                        if module.__class__ is _ModuleType and not getattr(
+                        if type(module) is _ModuleType and not getattr(
                             spec, "_initializing", False
                         ):
                             namespace = module.__dict__

@@ -6,11 +6,11 @@ hold: a first-party root that is a built-in or a frozen module is still found by
 a patched ``find_spec`` of either is still asked. The guarded ``__import__`` returns a
 loaded module itself for ``from x import y`` of a name no module can be refused: a module
 that defines ``__getattr__`` sees the same calls as without the guard, a package item not
-bound yet is imported (and guarded), a module subclass, an object without ``__spec__`` or
-a module whose spec is initialising go through the import system, a patched
-``builtins.__import__`` is still called, and none of it opens a way to a forbidden name
-(a sys.modules entry of a free name bound to a forbidden module is a star import's target
-in case_free_names)."""
+bound yet is imported (and guarded), a module subclass (even one whose ``__class__`` lies),
+an object without ``__spec__`` or a module whose spec is initialising go through the import
+system, a patched ``builtins.__import__`` is still called, and none of it opens a way to a
+forbidden name (a sys.modules entry of a free name bound to a forbidden module is a star
+import's target in case_free_names)."""
 
 import builtins
 import importlib
@@ -20,7 +20,7 @@ import sys
 import types
 import warnings
 
-from _support import POLICY, blocked, done, make_policy, unload, write
+from _support import POLICY, ROOT, blocked, done, make_policy, unload, write
 
 from taskguard import UnguardedModuleWarning, install
 
@@ -64,10 +64,15 @@ write(
                 import freeobject
                 return freeobject
 
+            def from_lying_package():
+                from lyingpkg import sub
+                return sub.NAME
+
             def forbidden():
                 from fakehttp import NAME
                 return NAME
         """,
+        "lyingpkg/sub.py": "NAME = 'lyingpkg.sub'\n",
     }
 )
 
@@ -82,6 +87,19 @@ class Subclassed(types.ModuleType):
 
 
 sys.modules["app.services.sub"] = Subclassed("app.services.sub")
+
+
+class LyingPackage(types.ModuleType):
+    """A package by a class attribute, that claims to be a plain module."""
+
+    __path__ = (str(ROOT / "lyingpkg"),)
+
+    @property  # type: ignore[misc]
+    def __class__(self):
+        return types.ModuleType
+
+
+sys.modules["lyingpkg"] = LyingPackage("lyingpkg")
 freeobject = types.SimpleNamespace(NAME="free object")  # no __spec__ at all
 sys.modules["freeobject"] = freeobject
 plain = importlib.import_module("app.api.routers.fast")
@@ -98,6 +116,7 @@ assert run(fast.from_pkg_bound) == [1, 1, 1]
 later = run(fast.from_pkg_later)[0]
 assert blocked(later.later).imported == "fakehttp", "an item imported by from-import is guarded"
 assert run(fast.from_subclass) == ["subclassed"] * 3
+assert fast.from_lying_package() == "lyingpkg.sub", "its submodule is imported, as unguarded"
 assert run(fast.from_object) == ["free object"] * 3
 assert run(fast.import_object) == [freeobject] * 3
 assert blocked(fast.forbidden).imported == "fakehttp"
