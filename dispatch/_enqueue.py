@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -90,10 +91,9 @@ def log_fields(spec: TaskSpec) -> dict[str, Any]:
     }
 
 
-def prepare(
+def prepare(  # noqa: PLR0917 - the public signature's order; enqueue_many passes keywords
     path: object,
     payload: Any,
-    *,
     task_id: object,
     schedule_time: object,
     delay: object,
@@ -185,23 +185,45 @@ def enqueue_http_task(
     ``TaskCreationError`` (a ``RuntimeError``) when Cloud Tasks fails for longer than the
     retry budget or with an error that retrying cannot fix.
     """
+    ready = begin(
+        path, payload, task_id, schedule_time, delay, dispatch_deadline, headers, queue, settings
+    )
+    return ready if isinstance(ready, str) else send(*ready)
+
+
+class Ready(NamedTuple):
+    """A task prepared to be sent: neither captured nor a dry run."""
+
+    spec: TaskSpec
+    settings: DispatchSettings
+    started: float  # time.monotonic() when the call began: the retry budget counts from it
+
+
+def begin(  # noqa: PLR0917 - the public signature, passed on as it stands
+    path: object,
+    payload: Any,
+    task_id: object,
+    schedule_time: object,
+    delay: object,
+    dispatch_deadline: object,
+    headers: Mapping[str, str] | None,
+    queue: str | None,
+    settings: object,
+) -> str | Ready:
+    """What ``enqueue_http_task`` and ``enqueue_http_task_async`` do before any RPC, in one
+    place: settings, validation, capture and dry run (their errors and log events).
+
+    The task's name when nothing is to be sent (captured, or a dry run), else the task to send.
+    """
     started = time.monotonic()
     spec, settings, capture = prepare(
-        path,
-        payload,
-        task_id=task_id,
-        schedule_time=schedule_time,
-        delay=delay,
-        dispatch_deadline=dispatch_deadline,
-        headers=headers,
-        queue=queue,
-        settings=settings,
+        path, payload, task_id, schedule_time, delay, dispatch_deadline, headers, queue, settings
     )
     if capture is not None:
         return capture.record(spec)
     if settings.dry_run:
         return dry_run(spec)
-    return send(spec, settings, started)
+    return Ready(spec, settings, started)
 
 
 def dry_run(spec: TaskSpec) -> str:
@@ -213,15 +235,9 @@ def dry_run(spec: TaskSpec) -> str:
 def send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
     fields = log_fields(spec)
     tasks_client = load_client_module(fields)
-    # Info: the one event logged before the RPC, so a call that hangs or dies still shows
-    # up, and the documented check "look for event=tasks.enqueue_http_task.start when
-    # dispatching" works at the default level.
-    _log.info(f"{EVENT}.start", **fields)
-    try:
+    log_start(fields)
+    with client_failure_logged(fields):
         client = tasks_client.get_client(settings)
-    except TaskCreationError as exc:
-        _log.error(f"{EVENT}.cloud_tasks_client_failed", error=str(exc), **fields)
-        raise
     request = build_request(tasks_client, spec, fields)
     attempts = Attempts(spec, settings, started, fields)
     while True:
@@ -237,6 +253,23 @@ def send(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
             time.sleep(outcome)
             continue
         return attempts.created(name)
+
+
+def log_start(fields: dict[str, Any]) -> None:
+    # Info: the one event logged before the RPC, so a call that hangs or dies still shows
+    # up, and the documented check "look for event=tasks.enqueue_http_task.start when
+    # dispatching" works at the default level.
+    _log.info(f"{EVENT}.start", **fields)
+
+
+@contextmanager
+def client_failure_logged(fields: dict[str, Any]) -> Iterator[None]:
+    """Log a client that cannot be built (``TaskCreationError``) under its event."""
+    try:
+        yield
+    except TaskCreationError as exc:
+        _log.error(f"{EVENT}.cloud_tasks_client_failed", error=str(exc), **fields)
+        raise
 
 
 def build_request(tasks_client: ModuleType, spec: TaskSpec, fields: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ starts another one; ``CancelledError`` propagates.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -18,14 +17,13 @@ from typing import Any
 
 from dispatch import _enqueue
 from dispatch._enqueue import (
-    EVENT,
     Attempts,
-    _log,
+    begin,
     build_request,
-    dry_run,
+    client_failure_logged,
     load_client_module,
     log_fields,
-    prepare,
+    log_start,
 )
 from dispatch._errors import TaskCreationError
 from dispatch._settings import DispatchSettings
@@ -49,23 +47,10 @@ async def enqueue_http_task_async(
     Returns the task name (or the dry-run name) and raises the same errors. The retry
     budget (``DispatchSettings.retry_budget``) bounds the whole call, backoff included.
     """
-    started = time.monotonic()
-    spec, settings, capture = prepare(
-        path,
-        payload,
-        task_id=task_id,
-        schedule_time=schedule_time,
-        delay=delay,
-        dispatch_deadline=dispatch_deadline,
-        headers=headers,
-        queue=queue,
-        settings=settings,
+    ready = begin(
+        path, payload, task_id, schedule_time, delay, dispatch_deadline, headers, queue, settings
     )
-    if capture is not None:
-        return capture.record(spec)
-    if settings.dry_run:
-        return dry_run(spec)
-    return await send_async(spec, settings, started)
+    return ready if isinstance(ready, str) else await send_async(*ready)
 
 
 async def client_module_async(fields: dict[str, Any]) -> ModuleType:
@@ -80,12 +65,9 @@ async def client_module_async(fields: dict[str, Any]) -> ModuleType:
 async def send_async(spec: TaskSpec, settings: DispatchSettings, started: float) -> str:
     fields = log_fields(spec)
     tasks_client = await client_module_async(fields)
-    _log.info(f"{EVENT}.start", **fields)
-    try:
+    log_start(fields)
+    with client_failure_logged(fields):
         client = await tasks_client.get_async_client(settings)
-    except TaskCreationError as exc:
-        _log.error(f"{EVENT}.cloud_tasks_client_failed", error=str(exc), **fields)
-        raise
     request = build_request(tasks_client, spec, fields)
     attempts = Attempts(spec, settings, started, fields)
     in_flight = False

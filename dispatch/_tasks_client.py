@@ -88,6 +88,17 @@ if hasattr(os, "register_at_fork"):  # POSIX; the pid in the cache key covers th
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+# What building a client raises when it cannot be built (credentials, options).
+_BUILD_ERRORS = (google_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError)
+
+
+def _build_failed(what: str, exc: Exception, settings: DispatchSettings) -> TaskCreationError:
+    return TaskCreationError(
+        f"could not build the Cloud Tasks {what}: {type(exc).__name__}: {exc}",
+        queue=settings.queue,
+    )
+
+
 def _build_client(emulator_host: str | None) -> Any:
     if emulator_host:
         # The emulator speaks plaintext gRPC; the client's default channel insists on TLS
@@ -113,11 +124,8 @@ def get_client(settings: DispatchSettings) -> Any:
         if client is None:
             try:
                 client = _build_client(settings.emulator_host)
-            except (google_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
-                raise TaskCreationError(
-                    f"could not build the Cloud Tasks client: {type(exc).__name__}: {exc}",
-                    queue=settings.queue,
-                ) from exc
+            except _BUILD_ERRORS as exc:
+                raise _build_failed("client", exc, settings) from exc
             _clients[key] = client
     return client
 
@@ -171,11 +179,8 @@ async def get_async_client(settings: DispatchSettings) -> Any:
     _aio_used = True
     try:
         client = _build_async_client(settings.emulator_host)
-    except (google_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
-        raise TaskCreationError(
-            f"could not build the Cloud Tasks async client: {type(exc).__name__}: {exc}",
-            queue=settings.queue,
-        ) from exc
+    except _BUILD_ERRORS as exc:
+        raise _build_failed("async client", exc, settings) from exc
     keeper = _keeper(client, loop, settings.emulator_host)
     await keeper.__anext__()
     with _lock:

@@ -5,44 +5,59 @@ PYTEST_DONT_REWRITE: under ``taskguard run`` this package is imported at interpr
 pytest not to warn about that (``filterwarnings = error`` would stop the run).
 """
 
-from taskguard._errors import (
-    BaselineError,
-    ForbiddenImportError,
-    PolicyError,
-    RuleSelectionError,
-    TaskguardError,
-)
-from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
-from taskguard._rules import RULES, Rule, Violation
 from taskguard._version import __version__
 
 # Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from taskguard._errors import (
+        BaselineError,
+        ForbiddenImportError,
+        PolicyError,
+        RuleSelectionError,
+        TaskguardError,
+    )
     from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
+    from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
+    from taskguard._rules import RULES, Rule, Violation
     from taskguard._static import CheckResult, check
 
-# The runtime guard's names are imported on first use: `taskguard check` never needs them.
-_GUARD_NAMES = frozenset({"Guard", "UnguardedModuleWarning", "install", "uninstall"})
-# Nor does the guard need the checker's (the pytest plugin imports it when its check item
-# runs): importing the package costs a pytest run no checker start-up.
-_CHECK_NAMES = frozenset({"CheckResult", "check"})
+# Every public name is imported on first use (PEP 562): importing the package costs nothing,
+# so the console script can replay a memoised check (``taskguard._memo``) without loading
+# the policy (dataclasses, inspect, re, pathlib), the runtime guard or the checker, and a
+# pytest run that only installs the guard loads nothing of the checker.
+_HOMES = {
+    "AllowEntry": "_policy",
+    "BaselineError": "_errors",
+    "CheckResult": "_static",
+    "ForbiddenImportError": "_errors",
+    "Guard": "_hook",
+    "Policy": "_policy",
+    "PolicyError": "_errors",
+    "RULES": "_rules",
+    "Rule": "_rules",
+    "RuleSelectionError": "_errors",
+    "TaskguardError": "_errors",
+    "UnguardedModuleWarning": "_hook",
+    "Verdict": "_policy",
+    "Violation": "_rules",
+    "check": "_static",
+    "decide": "_policy",
+    "install": "_hook",
+    "load_policy": "_policy",
+    "uninstall": "_hook",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in _GUARD_NAMES:
-        from taskguard import _hook
-
-        value = getattr(_hook, name)
-        globals()[name] = value
-        return value
-    if name in _CHECK_NAMES:
-        from taskguard import _static
-
-        value = getattr(_static, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # ``__import__`` with a fromlist returns the submodule itself, and needs no importlib.
+    module = __import__(f"{__name__}.{home}", fromlist=[name])  # taskguard: ignore[TG003] -- ours
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

@@ -1,5 +1,27 @@
-"""``python -m taskguard``: the same as the ``taskguard`` console script."""
+"""The ``taskguard`` console script and ``python -m taskguard``.
 
-from taskguard._cli import main
+A ``check`` is first offered to the verdict memo (``taskguard._memo``), which imports
+nothing but ``os``, ``sys`` and ``marshal``: when the memo of the same command is current,
+its report is written and the run ends there, before argparse, the policy or the checker is
+imported. Everything else goes to the CLI (``taskguard._cli``).
+"""
 
-raise SystemExit(main())
+import sys
+
+
+def main() -> int:
+    """Entry point of the ``taskguard`` console script (``[project.scripts]``)."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["check"]:
+        from taskguard._memo import replay
+
+        code = replay(argv)
+        if code is not None:
+            return code
+    from taskguard._cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

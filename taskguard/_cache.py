@@ -30,23 +30,48 @@ import marshal
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskguard._version import __version__
 
+# Not ``from typing import ...``: the verdict memo (``taskguard._memo``) imports this module
+# on the start-up path of every ``taskguard check``, where typing alone costs milliseconds.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from array import array
+    from typing import Any
 
     from taskguard._policy import Policy
 
 
-class DirEntry(NamedTuple):
-    """One directory of ``check-*.bin`` (a plain tuple in the file)."""
+class DirEntry(tuple):  # type: ignore[type-arg]
+    """One directory of ``check-*.bin``: ``(names, stats, common, others)``, a plain tuple in
+    the file, read by name here. (A ``typing.NamedTuple`` would import typing.)"""
 
-    names: list[str]
-    stats: bytes  # STAMPS signed 64-bit integers per name
-    common: Any  # the record of most names, as a plain tuple
-    others: dict[int, Any]  # index in ``names`` -> record, where it is not ``common``
+    __slots__ = ()
+
+    def __new__(
+        cls, names: list[str], stats: bytes, common: Any, others: dict[int, Any]
+    ) -> DirEntry:
+        return tuple.__new__(cls, (names, stats, common, others))
+
+    @property
+    def names(self) -> list[str]:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def stats(self) -> bytes:
+        """STAMPS signed 64-bit integers per name."""
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def common(self) -> Any:
+        """The record of most names, as a plain tuple."""
+        return self[2]
+
+    @property
+    def others(self) -> dict[int, Any]:
+        """Index in ``names`` -> record, where it is not ``common``."""
+        return self[3]  # type: ignore[no-any-return]
 
 
 CACHE_DIR = ".taskguard_cache"
@@ -65,23 +90,38 @@ SYNTAX_FORMAT = 1
 SYNTAX_LIMIT = 200_000
 
 
-def fingerprint(policy: Policy) -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
+# The directory of the taskguard package.
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def source_stamps(directory: str, only: tuple[str, ...] | None = None) -> list[object]:
+    """``(name, mtime_ns, ctime_ns, size)`` of the ``.py`` files in ``directory`` (of ``only``
+    these names), sorted: what says that taskguard's own code is the code that wrote a cache.
+
+    A file that cannot be stat'ed counts as a stamp of its own: it changes the answer.
+    """
     stamps: list[object] = []
-    for name in _SOURCES:
-        try:
-            stamps.append(os.stat(os.path.join(here, name)).st_mtime_ns)
-        except OSError:
-            stamps.append(0)
     try:
-        with os.scandir(os.path.join(here, _CHECKER_PACKAGE)) as entries:
-            stamps += sorted(
-                (entry.name, entry.stat().st_mtime_ns)
-                for entry in entries
-                if entry.name.endswith(".py")
-            )
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(".py") and (only is None or name in only):
+                    try:
+                        st = entry.stat()
+                    except OSError:
+                        stamps.append((name, -1, -1, -1))
+                    else:
+                        stamps.append((name, st.st_mtime_ns, st.st_ctime_ns, st.st_size))
     except OSError:
-        stamps.append(0)
+        stamps.append(("", -1, -1, -1))
+    stamps.sort()
+    return stamps
+
+
+def fingerprint(policy: Policy) -> str:
+    stamps = source_stamps(PACKAGE, _SOURCES) + source_stamps(
+        os.path.join(PACKAGE, _CHECKER_PACKAGE)
+    )
     key = repr(
         (
             FORMAT,
@@ -190,7 +230,7 @@ def _ensure_directory(root: str) -> str:
     return directory
 
 
-def _write(root: str, name: str, payload: Any) -> bool:
+def write(root: str, name: str, payload: Any) -> bool:
     """Replace ``CACHE_DIR/name`` atomically; False when it cannot be written."""
     try:
         _ensure_directory(root)
@@ -223,19 +263,20 @@ def save(root: str, key: str, entries: Entries) -> None:
         )
         for rel_dir, (names, stats, common, others) in entries.dirs.items()
     }
-    if _write(root, f"check-{key}.bin", (FORMAT, key, dirs)):
-        _prune(os.path.join(root, CACHE_DIR))
+    if write(root, f"check-{key}.bin", (FORMAT, key, dirs)):
+        prune(os.path.join(root, CACHE_DIR), "check-", KEEP)
 
 
-def _prune(directory: str) -> None:
+def prune(directory: str, prefix: str, keep: int) -> None:
+    """Remove all but the ``keep`` newest ``<prefix>*.bin`` files of ``directory``."""
     files = []
     try:
         for entry in os.scandir(directory):
-            if entry.name.startswith("check-") and entry.name.endswith(".bin"):
+            if entry.name.startswith(prefix) and entry.name.endswith(".bin"):
                 files.append((entry.stat().st_mtime_ns, entry.path))
     except OSError:
         return
-    for _mtime, path in sorted(files, reverse=True)[KEEP:]:
+    for _mtime, path in sorted(files, reverse=True)[keep:]:
         try:  # noqa: SIM105 - contextlib is not imported on the cached path
             os.unlink(path)
         except OSError:
@@ -266,7 +307,7 @@ def save_syntax(root: str, results: dict[bytes, Any]) -> None:
         # Dicts keep insertion order: the entries added first (oldest) go.
         keep = list(results.items())[len(results) - SYNTAX_LIMIT // 2 :]
         results = dict(keep)
-    _write(root, _syntax_name(), (SYNTAX_FORMAT, sys.version, results))
+    write(root, _syntax_name(), (SYNTAX_FORMAT, sys.version, results))
 
 
 # --------------------------------------------------------------------------- the policy table
@@ -294,4 +335,4 @@ def load_table(root: str, key: tuple[Any, ...]) -> tuple[bool, Any]:
 
 
 def save_table(root: str, key: tuple[Any, ...], table: Any) -> None:
-    _write(root, "policy.bin", (key, table))
+    write(root, "policy.bin", (key, table))

@@ -11,6 +11,7 @@ import argparse
 import functools
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from taskguard._version import __version__
@@ -18,6 +19,9 @@ from taskguard._version import __version__
 # Not at module level: the checker is imported by the subcommand that needs it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
+    from taskguard._memo import Trail
     from taskguard._static import CheckResult
 
 EXIT_OK = 0
@@ -147,10 +151,23 @@ def _use_color(stream: object) -> bool:
     return bool(isatty and isatty())
 
 
-def _check(args: argparse.Namespace) -> int:
-    from taskguard._errors import BaselineError, PolicyError, RuleSelectionError
-    from taskguard._static import check
+class _Watched:
+    """A stream that notes whether anything was written to it (a run that wrote to
+    standard error is not memoised: the memo replays standard output only)."""
 
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.written = False
+
+    def write(self, text: str) -> int:
+        self.written = True
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stream, name)
+
+
+def _check(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.jobs is not None and args.jobs < 1:
         return _error("--jobs must be at least 1")
     if args.fast:
@@ -159,41 +176,83 @@ def _check(args: argparse.Namespace) -> int:
         _warn("--no-prefilter is deprecated: use --parse-all")
     if args.write_baseline:
         return _write_baseline(args)
+    if args.no_cache or args.fast or args.no_prefilter:
+        # Never memoised: not a cached run, or one that writes to standard error.
+        return _check_once(args, None)[0]
+    # A run the verdict memo may keep: what it reads is stamped (``trail``) and compared
+    # with the time it started, and nothing may reach standard error.
+    from taskguard._memo import Trail
+
+    started = time.time_ns()
+    trail = Trail()
+    stderr = sys.stderr
+    watched = _Watched(stderr)
+    sys.stderr = watched
     try:
-        result = check(
+        code, output = _check_once(args, trail)
+    finally:
+        sys.stderr = stderr
+    if trail.root:
+        from taskguard import _memo
+
+        _memo.store(
+            argv,
+            trail,
+            started_ns=started,
+            output=None if watched.written else output,
+            code=code,
+            paths=args.paths,
+            config=args.config,
+        )
+    return code
+
+
+def _check_once(args: argparse.Namespace, trail: Trail | None) -> tuple[int, str | None]:
+    """One run of the checker: the exit code, and the report written (None: an error)."""
+    from taskguard._errors import BaselineError, PolicyError, RuleSelectionError
+    from taskguard._static.run import PARSE_ALL, PREFILTER, run_check
+
+    try:
+        result = run_check(
             args.paths or None,
             config=args.config,
             use_cache=not args.no_cache,
             select=args.select,
-            parse_all=args.parse_all or args.no_prefilter,
+            mode=PARSE_ALL if args.parse_all or args.no_prefilter else PREFILTER,
             jobs=args.jobs,
             baseline=not args.no_baseline,
+            trail=trail,
         )
     except PolicyError as exc:
-        return _error(str(exc))
+        return _error(str(exc)), None
     except FileNotFoundError as exc:
-        return _error(f"{exc.strerror}: {exc.filename}")
+        return _error(f"{exc.strerror}: {exc.filename}"), None
     except BaselineError as exc:
-        return _error(str(exc))
+        return _error(str(exc)), None
     except RuleSelectionError as exc:
-        return _error(f"--select: {exc}")
+        return _error(f"--select: {exc}"), None
     except Exception as exc:
         # Never a traceback: a per-file failure is already TG900, so this is a bug.
         return _error(
             f"internal error: {type(exc).__name__}: {exc} (a bug in taskguard: please report it)"
-        )
+        ), None
     if result.files_checked == 0:
         # Checking nothing is no pass, whatever the format: say which setting left every
         # file out.
-        return _error(f"no files checked: {result.empty_reason}")
-    return _report(args, result)
+        return _error(f"no files checked: {result.empty_reason}"), None
+    output = _render(args, result)
+    sys.stdout.write(output)
+    return (EXIT_VIOLATIONS if result.violations else EXIT_OK), output
+
+
+def _render(args: argparse.Namespace, result: CheckResult) -> str:
+    from taskguard._report import render
+
+    return render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
 
 
 def _report(args: argparse.Namespace, result: CheckResult) -> int:
-    from taskguard._report import render
-
-    output = render(result, args.fmt, color=args.fmt == "text" and _use_color(sys.stdout))
-    sys.stdout.write(output)
+    sys.stdout.write(_render(args, result))
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 
@@ -306,7 +365,18 @@ def _run(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``taskguard`` console script and ``python -m taskguard``."""
+    """The CLI: ``taskguard ARGS`` (``argv`` defaults to the process's arguments).
+
+    The console script and ``python -m taskguard`` enter through ``taskguard.__main__``,
+    which first offers a check to the verdict memo; so does a console script installed
+    before that entry point (``taskguard._cli:main``, called without ``argv``).
+    """
+    if argv is None and sys.argv[1:2] == ["check"]:
+        from taskguard._memo import replay
+
+        code = replay(sys.argv[1:])
+        if code is not None:
+            return code
     arguments = list(sys.argv[1:] if argv is None else argv)
     command: list[str] | None = None
     if arguments[:1] == ["run"] and "--" in arguments:
@@ -315,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments, command = arguments[:split], arguments[split + 1 :]
     args = _parser().parse_args(arguments)
     if args.command == "check":
-        return _check(args)
+        return _check(args, arguments)
     if args.command == "explain":
         return _explain(args)
     if args.command == "init":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -432,20 +432,33 @@ def _resolved(path: Path) -> Path:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest ``pyproject.toml`` at or above ``start``."""
-    start = _resolved(start)
-    here = start if start.is_dir() else start.parent
-    for directory in (here, *here.parents):
-        candidate = directory / "pyproject.toml"
+    for candidate in pyproject_candidates(start):
         if candidate.is_file():
             return candidate
     return None
 
 
-def discover_root_packages(project_root: Path, exclude: Iterable[str] = ()) -> tuple[str, ...]:
-    """Top-level packages (regular and namespace) under the project root and under ``src/``."""
+def pyproject_candidates(start: Path) -> Iterator[Path]:
+    """Where :func:`find_pyproject` looks, nearest first (the verdict memo stamps them)."""
+    start = _resolved(start)
+    here = start if start.is_dir() else start.parent
+    for directory in (here, *here.parents):
+        yield directory / "pyproject.toml"
+
+
+def discover_root_packages(
+    project_root: Path, exclude: Iterable[str] = (), consulted: list[str] | None = None
+) -> tuple[str, ...]:
+    """Top-level packages (regular and namespace) under the project root and under ``src/``.
+
+    ``consulted`` (when given) receives every path whose listing or type the answer
+    depends on: the verdict memo stamps them.
+    """
     found: set[str] = set()
     excluded = tuple(exclude)
     for base in (project_root, project_root / "src"):
+        if consulted is not None:
+            consulted.append(str(base))
         try:
             entries = sorted(os.scandir(base), key=lambda e: e.name)
         except OSError:
@@ -465,27 +478,35 @@ def discover_root_packages(project_root: Path, exclude: Iterable[str] = ()) -> t
             rel = os.path.relpath(entry.path, project_root).replace(os.sep, "/")
             if is_excluded(rel, excluded):
                 continue
-            if os.path.isfile(os.path.join(entry.path, "__init__.py")) or _holds_python(entry.path):
+            init = os.path.join(entry.path, "__init__.py")
+            if consulted is not None:
+                consulted += (entry.path, init)
+            if os.path.isfile(init) or _holds_python(entry.path, consulted):
                 found.add(name)
     return tuple(sorted(found))
 
 
-def _holds_python(directory: str, depth: int = 4) -> bool:
+def _holds_python(directory: str, consulted: list[str] | None, depth: int = 4) -> bool:
     # A namespace package is a directory that holds Python files somewhere below it.
     if depth < 0:
         return False
+    if consulted is not None:
+        consulted.append(directory)
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return False
     for entry in entries:
-        if entry.is_file() and entry.name.endswith(".py"):
-            return True
+        if entry.name.endswith(".py"):
+            if consulted is not None:
+                consulted.append(entry.path)
+            if entry.is_file():
+                return True
     return any(
         entry.is_dir(follow_symlinks=False)
         and entry.name not in SKIP_DIRS
         and entry.name.isidentifier()
-        and _holds_python(entry.path, depth - 1)
+        and _holds_python(entry.path, consulted, depth - 1)
         for entry in entries
     )
 

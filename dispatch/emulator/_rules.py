@@ -99,10 +99,18 @@ _REPLACED = {"host", "content-length", "user-agent"}
 
 
 def ts_from(seconds: float) -> Any:
+    """``seconds`` truncated to the microsecond, as the service stores schedule times: never
+    later than ``seconds`` as :func:`ts_seconds` reads it back."""
     # Built from its fields: Timestamp.FromNanoseconds is Python code, and this runs
-    # twice per CreateTask. Truncated to the microsecond, as the service stores schedule times.
-    whole, micros = divmod(math.floor(seconds * 1e6), 1_000_000)
-    return _Timestamp(seconds=whole, nanos=micros * 1000)
+    # twice per CreateTask.
+    micros = math.floor(seconds * 1e6)
+    # The product is rounded, and may round up to the next whole microsecond: the stored
+    # time would then be later than ``seconds``, and a task due now due only after now
+    # (under a ManualClock, never, since that clock waits to be moved).
+    if micros / 1e6 > seconds:
+        micros -= 1
+    whole, part = divmod(micros, 1_000_000)
+    return _Timestamp(seconds=whole, nanos=part * 1000)
 
 
 def ts_truncated(ts: Any) -> Any:
@@ -118,7 +126,10 @@ def dur_truncated_ms(d: Any) -> Any:
 
 
 def ts_seconds(ts: Any) -> float:
-    return float(ts.seconds) + float(ts.nanos) / 1e9
+    """A Timestamp as seconds since the epoch: the float nearest to it (one rounding, on
+    the integers), the same float a client reads from the Timestamp's datetime."""
+    nanos: int = ts.seconds * 1_000_000_000 + ts.nanos
+    return nanos / 1_000_000_000
 
 
 def dur_from(seconds: float) -> Any:

@@ -641,9 +641,11 @@ class Store:
         base = started if attempt.forced else now
         # A Retry-After of years, or a max_backoff near the Duration limit, must still
         # give a Timestamp: past its range the task could be neither stored nor retried.
-        eta = min(base + delay, MAX_TIMESTAMP_SECONDS)
-        pb.schedule_time.CopyFrom(ts_from(eta))
-        self._push(task, eta)
+        eta = ts_from(min(base + delay, MAX_TIMESTAMP_SECONDS))
+        pb.schedule_time.CopyFrom(eta)
+        # Due at the schedule time the task shows (to the microsecond), not a fraction of a
+        # microsecond after it: a client that moves a ManualClock to it gets the retry.
+        self._push(task, ts_seconds(eta))
         return "retry"
 
     def release_slot(self, attempt: Attempt) -> None:

@@ -2,7 +2,8 @@
 
 Pipeline (``run``): discover the first-party files (``discover``) -> one record per file
 (``records``), from the cache (``cached``) or by reading the bytes (``source``), letting the
-byte prefilter (``prefilter``) decide whether the parsed file needs the AST pass
+byte prefilter (``prefilter``; its fast first test in ``screen``, the byte searches both share
+in ``bytescan``) decide whether the parsed file needs the AST pass
 (``analyze`` for statements, ``expressions`` for the expression pass, ``judge`` for what each
 imported name means under the policy, ``scopes`` for which binding a name refers to,
 ``members`` for where a standard-library member is defined, ``names`` for the names the

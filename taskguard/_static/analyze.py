@@ -48,6 +48,7 @@ class Analyzer(ExpressionPass):
         walk_expressions: bool,
         graph: bool,
         type_checking: bool = True,
+        source: bytes | None = None,
     ) -> None:
         super().__init__(policy, module, package, graph=graph)
         self.walk_expressions = walk_expressions
@@ -56,12 +57,14 @@ class Analyzer(ExpressionPass):
         self.ancestors = ancestors(self.tracked)
         self.flags: frozenset[str] = frozenset()
         self.typing_modules: frozenset[str] = frozenset()
+        self.source = source  # the module's bytes, when known (see rebinds)
 
     def needs_expressions(self) -> bool:
         """Whether a statement bound a name whose reads or attribute chains are imports."""
         return bool(self.prefix_aliases or self.star_members)
 
     def run(self, tree: ast.Module) -> None:
+        self.tree = tree
         if self.walk_expressions or self.type_checking:
             # Names read by the expression pass, and the ones a star import may bind.
             interest = BUILTIN_NAMES | {"__builtins__"}
@@ -84,7 +87,9 @@ class Analyzer(ExpressionPass):
         or a star import of either, or ``TYPE_CHECKING = False``), or ``module.TYPE_CHECKING``
         where ``module`` is only ever bound to ``typing``/``typing_extensions``. Any other
         binding of the name (an assignment, a parameter, another import) makes it a value
-        like any other: ``if settings.TYPE_CHECKING:`` runs.
+        like any other: ``if settings.TYPE_CHECKING:`` runs. So is every one in a module that
+        may rebind it through its namespace (``globals()["TYPE_CHECKING"] = True``, see
+        ``namespace.may_rebind``): fail closed.
         """
         if not self.type_checking:
             return 0
@@ -93,12 +98,16 @@ class Analyzer(ExpressionPass):
             sign = -sign
             test = test.operand
         if type(test) is ast.Name:
-            return sign if test.id in self.flags else 0
-        if type(test) is ast.Attribute and test.attr == "TYPE_CHECKING":
+            found = test.id in self.flags
+        elif type(test) is ast.Attribute and test.attr == "TYPE_CHECKING":
             value = test.value
-            if type(value) is ast.Name and value.id in self.typing_modules:
-                return sign
-        return 0
+            found = type(value) is ast.Name and value.id in self.typing_modules
+        else:
+            return 0
+        if not found:
+            return 0
+        # A module that may rebind it through its namespace runs the block: fail closed.
+        return 0 if self.rebinds(self.flags) else sign
 
     def statements(self, body: list[ast.stmt]) -> None:
         """Every statement under ``body``, in source order, from an explicit stack."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskguard import _cache, _policy
 from taskguard._cache import STAMPS
@@ -24,6 +24,9 @@ from taskguard._static.records import (
     from_plain,
     plain,
 )
+
+if TYPE_CHECKING:
+    from taskguard._memo import Trail
 
 
 class StoredRecords:
@@ -136,21 +139,31 @@ def store(
 
 
 def load_policy_cached(
-    path: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None, use_cache: bool
+    path: str | os.PathLike[str] | None,
+    config: str | os.PathLike[str] | None,
+    use_cache: bool,
+    trail: Trail | None = None,
 ) -> Policy:
-    """:func:`load_policy`, with the TOML table read from ``policy.bin`` when it is current."""
+    """:func:`load_policy`, with the TOML table read from ``policy.bin`` when it is current;
+    ``trail`` learns whether the root packages were discovered."""
     if not use_cache:
         return _policy.load_policy(path, config=config)
     _start, source = _policy.locate_policy(path, config=config)
     if source is None:
+        if trail is not None:
+            trail.discovered = True
         return _policy.load_policy(path, config=config)
     root = str(source.parent)
     key = _cache.table_key(str(source))
     if key is not None:
         hit, document = _cache.load_table(root, key)
         if hit:
+            if trail is not None:
+                trail.discovered = _discovers_roots(document)
             return _policy.policy_from_document(document, source, explicit=config is not None)
     document = _policy.read_toml(source)
+    if trail is not None:
+        trail.discovered = _discovers_roots(document)
     if key is not None:
         tool = document.get("tool")
         # The table, and any misspelt twin of it (an error that must stay one when cached).
@@ -162,3 +175,10 @@ def load_policy_cached(
         )
         _cache.save_table(root, key, kept)
     return _policy.policy_from_document(document, source, explicit=config is not None)
+
+
+def _discovers_roots(document: Any) -> bool:
+    """Whether the policy in ``document`` leaves its root packages to be discovered."""
+    tool = document.get("tool") if isinstance(document, dict) else None
+    table = tool.get("taskguard") if isinstance(tool, dict) else None
+    return not (isinstance(table, dict) and "root-packages" in table)

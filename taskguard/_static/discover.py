@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from taskguard._cache import STAMPS
+from taskguard._listing import list_directory
 from taskguard._policy import SKIP_DIRS, Policy, exclude_matcher
+
+if TYPE_CHECKING:
+    from taskguard._memo import Trail
 
 
 class SourceFile:
@@ -65,9 +69,6 @@ def _top_level_names(policy: Policy) -> frozenset[str] | None:
     return frozenset(firsts)
 
 
-_SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
-
-
 class Listing(NamedTuple):
     """The judged files of one directory."""
 
@@ -80,62 +81,9 @@ class Listing(NamedTuple):
     complete: bool  # every judged file of the directory is listed (False: a file given alone)
 
 
-def _describe(
-    entries: Iterable[os.DirEntry[Any]],
-) -> tuple[list[tuple[str, bool]], list[str], list[int]]:
-    """(subdirectories as (name, is_symlink), ``.py`` names, their stamps) of a listing.
-
-    This loop runs once per file of the project on every run, cached or not: it does no
-    more than the stat it needs.
-    """
-    subdirs: list[tuple[str, bool]] = []
-    names: list[str] = []
-    stats: list[int] = []
-    for entry in entries:
-        name = entry.name
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            # A symlink loop (ELOOP): a ".py" one is read, and fails, as TG900 says, like a
-            # dangling symlink; skipping it would be silent.
-            is_dir = False
-        if is_dir:
-            subdirs.append((name, entry.is_symlink()))
-            continue
-        if name.endswith(".py"):
-            names.append(name)
-            try:
-                st = entry.stat()
-            except OSError:
-                stats += (0, 0, -1)
-            else:
-                stats += (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-    return subdirs, names, stats
-
-
-def _list_directory(
-    directory: str,
-) -> tuple[list[tuple[str, bool]], list[str], list[int], tuple[int, int]]:
-    """:func:`_describe` of ``directory``, and the directory's (device, inode).
-
-    Listed through a descriptor where the platform allows it, so that each file's stat is an
-    ``fstatat`` relative to the directory instead of a walk down the whole path again; every
-    call that needs the descriptor happens before it is closed.
-    """
-    if not _SCANDIR_FD:
-        st = os.stat(directory)
-        with os.scandir(directory) as it:
-            return (*_describe(it), (st.st_dev, st.st_ino))
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        st = os.fstat(fd)
-        with os.scandir(fd) as it:
-            return (*_describe(it), (st.st_dev, st.st_ino))
-    finally:
-        os.close(fd)
-
-
-def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[str, Listing]]:
+def walk(
+    targets: Sequence[str], policy: Policy, root: str, trail: Trail | None = None
+) -> Iterator[tuple[str, Listing]]:
     """``(rel_dir, listing)`` for each directory holding first-party files under ``targets``.
 
     ``rel_dir`` is relative to ``root``, '/'-separated. A directory reachable from two targets
@@ -151,7 +99,7 @@ def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[st
     file_globs = tuple(g for g in policy.exclude if not g.endswith("/**"))
     excluded_file = exclude_matcher(file_globs) if file_globs else None
     src_layout = not policy.is_first_party("src")
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: set[tuple[int, ...]] = set()
 
     def relpath(path: str) -> str | None:
         rel = os.path.relpath(path, root)
@@ -193,9 +141,14 @@ def walk(targets: Sequence[str], policy: Policy, root: str) -> Iterator[tuple[st
         while pending or linked:
             directory, rel_dir = pending.pop() if pending else linked.pop(0)
             try:
-                found_dirs, names, stats, key = _list_directory(directory)
+                found_dirs, names, stats, stamp = list_directory(directory)
             except OSError:
+                if trail is not None:
+                    trail.unsure = True
                 continue
+            if trail is not None:
+                trail.listed.append((directory, stamp, found_dirs, names, stats))
+            key = stamp[:2]
             if key in seen_dirs:
                 continue
             seen_dirs.add(key)

@@ -28,6 +28,7 @@ from taskguard._static.names import (
     role_of,
     shown,
 )
+from taskguard._static.namespace import may_rebind, spelled
 from taskguard._static.scopes import Bindings
 
 _UNKNOWN = object()
@@ -44,6 +45,9 @@ def chain_calls(nodes: list[ast.AST], out: list[ast.Call]) -> None:
             out.append(node)
         else:
             pending.extend(ast.iter_child_nodes(node))
+
+
+_BUILTINS = frozenset(BUILTIN_NAMES)
 
 
 class ExpressionPass(Judge):
@@ -72,6 +76,26 @@ class ExpressionPass(Judge):
         # Memos of the iterative chain walks, by node id (see qualify and alias_chain).
         self.qualified: dict[int, str | None] = {}
         self.unrooted: set[int] = set()
+        # The module's tree and bytes (set by the statement pass), and per set of names
+        # whether the module may rebind one through its namespace (see rebinds).
+        self.tree: ast.Module | None = None
+        self.source: bytes | None = None
+        self.rebinding: dict[tuple[frozenset[str], bool], bool] = {}
+
+    def rebinds(self, names: frozenset[str], *, by_code: bool = True) -> bool:
+        """Whether the module may rebind one of ``names`` through its namespace, which its
+        bindings do not show (``globals()["eval"] = ...``, ``del globals()["eval"]``; see
+        ``namespace.may_rebind``). Then what its bindings say of those names is not trusted:
+        fail closed."""
+        known = self.rebinding.get((names, by_code))
+        if known is None:
+            tree, source = self.tree, self.source
+            known = tree is None or (
+                (source is None or spelled(source, names))
+                and may_rebind(tree, names, by_code=by_code)
+            )
+            self.rebinding[names, by_code] = known
+        return known
 
     def qualify_name(self, name: str, node: ast.AST | None = None) -> str | None:
         """What a name means at module level, or at ``node`` (a read of it)."""
@@ -80,10 +104,13 @@ class ExpressionPass(Judge):
             return target
         if node is not None and id(node) in self.bindings.local_refs:
             return None  # a parameter, a local variable, a nested def...: not the builtin
+        # The module's own binding of the name (which has run by now, at ``node``) hides the
+        # builtin, unless the module may take that binding out through its namespace
+        # (``eval = None; globals().pop("eval")``: the builtin again).
         if node is not None:
-            if id(node) in self.bindings.hidden_refs:
-                return None  # the module's own binding of the name has run by now
-        elif name in self.bindings.module_bound:
+            if id(node) in self.bindings.hidden_refs and not self.rebinds(_BUILTINS, by_code=False):
+                return None
+        elif name in self.bindings.module_bound and not self.rebinds(_BUILTINS, by_code=False):
             return None
         if name == "__builtins__":
             return "__builtins__"

@@ -20,7 +20,7 @@ import time
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskguard import _cache
 from taskguard._cache import STAMPS
@@ -28,7 +28,14 @@ from taskguard._errors import RuleSelectionError
 from taskguard._policy import Policy
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
-from taskguard._static.discover import Listing, SourceFile, collect, display_path, displayer, walk
+from taskguard._static.discover import (
+    Listing,
+    SourceFile,
+    collect,
+    display_path,
+    displayer,
+    walk,
+)
 from taskguard._static.records import (
     SKIPPED_GRAPH_RECORD,
     SKIPPED_RECORD,
@@ -42,6 +49,9 @@ FULL = "full"  # the reference: every file parsed, every statement and expressio
 PARSE_ALL = "parse-all"  # every file parsed; the prefilter decides which need the analysis
 PREFILTER = "prefilter"  # the default: files the prefilter rules out are not parsed at all
 MODES = (FULL, PARSE_ALL, PREFILTER)
+
+if TYPE_CHECKING:
+    from taskguard._memo import Trail
 
 
 def check(
@@ -104,8 +114,11 @@ def run_check(
     mode: str = PREFILTER,
     jobs: int | None = None,
     baseline: bool = False,
+    trail: Trail | None = None,
 ) -> CheckResult:
-    """:func:`check` with the analysis ``mode`` spelled out (``FULL`` for the reference)."""
+    """:func:`check` with the analysis ``mode`` spelled out (``FULL`` for the reference).
+
+    ``trail`` (the CLI's, for the verdict memo) receives what the run read."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
     # Parsing allocates many objects and no cycles: collections during a run cost time and
@@ -113,7 +126,7 @@ def run_check(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_check(paths, policy, config, use_cache, select, mode, jobs, baseline)
+        return _run_check(paths, policy, config, use_cache, select, mode, jobs, baseline, trail)
     finally:
         if enabled:
             gc.enable()
@@ -139,11 +152,12 @@ def _run_check(  # noqa: PLR0917 - one private call site
     mode: str,
     jobs: int | None,
     baseline: bool,
+    trail: Trail | None,
 ) -> CheckResult:
     codes = _validate_select(select)
     if policy is None:
-        policy = load_policy_cached(paths[0] if paths else None, config, use_cache)
-    scope = _scope(paths, policy)
+        policy = load_policy_cached(paths[0] if paths else None, config, use_cache, trail)
+    scope = _scope(paths, policy, trail)
     fingerprint = _cache.fingerprint(policy) if use_cache else ""
     cached = _cache.load(scope.root, fingerprint) if use_cache else _cache.Entries.empty()
     plan = _plan_from_cache(scope, cached, mode, policy.indirect)
@@ -158,11 +172,23 @@ def _run_check(  # noqa: PLR0917 - one private call site
     violations, allow_used = _judge(plan.found, scope, policy, displayer(scope.root, cwd))
     if scope.whole and policy.allow:
         violations += _stale_allow_entries(policy, allow_used, cwd)
+    if trail is not None:
+        trail.failed = any(
+            finding.code == TG900.code and not _lasting(finding.message)
+            for _f, record in plan.found
+            for finding in record.findings
+        )
+        trail.policy = policy
+        trail.root = scope.root
+        trail.listings = [(x.directory, x.names, x.stats) for x in scope.listings.values()]
     # The baseline is matched against every violation, before --select: an entry of a code
     # that is not selected is still used.
     baselined: list[Violation] = []
     baseline_shown = None
-    if baseline and os.path.lexists(policy.baseline_path):
+    read_baseline = baseline and os.path.lexists(policy.baseline_path)
+    if trail is not None:
+        trail.baseline_read = read_baseline if baseline else None
+    if read_baseline:
         from taskguard._baseline import apply
 
         baseline_shown = display_path(str(policy.baseline_path), cwd)
@@ -188,6 +214,14 @@ def _run_check(  # noqa: PLR0917 - one private call site
     )
 
 
+def _lasting(message: str) -> bool:
+    """Whether a TG900 says something lasting about the file's bytes, so that a run reporting
+    it may be replayed (``taskguard._memo``): a file that does not parse fails the same way
+    until its stamps change; one that could not be read or analysed (an I/O error, a worker
+    that died, memory running out) may not fail next time."""
+    return message.startswith("could not parse ") and "MemoryError" not in message
+
+
 # --------------------------------------------------------------------------- 1. scope
 
 
@@ -200,17 +234,19 @@ class _Scope(NamedTuple):
     # for TG004's graph, which runs through every first-party module)
 
 
-def _scope(paths: Sequence[str | os.PathLike[str]] | None, policy: Policy) -> _Scope:
+def _scope(
+    paths: Sequence[str | os.PathLike[str]] | None, policy: Policy, trail: Trail | None = None
+) -> _Scope:
     root = os.path.abspath(policy.project_root) if policy.project_root else os.getcwd()
     targets = [os.path.abspath(p) for p in paths] if paths else [root]
     for target in targets:
         if not os.path.exists(target):
             raise FileNotFoundError(2, "no such file or directory", os.fspath(target))
     whole = any(t == root or root.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
-    reported = collect(walk(targets, policy, root), {})
+    reported = collect(walk(targets, policy, root, trail), {})
     listings = reported
     if policy.indirect and not whole:
-        listings = collect(walk([root], policy, root), dict(reported))
+        listings = collect(walk([root], policy, root, trail), dict(reported))
     return _Scope(root, targets, whole, reported, listings)
 
 

@@ -297,22 +297,70 @@ class SyntaxMemo:
         return failed
 
 
+# One "ignore everything" entry, first in warnings.filters while any thread is inside a
+# WarningsIgnored block; how many are.
+_IGNORE_ALL = ("ignore", None, Warning, None, 0)
+_SILENCE_LOCK = threading.Lock()
+_silenced = [0]
+
+
+def _filters() -> list[object]:
+    # A list (typeshed says Sequence: callers are not meant to edit it in place; this module
+    # does, as warnings.simplefilter() itself does).
+    return warnings.filters  # type: ignore[return-value]
+
+
+def _filters_mutated() -> None:
+    # What warnings.simplefilter() calls: the filters' version moves on, so the warnings a
+    # module's registry remembers as ignored are looked at again.
+    warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
 class WarningsIgnored:
     """Every warning ignored inside the block.
 
     SyntaxWarnings (invalid escapes...) are the file's business, and under ``-W error`` they
     would turn into SyntaxErrors in the parser.
+
+    Safe in threads, unlike ``warnings.catch_warnings()``, which saves the filters list and
+    puts it back: checks running at once in several threads restored each other's copies,
+    so a file could be parsed under the caller's ``error`` filter in one thread (TG900 there
+    only), and "ignore everything" outlived them all. Here the first thread in puts one
+    entry first in the filters, the last one out takes that entry out, and nothing else of
+    the caller's filters is touched. (Warnings are a process-wide setting: while a block
+    runs, other threads' warnings are ignored too.)
     """
 
-    __slots__ = ("_saved",)
+    __slots__ = ()
 
     def __enter__(self) -> None:
-        self._saved = warnings.catch_warnings()
-        self._saved.__enter__()
-        warnings.simplefilter("ignore")
+        with _SILENCE_LOCK:
+            _silenced[0] += 1
+            if _silenced[0] == 1:
+                _filters().insert(0, _IGNORE_ALL)
+                _filters_mutated()
 
     def __exit__(self, *exc: object) -> None:
-        self._saved.__exit__(None, None, None)
+        with _SILENCE_LOCK:
+            _silenced[0] -= 1
+            if _silenced[0]:
+                return
+            filters = _filters()
+            for i, entry in enumerate(filters):
+                if entry is _IGNORE_ALL:
+                    del filters[i]
+                    break
+            _filters_mutated()
+
+
+def _fresh_silence_lock() -> None:
+    # A fork while another thread held the lock would leave the child's copy held forever.
+    global _SILENCE_LOCK
+    _SILENCE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_silence_lock)
 
 
 class Job(NamedTuple):
@@ -406,14 +454,26 @@ def _analyse_tree(tree: ast.Module, data: bytes, task: Task, job: Job, status: i
     # Every way of spelling TYPE_CHECKING names it, in ASCII or (NFKC) in non-ASCII text.
     spelled = not data.isascii() or b"TYPE_CHECKING" in data
     analyzer = Analyzer(
-        policy, module, package, walk_expressions=walk, graph=graph, type_checking=spelled
+        policy,
+        module,
+        package,
+        walk_expressions=walk,
+        graph=graph,
+        type_checking=spelled,
+        source=data,
     )
     analyzer.run(tree)
     if not walk and analyzer.needs_expressions():
         # A name bound to a module above a pattern (or a star import of one): its attribute
         # chains need the expression pass after all (the statement pass is what finds out).
         analyzer = Analyzer(
-            policy, module, package, walk_expressions=True, graph=graph, type_checking=spelled
+            policy,
+            module,
+            package,
+            walk_expressions=True,
+            graph=graph,
+            type_checking=spelled,
+            source=data,
         )
         analyzer.run(tree)
     findings = _char_columns(data, analyzer.findings)

@@ -343,7 +343,9 @@ def test_a_client_that_cannot_be_built_fails_every_item_clearly(
 
 
 @contextlib.contextmanager
-def slow_operations(polls_until_done: int | None) -> Iterator[tuple[DispatchSettings, Any]]:
+def slow_operations(
+    polls_until_done: int | None, retry_budget: float = 1.0
+) -> Iterator[tuple[DispatchSettings, Any]]:
     """A gRPC server on loopback whose BatchCreateTasks answers a running operation, done
     after ``polls_until_done`` GetOperation calls (never, with ``None``).
 
@@ -400,7 +402,7 @@ def slow_operations(polls_until_done: int | None) -> Iterator[tuple[DispatchSett
                     queue="q",
                     base_url="http://127.0.0.1:9",
                     emulator_host=f"127.0.0.1:{port}",
-                    retry_budget=1.0,
+                    retry_budget=retry_budget,
                 ),
                 state,
             )
@@ -421,7 +423,9 @@ def test_a_running_operation_is_polled_until_done(many: Many) -> None:
 @both
 def test_an_operation_never_done_within_the_budget_is_outcome_unknown(many: Many) -> None:
     with (
-        slow_operations(None) as (settings, state),
+        # A budget that leaves room for polls even when a loaded machine makes the first call
+        # (channel set-up included) slow: polls go out at 0.02 s, doubling, up to 1 s apart.
+        slow_operations(None, retry_budget=2.5) as (settings, state),
         structlog.testing.capture_logs() as logs,
         pytest.raises(BulkEnqueueError) as info,
     ):

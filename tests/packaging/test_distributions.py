@@ -164,7 +164,7 @@ def test_the_entry_points_survive_the_rename(dists: dict[str, Path]) -> None:
     dist_info = f"{STEM}-{taskguard.__version__}.dist-info"
     with zipfile.ZipFile(dists["wheel"]) as archive:
         text = archive.read(f"{dist_info}/entry_points.txt").decode()
-    assert "taskguard = taskguard._cli:main" in text
+    assert "taskguard = taskguard.__main__:main" in text
     assert "taskguard = taskguard.pytest_plugin" in text
     assert "dispatch = dispatch.pytest_plugin" in text
 

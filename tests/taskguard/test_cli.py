@@ -305,8 +305,73 @@ def test_check_imports_neither_the_runtime_guard_nor_heavy_modules(project: Path
             # not the shutil it loads to ask for the terminal width.)
             assert not {"json", "tomllib", "shutil", "bz2", "lzma"} & loaded
             # Nothing of the analysis: a cached run reads records, it parses nothing.
-            analysis = {"analyze", "names", "parallel", "prefilter", "source", "suppress"}
+            analysis = {"analyze", "bytescan", "names", "parallel", "prefilter", "screen"}
+            analysis |= {"source", "suppress"}
             assert not {f"taskguard._static.{name}" for name in analysis} & loaded
+
+
+REPLAY_PROBE = """\
+import sys
+before = set(sys.modules)
+sys.argv = ["taskguard", "check", "--format", "json"]
+from taskguard.__main__ import main
+code = main()
+print(code, " ".join(sorted(set(sys.modules) - before)), file=sys.stderr)
+"""
+
+
+def test_a_replayed_check_imports_almost_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the console script loads when the verdict memo answers: the whole cost of a
+    # cached run on a large project, besides the interpreter and one stat per file.
+    from taskguard import _cli, _memo
+
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)  # as if the files were older than the window
+    for _ in range(2):
+        assert _cli.main(["check", "--format", "json"]) == 1
+    report = capsys.readouterr().out
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    out = subprocess.run(
+        [sys.executable, "-c", REPLAY_PROBE],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    code, loaded = out.stderr.splitlines()[-1].split(" ", 1)
+    # The report of the two runs above, replayed.
+    assert code == "1"
+    assert '"files_checked": 6' in out.stdout
+    assert report == out.stdout * 2
+    assert set(loaded.split()) == {
+        "__future__",  # the annotations of the modules below
+        "taskguard",
+        "taskguard.__main__",
+        "taskguard._cache",
+        "taskguard._listing",
+        "taskguard._memo",
+        "taskguard._version",
+    }
+
+
+def test_importing_the_package_loads_none_of_it() -> None:
+    code = """\
+import sys
+before = set(sys.modules)
+import taskguard
+print(" ".join(sorted(set(sys.modules) - before)))
+from taskguard import *
+assert all(getattr(taskguard, name) is globals()[name] for name in taskguard.__all__)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["taskguard", "taskguard._version"]
 
 
 def test_guard_names_are_loaded_on_first_use() -> None:

@@ -7,41 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.taskguard.hookcases._django_project import DJANGO_FIRST, FILES, PYPROJECT
 from tests.taskguard.test_plugin import make_project, run
 
 DJANGO_FILES = {
-    "proj/__init__.py": "",
-    "proj/settings.py": """
-        SECRET_KEY = "test-only"
-        INSTALLED_APPS = ["shop.apps.ShopConfig"]
-        DATABASES = {}
-        USE_TZ = True
-    """,
-    "shop/__init__.py": "",
-    "shop/apps.py": """
-        from django.apps import AppConfig
-
-        class ShopConfig(AppConfig):
-            name = "shop"
-
-            def ready(self):
-                from shop import views  # imported by django.setup(), before any conftest
-    """,
-    "shop/views.py": """
-        from django.http import HttpResponse
-
-        def refresh(request):
-            import fakehttp  # lazy: runs when the view does
-            return HttpResponse(fakehttp.NAME)
-
-        def refresh_or_fallback(request):
-            try:
-                import fakehttp
-            except ImportError:
-                return HttpResponse("fallback")
-            return HttpResponse(fakehttp.NAME)
-    """,
-    "conftest.py": "import fakehttp  # loaded already: only the view's own builtins refuse it\n",
+    **FILES,
     "tests/test_views.py": """
         import sys
 
@@ -59,31 +29,6 @@ DJANGO_FILES = {
     """,
 }
 
-DJANGO_FIRST = """
-import django
-import pytest
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config):
-    import os
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
-    django.setup()
-"""
-
-DJANGO_PYPROJECT = """
-[tool.taskguard]
-root-packages = ["shop", "proj"]
-protected = ["shop"]
-forbidden-in-protected = ["fakehttp"]
-
-[tool.pytest.ini_options]
-DJANGO_SETTINGS_MODULE = "proj.settings"
-pythonpath = ["."]
-addopts = ["--strict-markers", "--strict-config", "-p", "no:cacheprovider"]
-filterwarnings = ["error"]
-taskguard_check = false
-"""
-
 
 @pytest.mark.parametrize(
     "order",
@@ -97,7 +42,7 @@ taskguard_check = false
 def test_pytest_django_apps_are_guarded(pytester: pytest.Pytester, order: str) -> None:
     pytest.importorskip("pytest_django")
     make_project(pytester, DJANGO_FILES)
-    (pytester.path / "pyproject.toml").write_text(DJANGO_PYPROJECT)
+    (pytester.path / "pyproject.toml").write_text(PYPROJECT)
     if order == "entry points":
         result = run(pytester, "-p", "django")
     else:

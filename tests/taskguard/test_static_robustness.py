@@ -414,6 +414,62 @@ def test_checks_in_several_threads_at_once(
     assert sys.getrecursionlimit() == before
 
 
+def test_checks_in_threads_that_overlap_keep_the_callers_warning_filters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: warnings were silenced with warnings.catch_warnings(), which is not
+    # thread-safe. Two checks whose analyses overlapped restored each other's saved filters:
+    # the second one's file was parsed under the caller's "error" filter (its SyntaxWarning
+    # became a syntax error: TG900 in that thread only), and "ignore everything" stayed in
+    # the process's filters afterwards. The overlap is forced: the first thread leaves its
+    # analysis while the second is inside its own.
+    import threading
+    import warnings
+
+    from taskguard._static import parallel
+
+    # An invalid escape: a DeprecationWarning (3.11) or SyntaxWarning (3.12+) when parsed.
+    _write(tmp_path, {"escape": HEAD + 'pattern = "\\d+"\n'})
+    monkeypatch.chdir(tmp_path)
+    alone = check(use_cache=False, jobs=1)
+    assert {(v.code, v.imported) for v in alone.violations} == {("TG002", "httpx")}
+    both_inside = threading.Barrier(2, timeout=30)
+    first_done = threading.Event()
+    real = parallel.analyze_file
+    order: list[str] = []
+
+    def analyze_file(task: object, job: object) -> object:
+        if not str(getattr(task, "module", "")).endswith(".escape"):
+            return real(task, job)  # type: ignore[arg-type]
+        both_inside.wait()
+        if threading.current_thread().name == "second":
+            assert first_done.wait(30), "the first check never finished"
+        order.append(threading.current_thread().name)
+        return real(task, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "analyze_file", analyze_file)
+    results: dict[str, object] = {}
+
+    def one() -> None:
+        results[threading.current_thread().name] = check(use_cache=False, jobs=1)
+
+    before = list(warnings.filters)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the caller's filters, as under -W error
+        inside = list(warnings.filters)
+        first = threading.Thread(target=one, name="first")
+        second = threading.Thread(target=one, name="second")
+        first.start()
+        second.start()
+        first.join(60)
+        first_done.set()
+        second.join(60)
+        assert order == ["first", "second"]
+        assert results == {"first": alone, "second": alone}, results
+        assert warnings.filters == inside
+    assert warnings.filters == before
+
+
 def test_a_failed_analysis_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from taskguard._static import analyze
 

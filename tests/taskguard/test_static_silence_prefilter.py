@@ -6,15 +6,17 @@ suppressions anywhere in a comment, deep code. The full analysis is the oracle, 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
-from _check_support import write_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_static_speed_features import FRAGMENTS, MODULES, POLICY, POLICY_GRAPH, PREFILTERS, TABLE
+from test_static_speed_features import (
+    FRAGMENTS,
+    MODULES,
+    POLICY,
+    POLICY_GRAPH,
+    PREFILTERS,
+    passes_what_matters,
+    random_project,
+)
 from test_static_speed_features import encode as encode_as
 
 from taskguard import CheckResult, Violation, check
@@ -80,14 +82,7 @@ def test_prefilter_passes_every_file_that_holds_something_new(
     policy = POLICY_GRAPH if graph else POLICY
     module = rel[:-3].replace("/", ".")
     data = encode_as(text, how)
-    full = analyze_source(data, module, False, policy, prefilter=None, graph=graph, parse_all=True)
-    relevant = (
-        (bool(full.findings) and full.status != FAILED)
-        or bool(full.suppressions)
-        or bool(full.imports)
-    )
-    if relevant:
-        assert PREFILTERS[graph].needs_parse(data, module, policy.is_protected(module))
+    full = passes_what_matters(data, module, graph=graph)
     # And the analysis of a file the prefilter passes is the full analysis.
     default = analyze_source(
         data, module, False, policy, prefilter=PREFILTERS[graph], graph=graph, parse_all=True
@@ -116,14 +111,7 @@ def test_prefilter_passes_every_file_that_holds_something_new(
 def test_the_default_mode_matches_the_reference_on_the_new_cases(
     bodies: list[tuple[str, str]], indirect: bool
 ) -> None:
-    root = Path(tempfile.mkdtemp(prefix="taskguard-silence-"))
-    cwd = os.getcwd()
-    try:
-        files: dict[str, str | bytes] = {
-            rel: encode_as(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
-        }
-        write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
-        os.chdir(root)
+    with random_project(bodies, indirect=indirect):
         reference = run_check(use_cache=False, mode=FULL, jobs=1)
         # Every file the new fragments make relevant is parsed by the default mode. Files
         # that do not parse differ by design (the default mode may leave them unparsed, or
@@ -141,9 +129,6 @@ def test_the_default_mode_matches_the_reference_on_the_new_cases(
 
         assert comparable(default) == comparable(reference)
         assert check(use_cache=False, parse_all=True, jobs=2) == reference
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_new_fragments_hold_what_they_claim() -> None:

@@ -13,6 +13,8 @@ import ast
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -168,14 +170,7 @@ def encode(text: str, how: str) -> bytes:
 def test_prefilter_and_cache_never_change_a_result(
     bodies: list[tuple[str, str]], indirect: bool
 ) -> None:
-    root = Path(tempfile.mkdtemp(prefix="taskguard-equivalence-"))
-    cwd = os.getcwd()
-    try:
-        files: dict[str, str | bytes] = {
-            rel: encode(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
-        }
-        write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
-        os.chdir(root)
+    with random_project(bodies, indirect=indirect) as root:
         reference = run_check(use_cache=False, mode=FULL, jobs=1)
         assert check(use_cache=False, parse_all=True, jobs=1) == reference
         assert check(use_cache=False, parse_all=True, jobs=2) == reference
@@ -215,6 +210,21 @@ def test_prefilter_and_cache_never_change_a_result(
         assert check(jobs=1) == default  # cached
         assert check(parse_all=True, jobs=1) == reference  # on the default mode's cache
         assert (root / CACHE_DIR).is_dir()
+
+
+@contextmanager
+def random_project(bodies: list[tuple[str, str]], *, indirect: bool) -> Iterator[Path]:
+    """A project of MODULES with these (text, encoding) bodies under TABLE, as the working
+    directory (a fresh one per hypothesis example, which a function fixture cannot give)."""
+    root = Path(tempfile.mkdtemp(prefix="taskguard-equivalence-"))
+    cwd = os.getcwd()
+    try:
+        files: dict[str, str | bytes] = {
+            rel: encode(text, how) for rel, (text, how) in zip(MODULES, bodies, strict=True)
+        }
+        write_project(root, files, TABLE.format(extra="indirect = true" if indirect else ""))
+        os.chdir(root)
+        yield root
     finally:
         os.chdir(cwd)
         shutil.rmtree(root, ignore_errors=True)
@@ -225,11 +235,14 @@ def test_prefilter_and_cache_never_change_a_result(
 def test_prefilter_passes_every_file_that_holds_something(
     text: str, how: str, rel: str, graph: bool
 ) -> None:
-    # Sharper than the end-to-end test, and in memory: whatever the full analysis finds in
-    # a file (a finding, a suppression, a graph edge), the prefilter must let it through.
+    # Sharper than the end-to-end test, and in memory.
+    passes_what_matters(encode(text, how), rel[:-3].replace("/", "."), graph=graph)
+
+
+def passes_what_matters(data: bytes, module: str, *, graph: bool) -> Record:
+    """The full analysis of ``data`` as ``module`` (the oracle); whatever it finds (a finding,
+    a suppression, a graph edge), the prefilter must let the file through."""
     policy = POLICY_GRAPH if graph else POLICY
-    module = rel[:-3].replace("/", ".")
-    data = encode(text, how)
     full = analyze_source(data, module, False, policy, prefilter=None, graph=graph, parse_all=True)
     relevant = (
         (bool(full.findings) and full.status != FAILED)
@@ -238,6 +251,7 @@ def test_prefilter_passes_every_file_that_holds_something(
     )
     if relevant:
         assert PREFILTERS[graph].needs_parse(data, module, policy.is_protected(module))
+    return full
 
 
 _ROOT = Path(tempfile.mkdtemp(prefix="taskguard-policy-"))

@@ -6,12 +6,14 @@ The emulator reads its wall clock from ``Emulator(clock=...)``; a test moves it 
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 
 import pytest
 from emulator_support import PARENT, QUEUE, Worker, client_for, http_task
 from google.api_core import exceptions as gexc
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -276,3 +278,51 @@ def test_rate_limits_run_on_real_time_under_a_manual_clock(cclient, clocked, wor
     cclient.resume_queue(name=name)  # a burst of 20, then 6 more as tokens come back
     got = clocked.wait_for_deliveries(26, timeout=10)
     assert len({d.task for d in got}) == 26
+
+
+# A time whose microsecond truncation, read back as seconds, came out one float step later
+# than the time itself (about one start time in 170): a task created "now" was due after
+# "now", so under a ManualClock it waited forever for the clock to move.
+_TRUNCATES_UP = 1796521762.6376579  # the start of the ManualClock in the failed run
+
+
+def test_the_stored_time_is_never_later_than_the_time_it_stands_for():
+    from dispatch.emulator._rules import ts_from, ts_seconds
+
+    assert ts_seconds(ts_from(_TRUNCATES_UP)) <= _TRUNCATES_UP
+    rng = random.Random(12)
+    for _ in range(20_000):
+        now = 1.7e9 + rng.random() * 1e8
+        stored = ts_from(now)
+        assert ts_seconds(stored) <= now, now
+        assert now - ts_seconds(stored) < 1.000001e-6, now  # truncated, not cut further
+        # The same seconds as the client's reading of the Timestamp.
+        shown = DatetimeWithNanoseconds.from_timestamp_pb(stored).timestamp()
+        assert ts_seconds(stored) == shown, now
+
+
+def test_a_task_due_now_leaves_whatever_the_clock_reads(worker):
+    clock = ManualClock(_TRUNCATES_UP)
+    with (
+        Emulator(port=0, queues=[QUEUE], clock=clock) as emu,
+        client_for(emu.address) as client,
+    ):
+        client.create_task(parent=QUEUE, task=http_task(worker.url + "/now"))
+        (got,) = emu.wait_for_deliveries(1, timeout=10)
+        assert got.dispatched_at == _TRUNCATES_UP
+
+
+def test_a_retry_leaves_when_the_clock_reaches_the_schedule_time_it_shows(cclient, clock, worker):
+    # The ETA the emulator acts on is the schedule_time it reports, to the microsecond: a
+    # client that moves the clock to exactly that time gets the retry.
+    cclient.create_queue(
+        parent=PARENT,
+        queue={"name": QUEUE, "retry_config": {"min_backoff": {"seconds": 1, "nanos": 333}}},
+    )
+    clock.advance(0.1234567)
+    worker.answer(then=500)
+    task = cclient.create_task(parent=QUEUE, task=http_task(worker.url + "/retry"))
+    for attempt in range(1, 4):
+        settled = _settled(cclient, task.name, attempt)
+        clock.advance(settled.schedule_time.timestamp() - clock.time())
+        _poll(lambda n=attempt: len(worker.received) == n + 1, f"attempt {attempt + 1}")

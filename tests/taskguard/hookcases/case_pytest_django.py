@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+from _django_project import DJANGO_FIRST, FILES, PYPROJECT
 from _support import ROOT, done, needs, write
 
 needs("pytest")
@@ -16,54 +17,9 @@ needs("django")
 
 write(
     {
-        "pyproject.toml": """
-            [tool.taskguard]
-            root-packages = ["shop", "proj"]
-            protected = ["shop"]
-            forbidden-in-protected = ["fakehttp"]
-
-            [tool.pytest.ini_options]
-            DJANGO_SETTINGS_MODULE = "proj.settings"
-            addopts = ["--strict-markers", "--strict-config", "-p", "no:cacheprovider"]
-            filterwarnings = ["error"]
-            taskguard_check = false
-        """,
-        "proj/__init__.py": "",
-        "proj/settings.py": """
-            SECRET_KEY = "test-only"
-            INSTALLED_APPS = ["shop.apps.ShopConfig"]
-            DATABASES = {}
-            USE_TZ = True
-        """,
-        "shop/__init__.py": "",
-        "shop/apps.py": """
-            from django.apps import AppConfig
-
-            class ShopConfig(AppConfig):
-                name = "shop"
-
-                def ready(self):
-                    from shop import views  # imported by django.setup()
-        """,
-        "shop/views.py": """
-            from django.http import HttpResponse
-
-            def refresh(request):
-                import fakehttp
-                return HttpResponse(fakehttp.NAME)
-        """,
-        "djangofirst.py": """
-            import os
-
-            import django
-            import pytest
-
-            @pytest.hookimpl(tryfirst=True)
-            def pytest_load_initial_conftests(early_config):
-                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
-                django.setup()
-        """,
-        "conftest.py": "import fakehttp  # loaded: only the view's own builtins refuse it\n",
+        "pyproject.toml": PYPROJECT,
+        **FILES,
+        "djangofirst.py": DJANGO_FIRST,
         "tests/test_views.py": """
             from shop import views
 
