@@ -8,7 +8,9 @@ Every ratio compares runs of this one invocation: guarded and unguarded runs alt
    with ``from json import dumps``
 3. builtin-name lookups in guarded code, and the builtins mappings that were considered,
    per CPython 3.10-3.13 found (the running one, else ~/.pyenv/versions/<x.y>.*)
-4. a realistic test suite with and without the pytest plugin (target <= 1.05x wall time)
+4. a realistic test suite with and without the pytest plugin (target <= 1.05x wall time):
+   a generated one, and a real project's own suite (an sdist pip downloads into
+   benchmarks/.work/sdists/, its package protected as the first-party root)
 5. (1) again in instructions executed, under valgrind: a load-independent cross-check
 
     .venv/bin/python benchmarks/bench_guard.py              # everything
@@ -27,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -430,28 +433,29 @@ def run_suite(root: Path, extra: list[str], expected: int) -> float:
     return elapsed
 
 
-def suite(args: argparse.Namespace) -> list[str]:
-    root = WORK / "suite"
-    write_suite(root)
+def compare_suites(
+    root: Path, rounds: int, label: str, expected: dict[str, int]
+) -> tuple[list[str], list[str]]:
+    """Time the three plugin variants on the suite in ``root``, rotating their order each
+    round; ``expected`` maps a variant to its count of passed tests."""
     variants = {
         "without the plugin (`-p no:taskguard`)": ["-p", "no:taskguard"],
         "plugin, guard only (`--no-taskguard-check`)": ["--no-taskguard-check"],
         "plugin, guard + `taskguard check` item (default)": [],
     }
-    expected = {name: 441 if not extra else 440 for name, extra in variants.items()}
+    counts = dict(
+        zip(variants, (expected["none"], expected["guard"], expected["default"]), strict=True)
+    )
     for name, extra in variants.items():  # warm-up: bytecode and the check's cache
-        run_suite(root, extra, expected[name])
+        run_suite(root, extra, counts[name])
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    for r in range(args.rounds):
+    for r in range(rounds):
         order = list(variants.items())
         order = order[r % len(order) :] + order[: r % len(order)]
         for name, extra in order:
-            samples[name].append(run_suite(root, extra, expected[name]))
+            samples[name].append(run_suite(root, extra, counts[name]))
     base = statistics.median(samples[next(iter(variants))])
-    rows = [
-        "| 440 tests, 120 modules | median s | min s | max s | ratio |",
-        "|---|---|---|---|---|",
-    ]
+    rows = [f"| {label} | median s | min s | max s | ratio |", "|---|---|---|---|---|"]
     for name, values in samples.items():
         med = statistics.median(values)
         rows.append(
@@ -459,6 +463,105 @@ def suite(args: argparse.Namespace) -> list[str]:
             f"**{med / base:.2f}x** |"
         )
         print(rows[-1], flush=True)
+    return rows, list(variants)
+
+
+def suite(args: argparse.Namespace) -> list[str]:
+    root = WORK / "suite"
+    write_suite(root)
+    rows, _ = compare_suites(
+        root, args.rounds, "440 tests, 120 modules", {"none": 440, "guard": 440, "default": 441}
+    )
+    return [*rows, "", *real_suite(args)]
+
+
+# --------------------------------------------------------------------------- a real suite
+
+# A real project's own test suite, its package the first-party root and every module of it
+# protected: pure Python, no test dependencies beyond pytest, ~2.5 s. The sdist comes from
+# the package index through pip (pinned, so every run measures the same code).
+REAL_PROJECT = ("more-itertools", "10.5.0", "more_itertools")
+REAL_PYPROJECT = """
+[tool.taskguard]
+root-packages = ["{package}"]
+protected = ["{package}"]
+
+[tool.pytest.ini_options]
+pythonpath = ["."]
+testpaths = ["tests"]
+addopts = ["-p", "no:cacheprovider"]
+"""
+
+
+def write_real_suite(root: Path) -> str | None:
+    """The real project's package and tests in ``root``; the reason when it cannot be had."""
+    stamp = root / ".generated"
+    if stamp.exists():
+        return None
+    name, version, package = REAL_PROJECT
+    sdists = HERE / ".work" / "sdists"
+    sdists.mkdir(parents=True, exist_ok=True)
+    spellings = {f"{name}-{version}.tar.gz", f"{name.replace('-', '_')}-{version}.tar.gz"}
+    found = [p for p in sdists.iterdir() if p.name in spellings]
+    if not found:
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                *("--no-binary", ":all:", f"{name}=={version}", "-d", str(sdists)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        found = [p for p in sdists.iterdir() if p.name in spellings]
+        if proc.returncode != 0 or not found:
+            return f"pip download {name}=={version} failed: {proc.stderr.strip()[-400:]}"
+    shutil.rmtree(root, ignore_errors=True)
+    unpacked = root.with_name(root.name + ".unpacked")
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with tarfile.open(found[0]) as archive:
+        archive.extractall(unpacked, filter="data")
+    (top,) = list(unpacked.iterdir())
+    root.mkdir(parents=True)
+    shutil.copytree(top / package, root / package)
+    shutil.copytree(top / "tests", root / "tests")
+    shutil.rmtree(unpacked)
+    (root / "pyproject.toml").write_text(REAL_PYPROJECT.format(package=package))
+    past = time.time() - 120  # old enough for the check's cache
+    for path in root.rglob("*.py"):
+        os.utime(path, (past, past))
+    stamp.touch()
+    return None
+
+
+def real_suite(args: argparse.Namespace) -> list[str]:
+    root = WORK / "real"
+    problem = write_real_suite(root)
+    name, version, package = REAL_PROJECT
+    if problem is not None:
+        line = f"# the real suite ({name} {version}) is skipped: {problem}"
+        print(line, flush=True)
+        return [line]
+    proc = subprocess.run(  # how many tests pass without the plugin: the count to expect
+        [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, "-p", "no:taskguard"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=900,
+        check=False,
+    )
+    match = re.search(r"\b(\d+) passed\b", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise SystemExit(f"the real suite fails without the plugin:\n{proc.stdout[-3000:]}")
+    passed = int(match.group(1))
+    rows, _ = compare_suites(
+        root,
+        args.rounds,
+        f"{name} {version}'s own suite ({passed} tests), `{package}` protected",
+        {"none": passed, "guard": passed, "default": passed + 1},
+    )
     return rows
 
 

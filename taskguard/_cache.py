@@ -94,9 +94,12 @@ SYNTAX_LIMIT = 200_000
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
-def source_stamps(directory: str, only: tuple[str, ...] | None = None) -> list[object]:
-    """``(name, mtime_ns, ctime_ns, size)`` of the ``.py`` files in ``directory`` (of ``only``
-    these names), sorted: what says that taskguard's own code is the code that wrote a cache.
+def source_stamps(
+    directory: str, only: tuple[str, ...] | None = None, suffix: str = ".py"
+) -> list[object]:
+    """``(name, mtime_ns, ctime_ns, size)`` of the ``.py`` (``suffix``) files in ``directory``
+    (of ``only`` these names), sorted: what says that taskguard's own code is the code that
+    wrote a cache.
 
     A file that cannot be stat'ed counts as a stamp of its own: it changes the answer.
     """
@@ -105,7 +108,7 @@ def source_stamps(directory: str, only: tuple[str, ...] | None = None) -> list[o
         with os.scandir(directory) as entries:
             for entry in entries:
                 name = entry.name
-                if name.endswith(".py") and (only is None or name in only):
+                if name.endswith(suffix) and (only is None or name in only):
                     try:
                         st = entry.stat()
                     except OSError:

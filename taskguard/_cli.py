@@ -134,6 +134,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _missing(exc: FileNotFoundError) -> str:
+    """What a missing path error says: the path, or that the working directory is gone."""
+    if exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return "the working directory does not exist any more"
+    return str(exc.strerror or exc)
+
+
 def _error(message: str) -> int:
     print(f"taskguard: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -184,7 +195,7 @@ def _check(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from taskguard._memo import Trail
 
     started = time.time_ns()
-    trail = Trail()
+    trail = Trail(argv)
     stderr = sys.stderr
     watched = _Watched(stderr)
     sys.stderr = watched
@@ -226,7 +237,7 @@ def _check_once(args: argparse.Namespace, trail: Trail | None) -> tuple[int, str
     except PolicyError as exc:
         return _error(str(exc)), None
     except FileNotFoundError as exc:
-        return _error(f"{exc.strerror}: {exc.filename}"), None
+        return _error(_missing(exc)), None
     except BaselineError as exc:
         return _error(str(exc)), None
     except RuleSelectionError as exc:
@@ -240,8 +251,10 @@ def _check_once(args: argparse.Namespace, trail: Trail | None) -> tuple[int, str
         # Checking nothing is no pass, whatever the format: say which setting left every
         # file out.
         return _error(f"no files checked: {result.empty_reason}"), None
+    from taskguard._memo import write_report
+
     output = _render(args, result)
-    sys.stdout.write(output)
+    write_report(output)
     return (EXIT_VIOLATIONS if result.violations else EXIT_OK), output
 
 
@@ -252,7 +265,9 @@ def _render(args: argparse.Namespace, result: CheckResult) -> str:
 
 
 def _report(args: argparse.Namespace, result: CheckResult) -> int:
-    sys.stdout.write(_render(args, result))
+    from taskguard._memo import write_report
+
+    write_report(_render(args, result))
     return EXIT_VIOLATIONS if result.violations else EXIT_OK
 
 
@@ -293,7 +308,7 @@ def _write_baseline(args: argparse.Namespace) -> int:
             jobs=args.jobs,
         )
     except FileNotFoundError as exc:
-        return _error(f"{exc.strerror}: {exc.filename}")
+        return _error(_missing(exc))
     if raw.files_checked == 0:
         # An empty run records nothing true: writing it would wipe the baseline.
         return _error(f"no files checked: {raw.empty_reason}; {shown} was not written")

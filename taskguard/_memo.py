@@ -10,8 +10,11 @@ exits with the stored code; on any mismatch, or any doubt, the full run decides 
 a new memo.
 
 The key, compared as one value: the exact arguments, the working directory, the interpreter
-(its path, version and ``-W`` options), where taskguard is and the stamps of its sources, and
-the environment the report reads (``NO_COLOR``; whether standard output is a terminal).
+(its path, version and ``-W`` options), where taskguard is and the stamps of its sources (the
+rule pages a SARIF report quotes included), and the environment the report reads
+(``NO_COLOR``; whether standard output is a terminal). It is taken as the run starts
+(``Trail``): the report comes from the code the run started with, and a run whose sources
+changed within the racy window before it is not memoised.
 
 The inputs, each compared with the file system again:
 
@@ -24,12 +27,16 @@ The inputs, each compared with the file system again:
   the change time catches an edit that keeps the size and puts the modification time back;
 * every other path the run looked at, by what the run saw of it: the policy file (and
   ``--config``) and a baseline file that was read by their full stamp (type, device, inode,
-  times, size); every ``pyproject.toml`` nearer than the policy's, and a baseline file that
-  was not there, must still be no regular file; the paths given must still be what they
-  were (a file, a directory); when the root packages are discovered, every path discovery
-  looked at, by its full stamp or as missing;
+  times, size), taken just before the run read them (a run after which the stamp differs,
+  such as a symlink swapped in for an older file, is not memoised); every ``pyproject.toml``
+  nearer than the policy's must still be no regular file, and a baseline file that was not
+  there must still not be there, not even as a dangling symlink (which the run reads, and
+  fails on); the paths given must still be what they were (a file, a directory); when the
+  root packages are discovered, every path discovery looked at, by its full stamp or as
+  missing;
 * the resolved form of the paths whose symlinks choose the policy (the first path given,
-  ``--config``).
+  ``--config``); a run after which either resolves otherwise than when the run looked for
+  the policy through it is not memoised.
 
 Sound by the record cache's rule (``taskguard._cache.RACY_NS``): a stamp is trusted only
 when it is older than the racy window before the run started, so nothing it describes
@@ -42,7 +49,10 @@ again: an I/O error, a worker that died; a file that does not parse fails the sa
 its stamps change, as the record cache also assumes), or has ``dispatch-distributions``
 (resolved from the installed packages, which have no stamp here).
 
-The file is ``marshal``ed builtins, local build output like the rest of the cache.
+The file is ``marshal``ed builtins, local build output like the rest of the cache. Only a
+regular file that this user owns is read, opened without blocking and without following a
+symlink (a FIFO planted in a shared directory above the project must not hang the run, nor a
+symlink there make it read some large file of the user).
 """
 
 from __future__ import annotations
@@ -65,15 +75,18 @@ if TYPE_CHECKING:
     Stamp = tuple[int, ...]
     Listed = tuple[list[tuple[str, bool]], list[str], list[int]]
 
-FORMAT = 2
+FORMAT = 3
 # Memos of other commands (arguments, working directories, interpreters) kept side by side.
 KEEP = 8
 PREFIX = "run-"
 
 _DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 _UID = os.getuid() if hasattr(os, "getuid") else None
-# The bits of ``st_mode`` that say what a path is (file, directory, ...).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# The bits of ``st_mode`` that say what a path is (file, directory, ...), and a regular file.
 _TYPE_BITS = 0o170000
+_REGULAR = 0o100000
 
 
 class Trail:
@@ -83,14 +96,25 @@ class Trail:
         "baseline_read",
         "discovered",
         "failed",
+        "key",
         "listed",
         "listings",
         "policy",
+        "resolved",
         "root",
+        "seen",
         "unsure",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, argv: Sequence[str]) -> None:
+        # The memo's key, taken as the run starts: the report comes from the code (and
+        # environment) the run started with, whatever changes while it runs. None: no
+        # working directory (removed), so nothing to memoise; the run says what is wrong.
+        self.key: tuple[object, ...] | None
+        try:
+            self.key = key(argv)
+        except OSError:
+            self.key = None
         # Every directory the walk listed: its path, its stamp (device, inode, mtime_ns,
         # ctime_ns) taken before the listing, and the listing (taskguard._listing).
         self.listed: list[tuple[str, Stamp, list[tuple[str, bool]], list[str], list[int]]] = []
@@ -107,6 +131,17 @@ class Trail:
         self.failed = False
         # Something the memo cannot stamp happened (a directory that could not be listed).
         self.unsure = False
+        # The stamps of the files read besides the walk (the policy, the baseline), taken
+        # before reading them (see :meth:`note`).
+        self.seen: dict[str, Stamp | None] = {}
+        # The first path given and --config, with their real paths when the run began to
+        # look for the policy through them.
+        self.resolved: list[tuple[str, str]] = []
+
+    def note(self, path: str) -> None:
+        """Stamp ``path`` before the run reads it: the memo stores a file's stamp only when
+        it is the one the run read (not, say, a symlink swapped in for an older file since)."""
+        self.seen[path] = _stamp(path)
 
 
 def key(argv: Sequence[str]) -> tuple[object, ...]:
@@ -122,6 +157,8 @@ def key(argv: Sequence[str]) -> tuple[object, ...]:
         PACKAGE,
         source_stamps(PACKAGE),
         source_stamps(os.path.join(PACKAGE, "_static")),
+        # The rule pages a SARIF report carries (``taskguard/rules/``).
+        source_stamps(os.path.join(PACKAGE, "rules"), suffix=".md"),
         # https://no-color.org: the text report's colours.
         bool(os.environ.get("NO_COLOR")),
         bool(isatty and isatty()),
@@ -160,14 +197,19 @@ def replay(argv: Sequence[str]) -> int | None:
         data = None
         for path in _places(file_name(memo_key)):
             try:
-                with open(path, "rb") as fh:
-                    # Only a memo this user wrote (a shared directory above the project, such
-                    # as /tmp, could hold anyone's).
-                    if _UID is not None and os.fstat(fh.fileno()).st_uid != _UID:
-                        return None
-                    data = fh.read()
+                # Never blocking (a FIFO planted where a memo may be would hang the open), and
+                # never through a symlink (a memo is written as a file; a symlink in a shared
+                # directory could make this read any file of the user, of any size).
+                fd = os.open(path, os.O_RDONLY | _NONBLOCK | _NOFOLLOW)
             except OSError:
                 continue
+            with open(fd, "rb") as fh:
+                st = os.fstat(fd)
+                # Only a regular file (not a FIFO, nor /dev/zero behind a symlink) this user
+                # wrote (a shared directory above the project, such as /tmp, holds anyone's).
+                if st.st_mode & _TYPE_BITS != _REGULAR or (_UID is not None and st.st_uid != _UID):
+                    return None
+                data = fh.read()
             break
         if data is None:
             return None
@@ -184,8 +226,30 @@ def replay(argv: Sequence[str]) -> int | None:
             return None
     except Exception:  # any doubt (a damaged memo, a vanished file): run it
         return None
-    sys.stdout.write(output)
+    write_report(output)
     return code
+
+
+def write_report(text: str) -> None:
+    """Write a report to standard output; a character its encoding cannot hold (a non-ASCII
+    path on an ASCII terminal) is written as a backslash escape, as standard error does,
+    rather than ending the run in a traceback. The memo's replay and the CLI both write so."""
+    out = sys.stdout
+    if out is None:
+        # Standard output closed (``taskguard check >&-``): the exit code still gives the
+        # verdict; say that the report went nowhere rather than fail in a traceback.
+        if sys.stderr is not None:
+            sys.stderr.write("taskguard: standard output is closed: the report was not written\n")
+        return
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        # Nothing was written: a text stream encodes the whole text before buffering it.
+        reconfigure = getattr(out, "reconfigure", None)
+        if reconfigure is None:
+            raise
+        reconfigure(errors="backslashreplace")
+        out.write(text)
 
 
 def _current(
@@ -199,7 +263,10 @@ def _current(
         if os.path.realpath(given) != real:
             return False
     for path, stamp in paths:
-        if _stamp(path, stamp is not None and len(stamp) == 1) != stamp:
+        if stamp == ():  # nothing there, not even a dangling symlink
+            if os.path.lexists(path):
+                return False
+        elif _stamp(path, stamp is not None and len(stamp) == 1) != stamp:
             return False
     for directory, identity, listing in listed:
         # Changed within the racy window before the run: compared by listing it again.
@@ -276,14 +343,17 @@ def store(
     root = trail.root
     if not root:
         return False
-    memo_key = key(argv)
+    memo_key = trail.key
+    if memo_key is None or memo_key[1] != tuple(argv):
+        return False
     name = file_name(memo_key)
     cwd = os.getcwd()
     # The console script looks at and above the working directory only.
     findable = cwd == root or cwd.startswith(root.rstrip(os.sep) + os.sep)
     inputs = None
-    if output is not None and code in (0, 1) and findable:
-        inputs = _inputs(trail, started_ns - RACY_NS, paths, config)
+    racy_after = started_ns - RACY_NS
+    if output is not None and code in (0, 1) and findable and _settled(memo_key, racy_after):
+        inputs = _inputs(trail, racy_after, paths, config)
     if inputs is None:
         try:  # noqa: SIM105 - contextlib is not imported on this path
             os.unlink(os.path.join(root, CACHE_DIR, name))
@@ -293,6 +363,18 @@ def store(
     if not _cache.write(root, name, (FORMAT, memo_key, code, output, *inputs, root)):
         return False
     _cache.prune(os.path.join(root, CACHE_DIR), PREFIX, KEEP)
+    return True
+
+
+def _settled(memo_key: tuple[object, ...], racy_after: int) -> bool:
+    """Whether taskguard's sources in the key were older than the racy window: one edited
+    just before the key was taken may not be the code the run imported (``_cli`` is loaded
+    before it), nor give another stamp when edited again."""
+    for stamps in memo_key:
+        if type(stamps) is list:
+            for _name, mtime_ns, ctime_ns, _size in stamps:
+                if max(mtime_ns, ctime_ns) >= racy_after:
+                    return False
     return True
 
 
@@ -327,16 +409,16 @@ def _consulted(
     stamped: dict[str, Stamp | None] = {}
 
     def present(path: str) -> None:
-        # Read by the run: unchanged since before it started.
+        # Read by the run (stamped just before): unchanged since before the run started.
         stamp = _stamp(path)
-        if stamp is None or max(stamp[3], stamp[4]) >= racy_after:
+        if stamp is None or max(stamp[3], stamp[4]) >= racy_after or trail.seen.get(path) != stamp:
             raise _Unstable(path)
         stamped[path] = stamp
 
     def absent(path: str) -> None:
         # Seen missing, or not a file, by the run: it must stay so.
         stamp = _stamp(path, kind_only=True)
-        if stamp is not None and stamp[0] == 0o100000:  # a regular file
+        if stamp is not None and stamp[0] == _REGULAR:
             raise _Unstable(path)
         stamped.setdefault(path, stamp)
 
@@ -349,9 +431,11 @@ def _consulted(
         stamped[os.path.abspath(path)] = stamp
     # The symlinks in these choose the policy file and the project root.
     resolved = [(p, os.path.realpath(p)) for p in [*paths[:1], *([config] if config else [])]]
+    if resolved != trail.resolved:
+        # A symlink retargeted since the run followed it to find the policy: the memo would
+        # pair that policy with the new target (and the walk may have gone through either).
+        raise _Unstable("symlinks")
     if policy.source is None:
-        if config is not None:
-            raise _Unstable(config)
         for candidate in _policy.pyproject_candidates(Path(paths[0]) if paths else Path.cwd()):
             absent(str(candidate))
     else:
@@ -367,9 +451,10 @@ def _consulted(
     if trail.baseline_read:
         present(baseline)
     elif trail.baseline_read is not None:
-        absent(baseline)
-        if stamped[baseline] is not None:  # a dangling symlink, a directory: not memoised
+        # Seen missing by ``lexists``: a dangling symlink there is read (and fails) too.
+        if os.path.lexists(baseline):
             raise _Unstable(baseline)
+        stamped[baseline] = ()
     if trail.discovered and policy.project_root is not None:
         consulted: list[str] = []
         found = _policy.discover_root_packages(policy.project_root, policy.exclude, consulted)

@@ -3,18 +3,42 @@ and guards their loaders; checks every first load of a name that could be refuse
 
 from __future__ import annotations
 
+import _imp
+import importlib.machinery
 import sys
 import threading
 import types
+from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any, Final
 
 from taskguard._hook import importing
 from taskguard._hook.importing import _plain
-from taskguard._hook.loaders import _guard_loader, _is_namespace
+from taskguard._hook.loaders import _SWAPS, _guard_loader, _is_namespace
 
 if TYPE_CHECKING:
     from taskguard._hook.guard import Guard
+
+
+_BuiltinImporter: Final = importlib.machinery.BuiltinImporter
+_FrozenImporter: Final = importlib.machinery.FrozenImporter
+# FrozenImporter.find_spec's own test: _imp.find_frozen (3.11+) answers None where it
+# answers None; 3.10's asks _imp.is_frozen.
+_is_frozen: Final[Callable[[str], Any]] = getattr(_imp, "find_frozen", _imp.is_frozen)
+_BUILTIN_FIND: Final = getattr(_BuiltinImporter.find_spec, "__func__", None)
+_FROZEN_FIND: Final = getattr(_FrozenImporter.find_spec, "__func__", None)
+
+
+def _answers_none(finder: Any, fullname: str) -> bool:
+    """Whether ``finder``, the standard finder of built-in or of frozen modules, answers
+    None for ``fullname``: its own test of the C table, unless its ``find_spec`` is patched."""
+    if finder is _BuiltinImporter:
+        test, function = _imp.is_builtin, _BUILTIN_FIND
+    else:
+        test, function = _is_frozen, _FROZEN_FIND
+    if test(fullname):
+        return False
+    return getattr(getattr(finder, "find_spec", None), "__func__", None) is function
 
 
 # The names this thread's finder is asking the other finders for, while it is not on
@@ -38,17 +62,61 @@ class _GuardFinder:
         if fullname.__class__ is not str:
             fullname = _plain(fullname)  # judged by what it holds, never by its hash
         maybe = guard._maybe.get(fullname)  # guard._maybe_forbidden(), inline when known
-        if maybe or (maybe is None and guard._maybe_forbidden(fullname)):
+        if maybe is None:
+            heads = guard._forbidden_heads
+            # The usual first ask of a name (every module is found once): no refusable
+            # pattern starts with its first segment, decided without a call.
+            maybe = heads is None or fullname.partition(".")[0] in heads
+            if maybe:
+                maybe = guard._maybe_forbidden(fullname)
+        if maybe:
             error = guard._frame_check(fullname, sys._getframe(1))
             if error is not None:
                 raise error
         guardable = guard._first_party.get(fullname)  # the same for guard._guardable()
-        if not guardable and (guardable is not None or not guard._guardable(fullname)):
+        if guardable is None:
+            parent = fullname.rpartition(".")[0]
+            if parent and guard._first_party.get(parent):
+                # guard._guardable()'s own first rule, inline for the usual first ask: a
+                # submodule of a guardable package is guardable.
+                guardable = guard._first_party[fullname] = True
+            else:
+                guardable = guard._guardable(fullname)
+        if not guardable:
             return None
-        spec = self._find_after_self(fullname, path, target)
-        if spec is None or _is_namespace(spec):
+        meta_path = sys.meta_path
+        spec: ModuleSpec | None = None
+        if meta_path and meta_path[0] is self:
+            # _ask(meta_path[1:]), inline for the usual case (this finder first).
+            for finder in meta_path[1:]:
+                if finder.__class__ is _GuardFinder:
+                    continue
+                if (finder is _BuiltinImporter or finder is _FrozenImporter) and _answers_none(
+                    finder, fullname
+                ):
+                    continue
+                find = getattr(finder, "find_spec", None)
+                if find is not None:
+                    spec = find(fullname, path, target)
+                    if spec is not None:
+                        break
+        else:
+            spec = self._find_after_self(fullname, path, target)
+        if spec is None:
+            return None
+        loader = spec.loader
+        swap = _SWAPS.get(type(loader))  # type(), as _guard_loader: __class__ can lie
+        if swap is not None:
+            # _guard_loader(), inline for the usual file loaders: a new instance of the
+            # subclass with the same state (isinstance checks keep holding and the
+            # finder's own loader object is never mutated).
+            guarded: Any = object.__new__(swap)
+            guarded.__dict__.update(loader.__dict__)
+            spec.loader = guarded
             return spec
-        guarded = _guard_loader(spec.loader)
+        if _is_namespace(spec):
+            return spec
+        guarded = _guard_loader(loader)
         if guarded is None:
             guard._unguardable.add(fullname)
             return spec
@@ -82,6 +150,13 @@ class _GuardFinder:
     ) -> ModuleSpec | None:
         for finder in after:
             if finder.__class__ is _GuardFinder:
+                continue
+            # The standard finders of built-in and frozen modules (unpatched) answer None
+            # for any name their C table does not hold: asked only when it does (their
+            # own test, without their Python frames), the answer is the same.
+            if (finder is _BuiltinImporter or finder is _FrozenImporter) and _answers_none(
+                finder, fullname
+            ):
                 continue
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:

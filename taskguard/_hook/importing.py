@@ -36,6 +36,7 @@ ImportFunc = Callable[..., Any]
 
 _ORIGINAL_IMPORT: Final = builtins.__import__  # taskguard: ignore[TG003] -- the guard itself
 _MODULES: Final = sys.modules
+_ModuleType: Final = types.ModuleType
 _IMPORTLIB: Final = importlib
 
 _lock = threading.RLock()
@@ -96,12 +97,13 @@ def _make_import(importer: str) -> ImportFunc:
                     # An already-loaded top-level module: what __import__ itself would
                     # return. Anything else takes the slow path, which checks it.
                     module = _MODULES.get(name)
-                    if (
-                        module is not None
-                        and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
-                        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
-                    ):
-                        return module
+                    if module is not None and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT:
+                        try:
+                            spec = module.__spec__
+                        except AttributeError:
+                            spec = None
+                        if not getattr(spec, "_initializing", False):
+                            return module
                 elif name.__class__ is str and name in _clean_dotted:
                     # `import a.b` of loaded modules: binds the top-level package, as
                     # __import__ itself returns it.
@@ -111,10 +113,15 @@ def _make_import(importer: str) -> ImportFunc:
                         module is not None
                         and top is not None
                         and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT
-                        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
-                        and not getattr(getattr(top, "__spec__", None), "_initializing", False)
                     ):
-                        return top
+                        try:
+                            spec, top_spec = module.__spec__, top.__spec__
+                        except AttributeError:
+                            spec = top_spec = None
+                        if not getattr(spec, "_initializing", False) and not getattr(
+                            top_spec, "_initializing", False
+                        ):
+                            return top
                 if name.__class__ is str:
                     free = _free.get(name)
                     if free is None:
@@ -127,24 +134,57 @@ def _make_import(importer: str) -> ImportFunc:
                 free = _free.get(name)
                 if free is None:
                     free = _learn_free(name)
-                try:
-                    if free:
-                        # A hit is the very tuple object checked before: its items are
-                        # exact strings and none is "*" (star imports are judged on what
-                        # they bind, in the slow path).
-                        plain = _plain_fromlists.get(fromlist) is fromlist
-                        names = None
+                names = None
+                if free:
+                    if len(fromlist) == 1:
+                        # One exact-string item, not "*": the usual `from x import y`,
+                        # decided without a cache (a module-level one runs once).
+                        item = fromlist[0]
+                        plain = item.__class__ is str and item != "*"
                     else:
-                        plain = False
+                        try:
+                            # A hit is the very tuple object checked before: its items are
+                            # exact strings and none is "*" (star imports are judged on
+                            # what they bind, in the slow path).
+                            plain = _plain_fromlists.get(fromlist) is fromlist or _plain_fromlist(
+                                fromlist
+                            )
+                        except TypeError:  # an unhashable item: the import refuses it
+                            plain = False
+                else:
+                    plain = False
+                    try:
                         forms = _forms.get(fromlist)
                         if forms is not None:
                             form = forms.get(importer)
                             if form is not None and form[0] is fromlist and form[1] == name:
                                 plain = True
                         names = _anyone.get(fromlist)
-                except TypeError:  # an unhashable item: the import itself refuses it
-                    plain, names = False, None
-                if plain or (free and _plain_fromlist(fromlist)):
+                    except TypeError:  # an unhashable item: the import itself refuses it
+                        plain, names = False, None
+                if plain:
+                    module = _MODULES.get(name)
+                    if module is not None and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT:
+                        # A loaded plain module: what __import__ itself would return, without
+                        # its call (and, for a package, importlib's _handle_fromlist, which
+                        # imports nothing when every item is bound in the package already).
+                        try:
+                            spec = module.__spec__
+                        except AttributeError:
+                            spec = None
+                        if type(module) is _ModuleType and not getattr(
+                            spec, "_initializing", False
+                        ):
+                            namespace = module.__dict__
+                            if "__path__" not in namespace:
+                                if "__getattr__" not in namespace:
+                                    return module
+                            else:
+                                for item in fromlist:
+                                    if item not in namespace:
+                                        break
+                                else:
+                                    return module
                     return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
                 if (
                     names is not None

@@ -148,11 +148,18 @@ def load_policy_cached(
     ``trail`` learns whether the root packages were discovered."""
     if not use_cache:
         return _policy.load_policy(path, config=config)
+    if trail is not None:
+        # The symlinks that choose the policy, resolved as the run follows them.
+        trail.resolved = [
+            (os.fspath(p), os.path.realpath(p)) for p in (path, config) if p is not None
+        ]
     _start, source = _policy.locate_policy(path, config=config)
     if source is None:
         if trail is not None:
             trail.discovered = True
         return _policy.load_policy(path, config=config)
+    if trail is not None:
+        trail.note(str(source))  # before it is read: the memo stores only what was read
     root = str(source.parent)
     key = _cache.table_key(str(source))
     if key is not None:

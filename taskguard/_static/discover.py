@@ -82,9 +82,17 @@ class Listing(NamedTuple):
 
 
 def walk(
-    targets: Sequence[str], policy: Policy, root: str, trail: Trail | None = None
+    targets: Sequence[str],
+    policy: Policy,
+    root: str,
+    trail: Trail | None = None,
+    unlisted: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, Listing]]:
     """``(rel_dir, listing)`` for each directory holding first-party files under ``targets``.
+
+    A directory the walk enters (one that could hold first-party modules) but cannot list
+    goes into ``unlisted`` (rel_dir -> the error): what it holds was not checked, and the
+    run reports it (TG900) rather than pass over it.
 
     ``rel_dir`` is relative to ``root``, '/'-separated. A directory reachable from two targets
     is yielded twice (see :func:`collect`). Skips SKIP_DIRS, hidden directories and
@@ -142,9 +150,11 @@ def walk(
             directory, rel_dir = pending.pop() if pending else linked.pop(0)
             try:
                 found_dirs, names, stats, stamp = list_directory(directory)
-            except OSError:
+            except OSError as exc:
                 if trail is not None:
                     trail.unsure = True
+                if unlisted is not None:
+                    unlisted[rel_dir] = exc.strerror or type(exc).__name__
                 continue
             if trail is not None:
                 trail.listed.append((directory, stamp, found_dirs, names, stats))

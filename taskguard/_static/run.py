@@ -170,6 +170,7 @@ def _run_check(  # noqa: PLR0917 - one private call site
         present = scope.listings if scope.whole or policy.indirect else None
         store(scope.root, fingerprint, cached, plan.rewrites, present)
     violations, allow_used = _judge(plan.found, scope, policy, displayer(scope.root, cwd))
+    violations += _unlisted(scope, cwd)
     if scope.whole and policy.allow:
         violations += _stale_allow_entries(policy, allow_used, cwd)
     if trail is not None:
@@ -190,6 +191,9 @@ def _run_check(  # noqa: PLR0917 - one private call site
         trail.baseline_read = read_baseline if baseline else None
     if read_baseline:
         from taskguard._baseline import apply
+
+        if trail is not None:
+            trail.note(str(policy.baseline_path))
 
         baseline_shown = display_path(str(policy.baseline_path), cwd)
         violations, baselined = apply(
@@ -214,6 +218,18 @@ def _run_check(  # noqa: PLR0917 - one private call site
     )
 
 
+def _unlisted(scope: _Scope, cwd: str) -> list[Violation]:
+    """TG900 for each directory the walk could not list: it may hold first-party modules
+    that were not checked (fail closed, never a silent pass)."""
+    display = displayer(scope.root, cwd)
+    out = []
+    for rel_dir, error in sorted(scope.unlisted.items()):
+        shown = display(rel_dir) if rel_dir else display_path(scope.root, cwd)
+        message = TG900.template.format(action="list", path=shown, error=error)
+        out.append(Violation(shown, 1, 1, TG900.code, None, None, message))
+    return out
+
+
 def _lasting(message: str) -> bool:
     """Whether a TG900 says something lasting about the file's bytes, so that a run reporting
     it may be replayed (``taskguard._memo``): a file that does not parse fails the same way
@@ -232,6 +248,7 @@ class _Scope(NamedTuple):
     reported: dict[str, Listing]  # per directory, the files the result is about
     listings: dict[str, Listing]  # the files whose records are needed (the whole project
     # for TG004's graph, which runs through every first-party module)
+    unlisted: dict[str, str]  # directories the walk could not list -> why (TG900)
 
 
 def _scope(
@@ -243,11 +260,13 @@ def _scope(
         if not os.path.exists(target):
             raise FileNotFoundError(2, "no such file or directory", os.fspath(target))
     whole = any(t == root or root.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
-    reported = collect(walk(targets, policy, root, trail), {})
+    unlisted: dict[str, str] = {}
+    reported = collect(walk(targets, policy, root, trail, unlisted), {})
     listings = reported
     if policy.indirect and not whole:
-        listings = collect(walk([root], policy, root, trail), dict(reported))
-    return _Scope(root, targets, whole, reported, listings)
+        # What the graph could not see is reported too: a chain may run through it.
+        listings = collect(walk([root], policy, root, trail, unlisted), dict(reported))
+    return _Scope(root, targets, whole, reported, listings, unlisted)
 
 
 # --------------------------------------------------------------------------- 2. plan

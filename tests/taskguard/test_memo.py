@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import marshal
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from _check_support import run_cli, write_project
+from _check_support import SCRIPT, run_cli, write_project
 
 from taskguard import _cli, _memo
 from taskguard._cache import CACHE_DIR
@@ -516,3 +518,364 @@ def test_a_memo_another_user_wrote_is_not_used(project: Path, memoise: Callable[
     assert run_cli(ARGS, project).stdout == SENTINEL
     os.chown(memo, 4242, -1)
     assert_not_replayed(project)
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["root stamped", "root listed again"])
+def test_a_dangling_symlink_where_the_baseline_was_missing_is_seen(
+    project: Path, memoise: Callable[..., Path], listed: bool
+) -> None:
+    # The run reads a baseline that lexists (a dangling symlink is an error, exit 2); the
+    # memo must not call it missing because stat() cannot follow it. A root changed "just
+    # now" is compared by its listing, which holds no .json: only the stamp of the
+    # baseline's path can tell.
+    if listed:
+        (project / CACHE_DIR).mkdir()
+        os.utime(project, ns=(2**62, 2**62))
+    memoise(project)
+    assert run_cli(ARGS, project).stdout == SENTINEL
+    (project / "taskguard-baseline.json").symlink_to(project / "nowhere.json")
+    if listed:
+        os.utime(project, ns=(2**62, 2**62))
+    assert_not_replayed(project)
+    assert run_cli(ARGS, project).returncode == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs mkfifo")
+def test_a_fifo_planted_where_a_memo_may_be_does_not_hang_the_run(
+    tmp_path: Path, project: Path
+) -> None:
+    # A memo is looked for in the cache directories above the working directory, and the
+    # file name is predictable: a FIFO there (anyone's, in a shared /tmp) must not block.
+    shared = tmp_path / CACHE_DIR
+    shared.mkdir()
+    code = (
+        "import sys; from taskguard import _memo; print(_memo.file_name(_memo.key(sys.argv[1:])))"
+    )
+    name = subprocess.run(
+        [sys.executable, "-c", code, *ARGS],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    os.mkfifo(shared / name)
+    assert_not_replayed(project)
+
+
+def test_an_edited_rule_page_is_part_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SARIF report quotes the rule pages (taskguard/rules/*.md): an edit to one in a
+    # checkout changes the report, as an edit to a source file does.
+    package = tmp_path / "taskguard"
+    shutil.copytree(Path(_memo.PACKAGE), package)
+    monkeypatch.setattr(_memo, "PACKAGE", str(package))
+    args = ["check", "--format", "sarif"]
+    before = _memo.key(args)
+    assert _memo.key(args) == before
+    page = package / "rules" / "TG002.md"
+    with page.open("a", encoding="utf-8") as fh:
+        fh.write("\nOne more line.\n")
+    assert _memo.key(args) != before
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_a_path_standard_output_cannot_encode_is_no_traceback(
+    tmp_path: Path, memoise: Callable[..., Path], fmt: str
+) -> None:
+    # A report naming a non-ASCII path, on an ASCII standard output: replayed or run, the
+    # same escaped report and exit code, never a traceback.
+    root = write_project(
+        tmp_path / "proj", {**FILES, "app/api/routers/caf\u00e9.py": "import httpx\n"}
+    )
+    args = ["check", "--format", fmt]
+    memoise(root, args, sentinel=False)
+    ascii_out = {"PYTHONIOENCODING": "ascii"}
+    replayed = run_cli(args, root, env=ascii_out)
+    ran = run_cli([*args, "--no-cache"], root, env=ascii_out)
+    assert (replayed.returncode, replayed.stdout, replayed.stderr) == (
+        ran.returncode,
+        ran.stdout,
+        ran.stderr,
+    )
+    assert (ran.returncode, ran.stderr) == (1, "")
+    assert "app/api/routers/caf\\xe9.py" in ran.stdout
+
+
+def test_a_memo_that_is_a_symlink_is_not_followed(
+    tmp_path: Path, project: Path, memoise: Callable[..., Path]
+) -> None:
+    # taskguard writes a memo as a file; a symlink where one may be was planted (in a shared
+    # directory, by anyone) and could point at any file of the user, of any size.
+    memo = memoise(project)
+    kept = tmp_path / "kept.bin"
+    memo.rename(kept)
+    memo.symlink_to(kept)
+    assert_not_replayed(project)
+
+
+def test_a_config_symlink_retargeted_during_the_run_is_not_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The run reads the policy through --config's symlink; retargeted before the memo is
+    # stored (both files old, the link outside every directory the walk stamps), the memo
+    # must not pair the policy the run read with the link's new target.
+    (project / "first.toml").write_text('[tool.taskguard]\nroot-packages = ["app"]\n')
+    (project / "second.toml").write_text(
+        '[tool.taskguard]\nroot-packages = ["app"]\nprotected = ["app.domain"]\n'
+    )
+    links = tmp_path / "links"
+    links.mkdir()
+    link = links / "taskguard.toml"
+    link.symlink_to(project / "first.toml")
+    args = [*ARGS, "--config", str(link)]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(args)  # creates the cache directory
+    store = _memo.store
+
+    def retarget_then_store(*a: object, **k: object) -> bool:
+        link.unlink()
+        link.symlink_to(project / "second.toml")
+        return store(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_memo, "store", retarget_then_store)
+    _cli.main(args)
+    capsys.readouterr()
+    out = run_cli(args, project)
+    expected = fresh(project, args)
+    assert (out.returncode, out.stdout) == (expected.returncode, expected.stdout)
+    assert "app/domain/models.py" in expected.stdout
+    # The control: a run through the symlink that stays put is memoised.
+    monkeypatch.setattr(_memo, "store", store)
+    for memo in memo_files(project):
+        memo.unlink()
+    _cli.main(args)
+    capsys.readouterr()
+    assert len(memo_files(project)) == 1
+
+
+@pytest.mark.parametrize("what", ["policy", "baseline"])
+def test_a_file_swapped_for_an_old_one_during_the_run_is_not_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+) -> None:
+    # The policy (or baseline) the run read is replaced, before the memo is stored, by a
+    # symlink to an older file: every stamp the memo could take then is old, and the
+    # directory holding it is not walked (only app/ is given). The memo must compare with
+    # what the run read, not with what is there when it is stored.
+    if what == "baseline":
+        assert run_cli(["check", "--write-baseline"], project).returncode == 0
+        name = "taskguard-baseline.json"
+        other = '{\n  "version": 1,\n  "violations": []\n}\n'
+    else:
+        name = "pyproject.toml"
+        other = '[tool.taskguard]\nroot-packages = ["app"]\nprotected = ["app.domain"]\n'
+    older = tmp_path / "older"
+    older.write_text(other, encoding="utf-8")
+    os.utime(older, ns=(10**18, 10**18))
+    args = [*ARGS, "app"]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(args)  # creates the cache directory
+    store = _memo.store
+
+    def swap_then_store(*a: object, **k: object) -> bool:
+        (project / name).unlink()
+        (project / name).symlink_to(older)
+        return store(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_memo, "store", swap_then_store)
+    _cli.main(args)
+    capsys.readouterr()
+    out = run_cli(args, project)
+    expected = fresh(project, args)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        expected.returncode,
+        expected.stdout,
+        expected.stderr,
+    )
+
+
+@pytest.mark.parametrize("given", [[], ["app/api"], ["app/api/routers/ok.py"]])
+def test_an_edit_outside_the_protected_packages_that_makes_a_chain_is_seen(
+    tmp_path: Path, memoise: Callable[..., Path], given: list[str]
+) -> None:
+    # With indirect = true a file outside the paths given, and outside every protected
+    # package, decides TG004 for the files reported: the memo stamps it too.
+    files = {
+        **FILES,
+        "app/api/routers/ok.py": "from app.util import helpers\n",
+        "app/util/helpers.py": "import json\n",
+    }
+    table = '[tool.taskguard]\nroot-packages = ["app"]\nindirect = true\n'
+    root = write_project(tmp_path / "proj", files, table=table)
+    args = [*ARGS, *given]
+    memoise(root, args)
+    assert run_cli(args, root).stdout == SENTINEL
+    same_size_edit(root / "app/util/helpers.py", "import httpx")
+    assert_not_replayed(root, args)
+    assert "TG004" in run_cli(args, root).stdout
+
+
+def test_a_path_retargeted_between_the_policy_search_and_the_walk_is_not_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The first path given is a symlink: the run looks for the policy from its target, then
+    # walks through it. Retargeted in between (to a tree no pyproject.toml covers), the run
+    # judged the new target by the old policy, which a fresh run never does (it finds no
+    # policy there, and no file of the project: exit 2).
+    routers = project / "app/api/routers"
+    elsewhere = tmp_path / "elsewhere" / "routers"
+    shutil.copytree(routers, elsewhere)
+    link = project / "app/api/current"
+    link.symlink_to(routers, target_is_directory=True)
+    args = [*ARGS, "app/api/current"]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(args)  # creates the cache directory
+    from taskguard._static import run
+
+    scope = run._scope
+
+    def retarget_then_walk(*a: Any, **k: Any) -> Any:
+        link.unlink()
+        link.symlink_to(elsewhere, target_is_directory=True)
+        return scope(*a, **k)
+
+    monkeypatch.setattr(run, "_scope", retarget_then_walk)
+    _cli.main(args)
+    capsys.readouterr()
+    out = run_cli(args, project)
+    expected = fresh(project, args)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        expected.returncode,
+        expected.stdout,
+        expected.stderr,
+    )
+
+
+def test_a_taskguard_source_edited_during_the_run_is_seen(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The run's report comes from the code it started with: its memo is keyed on the stamps
+    # of taskguard's sources then, so an edit during the run (a pull in a checkout, an
+    # upgrade) is a new key, not a memo of the old code's report under the new code.
+    package = tmp_path / "taskguard"
+    shutil.copytree(Path(_memo.PACKAGE), package)
+    monkeypatch.setattr(_memo, "PACKAGE", str(package))
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    _cli.main(ARGS)  # creates the cache directory
+    from taskguard._static import run
+
+    scope = run._scope
+
+    def edit_then_walk(*a: Any, **k: Any) -> Any:
+        with (package / "_report.py").open("a", encoding="utf-8") as fh:
+            fh.write("\n# edited\n")
+        return scope(*a, **k)
+
+    monkeypatch.setattr(run, "_scope", edit_then_walk)
+    _cli.main(ARGS)
+    capsys.readouterr()
+    stored_key = marshal.loads(memo_files(project)[0].read_bytes())[1]
+    assert stored_key != _memo.key(ARGS)
+
+
+def test_a_taskguard_source_edited_within_the_racy_window_is_never_memoised(
+    tmp_path: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The CLI is imported before the key is taken: a source changed "just now" may not be
+    # the code that ran (nor give another stamp when changed again).
+    package = tmp_path / "taskguard"
+    shutil.copytree(Path(_memo.PACKAGE), package)
+    cli = package / "_cli.py"
+    os.utime(cli, ns=(cli.stat().st_atime_ns, 2**62))
+    monkeypatch.setattr(_memo, "PACKAGE", str(package))
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(_memo, "RACY_NS", 0)
+    for _ in range(2):
+        _cli.main(ARGS)
+    capsys.readouterr()
+    assert memo_files(project) == []
+    # The control: the same sources, settled, are memoised.
+    os.utime(cli, ns=(cli.stat().st_atime_ns, 10**18))
+    _cli.main(ARGS)
+    capsys.readouterr()
+    assert len(memo_files(project)) == 1
+
+
+def test_a_run_in_a_removed_working_directory_is_an_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    # The memo's key holds the working directory: when there is none, nothing is memoised
+    # and the run says what is wrong.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (
+        "import os, subprocess, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+        "r = subprocess.run([sys.argv[2], 'check'], capture_output=True, text=True); "
+        "print(r.returncode); print(r.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(gone), SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    returncode, _, stderr = out.stdout.partition("\n")
+    assert returncode == "2"
+    assert "Traceback" not in stderr
+    assert stderr.startswith("taskguard: error: ")
+    assert "the working directory does not exist any more" in stderr
+
+
+def test_a_closed_standard_output_is_said_on_stderr_and_the_exit_code_stands(
+    project: Path, memoise: Callable[..., Path]
+) -> None:
+    # `taskguard check >&-`: the verdict is the exit code, replayed and fresh alike; the
+    # report that had nowhere to go is said on standard error, not as a traceback.
+    memoise(project)
+    code = (
+        "import os, subprocess, sys\n"
+        "for extra in ([], ['--no-cache']):\n"
+        "    r = subprocess.run([sys.argv[1], *sys.argv[3:], *extra], cwd=sys.argv[2],\n"
+        "                       stderr=subprocess.PIPE, text=True,\n"
+        "                       preexec_fn=lambda: os.close(1))\n"
+        "    print(r.returncode, repr(r.stderr))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, SCRIPT, str(project), *ARGS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        returncode, _, stderr = line.partition(" ")
+        assert returncode == "1"
+        assert "Traceback" not in stderr
+        assert "standard output is closed: the report was not written" in stderr

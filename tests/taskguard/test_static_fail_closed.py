@@ -177,3 +177,42 @@ def test_the_deprecated_prefilter_argument_warns_and_maps_to_the_modes(project: 
         old_default = check(use_cache=False, prefilter=False)
     assert old_fast == check(use_cache=False)
     assert old_default == check(use_cache=False, parse_all=True)
+
+
+def _deep_tree(top: Path, depth: int) -> str:
+    """Directories nested below ``top`` past the longest path the system opens (made one
+    level at a time, relative to the last): the walk cannot list the deepest of them."""
+    segment = "pkg" + "x" * 240
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir(segment, dir_fd=fd)
+            inner = os.open(segment, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    return "/".join([segment] * depth)
+
+
+def test_a_directory_that_cannot_be_listed_is_tg900_not_a_silent_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any user, root included, gets ENAMETOOLONG listing a directory whose path is longer
+    # than PATH_MAX: what it holds is unchecked, so the run must say so.
+    monkeypatch.chdir(tmp_path)
+    write_project(tmp_path, {"app/api/routers/ok.py": "import json\n"}, TABLE)
+    deep = _deep_tree(tmp_path / "app" / "api" / "routers", 18)
+    assert len(str(tmp_path / deep)) > 4096
+    result = check(use_cache=False)
+    (unlisted,) = [v for v in result.violations if v.code == "TG900"]
+    assert unlisted.path.startswith("app/api/routers/pkgx")
+    assert unlisted.message.startswith(f"could not list {unlisted.path}: ")
+    assert "too long" in unlisted.message
+    assert unlisted.importer is None
+    assert unlisted.imported is None
+    # The rest of the project is still checked, and the CLI exits 1 with the finding.
+    assert result.files_checked >= 1
+    out = run_cli(["check", "--no-cache"], tmp_path)
+    assert out.returncode == 1
+    assert "TG900 could not list app/api/routers/pkgx" in out.stdout
