@@ -37,7 +37,7 @@ from taskguard._rules import TG005, Violation
 # ``taskguard check`` path, and type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
     from pathlib import Path
     from typing import Any, Final
 
@@ -408,12 +408,22 @@ def settle(
     shown_path: str,
     *,
     judge_stale: bool,
+    unjudged: Collection[str] = (),
 ) -> tuple[list[Violation], list[Violation]]:
     """The failures (new violations, and TG005 for stale entries) and the baselined
     violations of a run whose ``keyed`` violations are matched against ``baseline``
-    (``shown_path``: the baseline file, as reports show paths)."""
+    (``shown_path``: the baseline file, as reports show paths).
+
+    ``unjudged``: the modules of the run that could not be judged (TG900). An entry of one
+    of them is not called stale (the import it records may still be there), nor a TG004
+    entry when any module is unjudged (the chain may run through it)."""
     outcome = match(keyed, baseline, judge_stale=judge_stale)
-    failures = [*outcome.new, *stale_violations(outcome.stale, baseline, shown_path)]
+    stale = [
+        (entry, left)
+        for entry, left in outcome.stale
+        if entry.importer not in unjudged and not (unjudged and entry.code == "TG004")
+    ]
+    failures = [*outcome.new, *stale_violations(stale, baseline, shown_path)]
     return failures, list(outcome.baselined)
 
 
@@ -424,6 +434,7 @@ def apply(
     *,
     judge_stale: bool,
     cwd: str,
+    unjudged: Collection[str] = (),
 ) -> tuple[list[Violation], list[Violation]]:
     """:func:`settle` a run's violations (paths relative to ``cwd``) against the baseline
     file at ``path``; raises :class:`BaselineError` when the file is not a valid baseline."""
@@ -438,7 +449,7 @@ def apply(
     candidates = [v for v in violations if (v.code, v.importer) in recorded]
     keyed = entries_for(candidates, read)
     keyed += [(v, None) for v in violations if (v.code, v.importer) not in recorded]
-    return settle(keyed, baseline, shown_path, judge_stale=judge_stale)
+    return settle(keyed, baseline, shown_path, judge_stale=judge_stale, unjudged=unjudged)
 
 
 # --------------------------------------------------------------------------- diff

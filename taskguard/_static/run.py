@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from taskguard import _cache
 from taskguard._cache import STAMPS
 from taskguard._errors import RuleSelectionError
-from taskguard._policy import Policy
+from taskguard._policy import Policy, matches
 from taskguard._rules import RULES, TG005, TG900, Violation
 from taskguard._static.cached import Rewrite, StoredRecords, load_policy_cached, serve, store
 from taskguard._static.discover import (
@@ -171,8 +171,10 @@ def _run_check(  # noqa: PLR0917 - one private call site
         store(scope.root, fingerprint, cached, plan.rewrites, present)
     violations, allow_used = _judge(plan.found, scope, policy, displayer(scope.root, cwd))
     violations += _unlisted(scope, cwd)
+    # The modules whose files could not be judged (TG900): no entry of theirs is called stale.
+    unjudged = {f.module for f, record in plan.found if _failed(record)}
     if scope.whole and policy.allow:
-        violations += _stale_allow_entries(policy, allow_used, cwd)
+        violations += _stale_allow_entries(policy, allow_used, unjudged, cwd)
     if trail is not None:
         trail.failed = any(
             finding.code == TG900.code and not _lasting(finding.message)
@@ -197,7 +199,12 @@ def _run_check(  # noqa: PLR0917 - one private call site
 
         baseline_shown = display_path(str(policy.baseline_path), cwd)
         violations, baselined = apply(
-            violations, policy.baseline_path, baseline_shown, judge_stale=scope.whole, cwd=cwd
+            violations,
+            policy.baseline_path,
+            baseline_shown,
+            judge_stale=scope.whole,
+            cwd=cwd,
+            unjudged=unjudged,
         )
     if codes is not None:
         violations = [v for v in violations if v.code in codes]
@@ -511,11 +518,27 @@ def _file_violations(
 # --------------------------------------------------------------------------- 5. stale entries
 
 
-def _stale_allow_entries(policy: Policy, allow_used: set[int], cwd: str) -> list[Violation]:
-    """TG005 for each allow entry that excused nothing (whole-project runs only)."""
+def _failed(record: Record) -> bool:
+    """Whether a file could not be judged (TG900): what it imports is unknown."""
+    return any(finding.code == TG900.code for finding in record.findings)
+
+
+def _stale_allow_entries(
+    policy: Policy, allow_used: set[int], unjudged: set[str], cwd: str
+) -> list[Violation]:
+    """TG005 for each allow entry that excused nothing (whole-project runs only).
+
+    Not for an entry whose importer could not be judged (a file of it is TG900: the import
+    the entry excuses may well be there), nor for any entry when TG004's graph misses a
+    module (a chain the entry excuses may run through it): "remove it" would be wrong.
+    """
+    if unjudged and policy.indirect:
+        return []
     source = display_path(str(policy.source), cwd) if policy.source else "pyproject.toml"
     out: list[Violation] = []
     for i, (entry, line) in enumerate(zip(policy.allow, _allow_lines(policy), strict=True)):
+        if any(matches(entry.importer, module) for module in unjudged):
+            continue
         if i not in allow_used:
             what = f"allow entry {entry.importer} -> {entry.imported}"
             message = TG005.template.format(what=what)

@@ -149,6 +149,22 @@ def test_fixed_violations_are_stale_until_the_file_shrinks(project: Path) -> Non
     assert run_cli(["check"], project).returncode == 1
 
 
+def test_entries_of_a_file_that_cannot_be_judged_are_not_called_stale(project: Path) -> None:
+    # The file breaks: what it imports is unknown, so its entries are not "matched nothing;
+    # remove it" (that advice would drop them); the file is TG900, and once it parses again
+    # without the imports, the entries are stale.
+    record(project)
+    edit(project, ROUTER, LEGACY + "def broken(:\n")
+    done = run_cli(["check"], project)
+    assert done.returncode == 1
+    codes = [line.split()[1] for line in done.stdout.splitlines() if ": TG" in line]
+    assert codes == ["TG900"]
+    edit(project, ROUTER, "import json\n")
+    done = run_cli(["check"], project)
+    stale = [line for line in done.stdout.splitlines() if " TG005 baseline entry " in line]
+    assert len(stale) == 3
+
+
 def test_rewriting_prints_added_entries_and_counts(project: Path) -> None:
     record(project)
     edit(project, ROUTER, LEGACY + "def f():\n    import httpx\n\ndef g():\n    import httpx\n")

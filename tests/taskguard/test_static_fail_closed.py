@@ -216,3 +216,33 @@ def test_a_directory_that_cannot_be_listed_is_tg900_not_a_silent_pass(
     out = run_cli(["check", "--no-cache"], tmp_path)
     assert out.returncode == 1
     assert "TG900 could not list app/api/routers/pkgx" in out.stdout
+
+
+ALLOWED = (
+    TABLE
+    + """
+[[tool.taskguard.allow]]
+importer = "app.api.routers.bad"
+imported = "httpx"
+reason = "the legacy client, until the port"
+"""
+)
+
+
+@pytest.mark.parametrize("table", [ALLOWED, ALLOWED.replace("[[", "indirect = true\n[[", 1)])
+@pytest.mark.parametrize("parse_all", [False, True])
+def test_an_allow_entry_of_a_file_that_cannot_be_judged_is_not_called_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, parse_all: bool
+) -> None:
+    # The file the entry excuses does not parse: whether it still imports httpx is unknown,
+    # so "matched nothing; remove it" would be wrong advice. Once it parses without the
+    # import, the entry is stale.
+    monkeypatch.chdir(tmp_path)
+    write_project(tmp_path, {"app/api/routers/bad.py": "import httpx\ndef f(:\n"}, table)
+    result = check(use_cache=False, parse_all=parse_all)
+    codes = [v.code for v in result.violations]
+    assert "TG900" in codes or not parse_all
+    assert "TG005" not in codes
+    write_project(tmp_path, {"app/api/routers/bad.py": "import json\n"}, table)
+    result = check(use_cache=False, parse_all=parse_all)
+    assert [v.code for v in result.violations] == ["TG005"]
