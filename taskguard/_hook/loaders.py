@@ -50,8 +50,11 @@ def _exec(
     exec_module(module)
 
 
-class _GuardedSourceFileLoader(SourceFileLoader):
-    def exec_module(self, module: types.ModuleType) -> None:
+def _guarded_exec(base: Callable[[Any, types.ModuleType], None]) -> Any:
+    """``base`` (a file loader's ``exec_module``) with the module's guarded builtins put in
+    first, while a guard is active; one copy for the source and the bytecode loader."""
+
+    def exec_module(self: Any, module: types.ModuleType) -> None:
         __tracebackhide__ = True
         if importing._active is not None:
             # _prepare(module, _spec_name(module)), inline: this runs for every module
@@ -60,20 +63,17 @@ class _GuardedSourceFileLoader(SourceFileLoader):
             if importer.__class__ is not str:
                 importer = str(importer)
             module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
-        SourceFileLoader.exec_module(self, module)
+        base(self, module)
+
+    return exec_module
+
+
+class _GuardedSourceFileLoader(SourceFileLoader):
+    exec_module = _guarded_exec(SourceFileLoader.exec_module)
 
 
 class _GuardedSourcelessFileLoader(SourcelessFileLoader):
-    def exec_module(self, module: types.ModuleType) -> None:
-        __tracebackhide__ = True
-        if importing._active is not None:
-            # _prepare(module, _spec_name(module)), inline: this runs for every module
-            spec = getattr(module, "__spec__", None)
-            importer = getattr(spec, "name", None) or module.__name__
-            if importer.__class__ is not str:
-                importer = str(importer)
-            module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
-        SourcelessFileLoader.exec_module(self, module)
+    exec_module = _guarded_exec(SourcelessFileLoader.exec_module)
 
 
 class _GuardedExtensionFileLoader(ExtensionFileLoader):
