@@ -67,9 +67,12 @@ class Record(NamedTuple):
 
     def analysis_failed(self) -> bool:
         """Whether the analysis itself failed (TG900 "could not analyse": the process died,
-        or a bug of the checker), which says nothing lasting about the file."""
+        or a bug of the checker) or the file could not be read (TG900 "could not read": too
+        many open files, memory, an I/O error, which may not happen again), which says
+        nothing lasting about the file's bytes: such a record is not kept in the cache."""
         return any(
-            f.code == "TG900" and f.message.startswith("could not analyse ") for f in self.findings
+            f.code == "TG900" and f.message.startswith(("could not analyse ", "could not read "))
+            for f in self.findings
         )
 
     def matters(self, graph: bool) -> bool:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskguard import RULES, Rule, Violation
+from taskguard._static.records import FAILED, Finding, Record
 
 FIELDS = ("path", "line", "column", "code", "importer", "imported", "message", "chain")
 
@@ -86,3 +87,20 @@ def test_rules_are_values_keyed_by_their_code(code: str) -> None:
     assert rule == Rule(rule.code, rule.name, rule.summary, rule.template)
     assert rule != Rule(rule.code, rule.name, rule.summary, rule.template + ".")
     assert hash(rule) == hash(Rule(rule.code, rule.name, rule.summary, rule.template))
+
+
+@pytest.mark.parametrize(
+    ("message", "passing"),
+    [
+        ("could not read app/m.py: Too many open files", True),
+        ("could not read app/m.py: out of memory while reading it", True),
+        ("could not analyse app/m.py: the process analysing it died (SIGKILL)", True),
+        ("could not parse app/m.py: invalid syntax (line 2)", False),
+    ],
+)
+def test_only_a_lasting_failure_is_kept_in_the_cache(message: str, passing: bool) -> None:
+    # A file that could not be read (too many open files, memory, an I/O error) or analysed
+    # may be fine on the next run: its record is not stored, so the next run tries again. A
+    # file that does not parse fails the same way until its bytes (and stamps) change.
+    finding = Finding(1, 1, 1, "TG900", None, message, -1, ())
+    assert Record(FAILED, (finding,), (), None).analysis_failed() is passing
