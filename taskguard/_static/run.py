@@ -172,7 +172,7 @@ def _run_check(  # noqa: PLR0917 - one private call site
     violations, allow_used = _judge(plan.found, scope, policy, displayer(scope.root, cwd))
     violations += _unlisted(scope, cwd)
     # The modules whose files could not be judged (TG900): no entry of theirs is called stale.
-    unjudged = {f.module for f, record in plan.found if _failed(record)}
+    unjudged = _unjudged(plan.found, policy)
     if scope.whole and policy.allow:
         violations += _stale_allow_entries(policy, allow_used, unjudged, cwd)
     if trail is not None:
@@ -518,9 +518,31 @@ def _file_violations(
 # --------------------------------------------------------------------------- 5. stale entries
 
 
-def _failed(record: Record) -> bool:
-    """Whether a file could not be judged (TG900): what it imports is unknown."""
-    return any(finding.code == TG900.code for finding in record.findings)
+def _unjudged(found: Sequence[tuple[SourceFile, Record]], policy: Policy) -> set[str]:
+    """The modules whose file is TG900 and could hold an import the policy judges: what
+    they import is unknown. A file the prefilter rules out holds none whatever its syntax
+    (so every mode agrees: the default mode does not even parse it)."""
+    failed = [f for f, record in found if any(x.code == TG900.code for x in record.findings)]
+    if not failed:
+        return set()
+    # Imported here: only a run with a TG900 looks at the files again.
+    from taskguard._static.prefilter import Prefilter
+
+    prefilter = Prefilter(policy, graph=policy.indirect)
+    out: set[str] = set()
+    for f in failed:
+        if not os.path.isfile(f.path):  # a FIFO, a device: never opened here (it may block)
+            out.add(f.module)
+            continue
+        try:
+            with open(f.path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            out.add(f.module)
+            continue
+        if prefilter.needs_parse(data, f.module, policy.is_protected(f.module)):
+            out.add(f.module)
+    return out
 
 
 def _stale_allow_entries(

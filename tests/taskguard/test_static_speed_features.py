@@ -178,6 +178,10 @@ def encode(text: str, how: str) -> bytes:
 # excuses the TG002 there, while the full run only has the TG900 of m0 and reports the entry
 # stale (TG005). The default mode may judge the prefix: the reference must too.
 @example([("import httpx\ndef broken(:\n    pass", "plain")] + [("", "plain")] * 7, True)
+# A broken file that holds nothing the policy judges (the default mode does not parse it)
+# does not hold back the stale allow entry of its module in either mode.
+@example([("def broken(:\n    pass", "plain")] + [("", "plain")] * 7, False)
+@example([("def broken(:\n    pass", "plain")] + [("", "plain")] * 7, True)
 # A binding of TYPE_CHECKING (or of the typing module's name) after the last import makes
 # ``if TYPE_CHECKING:`` a test like any other in the whole file: its imports count.
 @example(
