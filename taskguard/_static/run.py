@@ -37,6 +37,7 @@ from taskguard._static.discover import (
     walk,
 )
 from taskguard._static.records import (
+    FAILED,
     SKIPPED_GRAPH_RECORD,
     SKIPPED_RECORD,
     CheckResult,
@@ -172,7 +173,7 @@ def _run_check(  # noqa: PLR0917 - one private call site
     violations, allow_used = _judge(plan.found, scope, policy, displayer(scope.root, cwd))
     violations += _unlisted(scope, cwd)
     # The modules whose files could not be judged (TG900): no entry of theirs is called stale.
-    unjudged = _unjudged(plan.found, policy)
+    unjudged = _unjudged(plan.found, policy, mode)
     if scope.whole and policy.allow:
         violations += _stale_allow_entries(policy, allow_used, unjudged, cwd)
     if trail is not None:
@@ -518,14 +519,15 @@ def _file_violations(
 # --------------------------------------------------------------------------- 5. stale entries
 
 
-def _unjudged(found: Sequence[tuple[SourceFile, Record]], policy: Policy) -> set[str]:
+def _unjudged(found: Sequence[tuple[SourceFile, Record]], policy: Policy, mode: str) -> set[str]:
     """The modules whose file is TG900 and could hold an import the policy judges: what
-    they import is unknown. A file the prefilter rules out holds none whatever its syntax
-    (so every mode agrees: the default mode does not even parse it)."""
-    failed = [f for f, record in found if any(x.code == TG900.code for x in record.findings)]
-    if not failed:
-        return set()
-    # Imported here: only a run with a TG900 looks at the files again.
+    they import is unknown. A file the prefilter rules out holds none whatever its syntax, so
+    every mode agrees: the default mode does not parse it, ``--parse-all`` records it as
+    BROKEN (not FAILED), and the reference mode (``FULL``, which analyses every file) asks
+    the prefilter here."""
+    failed = [f for f, record in found if record.status == FAILED]
+    if not failed or mode != FULL:
+        return {f.module for f in failed}
     from taskguard._static.prefilter import Prefilter
 
     prefilter = Prefilter(policy, graph=policy.indirect)
