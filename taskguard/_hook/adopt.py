@@ -73,7 +73,7 @@ def _adopt(frame: types.FrameType | None) -> None:
         frame_code = frame.f_code
         if frame_code is _EXEC_TRAMPOLINE and depth == 0:
             args = frame.f_locals.get("args")
-            if args.__class__ is tuple and len(args) >= 2 and args[0].__class__ is types.CodeType:
+            if type(args) is tuple and len(args) >= 2 and type(args[0]) is types.CodeType:
                 namespace = args[1]
                 break
         elif frame_code in _LOADING_CODES:
@@ -81,7 +81,7 @@ def _adopt(frame: types.FrameType | None) -> None:
             break
         frame = frame.f_back
         depth += 1
-    if namespace.__class__ is not dict:
+    if type(namespace) is not dict:
         return
     assert isinstance(namespace, dict)
     if isinstance(namespace.get("__builtins__"), _Overlay):

@@ -59,7 +59,7 @@ class _GuardFinder:
         guard = self._guard
         if guard is not importing._active:
             return None
-        if fullname.__class__ is not str:
+        if type(fullname) is not str:
             fullname = _plain(fullname)  # judged by what it holds, never by its hash
         maybe = guard._maybe.get(fullname)  # guard._maybe_forbidden(), inline when known
         if maybe is None:
@@ -89,7 +89,7 @@ class _GuardFinder:
         if meta_path and meta_path[0] is self:
             # _ask(meta_path[1:]), inline for the usual case (this finder first).
             for finder in meta_path[1:]:
-                if finder.__class__ is _GuardFinder:
+                if type(finder) is _GuardFinder:
                     continue
                 if (finder is _BuiltinImporter or finder is _FrozenImporter) and _answers_none(
                     finder, fullname
@@ -149,7 +149,7 @@ class _GuardFinder:
         after: list[Any], fullname: str, path: Any, target: types.ModuleType | None
     ) -> ModuleSpec | None:
         for finder in after:
-            if finder.__class__ is _GuardFinder:
+            if type(finder) is _GuardFinder:
                 continue
             # The standard finders of built-in and frozen modules (unpatched) answer None
             # for any name their C table does not hold: asked only when it does (their

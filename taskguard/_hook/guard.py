@@ -201,7 +201,7 @@ class Guard:
             verified.add(key)
             if state == _CLEAN_FOR_ANYONE:
                 self._clean.add(key)
-                if key.__class__ is str:
+                if type(key) is str:
                     _clean_names.add(name)
         return error
 

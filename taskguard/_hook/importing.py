@@ -104,7 +104,7 @@ def _make_import(importer: str) -> ImportFunc:
                             spec = None
                         if not getattr(spec, "_initializing", False):
                             return module
-                elif name.__class__ is str and name in _clean_dotted:
+                elif type(name) is str and name in _clean_dotted:
                     # `import a.b` of loaded modules: binds the top-level package, as
                     # __import__ itself returns it.
                     module = _MODULES.get(name)
@@ -122,7 +122,7 @@ def _make_import(importer: str) -> ImportFunc:
                             top_spec, "_initializing", False
                         ):
                             return top
-                if name.__class__ is str:
+                if type(name) is str:
                     free = _free.get(name)
                     if free is None:
                         free = _learn_free(name)
@@ -130,7 +130,7 @@ def _make_import(importer: str) -> ImportFunc:
                         # A first load, or one still initialising: the import system's
                         # own path, with nothing to check (see _learn_free).
                         return _REAL_BUILTINS["__import__"](name, globals, locals, (), 0)
-            elif fromlist.__class__ is tuple and name.__class__ is str:
+            elif type(fromlist) is tuple and type(name) is str:
                 free = _free.get(name)
                 if free is None:
                     free = _learn_free(name)
@@ -140,7 +140,7 @@ def _make_import(importer: str) -> ImportFunc:
                         # One exact-string item, not "*": the usual `from x import y`,
                         # decided without a cache (a module-level one runs once).
                         item = fromlist[0]
-                        plain = item.__class__ is str and item != "*"
+                        plain = type(item) is str and item != "*"
                     else:
                         try:
                             # A hit is the very tuple object checked before: its items are
@@ -189,14 +189,14 @@ def _make_import(importer: str) -> ImportFunc:
                 if (
                     names is not None
                     and name in names
-                    and all(item.__class__ is str for item in fromlist)
+                    and all(type(item) is str for item in fromlist)
                 ):
                     # Checked exact: this module's next run of it takes the identity path.
                     if len(_forms) < _FORMS_LIMIT:
                         _forms.setdefault(fromlist, {})[importer] = (fromlist, name)
                     return _REAL_BUILTINS["__import__"](name, globals, locals, fromlist, 0)
         result = _guarded_import(importer, name, globals, locals, fromlist, level)
-        if result.__class__ is ForbiddenImportError:
+        if type(result) is ForbiddenImportError:
             raise result  # from here, so a traceback shows one guard frame
         return result
 
@@ -231,7 +231,7 @@ def _plain_fromlist(fromlist: tuple[Any, ...]) -> bool:
     """Whether ``fromlist`` holds exact strings only, none of them ``"*"``; remembered by
     the tuple object itself (see ``_plain_fromlists``)."""
     for item in fromlist:
-        if item.__class__ is not str or item == "*":
+        if type(item) is not str or item == "*":
             return False
     if len(_plain_fromlists) < _FORMS_LIMIT:
         _plain_fromlists[fromlist] = fromlist
@@ -252,14 +252,14 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         # What is checked is exactly what is imported: plain strings and ints (a str or int
         # subclass can lie about its hash, equality or truth), the fromlist iterated once,
         # and for a relative import the package computed here.
-        if name.__class__ is not str or level.__class__ is not int:
+        if type(name) is not str or type(level) is not int:
             name, level = _plain(name), operator.index(level)
         items: tuple[Any, ...] = ()
         caller_fromlist = fromlist
         if fromlist:
             items = tuple(fromlist)
             for item in items:
-                if item.__class__ is not str:
+                if type(item) is not str:
                     items = tuple(map(_plain, items))
                     break
             fromlist = items
@@ -268,7 +268,7 @@ def _guarded_import(  # noqa: PLR0917 - the hot path: positional is cheapest
         package = None
         if level:
             package = calc_package(globals_)
-            if globals_ is not None and globals_.__class__ is not dict:
+            if globals_ is not None and type(globals_) is not dict:
                 globals_ = {"__package__": package}  # read once, here
         # A plain name is the key the closure's fast path looks up.
         plain = not items and not level and "." not in name
@@ -330,7 +330,7 @@ def _remember_clean(name: str, items: tuple[Any, ...], level: int, remember: Any
 
 def _plain(value: Any) -> Any:
     """A str subclass as the exact string it holds (anything else unchanged)."""
-    if value.__class__ is not str and isinstance(value, str):
+    if type(value) is not str and isinstance(value, str):
         return str.__str__(value)
     return value
 
@@ -349,7 +349,7 @@ def _make_main_import(fallback: str, namespace: dict[str, Any]) -> ImportFunc:
     ) -> Any:
         spec = namespace.get("__spec__")
         importer = getattr(spec, "name", None)
-        if importer.__class__ is not str:
+        if type(importer) is not str:
             importer = fallback
         guarded = imports.get(importer)
         if guarded is None:

@@ -60,7 +60,7 @@ def _guarded_exec(base: Callable[[Any, types.ModuleType], None]) -> Any:
             # _prepare(module, _spec_name(module)), inline: this runs for every module
             spec = getattr(module, "__spec__", None)
             importer = getattr(spec, "name", None) or module.__name__
-            if importer.__class__ is not str:
+            if type(importer) is not str:
                 importer = str(importer)
             module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
         base(self, module)
