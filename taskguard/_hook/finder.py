@@ -25,6 +25,7 @@ _FrozenImporter: Final = importlib.machinery.FrozenImporter
 # FrozenImporter.find_spec's own test: _imp.find_frozen (3.11+) answers None where it
 # answers None; 3.10's asks _imp.is_frozen.
 _is_frozen: Final[Callable[[str], Any]] = getattr(_imp, "find_frozen", _imp.is_frozen)
+_is_builtin: Final = _imp.is_builtin
 _BUILTIN_FIND: Final = getattr(_BuiltinImporter.find_spec, "__func__", None)
 _FROZEN_FIND: Final = getattr(_FrozenImporter.find_spec, "__func__", None)
 
@@ -33,7 +34,7 @@ def _answers_none(finder: Any, fullname: str) -> bool:
     """Whether ``finder``, the standard finder of built-in or of frozen modules, answers
     None for ``fullname``: its own test of the C table, unless its ``find_spec`` is patched."""
     if finder is _BuiltinImporter:
-        test, function = _imp.is_builtin, _BUILTIN_FIND
+        test, function = _is_builtin, _BUILTIN_FIND
     else:
         test, function = _is_frozen, _FROZEN_FIND
     if test(fullname):
@@ -91,8 +92,18 @@ class _GuardFinder:
             for finder in meta_path[1:]:
                 if type(finder) is _GuardFinder:
                     continue
-                if (finder is _BuiltinImporter or finder is _FrozenImporter) and _answers_none(
-                    finder, fullname
+                # _answers_none(finder, fullname), inline: two calls saved per module
+                if finder is _BuiltinImporter:
+                    if (
+                        not _is_builtin(fullname)
+                        and getattr(getattr(finder, "find_spec", None), "__func__", None)
+                        is _BUILTIN_FIND
+                    ):
+                        continue
+                elif finder is _FrozenImporter and (
+                    not _is_frozen(fullname)
+                    and getattr(getattr(finder, "find_spec", None), "__func__", None)
+                    is _FROZEN_FIND
                 ):
                     continue
                 find = getattr(finder, "find_spec", None)

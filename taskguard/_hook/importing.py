@@ -51,6 +51,10 @@ _NOTHING: Final[frozenset[Hashable]] = frozenset()
 # (see _learn_free): name -> whether so. A first-party module's imports of its own package,
 # the bulk of an application's imports, take the import system's path at once.
 _free: dict[str, bool] = {}
+# The same verdict by first segment (it depends on nothing else): a dotted name not seen
+# before is decided by its head, without a call and without the lock. Filled by
+# _learn_free only, under the lock, as _free.
+_free_heads: dict[str, bool] = {}
 # Fromlist tuples found to hold exact strings only and no "*": value -> that very tuple.
 # A hit needs the very object (a code object's constant, the same at every run of the
 # statement), so the items need no second look.
@@ -125,7 +129,12 @@ def _make_import(importer: str) -> ImportFunc:
                 if type(name) is str:
                     free = _free.get(name)
                     if free is None:
-                        free = _learn_free(name)
+                        # A name not seen before, with a first segment seen before (the
+                        # usual first load of a module): decided without a call. A loaded
+                        # one is learnt, for the fast paths above.
+                        free = _free_heads.get(name.partition(".")[0])
+                        if free is None or name in _MODULES:
+                            free = _learn_free(name)
                     if free:
                         # A first load, or one still initialising: the import system's
                         # own path, with nothing to check (see _learn_free).
@@ -133,7 +142,9 @@ def _make_import(importer: str) -> ImportFunc:
             elif type(fromlist) is tuple and type(name) is str:
                 free = _free.get(name)
                 if free is None:
-                    free = _learn_free(name)
+                    free = _free_heads.get(name.partition(".")[0])  # as above
+                    if free is None or name in _MODULES:
+                        free = _learn_free(name)
                 names = None
                 if free:
                     if len(fromlist) == 1:
@@ -218,6 +229,7 @@ def _learn_free(name: str) -> bool:
     with _lock:
         if _active is guard and len(_free) < _FORMS_LIMIT:
             _free[name] = free
+            _free_heads[head] = free
             if free and name:
                 # Clean whoever imports it: the closures' fast paths for loaded modules.
                 if "." in name:
@@ -511,6 +523,7 @@ def deactivate(guard: Guard) -> None:
         _active = None
         _verified.clear()
         _free.clear()
+        _free_heads.clear()
         _plain_fromlists.clear()
         _clean_names.clear()
         _forms.clear()

@@ -9,9 +9,10 @@ not yet), with the targets loaded."""
 
 import importlib
 import sys
+import threading
 import types
 
-from _support import POLICY, blocked, done, make_policy, write
+from _support import POLICY, blocked, done, make_policy, unload, write
 
 from taskguard import ForbiddenImportError, install
 
@@ -146,4 +147,85 @@ with install(make_policy(forbidden_in_protected=("**.secret",))):
     assert later.dotted() is sys.modules["json.decoder"]
 with install(POLICY):
     assert isinstance(later.first_party_secret(), types.ModuleType)
+
+# First loads decided by their first segment alone (a name not seen before, its first
+# segment seen before): the module each statement gives is the import system's, a name
+# loaded since is learnt for the fast paths, and the next guard judges the first segment
+# again (its policy forbids two of the names the first guard let through).
+write(
+    {
+        **{f"headpkg/{leaf}.py": f"NAME = {leaf!r}\n" for leaf in ("a", "b", "c", "d")},
+        "headpkg/__init__.py": "",
+        "app/api/routers/heads.py": """
+            def import_a():
+                import headpkg.a
+                return headpkg
+
+            def import_b():
+                import headpkg.b
+                return headpkg.b
+
+            def from_c():
+                from headpkg import c
+                return c
+
+            def from_d():
+                from headpkg.d import NAME
+                return NAME
+        """,
+    }
+)
+with install(POLICY):
+    heads = importlib.import_module("app.api.routers.heads")
+    for _ in range(3):  # a first load, then the name loaded (learnt), then the fast path
+        assert heads.import_a() is sys.modules["headpkg"]
+        assert heads.import_b() is sys.modules["headpkg.b"]
+        assert heads.from_c() is sys.modules["headpkg.c"]
+        assert heads.from_d() == "d"
+unload("headpkg")
+with install(make_policy(forbidden_in_protected=("headpkg.b", "headpkg.d"))):
+    for _ in range(2):
+        assert heads.import_a() is sys.modules["headpkg"]
+        assert blocked(heads.import_b).imported == "headpkg.b"
+        assert heads.from_c() is sys.modules["headpkg.c"]
+        assert blocked(heads.from_d).imported == "headpkg.d"
+
+# Threads making first loads of names decided by their first segment, and forbidden
+# imports, at once: each gets what it would get alone.
+write(
+    {
+        **{f"threadpkg/m{n}.py": f"N = {n}\n" for n in range(16)},
+        "threadpkg/__init__.py": "",
+        "app/api/routers/threaded.py": """
+            import importlib
+
+            def load(n):
+                return __import__(f"threadpkg.m{n}", fromlist=("N",)).N
+
+            def forbidden():
+                import fakehttp.sub
+        """,
+    }
+)
+results = {}
+
+
+def worker(n):
+    try:
+        threaded.forbidden()
+    except ForbiddenImportError as exc:
+        results[n, "forbidden"] = exc.imported
+    results[n, "free"] = threaded.load(n)
+
+
+with install(POLICY):
+    threaded = importlib.import_module("app.api.routers.threaded")
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+for n in range(16):
+    assert results[n, "free"] == n, results
+    assert results[n, "forbidden"] == "fakehttp.sub", results
 done()
