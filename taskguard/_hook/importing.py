@@ -102,11 +102,15 @@ def _make_import(importer: str) -> ImportFunc:
                     # return. Anything else takes the slow path, which checks it.
                     module = _MODULES.get(name)
                     if module is not None and _REAL_BUILTINS["__import__"] is _ORIGINAL_IMPORT:
+                        # not getattr(module.__spec__ or None, "_initializing", False), in
+                        # attribute reads (no getattr call): an AttributeError from either
+                        # read means not initialising
                         try:
-                            spec = module.__spec__
+                            spec: Any = module.__spec__
+                            initializing = spec._initializing
                         except AttributeError:
-                            spec = None
-                        if not getattr(spec, "_initializing", False):
+                            initializing = False
+                        if not initializing:
                             return module
                 elif type(name) is str and name in _clean_dotted:
                     # `import a.b` of loaded modules: binds the top-level package, as
@@ -183,9 +187,14 @@ def _make_import(importer: str) -> ImportFunc:
                             spec = module.__spec__
                         except AttributeError:
                             spec = None
-                        if type(module) is _ModuleType and not getattr(
-                            spec, "_initializing", False
-                        ):
+                        if type(module) is _ModuleType:
+                            try:  # getattr(spec, "_initializing", False), as above
+                                initializing = spec._initializing
+                            except AttributeError:
+                                initializing = False
+                        else:
+                            initializing = True  # not a plain module: the import system's
+                        if not initializing:
                             namespace = module.__dict__
                             if "__path__" not in namespace:
                                 if "__getattr__" not in namespace:

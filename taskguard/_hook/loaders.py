@@ -58,8 +58,13 @@ def _guarded_exec(base: Callable[[Any, types.ModuleType], None]) -> Any:
         __tracebackhide__ = True
         if importing._active is not None:
             # _prepare(module, _spec_name(module)), inline: this runs for every module
-            spec = getattr(module, "__spec__", None)
-            importer = getattr(spec, "name", None) or module.__name__
+            try:  # getattr(getattr(module, "__spec__", None), "name", None), no calls
+                spec: Any = module.__spec__
+                importer = spec.name
+            except AttributeError:
+                importer = None
+            if not importer:
+                importer = module.__name__
             if type(importer) is not str:
                 importer = str(importer)
             module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
