@@ -187,4 +187,26 @@ for finder_class in (importlib.machinery.BuiltinImporter, importlib.machinery.Fr
     finally:
         finder_class.find_spec = original
     assert (finder_class.__name__, "app.magic") in asked, asked
+
+# The same with a patch that is no method at all (a staticmethod: no __func__ to compare).
+for finder_class in (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter):
+    original = finder_class.__dict__["find_spec"]
+    asked.clear()
+
+    def plain_function(fullname, path=None, target=None, _original=original, _cls=finder_class):
+        asked.append(fullname)
+        if fullname == "app.magic":
+            return importlib.util.spec_from_file_location(fullname, "elsewhere/magic.py")
+        return _original.__func__(_cls, fullname, path, target)
+
+    finder_class.find_spec = staticmethod(plain_function)
+    try:
+        with install(POLICY):
+            unload("app.magic")
+            magic = importlib.import_module("app.magic")
+            assert magic.ORIGIN == "patched finder"
+            assert type(magic.__builtins__).__name__ == "_GuardedBuiltins"
+    finally:
+        finder_class.find_spec = original
+    assert "app.magic" in asked, (finder_class, asked)
 done()
