@@ -147,6 +147,60 @@ try:
     assert run(fast.from_pkg_bound) == [1, 1, 1]
 finally:
     spec._initializing = False
+
+# Seen from the import system: it takes a module's lock (importlib's _lock_unlock_module,
+# called from C) exactly when the module's spec says it is initialising. Every fast path
+# (`import x`, `import x.y`, `from x import y`) leaves such a module to it, and only such.
+write({"initmod/__init__.py": "NAME = 'initmod'\n", "initmod/sub.py": ""})
+write(
+    {
+        "app/api/routers/initialising.py": """
+            def plain():
+                import initmod
+                return initmod
+
+            def dotted():
+                import initmod.sub
+                return initmod
+
+            def from_import():
+                from initmod import NAME
+                return NAME
+        """
+    }
+)
+initialising = importlib.import_module("app.api.routers.initialising")
+bootstrap = sys.modules["_frozen_importlib"]
+locked = []
+real_lock_unlock = bootstrap._lock_unlock_module
+
+
+def lock_unlock_spy(name):
+    locked.append(name)
+    return real_lock_unlock(name)
+
+
+calls = [initialising.plain, initialising.dotted, initialising.from_import]
+for call in calls:
+    run(call)  # loaded, every form learnt
+bootstrap._lock_unlock_module = lock_unlock_spy
+try:
+    for call in calls:
+        run(call)
+    assert locked == [], locked
+    for busy in ("initmod", "initmod.sub"):
+        sys.modules[busy].__spec__._initializing = True
+        try:
+            for call in calls:
+                locked.clear()
+                result = call()
+                assert result in (sys.modules["initmod"], "initmod"), result
+                touches = busy == "initmod" or call is initialising.dotted
+                assert (busy in locked) is touches, (busy, call.__name__, locked)
+        finally:
+            sys.modules[busy].__spec__._initializing = False
+finally:
+    bootstrap._lock_unlock_module = real_lock_unlock
 guard.uninstall()
 
 # Root packages that are a built-in and a frozen module: found by the standard finders the
