@@ -10,7 +10,9 @@ bound yet is imported (and guarded), a module subclass (even one whose ``__class
 an object without ``__spec__`` or a module whose spec is initialising go through the import
 system, a patched ``builtins.__import__`` is still called, and none of it opens a way to a
 forbidden name (a sys.modules entry of a free name bound to a forbidden module is a star
-import's target in case_free_names)."""
+import's target in case_free_names). That every fast path leaves a module whose spec is
+initialising to the import system, and only such, is seen through importlib's own module
+lock."""
 
 import builtins
 import importlib
