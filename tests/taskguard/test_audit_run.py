@@ -1,0 +1,86 @@
+"""Issue #11, part 4, as a demanding user: ``taskguard run`` (the console script) in the
+shapes programs really have. A program running with ``sys.stderr`` set to ``None``
+(pythonw, a daemon) or closed keeps working, and the violation is still said on file
+descriptor 2; the command line's edge cases reach the interpreter unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.taskguard.test_run import PY, SWALLOW, project, taskguard_run
+
+__all__ = ["project"]  # the fixture, used by name
+
+WHERE = "app/api/routers/__init__.py"
+
+
+@pytest.mark.parametrize("mode", ["error", "warn"])
+@pytest.mark.parametrize(
+    "lose_stderr",
+    ["sys.stderr = None", "sys.stderr.close()", "sys.stderr = sys.__stderr__ = None"],
+)
+def test_a_program_without_stderr_keeps_running(project: Path, mode: str, lose_stderr: str) -> None:
+    # Regression: the report raised AttributeError ('NoneType' has no attribute 'write')
+    # from inside the import: the program's `except ImportError` did not catch it, and it
+    # died with exit 1 and no word (its traceback had no stderr either).
+    code = f"import sys\n{lose_stderr}\n{SWALLOW}"
+    proc = taskguard_run("--mode", mode, "--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "swallowed\n"  # the program's output stays its own
+    line = f"TG002 app.api.routers imports fakehttp at {project / WHERE}:6"
+    if mode == "error":
+        assert proc.stderr.count(f"taskguard: blocked import: {line}") == 1, proc.stderr
+        assert proc.stderr.count(f"taskguard:   {line}") == 1, proc.stderr
+    else:
+        assert proc.stderr.count("taskguard.forbidden_import") == 1, proc.stderr
+        assert "imported='fakehttp'" in proc.stderr or "imported=fakehttp" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("-W", "error"),
+        ("-X", "dev"),
+        ("-Wdefault", "-Xdev"),
+        ("--check-hash-based-pycs", "always"),
+        ("-W", "-I"),  # -W takes "-I" as its (invalid) value: not isolated mode
+        ("-X", "-E"),
+        ("-bb", "-u", "-B"),
+        ("-OO",),
+    ],
+)
+def test_interpreter_options_keep_the_guard(project: Path, options: tuple[str, ...]) -> None:
+    proc = taskguard_run("--", PY, *options, "-c", SWALLOW + "import sys; sys.exit(7)\n")
+    assert proc.returncode == 7, proc.stderr
+    assert "swallowed" in proc.stdout
+    assert "taskguard: blocked import: TG002" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["-I", "-E", "-S", "-Ic", "-sE", "-IS"])
+def test_isolating_flags_are_refused_wherever_they_are_grouped(project: Path, flag: str) -> None:
+    args = (flag, "print(1)") if flag.endswith("c") else (flag, "-c", "print(1)")
+    proc = taskguard_run("--", PY, *args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    assert "unguarded" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "tail", [("-c", "print('ran')", "-I"), ("-m", "app.echo", "-E"), ("--", "echo.py", "-S")]
+)
+def test_flags_after_the_program_are_its_arguments(project: Path, tail: tuple[str, ...]) -> None:
+    (project / "app/echo.py").write_text("print('ran')\n")
+    (project / "echo.py").write_text("print('ran')\n")
+    proc = taskguard_run("--", PY, *tail)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ran\n"
+
+
+@pytest.mark.parametrize(("signal_code", "status"), [("9", 137), ("15", 143), ("6", 134)])
+def test_death_by_signal_is_128_plus_n(project: Path, signal_code: str, status: int) -> None:
+    code = f"import os\nos.kill(os.getpid(), {signal_code})\n"
+    proc = taskguard_run("--", PY, "-c", code)
+    assert proc.returncode == status, proc.stderr
