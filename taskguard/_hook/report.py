@@ -45,6 +45,11 @@ class _Stderr:
 _STDERR: Final = _Stderr()
 
 
+def write_stderr(text: str) -> None:
+    """Write ``text`` on standard error as the program left it (see ``_Stderr``)."""
+    _STDERR.write(text)
+
+
 def _log(record: Violation, *, level: str = "warning", event: str = EVENT) -> None:
     fields = {
         "code": record.code,

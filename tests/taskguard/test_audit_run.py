@@ -84,3 +84,49 @@ def test_death_by_signal_is_128_plus_n(project: Path, signal_code: str, status: 
     code = f"import os\nos.kill(os.getpid(), {signal_code})\n"
     proc = taskguard_run("--", PY, "-c", code)
     assert proc.returncode == status, proc.stderr
+
+
+NO_EXEC_HOOK = """
+import importlib.machinery, importlib.util, sys, types
+
+class NoExecLoader:
+    def __init__(self, path):
+        self.path = path
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        with open(self.path, encoding="utf-8") as fh:
+            code = compile(fh.read(), self.path, "exec")
+        types.FunctionType(code, module.__dict__)()  # never the builtin exec
+
+class NoExecFinder:
+    def find_spec(self, name, path=None, target=None):
+        if name != "app.api.routers":
+            return None
+        found = importlib.machinery.PathFinder.find_spec(name, path)
+        return importlib.util.spec_from_file_location(
+            name, found.origin, loader=NoExecLoader(found.origin),
+            submodule_search_locations=found.submodule_search_locations,
+        )
+
+sys.meta_path.insert(0, NoExecFinder())
+import fakehttp  # loaded: only the module's own builtins could refuse it
+import app.api.routers as routers
+routers.lazy()
+print("imported", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["error", "warn"])
+def test_a_module_the_guard_could_not_see_is_named_at_exit(project: Path, mode: str) -> None:
+    # The documented limit (a loader in front of the guard that never calls exec) is not
+    # silent: the process names the module at exit.
+    proc = taskguard_run("--mode", mode, "--", PY, "-c", NO_EXEC_HOOK)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "imported\n"
+    assert proc.stderr.count("ran without the guard's builtins") == 1, proc.stderr
+    assert proc.stderr.rstrip().endswith("were not checked: app.api.routers"), proc.stderr
+
+    clean = taskguard_run("--mode", mode, "--", PY, "-c", "import app.api.routers")
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stderr == ""
