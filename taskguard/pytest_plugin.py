@@ -159,7 +159,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     parser.addini(
         UNGUARDED_INI,
-        "first-party modules (dotted patterns) known to be imported before the guard, one "
+        "first-party modules (dotted patterns) known to be imported before the guard (or run "
+        "unguarded by an import hook in front of it), one "
         "'pattern: reason' per line; in error mode any other such module fails the run",
         type="linelist",
         default=[],
