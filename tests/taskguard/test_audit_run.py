@@ -5,6 +5,7 @@ descriptor 2; the command line's edge cases reach the interpreter unchanged."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,63 @@ def test_a_module_the_guard_could_not_see_is_named_at_exit(project: Path, mode: 
     clean = taskguard_run("--mode", mode, "--", PY, "-c", "import app.api.routers")
     assert clean.returncode == 0, clean.stderr
     assert clean.stderr == ""
+
+
+PYTEST_SUITE = """
+import pytest
+from taskguard import ForbiddenImportError
+import app.api.routers as routers
+
+def test_clean():
+    assert routers.clean() == '[1]'
+
+def test_blocked():
+    with pytest.raises(ForbiddenImportError):
+        routers.lazy()
+
+def test_swallowed():
+    from app.api.routers import quiet
+    assert quiet.swallow() == "fallback"  # the application swallows it, not the test
+"""
+QUIET = """
+def swallow():
+    try:
+        import fakehttp
+    except ImportError:
+        return "fallback"
+    return "imported"
+"""
+
+
+@pytest.mark.parametrize(
+    ("python_options", "pytest_options", "environment"),
+    [
+        ((), ("--import-mode=importlib",), {}),
+        ((), ("--import-mode=append",), {}),
+        ((), (), {"PYTHONWARNINGS": "error"}),
+        (("-W", "error"), (), {}),
+        (("-X", "dev"), ("-W", "error"), {}),
+        ((), ("-p", "no:cacheprovider", "--strict-markers", "--strict-config"), {}),
+        ((), ("-o", "cache_dir=.elsewhere"), {}),
+        ((), ("--assert=plain",), {}),
+    ],
+)
+def test_pytest_under_taskguard_run_with_every_setting(
+    project: Path,
+    python_options: tuple[str, ...],
+    pytest_options: tuple[str, ...],
+    environment: dict[str, str],
+) -> None:
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write('\n[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
+    (project / "test_app.py").write_text(PYTEST_SUITE)
+    (project / "app/api/routers/quiet.py").write_text(QUIET)
+    env = {**os.environ, **environment}
+    command = (PY, *python_options, "-m", "pytest", "-q", "-k", "not taskguard")
+    proc = taskguard_run("--", *command, *pytest_options, env=env)
+    output = proc.stdout + proc.stderr
+    # the swallowed violation fails its test, as without taskguard run; nothing else fails
+    assert proc.returncode == 1, output
+    assert "1 failed, 2 passed" in proc.stdout, output
+    assert "FAILED test_app.py::test_swallowed" in proc.stdout, output
+    assert "Warning" not in output.replace("UnguardedModuleWarning", ""), output
