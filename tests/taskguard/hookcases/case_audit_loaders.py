@@ -2,7 +2,8 @@
 """Issue #11, part 1, as an attacker: first-party modules brought by every shape of loader
 and by-hand execution the import system allows, with the forbidden target already loaded
 (only the module's own builtins can refuse it). Guarded: a legacy ``load_module()``-only
-loader in front of the guard, behind it, or found by the finder; a loader that execs a
+loader in front of the guard, behind it, or found by the finder; ``LazyLoader`` in front
+and behind; a loader that execs a
 source string itself; a proxy finder wrapping the guard's; ``sys.meta_path`` replaced by a
 new list; ``importlib.reload``; ``module_from_spec`` + ``exec_module`` by hand (a spec from
 ``PathFinder`` or ``spec_from_file_location``) while the guard's finder is first;
@@ -39,6 +40,8 @@ NAMES = (
     "run_main",
     "run_path",
     "by_hand",
+    "lazy_behind",
+    "lazy_front",
     "later",
 )
 write({f"app/api/routers/{name}.py": BODY for name in NAMES})
@@ -82,6 +85,21 @@ class OwnFinder:
             return None
         found = importlib.machinery.PathFinder.find_spec(name, path)
         return importlib.util.spec_from_loader(name, self.loader_class(found.origin))
+
+
+class LazyFinder:
+    """importlib.util.LazyLoader around the path finder's loader: the module runs on first
+    attribute access, through the wrapped loader."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
 
 
 class Proxy:
@@ -136,7 +154,13 @@ guarded(runpy.run_module(routers("run_module"))["lazy"], "run_module")
 guarded(runpy.run_module(routers("run_main"), run_name="__main__")["lazy"], "run_main")
 guarded(importlib.reload(import_quietly("reloaded")), "reloaded")
 
+path_index = sys.meta_path.index(importlib.machinery.PathFinder)
+sys.meta_path.insert(path_index, LazyFinder(routers("lazy_behind")))
+guarded(import_quietly("lazy_behind"), "lazy_behind")
+
 # hooks in front of the guard
+sys.meta_path.insert(0, LazyFinder(routers("lazy_front")))
+guarded(import_quietly("lazy_front"), "lazy_front")
 sys.meta_path.insert(0, OwnFinder(routers("legacy_after"), LegacyLoader))
 sys.meta_path.insert(0, OwnFinder(routers("str_exec"), StrExecLoader))
 guarded(import_quietly("legacy_before"), "legacy_before")
@@ -178,6 +202,6 @@ spec = importlib.machinery.PathFinder.find_spec(routers("path_spec"), ROUTERS.__
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)  # the audit hook stays, and does nothing
 assert type(vars(module)["__builtins__"]) is dict and module.lazy().NAME == "fakehttp"
-sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, OwnFinder)]
+sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, (OwnFinder, LazyFinder))]
 assert sys.meta_path == pristine
 done()
