@@ -15,11 +15,12 @@ import functools
 import importlib
 import sys
 import types
+from collections.abc import Callable
 from typing import Any, Final
 
 from taskguard._hook import importing
 from taskguard._hook.importing import _make_import, _plain
-from taskguard._hook.loaders import _GuardedSourceFileLoader
+from taskguard._hook.loaders import _own_exec
 from taskguard._hook.overlay import _GuardedBuiltins, _Overlay
 
 _bootstrap: Final[Any] = importlib._bootstrap  # taskguard: ignore[TG003] -- its frames
@@ -31,8 +32,13 @@ _LOADING_CODES: Final = frozenset({_bootstrap._load_unlocked.__code__, _bootstra
 # A legacy loader (``load_module()`` only) is called here with the ``spec``; it puts the
 # module in ``sys.modules`` before running its code, as the protocol requires.
 _LEGACY_CODE: Final = _bootstrap._load_backward_compatible.__code__
-# The guarded file loaders' exec_module (one function for source and bytecode loaders).
-_GUARDED_EXEC: Final = _GuardedSourceFileLoader.exec_module.__code__
+# 3.12+: the module name of a caller's frame, without making a frame object.
+_caller_module: Final[Callable[[int], str | None] | None] = getattr(
+    sys, "_getframemodulename", None
+)
+# The modules of the frames that call exec for a module run by hand: the loader's own
+# _call_with_frames_removed, and runpy._run_code.
+_EXEC_CALLERS: Final = frozenset({"importlib._bootstrap", "runpy"})
 _watching = False
 
 
@@ -49,9 +55,6 @@ class _ExecWatch:
         guard = importing._active
         if guard is None:
             return
-        caller = sys._getframe().f_back  # no frames in between: the caller of exec()
-        if caller is None:
-            return  # exec called from C with no Python frame (python -c, an embedder)
         meta_path = sys.meta_path
         if meta_path and meta_path[0] is guard._finder and not guard._unguardable:
             # Every spec the import system searched went through the finder, which
@@ -59,17 +62,23 @@ class _ExecWatch:
             # behind it by install(), the plugin and the bootstrap). What is left calls
             # exec itself: a spec's loader run by hand (module_from_spec + exec_module)
             # and runpy.run_module(). A legacy loader the finder could not wrap is in
-            # guard._unguardable: from then on every exec is looked at.
-            code = caller.f_code
-            if code is _EXEC_TRAMPOLINE:
-                # Two frames up: the finder's guarded loader, which put the builtins in.
-                loader_frame = caller.f_back
-                outer = loader_frame.f_back if loader_frame is not None else None
-                if outer is not None and outer.f_code is _GUARDED_EXEC:
-                    return
-            elif code is not _run_code():
+            # guard._unguardable: from then on every exec is looked at. No frame object
+            # is made on the usual paths (on 3.11+ one makes every frame below it one).
+            if _own_exec.__dict__.get("pending"):
+                _own_exec.pending = False  # a guarded loader's own exec
                 return
-        _adopt(caller)
+            if _caller_module is not None and _caller_module(1) not in _EXEC_CALLERS:
+                return
+            caller = sys._getframe().f_back
+            if caller is None:
+                return
+            code = caller.f_code
+            if code is _EXEC_TRAMPOLINE or code is _run_code():
+                _adopt(caller)
+            return
+        caller = sys._getframe().f_back  # no frames in between: the caller of exec()
+        if caller is not None:  # None: exec called from C (python -c, an embedder)
+            _adopt(caller)
 
 
 def _watch_loads() -> None:
