@@ -119,6 +119,7 @@ class NoExecFinder:
     ("extra_ini", "mode", "status"),
     [
         ("", "error", pytest.ExitCode.TESTS_FAILED),
+        ("", "error -p xdist -n 2", pytest.ExitCode.TESTS_FAILED),
         ("", "warn", pytest.ExitCode.OK),
         (
             'taskguard_unguarded = ["app.api.routers.typed: our instrumenting hook"]',
@@ -153,7 +154,8 @@ def test_a_module_an_import_hook_ran_unguarded_is_reported(
         },
         ini=f"taskguard_check = false\n{extra_ini}",
     )
-    result = run(pytester, f"--taskguard-mode={mode}")
+    mode, *more = mode.split()
+    result = run(pytester, f"--taskguard-mode={mode}", *more)
     assert result.ret == status, result.stdout.str()
     result.assert_outcomes(passed=1)
     if extra_ini:
