@@ -636,8 +636,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
         terminalreporter.write_line(
             "loaded during the session by an import hook that does not run their code "
-            "through exec (or by hand): their imports of already-loaded modules were not "
-            "checked: " + ", ".join(state.escaped)
+            "through exec into their namespace (or by hand): their imports of already-loaded "
+            "modules were not checked: " + ", ".join(state.escaped)
         )
         terminalreporter.write_line(
             f"acknowledge each in the ini option {UNGUARDED_INI} ('module.pattern: reason'), "

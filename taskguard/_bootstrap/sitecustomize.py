@@ -66,10 +66,9 @@ def _say_escaped(hook: Any, guard: Any) -> None:
     if names:
         hook.write_stderr(
             f"taskguard: {len(names)} first-party module(s) ran without the guard's builtins "
-            "(loaded by an import hook that does not run their code through exec, or by "
-            "hand); their imports of already-loaded modules were not checked: "
-            + ", ".join(names)
-            + "\n"
+            "(run by an import hook in front of the guard without the builtin exec into "
+            "their namespace, or made by hand); their imports of already-loaded modules "
+            "were not checked: " + ", ".join(names) + "\n"
         )
 
 

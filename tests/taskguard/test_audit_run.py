@@ -128,6 +128,20 @@ class LegacyNoExecFinder(NoExecFinder):
             spec.loader = LegacyNoExecLoader(spec.origin)
         return spec
 
+class CopyExecLoader(NoExecLoader):
+    def exec_module(self, module):  # exec into a copy, then copied back
+        namespace = dict(module.__dict__)
+        with open(self.path, encoding="utf-8") as fh:
+            exec(compile(fh.read(), self.path, "exec"), namespace)
+        module.__dict__.update(namespace)
+
+class CopyExecFinder(NoExecFinder):
+    def find_spec(self, name, path=None, target=None):
+        spec = super().find_spec(name, path, target)
+        if spec is not None:
+            spec.loader = CopyExecLoader(spec.origin)
+        return spec
+
 import warnings
 warnings.simplefilter("ignore", ImportWarning)  # 3.12+: falling back to load_module()
 sys.meta_path.insert(0, FINDER())
@@ -138,7 +152,7 @@ print("imported", flush=True)
 """
 
 
-@pytest.mark.parametrize("finder", ["NoExecFinder", "LegacyNoExecFinder"])
+@pytest.mark.parametrize("finder", ["NoExecFinder", "LegacyNoExecFinder", "CopyExecFinder"])
 @pytest.mark.parametrize("mode", ["error", "warn"])
 def test_a_module_the_guard_could_not_see_is_named_at_exit(
     project: Path, mode: str, finder: str
