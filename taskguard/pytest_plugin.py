@@ -54,6 +54,10 @@ class _State:
         # First-party modules imported before the guard that no taskguard_unguarded
         # line acknowledges (with the workers' ones, under pytest-xdist).
         self.unacknowledged: dict[str, None] = {}
+        # First-party modules loaded during the session that run with the real builtins
+        # (an import hook in front of the guard that does not run them through exec), not
+        # acknowledged either: said and judged at the end.
+        self.escaped: dict[str, None] = {}
         self.where = "<startup>"
         # every distinct violation and where it happened (an insertion-ordered set)
         self.seen: dict[tuple[Violation, str], None] = {}
@@ -155,7 +159,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     parser.addini(
         UNGUARDED_INI,
-        "first-party modules (dotted patterns) known to be imported before the guard, one "
+        "first-party modules (dotted patterns) known to be imported before the guard (or run "
+        "unguarded by an import hook in front of it), one "
         "'pattern: reason' per line; in error mode any other such module fails the run",
         type="linelist",
         default=[],
@@ -566,15 +571,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.drop()
+    if state.guard is not None and (state.owned or state.adopted):
+        acknowledged = _acknowledged(session.config)
+        for module in _hook.escaped(state.guard):
+            if not any(matches(pattern, module) for pattern in acknowledged):
+                state.escaped.setdefault(module, None)
     workeroutput = getattr(session.config, "workeroutput", None)
     if isinstance(workeroutput, dict):
         # pytest-xdist ships this dict to the controller (pytest_testnodedown below).
         workeroutput["taskguard_events"] = [(v._asdict(), where) for v, where in state.seen]
         workeroutput["taskguard_unjudged"] = [v._asdict() for v in state.unjudged]
         workeroutput["taskguard_unacknowledged"] = list(state.unacknowledged)
+        workeroutput["taskguard_escaped"] = list(state.escaped)
         return  # the controller judges the session
-    failing = state.unjudged or state.unacknowledged
-    if state.enforcing and failing and session.exitstatus == pytest.ExitCode.OK:
+    failing = state.unjudged or state.unacknowledged or state.escaped
+    # No test selected is no excuse: exit 5 is accepted as a pass by many CI scripts.
+    passing = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if state.enforcing and failing and session.exitstatus in passing:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -590,6 +603,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         state.unjudged.setdefault(_violation(fields), None)
     for module in output.get("taskguard_unacknowledged", ()):
         state.unacknowledged.setdefault(module, None)
+    for module in output.get("taskguard_escaped", ()):
+        state.escaped.setdefault(module, None)
 
 
 def _violation(fields: dict[str, Any]) -> Violation:
@@ -613,6 +628,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"acknowledge each in the ini option {UNGUARDED_INI} ('module.pattern: reason'), "
             "or import it later" + ("; the run fails" if state.enforcing else ""),
+            red=state.enforcing,
+        )
+    if state.escaped:
+        terminalreporter.write_sep(
+            "=", f"taskguard: {_count(len(state.escaped), 'first-party module')} ran unguarded"
+        )
+        terminalreporter.write_line(
+            "loaded during the session by an import hook that does not run their code "
+            "through exec into their namespace (or by hand): their imports of already-loaded "
+            "modules were not checked: " + ", ".join(state.escaped)
+        )
+        terminalreporter.write_line(
+            f"acknowledge each in the ini option {UNGUARDED_INI} ('module.pattern: reason'), "
+            "or load it through the import system" + ("; the run fails" if state.enforcing else ""),
             red=state.enforcing,
         )
     seen: dict[Violation, list[str]] = {}

@@ -61,6 +61,17 @@ def _import_guard() -> tuple[Any, Any]:
     return _hook, load_policy
 
 
+def _say_escaped(hook: Any, guard: Any) -> None:
+    names = hook.escaped(guard)
+    if names:
+        hook.write_stderr(
+            f"taskguard: {len(names)} first-party module(s) ran without the guard's builtins "
+            "(run by an import hook in front of the guard without the builtin exec into "
+            "their namespace, or made by hand); their imports of already-loaded modules "
+            "were not checked: " + ", ".join(names) + "\n"
+        )
+
+
 def _install() -> Any:
     if sys.version_info < (3, 10):  # noqa: UP036 - any interpreter of the tree starts here
         sys.stderr.write(
@@ -77,11 +88,14 @@ def _install() -> Any:
             policy, mode=os.environ.get("TASKGUARD_MODE") or None
         )
         _hook.guard_main_module(guard)
+        import atexit
+
+        # First-party modules that ran with the real builtins all the same (a loader in
+        # front of the guard that does not run their code through exec) are named at exit.
+        atexit.register(_say_escaped, _hook, guard)
         if guard.mode == "error":
             # A blocked import the program swallows (except ImportError:) is still said
             # out loud: when it happens and again at exit, once per distinct violation.
-            import atexit
-
             reporter = _hook.BlockedImportReporter()
             _hook.add_listener(guard, reporter)
             atexit.register(reporter.at_exit)

@@ -33,6 +33,7 @@ from taskguard._hook.api import (
     active_guard,
     add_listener,
     ensure_first,
+    escaped,
     guard_main_module,
     install,
     install_quietly,
@@ -41,7 +42,7 @@ from taskguard._hook.api import (
     uninstall,
 )
 from taskguard._hook.guard import Guard
-from taskguard._hook.report import EVENT, BlockedImportReporter, describe
+from taskguard._hook.report import EVENT, BlockedImportReporter, describe, write_stderr
 
 __all__ = [
     "EVENT",
@@ -52,12 +53,14 @@ __all__ = [
     "add_listener",
     "describe",
     "ensure_first",
+    "escaped",
     "guard_main_module",
     "install",
     "install_quietly",
     "remove_listener",
     "set_mode",
     "uninstall",
+    "write_stderr",
 ]
 
 if not TYPE_CHECKING:  # for type checkers, every other name of this module is an error

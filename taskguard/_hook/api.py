@@ -141,6 +141,17 @@ def _preloaded(guard: Guard) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def escaped(guard: Guard) -> tuple[str, ...]:
+    """First-party modules loaded while ``guard`` was installed that still run with the
+    real builtins: a loader in front of the finder that runs their code without the
+    builtin ``exec`` (``types.FunctionType(code, module.__dict__)()``, C code), a legacy
+    loader that breaks its protocol, a module built from a file by hand. Their imports of
+    a loaded forbidden module are not checked, so the plugin and ``taskguard run`` say
+    so at the end (modules imported before the guard are ``guard.unguarded``)."""
+    before = set(guard.unguarded)
+    return tuple(name for name in _preloaded(guard) if name not in before)
+
+
 def guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None:
     """Guard ``__main__`` when the command line is ``python -m <first-party module>``.
 

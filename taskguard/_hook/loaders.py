@@ -7,6 +7,7 @@ being loaded for the finder's frame check (``Guard._frame_check``).
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable
 from importlib.machinery import (
@@ -20,6 +21,10 @@ from typing import Any, Final
 from taskguard._hook import importing
 from taskguard._hook.importing import _make_import
 from taskguard._hook.overlay import _GuardedBuiltins
+
+# Set around a guarded loader's exec_module: the audit hook (adopt) takes the next exec
+# event on this thread as that module's own, guarded already, and looks at no frame.
+_own_exec: Final = threading.local()
 
 
 def _prepare(module: types.ModuleType, importer: str) -> None:
@@ -45,8 +50,14 @@ def _exec(
 ) -> None:
     __tracebackhide__ = True
     importer = _spec_name(module)  # read back by Guard._frame_check
-    if prepare:
+    if prepare and importing._active is not None:
         _prepare(module, importer)
+        _own_exec.pending = True
+        try:
+            exec_module(module)
+        finally:
+            _own_exec.pending = False
+        return
     exec_module(module)
 
 
@@ -68,6 +79,12 @@ def _guarded_exec(base: Callable[[Any, types.ModuleType], None]) -> Any:
             if type(importer) is not str:
                 importer = str(importer)
             module.__dict__["__builtins__"] = _GuardedBuiltins(__import__=_make_import(importer))
+            _own_exec.pending = True
+            try:
+                base(self, module)
+            finally:
+                _own_exec.pending = False
+            return
         base(self, module)
 
     return exec_module

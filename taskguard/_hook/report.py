@@ -7,14 +7,47 @@ interpreter that can import ``taskguard``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
-from typing import Any, Final
+from typing import Any, Final, TextIO, cast
 
 from taskguard._errors import HINT, ForbiddenImportError
 from taskguard._rules import Violation
 
 EVENT: Final = "taskguard.forbidden_import"
+
+
+class _Stderr:
+    """Standard error as the program left it: ``sys.stderr``, else file descriptor 2.
+
+    A program may run with ``sys.stderr`` set to ``None`` (pythonw, a daemon) or closed:
+    saying a violation must never raise into the import that caused it (an
+    ``AttributeError`` would escape the program's ``except ImportError``)."""
+
+    def write(self, text: str) -> None:
+        stream = sys.stderr
+        try:
+            if stream is None:
+                raise OSError("sys.stderr is None")
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            # no descriptor 2 either: nowhere left to say it
+            with contextlib.suppress(OSError):
+                os.write(2, text.encode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        """Each write is flushed already."""
+
+
+_STDERR: Final = _Stderr()
+
+
+def write_stderr(text: str) -> None:
+    """Write ``text`` on standard error as the program left it (see ``_Stderr``)."""
+    _STDERR.write(text)
 
 
 def _log(record: Violation, *, level: str = "warning", event: str = EVENT) -> None:
@@ -31,14 +64,15 @@ def _log(record: Violation, *, level: str = "warning", event: str = EVENT) -> No
     except ImportError:
         # An interpreter of a `taskguard run` tree without structlog: still say it.
         shown = " ".join(f"{key}={value!r}" for key, value in fields.items())
-        sys.stderr.write(f"[{level:<9}] {event} {shown}\n")
+        _STDERR.write(f"[{level:<9}] {event} {shown}\n")
         return
     if structlog.is_configured():
         logger = structlog.get_logger("taskguard")
     else:
         # structlog's unconfigured default prints to stdout, the program's own output (a
         # CLI's JSON, say): diagnostics go to stderr unless the program configured otherwise.
-        logger = structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
+        # PrintLogger calls only write() and flush(), which _Stderr has.
+        logger = structlog.wrap_logger(structlog.PrintLogger(cast("TextIO", _STDERR)))
     getattr(logger, level)(event, **fields)
 
 
@@ -95,9 +129,11 @@ class BlockedImportReporter:
             self._write(f"{prefix}{describe(record)}\n")
 
     def _write(self, text: str) -> None:
-        stream = self._stream or sys.stderr
+        if self._stream is None:
+            _STDERR.write(text)
+            return
         try:
-            stream.write(text)
-            stream.flush()
-        except (OSError, ValueError):  # stderr closed by the program: nowhere left to say it
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):  # closed by the program: nowhere left to say it
             pass
