@@ -27,6 +27,7 @@ import sys
 from collections.abc import Iterable
 
 from taskguard._imports import resolve_relative
+from taskguard._static.pyparse import parse
 
 # Patterns -> {name the member is also importable as: the policy entry}.
 _MEMO: dict[tuple[str, ...], dict[str, str]] = {}
@@ -73,7 +74,9 @@ def _imported_from(module: str, member: str) -> list[tuple[str, str]]:
         spelled = re.escape(member.encode())
         if re.search(rb"\bimport\b[^)]*?\b" + spelled + rb"\b", data) is None:
             return []
-        tree = ast.parse(data, path)
+        # Through pyparse: a parse another thread disturbed raises (ParserDisturbed), so no
+        # empty answer is remembered for the rest of the process.
+        tree = parse(data, path)
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]

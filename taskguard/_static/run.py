@@ -13,7 +13,6 @@ Only the CLI prints; everything here returns data.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import time
@@ -36,6 +35,7 @@ from taskguard._static.discover import (
     displayer,
     walk,
 )
+from taskguard._static.pyparse import CollectorPaused
 from taskguard._static.records import (
     FAILED,
     SKIPPED_GRAPH_RECORD,
@@ -123,14 +123,10 @@ def run_check(
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
     # Parsing allocates many objects and no cycles: collections during a run cost time and
-    # free nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # free nothing. Paused for every thread's run at once (see pyparse): a save-and-restore
+    # per run let the first of overlapping runs turn the collector on under the others.
+    with CollectorPaused():
         return _run_check(paths, policy, config, use_cache, select, mode, jobs, baseline, trail)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _validate_select(select: Iterable[str] | str | None) -> frozenset[str] | None:

@@ -24,6 +24,8 @@ from taskguard._policy import Policy
 from taskguard._rules import TG900
 from taskguard._static.analyze import Analyzer
 from taskguard._static.prefilter import Prefilter
+from taskguard._static.pyparse import ParserDisturbed
+from taskguard._static.pyparse import parse as _ast_parse
 from taskguard._static.records import (
     BROKEN,
     CLEAN_GRAPH_RECORD,
@@ -131,7 +133,7 @@ def _parse_outcome(source: tuple[bytes, str]) -> str:
     """In a forked child: "" when ``ast.parse`` accepts ``source``, else why not."""
     try:
         with _RecursionRoom():
-            ast.parse(source[0], source[1])
+            _ast_parse(source[0], source[1])
     except Exception as error:
         return type(error).__name__
     return ""
@@ -139,8 +141,9 @@ def _parse_outcome(source: tuple[bytes, str]) -> str:
 
 def parse(data: bytes, display: str) -> ast.Module:
     """``ast.parse(data)``, made safe: it raises one of :data:`PARSE_ERRORS`, never takes
-    the process down (:class:`ParserCrash` instead), and accepts the depth ``compile()``
-    accepts at the top of a stack.
+    the process down (:class:`ParserCrash` instead), accepts the depth ``compile()``
+    accepts at the top of a stack, and gives the same answer in any thread (see
+    ``pyparse``: :class:`ParserDisturbed` when another thread kept disturbing it).
 
     On 3.10 the symbol-table pass runs first: it refuses a tree too deep to build
     (RecursionError). When it refuses the file for another reason (a duplicate argument,
@@ -161,7 +164,7 @@ def parse(data: bytes, display: str) -> ast.Module:
                     raise ParserCrash(outcome.how) from None
     try:
         with _RecursionRoom():
-            return ast.parse(data, display)
+            return _ast_parse(data, display)
     except (RecursionError, MemoryError):
         # The parser's depth limits count the caller's stack too (the C stack on 3.12 and
         # later, where no recursion limit can be raised): a thread of its own starts at the
@@ -175,7 +178,7 @@ def _parse_in_thread(data: bytes, display: str) -> ast.Module:
     def target() -> None:
         try:
             with _RecursionRoom():
-                outcome.append(ast.parse(data, display))
+                outcome.append(_ast_parse(data, display))
         except BaseException as error:
             outcome.append(error)
 
@@ -434,6 +437,9 @@ def analyze_bytes(data: bytes, task: Task, job: Job) -> Record:
             tree = parse(data, display)
     except PARSE_ERRORS as error:
         return _failed(_failure(error), display)
+    except ParserDisturbed as error:
+        # Says nothing about the file: "could not analyse", so the cache does not keep it.
+        return _failed((1, 1, str(error)), display, action="analyse")
     except Exception as error:
         # Anything else the parser raises: this file is TG900, the others are still judged.
         return _failed((1, 1, f"{type(error).__name__}: {error}"), display)
@@ -517,6 +523,8 @@ def analyze_file(task: Task, job: Job) -> Record:
         return _failed((1, 1, "out of memory while reading it"), task.display, action="read")
     try:
         return analyze_bytes(data, task, job)
+    except ParserDisturbed as error:  # from the syntax check of a file the prefilter ruled out
+        return _failed((1, 1, str(error)), task.display, action="analyse")
     except Exception as error:
         # The prefilter's turn (the parse and the analysis have their own): the same rule.
         reason = f"{type(error).__name__}: {error}"
