@@ -18,13 +18,17 @@ from taskguard._errors import PolicyError
 # Re-exported until the static checker imports them from taskguard._imports (their one copy).
 from taskguard._imports import import_candidates as import_candidates  # noqa: PLC0414 - re-export for mypy
 from taskguard._imports import resolve_relative as resolve_relative  # noqa: PLC0414 - re-export for mypy
-from taskguard._rules import TG001, TG002
 
 # Not ``from typing import ...``: ``taskguard check`` imports this module on every run and
 # does not otherwise need typing. Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final, Literal
+
+    # Defined in taskguard._verdict, imported when first needed (see there); importable
+    # from here as before through __getattr__ below.
+    from taskguard._verdict import AllowEntry as AllowEntry  # noqa: PLC0414 - re-export for mypy
+    from taskguard._verdict import Verdict as Verdict  # noqa: PLC0414 - re-export for mypy
 
     Mode = Literal["error", "warn"]
     TypeChecking = Literal["ignore", "check"]
@@ -227,45 +231,6 @@ def matches(pattern: str, module: str) -> bool:
 # --------------------------------------------------------------------------- the policy
 
 
-@dataclass(frozen=True)
-class AllowEntry:
-    """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
-
-    importer: str
-    imported: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Why ``importer`` may not import ``imported``.
-
-    ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but
-    the checker still needs to know which entry was used (TG005 reports the unused ones).
-    """
-
-    code: str
-    importer: str
-    imported: str
-    pattern: str
-    rule_pattern: str
-    allowed_by: AllowEntry | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.allowed_by is not None
-
-    @property
-    def message(self) -> str:
-        if self.code == TG001.code:
-            return TG001.template.format(
-                importer=self.importer, imported=self.imported, sanctioned=self.rule_pattern
-            )
-        return TG002.template.format(
-            importer=self.importer, imported=self.imported, protected=self.rule_pattern
-        )
-
-
 class _Compiled:
     """The compiled patterns and the decision memo a :class:`Policy` carries.
 
@@ -371,6 +336,18 @@ class Policy(_Compiled):
 _POLICY_FIELDS: Final = tuple(f.name for f in fields(Policy))
 
 
+def __getattr__(name: str) -> object:
+    # AllowEntry and Verdict live in taskguard._verdict, built on first use (PEP 562); this
+    # keeps ``from taskguard._policy import Verdict`` and old pickles working.
+    if name in ("AllowEntry", "Verdict"):
+        from taskguard import _verdict
+
+        value: object = getattr(_verdict, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
     """The one decision: may module ``importer`` import the fully resolved ``imported``?
 
@@ -383,36 +360,31 @@ def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
         return policy._cache[key]
     except KeyError:
         pass
-    verdict: Verdict | None = None
     dispatch_pattern = policy._dispatch.first_match(imported)
     if dispatch_pattern is not None and importer not in policy._sanctioned:
-        verdict = Verdict(
-            TG001.code,
-            importer,
-            imported,
-            dispatch_pattern,
-            ", ".join(policy.sanctioned) or "no module (none is sanctioned)",
-        )
+        dispatch, pattern = True, dispatch_pattern
+        rule_pattern = ", ".join(policy.sanctioned) or "no module (none is sanctioned)"
     else:
         protected_pattern = policy._protected.first_match(importer)
-        if protected_pattern is not None:
-            forbidden_pattern = policy._forbidden.first_match(imported)
-            if forbidden_pattern is not None:
-                verdict = Verdict(
-                    TG002.code, importer, imported, forbidden_pattern, protected_pattern
-                )
-    if verdict is not None:
-        for entry in policy.allow:
-            if matches(entry.importer, importer) and matches(entry.imported, imported):
-                verdict = Verdict(
-                    verdict.code,
-                    importer,
-                    imported,
-                    verdict.pattern,
-                    verdict.rule_pattern,
-                    allowed_by=entry,
-                )
-                break
+        forbidden_pattern = (
+            policy._forbidden.first_match(imported) if protected_pattern is not None else None
+        )
+        if protected_pattern is None or forbidden_pattern is None:
+            policy._cache[key] = None
+            return None
+        dispatch, pattern, rule_pattern = False, forbidden_pattern, protected_pattern
+    # A refusal: the rules and the records are imported at the first one, never at start-up
+    # (a guard that never refuses never builds their classes; see taskguard._verdict).
+    from taskguard._rules import TG001, TG002
+    from taskguard._verdict import Verdict
+
+    allowed_by = None
+    for entry in policy.allow:
+        if matches(entry.importer, importer) and matches(entry.imported, imported):
+            allowed_by = entry
+            break
+    code = TG001.code if dispatch else TG002.code
+    verdict = Verdict(code, importer, imported, pattern, rule_pattern, allowed_by)
     policy._cache[key] = verdict
     return verdict
 
@@ -730,6 +702,8 @@ def policy_from_table(
                 problems.append((f"{where}.{key}", problem))
                 ok = False
         if ok:
+            from taskguard._verdict import AllowEntry  # built for a table that has an entry
+
             allow.append(AllowEntry(entry["importer"], entry["imported"], entry["reason"]))
     kwargs["allow"] = tuple(allow)
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Generator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,7 +22,9 @@ from taskguard import _hook
 from taskguard._errors import ForbiddenImportError, PolicyError
 from taskguard._imports import pattern_could_be_refused
 from taskguard._policy import Policy, load_policy, matches, pattern_problem
-from taskguard._rules import Violation
+
+if TYPE_CHECKING:  # loaded by the first violation (or a worker's report), never at start-up
+    from taskguard._rules import Violation
 
 MARKER = "taskguard_allow"
 CHECK_ITEM = "taskguard-check"
@@ -593,6 +595,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 
 def _violation(fields: dict[str, Any]) -> Violation:
+    from taskguard._rules import Violation
+
     fields["chain"] = tuple(fields.get("chain", ()))
     return Violation(**fields)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from taskguard._errors import HINT, ForbiddenImportError
-from taskguard._rules import Violation
+
+if TYPE_CHECKING:  # built at the first violation, never at start-up
+    from taskguard._rules import Violation
 
 EVENT: Final = "taskguard.forbidden_import"
 
