@@ -25,8 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final, Literal
 
-    # Defined in taskguard._verdict, imported when first needed (see there); importable
-    # from here as before through __getattr__ below.
+    # Moved out (see __getattr__ below), imported when first needed; importable from here.
+    from taskguard._distributions import distribution_packages as distribution_packages  # noqa: PLC0414 - re-export for mypy
     from taskguard._verdict import AllowEntry as AllowEntry  # noqa: PLC0414 - re-export for mypy
     from taskguard._verdict import Verdict as Verdict  # noqa: PLC0414 - re-export for mypy
 
@@ -337,15 +337,18 @@ _POLICY_FIELDS: Final = tuple(f.name for f in fields(Policy))
 
 
 def __getattr__(name: str) -> object:
-    # AllowEntry and Verdict live in taskguard._verdict, built on first use (PEP 562); this
-    # keeps ``from taskguard._policy import Verdict`` and old pickles working.
+    # Names that moved out so that loading a policy neither builds nor loads them (PEP 562):
+    # ``from taskguard._policy import Verdict`` and old pickles keep working.
+    home: Any
     if name in ("AllowEntry", "Verdict"):
-        from taskguard import _verdict
-
-        value: object = getattr(_verdict, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from taskguard import _verdict as home
+    elif name == "distribution_packages":
+        from taskguard import _distributions as home
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(home, name)
+    globals()[name] = value
+    return value
 
 
 def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
@@ -512,66 +515,6 @@ def is_excluded(rel_path: str, globs: Iterable[str]) -> bool:
     return any(fnmatchcase(rel_path, g) or fnmatchcase(rel_path + "/", g) for g in globs)
 
 
-def distribution_packages(distribution: str) -> tuple[str, ...]:
-    """Every import package a distribution provides, from its installed files.
-
-    Namespace parents are not claimed (``google-cloud-tasks`` provides ``google.cloud.tasks``
-    and ``google.cloud.tasks_v2*``, never ``google`` or ``google.cloud``). Raises
-    ``LookupError`` when the distribution is not installed.
-    """
-    import importlib_metadata
-
-    try:
-        dist = importlib_metadata.distribution(distribution)
-    except importlib_metadata.PackageNotFoundError as exc:
-        raise LookupError(f"distribution {distribution!r} is not installed") from exc
-    # PackagePath is a PurePosixPath: str() is always '/'-separated.
-    files = [str(f) for f in (dist.files or ())]
-    legacy = {
-        f for f in files if f.endswith("/__init__.py") and _is_legacy_namespace(dist.locate_file(f))
-    }
-    inits = {f[: -len("/__init__.py")] for f in files if f.endswith("/__init__.py")} - {
-        f[: -len("/__init__.py")] for f in legacy
-    }
-    provided: set[str] = set()
-    for path in files:
-        if path in legacy:
-            continue
-        parts = path.split("/")
-        if any(p in ("..", "__pycache__") or p.endswith((".dist-info", ".data")) for p in parts):
-            continue
-        leaf = parts[-1]
-        if leaf.endswith(".py"):
-            module = leaf[:-3]
-        elif leaf.endswith((".so", ".pyd")):
-            module = leaf.split(".", 1)[0]
-        else:
-            continue
-        dirs = parts[:-1]
-        if not all(p.isidentifier() for p in dirs) or not module.isidentifier():
-            continue
-        for i in range(1, len(dirs) + 1):
-            if "/".join(dirs[:i]) in inits:
-                provided.add(".".join(dirs[:i]))
-                break
-        else:
-            provided.add(".".join([*dirs, module]) if module != "__init__" else ".".join(dirs))
-    provided.discard("")
-    return tuple(sorted(provided))
-
-
-def _is_legacy_namespace(path: object) -> bool:
-    # An old-style namespace package (pkg_resources / pkgutil) ships an ``__init__.py`` that
-    # only extends ``__path__``: claiming it would make every sibling distribution's modules
-    # (``google.protobuf``, ``google.auth``...) dispatch modules.
-    try:
-        with open(str(path), "rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return False
-    return b"declare_namespace" in head or b"extend_path" in head
-
-
 def _suggest(key: str, options: Iterable[str]) -> str:
     import difflib
 
@@ -709,6 +652,8 @@ def policy_from_table(
 
     dispatch_modules = list(kwargs.get("dispatch_modules", DEFAULT_DISPATCH_MODULES))
     for i, dist in enumerate(kwargs.get("dispatch_distributions", ())):
+        from taskguard._distributions import distribution_packages  # only with a distribution
+
         try:
             provided = distribution_packages(dist)
         except LookupError as exc:

@@ -13,7 +13,7 @@ import threading
 import types
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from taskguard._errors import ForbiddenImportError, PolicyError
 from taskguard._hook import importing
@@ -45,7 +45,7 @@ MODES: Final = ("error", "warn")
 
 # Called with every violation (before anything is raised) and the error about to be raised
 # (``None`` in warn mode).
-Listener = Callable[["Violation", "ForbiddenImportError | None"], None]
+Listener: TypeAlias = "Callable[[Violation, ForbiddenImportError | None], None]"
 # How clean an import form is: refused (or not decidable), clean for this importer only,
 # clean whoever imports it.
 _DIRTY, _CLEAN_HERE, _CLEAN_FOR_ANYONE = 0, 1, 2
