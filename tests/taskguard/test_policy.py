@@ -429,3 +429,61 @@ def test_policy_values_are_immutable_and_compare_by_value() -> None:
     assert verdict is not None
     assert pickle.loads(pickle.dumps(verdict)) == verdict
     assert not verdict.allowed
+
+
+def _generated_twin() -> type:
+    # Policy's fields in a class whose repr, == and hash the dataclass decorator generates:
+    # Policy writes those three by hand (building them cost start-up time), to the letter.
+    return dataclasses.make_dataclass(
+        "Policy",
+        [
+            (f.name, f.type, dataclasses.field(default=f.default))
+            for f in dataclasses.fields(Policy)
+        ],
+        frozen=True,
+    )
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(module, max_size=2).map(tuple),
+    st.lists(module, max_size=2).map(tuple),
+    st.sampled_from(["error", "warn"]),
+    st.booleans(),
+    st.sampled_from([None, Path("/p/pyproject.toml"), Path("rel/pyproject.toml")]),
+    st.lists(st.tuples(module, module, st.text(min_size=1, max_size=5)), max_size=2),
+)
+def test_policy_repr_eq_and_hash_are_the_ones_the_decorator_generates(
+    roots: tuple[str, ...],
+    protected: tuple[str, ...],
+    mode: str,
+    indirect: bool,
+    source: Path | None,
+    allow: list[tuple[str, str, str]],
+) -> None:
+    twin = _generated_twin()
+    kwargs: dict[str, object] = {
+        "root_packages": roots,
+        "protected": protected,
+        "mode": mode,
+        "indirect": indirect,
+        "source": source,
+        "allow": tuple(AllowEntry(*entry) for entry in allow),
+    }
+    policy = Policy(**kwargs)  # type: ignore[arg-type]
+    reference = twin(**kwargs)
+    assert repr(policy) == repr(reference)
+    assert hash(policy) == hash(reference)
+    for other in (policy_for(), Policy(**{**kwargs, "indirect": not indirect})):  # type: ignore[arg-type]
+        twin_other = twin(**{f.name: getattr(other, f.name) for f in dataclasses.fields(Policy)})
+        assert (policy == other) is (reference == twin_other)
+        assert (policy != other) is (reference != twin_other)
+    assert policy == Policy(**kwargs)  # type: ignore[arg-type]
+    # another class never compares equal: the twin, or a subclass, with the same values
+    assert policy.__eq__(reference) is NotImplemented
+    sub = type("SubPolicy", (Policy,), {})(**kwargs)
+    twin_sub = type("SubPolicy", (twin,), {})(**kwargs)
+    assert policy.__eq__(sub) is NotImplemented
+    assert (policy == sub) is (reference == twin_sub) is False
+    assert policy != reference
+    assert policy.__eq__(object()) is NotImplemented
