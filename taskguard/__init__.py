@@ -8,6 +8,7 @@ pytest not to warn about that (``filterwarnings = error`` would stop the run).
 # Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from taskguard._allow import AllowEntry
     from taskguard._errors import (
         BaselineError,
         ForbiddenImportError,
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from taskguard._policy import Policy, decide, load_policy
     from taskguard._rules import RULES, Rule, Violation
     from taskguard._static import CheckResult, check
-    from taskguard._verdict import AllowEntry, Verdict
+    from taskguard._verdict import Verdict
     from taskguard._version import __version__
 
 # Every public name is imported on first use (PEP 562): importing the package costs nothing,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 # the policy (dataclasses, inspect, re, pathlib), the runtime guard or the checker, and a
 # pytest run that only installs the guard loads nothing of the checker.
 _HOMES = {
-    "AllowEntry": "_verdict",
+    "AllowEntry": "_allow",
     "BaselineError": "_errors",
     "CheckResult": "_static",
     "ForbiddenImportError": "_errors",

@@ -18,6 +18,9 @@ from taskguard._errors import PolicyError
 # Re-exported until the static checker imports them from taskguard._imports (their one copy).
 from taskguard._imports import import_candidates as import_candidates  # noqa: PLC0414 - re-export for mypy
 from taskguard._imports import resolve_relative as resolve_relative  # noqa: PLC0414 - re-export for mypy
+from taskguard._rules import TG001, TG002
+from taskguard._value import Value
+from taskguard._verdict import Verdict as Verdict  # noqa: PLC0414 - re-export for mypy
 
 # Not ``from typing import ...``: ``taskguard check`` imports this module on every run and
 # does not otherwise need typing. Type checkers treat any ``TYPE_CHECKING`` name as true.
@@ -25,10 +28,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final, Literal
 
-    # Moved out (see __getattr__ below), imported when first needed; importable from here.
+    # Imported when first needed (see __getattr__ below); importable from here.
+    from taskguard._allow import AllowEntry as AllowEntry  # noqa: PLC0414 - re-export for mypy
     from taskguard._distributions import distribution_packages as distribution_packages  # noqa: PLC0414 - re-export for mypy
-    from taskguard._verdict import AllowEntry as AllowEntry  # noqa: PLC0414 - re-export for mypy
-    from taskguard._verdict import Verdict as Verdict  # noqa: PLC0414 - re-export for mypy
 
     Mode = Literal["error", "warn"]
     TypeChecking = Literal["ignore", "check"]
@@ -247,11 +249,10 @@ class _Compiled:
     _cache: dict[tuple[str, str], Verdict | None]
 
 
-# repr=False, eq=False: the three methods below are the ones the decorator would generate,
-# written once; generating them compiles three functions at every import, ~3 M instructions
-# of the pytest plugin's start-up (tests/taskguard/test_policy.py pins them to the real ones).
+# repr=False, eq=False: Value gives those methods without compiling them at every import
+# (see taskguard._value); the pytest plugin builds a policy at every start-up.
 @dataclass(frozen=True, repr=False, eq=False)
-class Policy(_Compiled):
+class Policy(_Compiled, Value):
     """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`.
 
     A frozen dataclass: ``dataclasses.replace(policy, mode="warn")`` gives a validated copy.
@@ -300,22 +301,7 @@ class Policy(_Compiled):
     def __reduce__(self) -> tuple[Any, ...]:
         # The public fields only: compiled patterns and the memo are rebuilt on unpickling,
         # never shipped between processes.
-        return (type(self), self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _POLICY_FIELDS)
-        return f"{type(self).__qualname__}({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, Policy):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _POLICY_FIELDS)
+        return (type(self), tuple(getattr(self, name) for name in _POLICY_FIELDS))
 
     # ------------------------------------------------------------------ queries
 
@@ -356,10 +342,10 @@ _POLICY_FIELDS: Final = tuple(f.name for f in fields(Policy))
 
 def __getattr__(name: str) -> object:
     # Names that moved out so that loading a policy neither builds nor loads them (PEP 562):
-    # ``from taskguard._policy import Verdict`` and old pickles keep working.
+    # ``from taskguard._policy import AllowEntry`` and old pickles keep working.
     home: Any
-    if name in ("AllowEntry", "Verdict"):
-        from taskguard import _verdict as home
+    if name == "AllowEntry":
+        from taskguard import _allow as home
     elif name == "distribution_packages":
         from taskguard import _distributions as home
     else:
@@ -381,31 +367,36 @@ def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
         return policy._cache[key]
     except KeyError:
         pass
+    verdict: Verdict | None = None
     dispatch_pattern = policy._dispatch.first_match(imported)
     if dispatch_pattern is not None and importer not in policy._sanctioned:
-        dispatch, pattern = True, dispatch_pattern
-        rule_pattern = ", ".join(policy.sanctioned) or "no module (none is sanctioned)"
+        verdict = Verdict(
+            TG001.code,
+            importer,
+            imported,
+            dispatch_pattern,
+            ", ".join(policy.sanctioned) or "no module (none is sanctioned)",
+        )
     else:
         protected_pattern = policy._protected.first_match(importer)
-        forbidden_pattern = (
-            policy._forbidden.first_match(imported) if protected_pattern is not None else None
-        )
-        if protected_pattern is None or forbidden_pattern is None:
-            policy._cache[key] = None
-            return None
-        dispatch, pattern, rule_pattern = False, forbidden_pattern, protected_pattern
-    # A refusal: the rules and the records are imported at the first one, never at start-up
-    # (a guard that never refuses never builds their classes; see taskguard._verdict).
-    from taskguard._rules import TG001, TG002
-    from taskguard._verdict import Verdict
-
-    allowed_by = None
-    for entry in policy.allow:
-        if matches(entry.importer, importer) and matches(entry.imported, imported):
-            allowed_by = entry
-            break
-    code = TG001.code if dispatch else TG002.code
-    verdict = Verdict(code, importer, imported, pattern, rule_pattern, allowed_by)
+        if protected_pattern is not None:
+            forbidden_pattern = policy._forbidden.first_match(imported)
+            if forbidden_pattern is not None:
+                verdict = Verdict(
+                    TG002.code, importer, imported, forbidden_pattern, protected_pattern
+                )
+    if verdict is not None:
+        for entry in policy.allow:
+            if matches(entry.importer, importer) and matches(entry.imported, imported):
+                verdict = Verdict(
+                    verdict.code,
+                    importer,
+                    imported,
+                    verdict.pattern,
+                    verdict.rule_pattern,
+                    allowed_by=entry,
+                )
+                break
     policy._cache[key] = verdict
     return verdict
 
@@ -663,7 +654,7 @@ def policy_from_table(
                 problems.append((f"{where}.{key}", problem))
                 ok = False
         if ok:
-            from taskguard._verdict import AllowEntry  # built for a table that has an entry
+            from taskguard._allow import AllowEntry  # see there: built for a table with one
 
             allow.append(AllowEntry(entry["importer"], entry["imported"], entry["reason"]))
     kwargs["allow"] = tuple(allow)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskguard._value import OrderedValue, Value
+
 # Not ``from typing import TYPE_CHECKING``: importing typing is a measurable part of a cached
 # check. Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
@@ -13,8 +15,10 @@ if TYPE_CHECKING:
 HINT: Final = "use dispatch.enqueue_http_task() to dispatch background work"
 
 
-@dataclass(frozen=True)
-class Rule:
+# repr=False, eq=False, no order=True: the Value mixins give those methods without compiling
+# them at every import (see taskguard._value); the runtime guard loads this module.
+@dataclass(frozen=True, repr=False, eq=False)
+class Rule(Value):
     """A rule code, its short name, a one-line summary and its message template."""
 
     code: str
@@ -65,8 +69,8 @@ RULES: Final[dict[str, Rule]] = {
 }
 
 
-@dataclass(frozen=True, order=True)
-class Violation:
+@dataclass(frozen=True, repr=False, eq=False)
+class Violation(OrderedValue):
     """One finding. ``path``/``line``/``column`` locate the statement (column is 1-based).
 
     ``imported`` is the full dotted name imported, or ``None`` where no name is known

@@ -1,30 +1,22 @@
-"""What the decision works with besides the policy: the allow entry (a documented
-exception) and the verdict ``taskguard._policy.decide`` returns for a refused import.
-
-A module of their own so that a process that only installs the guard never creates these
-classes: ``decide`` imports this module at its first refusal, and ``load_policy`` when
-the table has an allow entry. Building a dataclass compiles its generated methods, which
-was a third of the guard's import; both stay importable from ``taskguard._policy``.
-"""
+"""The verdict ``taskguard._policy.decide`` returns for a refused import (``taskguard._policy``
+re-exports it). The runtime guard needs it before any user code runs: its repr, == and hash
+come from ``taskguard._value`` rather than being compiled at every import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from taskguard._rules import TG001, TG002
+from taskguard._value import Value
+
+# Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from taskguard._allow import AllowEntry
 
 
-@dataclass(frozen=True)
-class AllowEntry:
-    """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
-
-    importer: str
-    imported: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Verdict:
+@dataclass(frozen=True, repr=False, eq=False)  # Value: see taskguard._value
+class Verdict(Value):
     """Why ``importer`` may not import ``imported``.
 
     ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but

@@ -13,7 +13,7 @@ import threading
 import types
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final
 
 from taskguard._errors import ForbiddenImportError, PolicyError
 from taskguard._hook import importing
@@ -35,17 +35,14 @@ from taskguard._imports import (
     resolve_import_module,
     resolve_relative,
 )
-from taskguard._policy import Policy, decide, matches, pattern_problem
-
-if TYPE_CHECKING:  # built at the first violation, never at start-up (taskguard._verdict)
-    from taskguard._policy import Verdict
-    from taskguard._rules import Violation
+from taskguard._policy import Policy, Verdict, decide, matches, pattern_problem
+from taskguard._rules import Violation
 
 MODES: Final = ("error", "warn")
 
 # Called with every violation (before anything is raised) and the error about to be raised
 # (``None`` in warn mode).
-Listener: TypeAlias = "Callable[[Violation, ForbiddenImportError | None], None]"
+Listener = Callable[[Violation, "ForbiddenImportError | None"], None]
 # How clean an import form is: refused (or not decidable), clean for this importer only,
 # clean whoever imports it.
 _DIRTY, _CLEAN_HERE, _CLEAN_FOR_ANYONE = 0, 1, 2
@@ -344,8 +341,6 @@ class Guard:
         """Record and notify; then log (warn) or return the error for the caller to raise."""
         if self._allowances and self._temporarily_allowed(verdict.imported):
             return None
-        from taskguard._rules import Violation  # loaded by the first violation, not at install
-
         record = Violation(
             path=filename or "<unknown>",
             line=lineno or 0,

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from taskguard._errors import HINT, ForbiddenImportError
-
-if TYPE_CHECKING:  # built at the first violation, never at start-up
-    from taskguard._rules import Violation
+from taskguard._rules import Violation
 
 EVENT: Final = "taskguard.forbidden_import"
 
