@@ -22,13 +22,11 @@ from taskguard import _hook
 from taskguard._errors import ForbiddenImportError, PolicyError
 from taskguard._imports import pattern_could_be_refused
 from taskguard._policy import Policy, load_policy, matches, pattern_problem
+from taskguard._rules import Violation
 
-if TYPE_CHECKING:
-    # The check item's classes (see __getattr__ at the end), and the record loaded by the
-    # first violation or a worker's report: neither is needed at start-up.
+if TYPE_CHECKING:  # the check item's classes, loaded when needed (see __getattr__ below)
     from taskguard._check_item import CheckFailed as CheckFailed  # noqa: PLC0414 - re-export
     from taskguard._check_item import TaskguardCheckItem as TaskguardCheckItem  # noqa: PLC0414 - re-export
-    from taskguard._rules import Violation
 
 MARKER = "taskguard_allow"
 CHECK_ITEM = "taskguard-check"
@@ -599,8 +597,6 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 
 def _violation(fields: dict[str, Any]) -> Violation:
-    from taskguard._rules import Violation
-
     fields["chain"] = tuple(fields.get("chain", ()))
     return Violation(**fields)
 
