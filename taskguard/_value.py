@@ -15,7 +15,7 @@ a twin the decorator generates.
 from __future__ import annotations
 
 from dataclasses import fields
-from operator import attrgetter
+from operator import attrgetter, eq, ge, gt, le, lt
 
 # Not ``from typing import ...``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
@@ -33,7 +33,7 @@ def _getter(names: list[str]) -> Getter:
     if len(names) == 1:
         one = attrgetter(names[0])
         return lambda obj: (one(obj),)
-    # attrgetter of several names returns their tuple (of none, a constant empty tuple)
+    # attrgetter of two or more names returns the tuple of their values; of one, the value
     return attrgetter(*names) if names else (lambda obj: ())
 
 
@@ -48,6 +48,19 @@ def _shape(cls: type) -> tuple[tuple[str, ...], Getter, Getter]:
     return shape
 
 
+def _compare(op: Callable[[Any, Any], Any]) -> Callable[[Any, object], Any]:
+    """A comparison method: ``op`` of the compared fields' values, for the same class only."""
+
+    def compare(self: Any, other: object) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        values = _shape(type(self))[1]
+        return op(values(self), values(other))
+
+    compare.__name__ = compare.__qualname__ = f"__{op.__name__}__"
+    return compare
+
+
 class Value:
     """``__repr__``, ``__eq__`` and ``__hash__`` of ``@dataclass(frozen=True)``."""
 
@@ -57,11 +70,7 @@ class Value:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _shape(type(self))[0])
         return f"{type(self).__qualname__}({shown})"
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        values = _shape(type(self))[1]
-        return values(self) == values(other)
+    __eq__ = _compare(eq)
 
     def __hash__(self) -> int:
         return hash(_shape(type(self))[2](self))
@@ -72,27 +81,7 @@ class OrderedValue(Value):
     compared fields, in their order, between instances of the same class only."""
 
     __slots__ = ()
-
-    def __lt__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        values = _shape(type(self))[1]
-        return values(self) < values(other)
-
-    def __le__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        values = _shape(type(self))[1]
-        return values(self) <= values(other)
-
-    def __gt__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        values = _shape(type(self))[1]
-        return values(self) > values(other)
-
-    def __ge__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        values = _shape(type(self))[1]
-        return values(self) >= values(other)
+    __lt__ = _compare(lt)
+    __le__ = _compare(le)
+    __gt__ = _compare(gt)
+    __ge__ = _compare(ge)
