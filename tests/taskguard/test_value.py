@@ -1,5 +1,5 @@
-"""taskguard._value: the record classes' repr, ==, hash and ordering are, to the letter, the
-ones ``@dataclass`` would generate (they are written once to spare the compile at import)."""
+"""taskguard._value: the record classes' repr, == and hash are, to the letter, the ones
+``@dataclass`` would generate (they are written once to spare the compile at import)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from hypothesis import strategies as st
 import taskguard
 from taskguard._allow import AllowEntry
 from taskguard._policy import Policy
-from taskguard._rules import Rule, Violation
-from taskguard._value import OrderedValue, Value
+from taskguard._rules import Rule
+from taskguard._value import Value
 from taskguard._verdict import Verdict
 
 small = st.text(alphabet="ab.", max_size=3)
-maybe = st.none() | small
 module = st.lists(st.sampled_from(["a", "b", "app"]), min_size=1, max_size=3).map(".".join)
 KWARGS: dict[type, st.SearchStrategy[dict[str, Any]]] = {
     Rule: st.fixed_dictionaries(
@@ -35,18 +34,6 @@ KWARGS: dict[type, st.SearchStrategy[dict[str, Any]]] = {
             "pattern": small,
             "rule_pattern": small,
             "allowed_by": st.none() | st.builds(AllowEntry, small, small, small),
-        }
-    ),
-    Violation: st.fixed_dictionaries(
-        {
-            "path": small,
-            "line": st.integers(0, 2),
-            "column": st.integers(0, 1),
-            "code": small,
-            "importer": maybe,
-            "imported": maybe,
-            "message": small,
-            "chain": st.lists(small, max_size=2).map(tuple),
         }
     ),
     Policy: st.fixed_dictionaries(
@@ -67,17 +54,9 @@ def twin(cls: type) -> type:
         cls.__name__,
         [(f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(cls)],
         frozen=True,
-        order=issubclass(cls, OrderedValue),
     )
     made.__qualname__ = cls.__qualname__
     return made
-
-
-def outcome(op: Any, x: object, y: object) -> object:
-    try:
-        return op(x, y)
-    except TypeError:  # None against a string, in both or in neither
-        return TypeError
 
 
 def test_every_value_class_is_pinned_here() -> None:
@@ -88,7 +67,7 @@ def test_every_value_class_is_pinned_here() -> None:
     while todo:
         for sub in todo.pop().__subclasses__():
             todo.append(sub)
-            if sub.__module__.startswith("taskguard.") and sub is not OrderedValue:
+            if sub.__module__.startswith("taskguard."):
                 found.add(sub)
     assert found == set(KWARGS)
     for cls in found:
@@ -107,14 +86,10 @@ def test_the_methods_are_the_generated_ones(cls: type, data: st.DataObject) -> N
     ours, theirs = (cls(**a), cls(**b)), (reference(**a), reference(**b))
     assert repr(ours[0]) == repr(theirs[0])
     assert hash(ours[0]) == hash(theirs[0])
-    compare = [operator.eq, operator.ne]
-    if issubclass(cls, OrderedValue):
-        compare += [operator.lt, operator.le, operator.gt, operator.ge]
-    else:
-        with pytest.raises(TypeError):
-            ours[0] < ours[1]  # noqa: B015 - comparing is the test
-    for op in compare:
-        assert outcome(op, *ours) == outcome(op, *theirs), op
+    with pytest.raises(TypeError):
+        ours[0] < ours[1]  # noqa: B015 - unordered, as generated: comparing is the test
+    for op in (operator.eq, operator.ne):
+        assert op(*ours) is op(*theirs), op
     # another class never compares equal: the twin, or a subclass, with the same values
     assert ours[0].__eq__(theirs[0]) is NotImplemented
     assert ours[0] != theirs[0]
@@ -124,17 +99,3 @@ def test_the_methods_are_the_generated_ones(cls: type, data: st.DataObject) -> N
     assert pickle.loads(pickle.dumps(ours[0])) == ours[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         ours[0].code = "x"  # type: ignore[attr-defined]
-
-
-def test_violations_sort_as_generated_ordering_would() -> None:
-    rows = [
-        ("b.py", 1, 1, "TG002", "app.x", "httpx", "m", ()),
-        ("a.py", 3, 1, "TG001", None, None, "m", ()),
-        ("a.py", 3, 1, "TG002", "app.y", "google.cloud.tasks", "m", ("x",)),
-        ("a.py", 3, 1, "TG002", "app.y", "google.cloud.tasks", "m", ()),
-        ("a.py", 2, 5, "TG900", None, None, "m", ()),
-    ]
-    reference = twin(Violation)
-    assert [tuple(dataclasses.astuple(v)) for v in sorted(Violation(*r) for r in rows)] == [
-        tuple(dataclasses.astuple(v)) for v in sorted(reference(*r) for r in rows)
-    ]
