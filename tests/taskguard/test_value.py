@@ -1,5 +1,6 @@
-"""taskguard._value: the record classes' repr, == and hash are, to the letter, the ones
-``@dataclass`` would generate (they are written once to spare the compile at import)."""
+"""The record classes' repr, == and hash (and Violation's ordering) are, to the letter, the
+ones ``@dataclass`` would generate: ``taskguard._value`` and ``Violation`` write them once to
+spare the compile at every import."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from hypothesis import strategies as st
 import taskguard
 from taskguard._allow import AllowEntry
 from taskguard._policy import Policy
-from taskguard._rules import Rule
+from taskguard._rules import Rule, Violation
 from taskguard._value import Value
 from taskguard._verdict import Verdict
 
 small = st.text(alphabet="ab.", max_size=3)
+maybe = st.none() | small
 module = st.lists(st.sampled_from(["a", "b", "app"]), min_size=1, max_size=3).map(".".join)
 KWARGS: dict[type, st.SearchStrategy[dict[str, Any]]] = {
     Rule: st.fixed_dictionaries(
@@ -34,6 +36,19 @@ KWARGS: dict[type, st.SearchStrategy[dict[str, Any]]] = {
             "pattern": small,
             "rule_pattern": small,
             "allowed_by": st.none() | st.builds(AllowEntry, small, small, small),
+        }
+    ),
+    # not a Value (its own methods, for speed), ordered: pinned here all the same
+    Violation: st.fixed_dictionaries(
+        {
+            "path": small,
+            "line": st.integers(0, 2),
+            "column": st.integers(0, 1),
+            "code": small,
+            "importer": maybe,
+            "imported": maybe,
+            "message": small,
+            "chain": st.lists(small, max_size=2).map(tuple),
         }
     ),
     Policy: st.fixed_dictionaries(
@@ -54,9 +69,17 @@ def twin(cls: type) -> type:
         cls.__name__,
         [(f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(cls)],
         frozen=True,
+        order=cls is Violation,
     )
     made.__qualname__ = cls.__qualname__
     return made
+
+
+def outcome(op: Any, x: object, y: object) -> object:
+    try:
+        return op(x, y)
+    except TypeError:  # None against a string: in both or in neither
+        return TypeError
 
 
 def test_every_value_class_is_pinned_here() -> None:
@@ -69,7 +92,7 @@ def test_every_value_class_is_pinned_here() -> None:
             todo.append(sub)
             if sub.__module__.startswith("taskguard."):
                 found.add(sub)
-    assert found == set(KWARGS)
+    assert found == set(KWARGS) - {Violation}
     for cls in found:
         assert dataclasses.is_dataclass(cls)
         assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
@@ -86,10 +109,14 @@ def test_the_methods_are_the_generated_ones(cls: type, data: st.DataObject) -> N
     ours, theirs = (cls(**a), cls(**b)), (reference(**a), reference(**b))
     assert repr(ours[0]) == repr(theirs[0])
     assert hash(ours[0]) == hash(theirs[0])
-    with pytest.raises(TypeError):
-        ours[0] < ours[1]  # noqa: B015 - unordered, as generated: comparing is the test
-    for op in (operator.eq, operator.ne):
-        assert op(*ours) is op(*theirs), op
+    compare = [operator.eq, operator.ne]
+    if cls is Violation:
+        compare += [operator.lt, operator.le, operator.gt, operator.ge]
+    else:
+        with pytest.raises(TypeError):
+            ours[0] < ours[1]  # noqa: B015 - unordered, as generated: comparing is the test
+    for op in compare:
+        assert outcome(op, *ours) == outcome(op, *theirs), op
     # another class never compares equal: the twin, or a subclass, with the same values
     assert ours[0].__eq__(theirs[0]) is NotImplemented
     assert ours[0] != theirs[0]
@@ -99,3 +126,17 @@ def test_the_methods_are_the_generated_ones(cls: type, data: st.DataObject) -> N
     assert pickle.loads(pickle.dumps(ours[0])) == ours[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         ours[0].code = "x"  # type: ignore[attr-defined]
+
+
+def test_violations_sort_as_the_generated_ordering_would() -> None:
+    rows = [
+        ("b.py", 1, 1, "TG002", "app.x", "httpx", "m", ()),
+        ("a.py", 3, 1, "TG001", None, None, "m", ()),
+        ("a.py", 3, 1, "TG002", "app.y", "google.cloud.tasks", "m", ("x",)),
+        ("a.py", 3, 1, "TG002", "app.y", "google.cloud.tasks", "m", ()),
+        ("a.py", 2, 5, "TG900", None, None, "m", ()),
+    ]
+    reference = twin(Violation)
+    assert [dataclasses.astuple(v) for v in sorted(Violation(*r) for r in rows)] == [
+        dataclasses.astuple(v) for v in sorted(reference(*r) for r in rows)
+    ]
