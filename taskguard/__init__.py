@@ -5,11 +5,10 @@ PYTEST_DONT_REWRITE: under ``taskguard run`` this package is imported at interpr
 pytest not to warn about that (``filterwarnings = error`` would stop the run).
 """
 
-from taskguard._version import __version__
-
 # Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from taskguard._allow import AllowEntry
     from taskguard._errors import (
         BaselineError,
         ForbiddenImportError,
@@ -18,16 +17,18 @@ if TYPE_CHECKING:
         TaskguardError,
     )
     from taskguard._hook import Guard, UnguardedModuleWarning, install, uninstall
-    from taskguard._policy import AllowEntry, Policy, Verdict, decide, load_policy
+    from taskguard._policy import Policy, decide, load_policy
     from taskguard._rules import RULES, Rule, Violation
     from taskguard._static import CheckResult, check
+    from taskguard._verdict import Verdict
+    from taskguard._version import __version__
 
 # Every public name is imported on first use (PEP 562): importing the package costs nothing,
 # so the console script can replay a memoised check (``taskguard._memo``) without loading
 # the policy (dataclasses, inspect, re, pathlib), the runtime guard or the checker, and a
 # pytest run that only installs the guard loads nothing of the checker.
 _HOMES = {
-    "AllowEntry": "_policy",
+    "AllowEntry": "_allow",
     "BaselineError": "_errors",
     "CheckResult": "_static",
     "ForbiddenImportError": "_errors",
@@ -39,8 +40,9 @@ _HOMES = {
     "RuleSelectionError": "_errors",
     "TaskguardError": "_errors",
     "UnguardedModuleWarning": "_hook",
-    "Verdict": "_policy",
+    "Verdict": "_verdict",
     "Violation": "_rules",
+    "__version__": "_version",
     "check": "_static",
     "decide": "_policy",
     "install": "_hook",

@@ -19,12 +19,18 @@ from taskguard._errors import PolicyError
 from taskguard._imports import import_candidates as import_candidates  # noqa: PLC0414 - re-export for mypy
 from taskguard._imports import resolve_relative as resolve_relative  # noqa: PLC0414 - re-export for mypy
 from taskguard._rules import TG001, TG002
+from taskguard._value import Value
+from taskguard._verdict import Verdict as Verdict  # noqa: PLC0414 - re-export for mypy
 
 # Not ``from typing import ...``: ``taskguard check`` imports this module on every run and
 # does not otherwise need typing. Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final, Literal
+
+    # Imported when first needed (see __getattr__ below); importable from here.
+    from taskguard._allow import AllowEntry as AllowEntry  # noqa: PLC0414 - re-export for mypy
+    from taskguard._distributions import distribution_packages as distribution_packages  # noqa: PLC0414 - re-export for mypy
 
     Mode = Literal["error", "warn"]
     TypeChecking = Literal["ignore", "check"]
@@ -227,45 +233,6 @@ def matches(pattern: str, module: str) -> bool:
 # --------------------------------------------------------------------------- the policy
 
 
-@dataclass(frozen=True)
-class AllowEntry:
-    """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
-
-    importer: str
-    imported: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Why ``importer`` may not import ``imported``.
-
-    ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but
-    the checker still needs to know which entry was used (TG005 reports the unused ones).
-    """
-
-    code: str
-    importer: str
-    imported: str
-    pattern: str
-    rule_pattern: str
-    allowed_by: AllowEntry | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.allowed_by is not None
-
-    @property
-    def message(self) -> str:
-        if self.code == TG001.code:
-            return TG001.template.format(
-                importer=self.importer, imported=self.imported, sanctioned=self.rule_pattern
-            )
-        return TG002.template.format(
-            importer=self.importer, imported=self.imported, protected=self.rule_pattern
-        )
-
-
 class _Compiled:
     """The compiled patterns and the decision memo a :class:`Policy` carries.
 
@@ -282,8 +249,10 @@ class _Compiled:
     _cache: dict[tuple[str, str], Verdict | None]
 
 
-@dataclass(frozen=True)
-class Policy(_Compiled):
+# repr=False, eq=False: Value gives those methods without compiling them at every import
+# (see taskguard._value); the pytest plugin builds a policy at every start-up.
+@dataclass(frozen=True, repr=False, eq=False)
+class Policy(_Compiled, Value):
     """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`.
 
     A frozen dataclass: ``dataclasses.replace(policy, mode="warn")`` gives a validated copy.
@@ -369,6 +338,21 @@ class Policy(_Compiled):
 
 
 _POLICY_FIELDS: Final = tuple(f.name for f in fields(Policy))
+
+
+def __getattr__(name: str) -> object:
+    # Names that moved out so that loading a policy neither builds nor loads them (PEP 562):
+    # ``from taskguard._policy import AllowEntry`` and old pickles keep working.
+    home: Any
+    if name == "AllowEntry":
+        from taskguard import _allow as home
+    elif name == "distribution_packages":
+        from taskguard import _distributions as home
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(home, name)
+    globals()[name] = value
+    return value
 
 
 def decide(policy: Policy, importer: str, imported: str) -> Verdict | None:
@@ -540,66 +524,6 @@ def is_excluded(rel_path: str, globs: Iterable[str]) -> bool:
     return any(fnmatchcase(rel_path, g) or fnmatchcase(rel_path + "/", g) for g in globs)
 
 
-def distribution_packages(distribution: str) -> tuple[str, ...]:
-    """Every import package a distribution provides, from its installed files.
-
-    Namespace parents are not claimed (``google-cloud-tasks`` provides ``google.cloud.tasks``
-    and ``google.cloud.tasks_v2*``, never ``google`` or ``google.cloud``). Raises
-    ``LookupError`` when the distribution is not installed.
-    """
-    import importlib_metadata
-
-    try:
-        dist = importlib_metadata.distribution(distribution)
-    except importlib_metadata.PackageNotFoundError as exc:
-        raise LookupError(f"distribution {distribution!r} is not installed") from exc
-    # PackagePath is a PurePosixPath: str() is always '/'-separated.
-    files = [str(f) for f in (dist.files or ())]
-    legacy = {
-        f for f in files if f.endswith("/__init__.py") and _is_legacy_namespace(dist.locate_file(f))
-    }
-    inits = {f[: -len("/__init__.py")] for f in files if f.endswith("/__init__.py")} - {
-        f[: -len("/__init__.py")] for f in legacy
-    }
-    provided: set[str] = set()
-    for path in files:
-        if path in legacy:
-            continue
-        parts = path.split("/")
-        if any(p in ("..", "__pycache__") or p.endswith((".dist-info", ".data")) for p in parts):
-            continue
-        leaf = parts[-1]
-        if leaf.endswith(".py"):
-            module = leaf[:-3]
-        elif leaf.endswith((".so", ".pyd")):
-            module = leaf.split(".", 1)[0]
-        else:
-            continue
-        dirs = parts[:-1]
-        if not all(p.isidentifier() for p in dirs) or not module.isidentifier():
-            continue
-        for i in range(1, len(dirs) + 1):
-            if "/".join(dirs[:i]) in inits:
-                provided.add(".".join(dirs[:i]))
-                break
-        else:
-            provided.add(".".join([*dirs, module]) if module != "__init__" else ".".join(dirs))
-    provided.discard("")
-    return tuple(sorted(provided))
-
-
-def _is_legacy_namespace(path: object) -> bool:
-    # An old-style namespace package (pkg_resources / pkgutil) ships an ``__init__.py`` that
-    # only extends ``__path__``: claiming it would make every sibling distribution's modules
-    # (``google.protobuf``, ``google.auth``...) dispatch modules.
-    try:
-        with open(str(path), "rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return False
-    return b"declare_namespace" in head or b"extend_path" in head
-
-
 def _suggest(key: str, options: Iterable[str]) -> str:
     import difflib
 
@@ -730,11 +654,15 @@ def policy_from_table(
                 problems.append((f"{where}.{key}", problem))
                 ok = False
         if ok:
+            from taskguard._allow import AllowEntry  # see there: built for a table with one
+
             allow.append(AllowEntry(entry["importer"], entry["imported"], entry["reason"]))
     kwargs["allow"] = tuple(allow)
 
     dispatch_modules = list(kwargs.get("dispatch_modules", DEFAULT_DISPATCH_MODULES))
     for i, dist in enumerate(kwargs.get("dispatch_distributions", ())):
+        from taskguard._distributions import distribution_packages  # only with a distribution
+
         try:
             provided = distribution_packages(dist)
         except LookupError as exc:

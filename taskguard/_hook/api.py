@@ -20,7 +20,6 @@ from taskguard._hook.importing import _lock, _make_main_import, activate
 from taskguard._hook.loaders import _is_namespace
 from taskguard._hook.overlay import _GuardedBuiltins
 from taskguard._policy import Policy, load_policy
-from taskguard._pyargv import parse_python_argv
 
 
 class UnguardedModuleWarning(UserWarning):
@@ -158,6 +157,8 @@ def guard_main_module(guard: Guard, argv: list[str] | None = None) -> str | None
     Called by the ``taskguard run`` bootstrap, which runs before the main module's code.
     Returns the module name guarded, if any.
     """
+    from taskguard._pyargv import parse_python_argv  # the bootstrap's only: not at install
+
     argv = list(getattr(sys, "orig_argv", [])) if argv is None else argv
     name = parse_python_argv(argv).module
     main = sys.modules.get("__main__")

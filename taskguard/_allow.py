@@ -1,0 +1,21 @@
+"""The allow entry: a documented exception to the policy (``[[tool.taskguard.allow]]``).
+
+A module of its own so that a policy without an entry never builds the class (building a
+dataclass compiles its ``__init__`` and frozen ``__setattr__``/``__delattr__``): the policy
+loader imports it for a table that has an entry; ``taskguard._policy`` re-exports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskguard._value import Value
+
+
+@dataclass(frozen=True, repr=False, eq=False)  # Value: see taskguard._value
+class AllowEntry(Value):
+    """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
+
+    importer: str
+    imported: str
+    reason: str
