@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from taskguard._value import Value
 
-
-@dataclass(frozen=True, repr=False, eq=False)  # Value: see taskguard._value
-class AllowEntry(Value):
+@dataclass(frozen=True)
+class AllowEntry:
     """A documented exception: ``importer`` may import ``imported`` because ``reason``."""
 
     importer: str

@@ -19,7 +19,6 @@ from taskguard._errors import PolicyError
 from taskguard._imports import import_candidates as import_candidates  # noqa: PLC0414 - re-export for mypy
 from taskguard._imports import resolve_relative as resolve_relative  # noqa: PLC0414 - re-export for mypy
 from taskguard._rules import TG001, TG002
-from taskguard._value import Value
 from taskguard._verdict import Verdict as Verdict  # noqa: PLC0414 - re-export for mypy
 
 # Not ``from typing import ...``: ``taskguard check`` imports this module on every run and
@@ -249,10 +248,8 @@ class _Compiled:
     _cache: dict[tuple[str, str], Verdict | None]
 
 
-# repr=False, eq=False: Value gives those methods without compiling them at every import
-# (see taskguard._value); the pytest plugin builds a policy at every start-up.
-@dataclass(frozen=True, repr=False, eq=False)
-class Policy(_Compiled, Value):
+@dataclass(frozen=True)
+class Policy(_Compiled):
     """The whole of ``[tool.taskguard]``, validated. Build it with :func:`load_policy`.
 
     A frozen dataclass: ``dataclasses.replace(policy, mode="warn")`` gives a validated copy.

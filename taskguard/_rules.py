@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from taskguard._value import Value
-
 # Not ``from typing import TYPE_CHECKING``: importing typing is a measurable part of a cached
 # check. Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
@@ -15,10 +13,8 @@ if TYPE_CHECKING:
 HINT: Final = "use dispatch.enqueue_http_task() to dispatch background work"
 
 
-# repr=False, eq=False: Value gives those methods without compiling them at every import
-# (see taskguard._value); the runtime guard loads this module.
-@dataclass(frozen=True, repr=False, eq=False)
-class Rule(Value):
+@dataclass(frozen=True)
+class Rule:
     """A rule code, its short name, a one-line summary and its message template."""
 
     code: str
@@ -69,11 +65,7 @@ RULES: Final[dict[str, Rule]] = {
 }
 
 
-# repr=False, eq=False, no order=True: the methods below are the generated ones written out
-# (generating them compiled seven functions at every import of the guard), reading the
-# fields as directly: the checker sorts and hashes violations by the thousand, where
-# Value's generic getters sort ~2x slower. tests/taskguard/test_value.py pins them.
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True, order=True)
 class Violation:
     """One finding. ``path``/``line``/``column`` locate the statement (column is 1-based).
 
@@ -90,53 +82,6 @@ class Violation:
     imported: str | None
     message: str
     chain: tuple[str, ...] = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return (
-            self.path,
-            self.line,
-            self.column,
-            self.code,
-            self.importer,
-            self.imported,
-            self.message,
-            self.chain,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__qualname__}(path={self.path!r}, line={self.line!r}, "
-            f"column={self.column!r}, code={self.code!r}, importer={self.importer!r}, "
-            f"imported={self.imported!r}, message={self.message!r}, chain={self.chain!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, Violation):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __lt__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, Violation):
-            return NotImplemented
-        return self._values() < other._values()
-
-    def __le__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, Violation):
-            return NotImplemented
-        return self._values() <= other._values()
-
-    def __gt__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, Violation):
-            return NotImplemented
-        return self._values() > other._values()
-
-    def __ge__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, Violation):
-            return NotImplemented
-        return self._values() >= other._values()
 
     def _asdict(self) -> dict[str, Any]:
         # Shallow, unlike dataclasses.asdict(): the fields are str, int, None or a tuple of str.

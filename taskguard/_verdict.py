@@ -1,13 +1,11 @@
 """The verdict ``taskguard._policy.decide`` returns for a refused import (``taskguard._policy``
-re-exports it). The runtime guard needs it before any user code runs: its repr, == and hash
-come from ``taskguard._value`` rather than being compiled at every import."""
+re-exports it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from taskguard._rules import TG001, TG002
-from taskguard._value import Value
 
 # Not ``from typing import TYPE_CHECKING``: ``taskguard check`` does not import typing at all.
 TYPE_CHECKING = False
@@ -15,8 +13,8 @@ if TYPE_CHECKING:
     from taskguard._allow import AllowEntry
 
 
-@dataclass(frozen=True, repr=False, eq=False)  # Value: see taskguard._value
-class Verdict(Value):
+@dataclass(frozen=True)
+class Verdict:
     """Why ``importer`` may not import ``imported``.
 
     ``allowed_by`` is set when an allow entry excuses it: the import is then permitted, but
