@@ -14,7 +14,7 @@ import threading
 from collections.abc import Generator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -23,10 +23,6 @@ from taskguard._errors import ForbiddenImportError, PolicyError
 from taskguard._imports import pattern_could_be_refused
 from taskguard._policy import Policy, load_policy, matches, pattern_problem
 from taskguard._rules import Violation
-
-if TYPE_CHECKING:  # the check item's classes, loaded when needed (see __getattr__ below)
-    from taskguard._check_item import CheckFailed as CheckFailed  # noqa: PLC0414 - re-export
-    from taskguard._check_item import TaskguardCheckItem as TaskguardCheckItem  # noqa: PLC0414 - re-export
 
 MARKER = "taskguard_allow"
 CHECK_ITEM = "taskguard-check"
@@ -671,15 +667,44 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 # --------------------------------------------------------------------------- static check
 
 
-def __getattr__(name: str) -> object:
-    # The check item lives in taskguard._check_item, loaded when a session inserts it; its
-    # classes stay reachable here (``isinstance(item, TaskguardCheckItem)`` in a conftest).
-    if name in ("CheckFailed", "TaskguardCheckItem"):
-        from taskguard import _check_item
+class CheckFailed(Exception):
+    """``taskguard check`` found violations."""
 
-        value: object = getattr(_check_item, name)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __init__(self, rendered: str) -> None:
+        super().__init__(rendered)
+        self.rendered = rendered
+
+
+class TaskguardCheckItem(pytest.Item):
+    """``taskguard check`` over the whole project, as one test (it uses the check cache)."""
+
+    def __init__(self, *, policy: Policy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.policy = policy
+
+    def runtest(self) -> None:
+        from taskguard._errors import BaselineError
+        from taskguard._report import render
+        from taskguard._static import check
+
+        try:
+            # The baseline file, like `taskguard check`: baselined violations do not fail.
+            result = check(None, policy=self.policy, use_cache=True, baseline=True)
+        except BaselineError as exc:
+            raise CheckFailed(f"taskguard: error: {exc}") from None
+        if not result.files_checked:
+            # Checking nothing is no pass (the CLI exits 2 for it).
+            raise CheckFailed(f"taskguard check: no files checked: {result.empty_reason}")
+        if result.violations:
+            raise CheckFailed(render(result, "text"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CheckFailed):
+            return excinfo.value.rendered
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, "taskguard check"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -699,8 +724,6 @@ def pytest_collection_modifyitems(
         policy = _load_policy(config)
     if explicit is None and not _configured(policy):
         return
-    from taskguard._check_item import TaskguardCheckItem
-
     items.insert(
         0,
         TaskguardCheckItem.from_parent(

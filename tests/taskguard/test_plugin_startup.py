@@ -46,7 +46,7 @@ FILES = {
 }
 
 # What a session without the check item never needs: the static checker and what only it
-# uses, the check item, the CLI, `taskguard run`'s pieces, and the rarely used parts of the
+# uses, the CLI, `taskguard run`'s pieces, and the rarely used parts of the
 # policy (an allow entry's class, dispatch-distributions' metadata reader).
 NOT_AT_STARTUP = (
     "taskguard._static",
@@ -54,7 +54,6 @@ NOT_AT_STARTUP = (
     "taskguard._report",
     "taskguard._cache",
     "taskguard._memo",
-    "taskguard._check_item",
     "taskguard._cli",
     "taskguard._run",
     "taskguard._pyargv",
@@ -110,7 +109,6 @@ def test_the_check_item_loads_the_checker_when_it_runs(pytester: pytest.Pytester
     # The probe's counterpart: the default session (a [tool.taskguard] table) runs the item.
     result, modules = session_modules(pytester)
     result.assert_outcomes(passed=2)
-    assert "taskguard._check_item" in modules
     assert "taskguard._static" in modules
     assert "taskguard._report" in modules
 
@@ -126,21 +124,18 @@ def test_the_lazy_names_still_resolve(pytester: pytest.Pytester) -> None:
         import taskguard._policy as policy
         import taskguard.pytest_plugin as plugin
 
-        lazy = ("taskguard._allow", "taskguard._check_item", "taskguard._distributions")
+        lazy = ("taskguard._allow", "taskguard._distributions")
         assert not [name for name in lazy if name in sys.modules]
         from taskguard._allow import AllowEntry
-        from taskguard._check_item import CheckFailed, TaskguardCheckItem
         from taskguard._distributions import distribution_packages
         from taskguard._version import __version__
 
         assert policy.AllowEntry is AllowEntry is taskguard.AllowEntry
         assert policy.distribution_packages is distribution_packages
-        assert plugin.TaskguardCheckItem is TaskguardCheckItem
-        assert plugin.CheckFailed is CheckFailed
         assert taskguard.__version__ == __version__
         assert policy.Verdict is taskguard.Verdict
         assert dataclasses.is_dataclass(AllowEntry)
-        for module, name in ((policy, "nothing"), (plugin, "nothing"), (taskguard, "nothing")):
+        for module, name in ((policy, "nothing"), (taskguard, "nothing")):
             try:
                 getattr(module, name)
             except AttributeError as exc:
