@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -416,7 +417,15 @@ def write_suite(root: Path) -> None:
     stamp.touch()
 
 
-def run_suite(root: Path, extra: list[str], expected: int) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_suite(root: Path, extra: list[str], expected: int) -> tuple[float, float]:
+    """One pytest run of the suite in ``root``: its wall time and its CPU time (user +
+    system of the whole process, which load on other cores does not stretch)."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *QUIET_PLUGINS, *extra],
@@ -428,9 +437,10 @@ def run_suite(root: Path, extra: list[str], expected: int) -> float:
         check=False,
     )
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if proc.returncode != 0 or not re.search(rf"\b{expected} passed\b", proc.stdout):
         raise SystemExit(f"suite run failed ({extra}):\n{proc.stdout[-3000:]}\n{proc.stderr}")
-    return elapsed
+    return elapsed, cpu
 
 
 def compare_suites(
@@ -449,18 +459,33 @@ def compare_suites(
     for name, extra in variants.items():  # warm-up: bytecode and the check's cache
         run_suite(root, extra, counts[name])
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(rounds):
         order = list(variants.items())
         order = order[r % len(order) :] + order[: r % len(order)]
         for name, extra in order:
-            samples[name].append(run_suite(root, extra, counts[name]))
-    base = statistics.median(samples[next(iter(variants))])
-    rows = [f"| {label} | median s | min s | max s | ratio |", "|---|---|---|---|---|"]
+            wall, cpu = run_suite(root, extra, counts[name])
+            samples[name].append(wall)
+            cpus[name].append(cpu)
+    first = next(iter(variants))
+    base = statistics.median(samples[first])
+    base_cpu = statistics.median(cpus[first])
+    rows = [
+        f"| {label} | median s | min s | max s | ratio | CPU median s | CPU ratio "
+        "| per-round wall ratio: median (quartiles) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, values in samples.items():
         med = statistics.median(values)
+        cpu = statistics.median(cpus[name])
+        # Each round ran every variant once, back to back: the ratio within a round
+        # cancels what drifts between rounds (load, frequency).
+        paired = [v / b for v, b in zip(values, samples[first], strict=True)]
+        q1, q2, q3 = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
         rows.append(
             f"| {name} | {med:.2f} | {min(values):.2f} | {max(values):.2f} | "
-            f"**{med / base:.2f}x** |"
+            f"**{med / base:.3f}x** | {cpu:.2f} | **{cpu / base_cpu:.3f}x** "
+            f"| {q2:.3f}x ({q1:.3f}-{q3:.3f}) |"
         )
         print(rows[-1], flush=True)
     return rows, list(variants)
