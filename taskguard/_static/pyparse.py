@@ -29,6 +29,8 @@ import os
 import sys
 import threading
 
+from taskguard._errors import TaskguardError
+
 # The SystemError the shared count raises; any other SystemError is not this one.
 MISMATCH = "AST constructor recursion depth mismatch"
 ATTEMPTS = 3
@@ -76,7 +78,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_lock)
 
 
-class ParserDisturbed(Exception):
+class ParserDisturbed(TaskguardError, RuntimeError):
     """The parser failed :data:`ATTEMPTS` times because another thread parsed at the same
     time (CPython gh-106905): nothing is known about the file."""
 

@@ -303,3 +303,19 @@ def test_the_parse_repeated_after_a_real_disturbance(monkeypatch: pytest.MonkeyP
         gc.callbacks.remove(callback)
     assert fired == [True]
     assert isinstance(tree, ast.Module)
+
+
+def test_parser_disturbed_is_a_taskguard_error_that_pickles() -> None:
+    import pickle
+
+    from taskguard import TaskguardError
+
+    error = pyparse.ParserDisturbed(f"{pyparse.MISMATCH} (x)")
+    assert isinstance(error, TaskguardError)
+    assert isinstance(error, RuntimeError)
+    assert "gh-106905" in str(error)
+    assert f"{pyparse.ATTEMPTS} times" in str(error)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is pyparse.ParserDisturbed
+    assert copy.detail == error.detail
+    assert str(copy) == str(error)
