@@ -582,6 +582,25 @@ def _trace_pairs(
     return checked[1:]  # without the Content-Type check_headers puts first
 
 
+def _varint_bytes(n: int) -> int:
+    return (max(n.bit_length(), 1) + 6) // 7
+
+
+def _headers_wire_bytes(pairs: tuple[tuple[str, str], ...]) -> int:
+    """What the headers take in the serialised task, which Cloud Tasks' 1 MB counts.
+
+    Each header is a protobuf map entry: a tag and a length for the entry, and for its key
+    and its value, on top of their bytes. Counted as name + value + 4, thousands of short
+    headers under the 80 KB limit would be tens of KB more than the fixed margin allows for,
+    and a task accepted here would be refused by the service. Names and values are ASCII.
+    """
+    total = 0
+    for name, value in pairs:
+        entry = 2 + _varint_bytes(len(name)) + len(name) + _varint_bytes(len(value)) + len(value)
+        total += 1 + _varint_bytes(entry) + entry
+    return total
+
+
 # --- the configuration as a whole -------------------------------------------------------
 
 
@@ -725,7 +744,7 @@ def build_spec(
     size = (
         len(body)
         + len(url)
-        + header_bytes
+        + _headers_wire_bytes(header_pairs)
         + len(queue_path or "")
         + len(the_id)
         + len(email or "")

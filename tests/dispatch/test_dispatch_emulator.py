@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -334,6 +335,36 @@ def test_ambiguous_errors_are_not_retried_but_say_the_task_may_exist(
     with pytest.raises(DuplicateTaskError):
         enqueue_http_task("/tasks/x", {"v": 1}, task_id="maybe", settings=fast())
     assert list(stored(emu)) == [f"{QUEUE_PATH}/tasks/maybe"]
+
+
+@pytest.mark.usefixtures("paused")
+def test_a_task_accepted_before_the_rpc_is_within_the_services_1_mb(emu: Emulator) -> None:
+    # Thousands of short headers (well under 80 KB) cost the serialised task a map entry
+    # each, more than their names and values: the size check must count that, or the
+    # largest payload it accepts is refused by the service as INVALID_ARGUMENT.
+    headers = {f"x{i}": "" for i in range(9000)}
+    settings = fast()
+    dry = dataclasses.replace(settings, dry_run=True)
+    lo, hi = 0, 1024 * 1024  # the largest payload string accepted is in [lo, hi]
+    refused_field = None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            enqueue_http_task("/big", "x" * mid, headers=headers, settings=dry)
+        except DispatchConfigError as exc:
+            refused_field = exc.field
+            hi = mid - 1
+        else:
+            lo = mid
+    assert refused_field == "payload"
+    assert lo > 900_000  # the headers must not have cost the payload more than they weigh
+    name = enqueue_http_task("/big", "x" * lo, headers=headers, settings=settings)
+    task = stored(emu)[name]
+    assert len(task.http_request.body) == lo + 2
+    with pytest.raises(DispatchConfigError) as info:
+        enqueue_http_task("/big", "x" * (lo + 1), headers=headers, settings=settings)
+    assert info.value.field == "payload"
+    assert emu.rpcs_received("CreateTask") == 1
 
 
 @pytest.mark.usefixtures("paused")
