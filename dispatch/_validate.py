@@ -499,7 +499,17 @@ def check_schedule(schedule_time: object, delay: object, now: datetime) -> datet
         return None
     if not isinstance(schedule_time, datetime):
         raise _fail(event, "schedule_time", "schedule_time must be a datetime")
-    if schedule_time.tzinfo is None or schedule_time.utcoffset() is None:
+    try:
+        utc_offset = schedule_time.utcoffset()
+    except Exception as exc:
+        # The tzinfo's own code: an offset of a day or more (ValueError from datetime), or
+        # whatever it raises. Refused like any bad argument, naming only the error's type.
+        raise _fail(
+            event,
+            "schedule_time",
+            f"schedule_time's tzinfo gives no valid UTC offset ({type(exc).__name__})",
+        ) from None
+    if utc_offset is None:
         raise _fail(
             event,
             "schedule_time",
@@ -510,6 +520,13 @@ def check_schedule(schedule_time: object, delay: object, now: datetime) -> datet
     except OverflowError:
         # datetime.min/max in a zone other than UTC: no UTC time exists for it.
         raise _fail(event, "schedule_time", "schedule_time is out of range") from None
+    except Exception as exc:
+        # A tzinfo whose utcoffset() answers once and then fails or changes its mind.
+        raise _fail(
+            event,
+            "schedule_time",
+            f"schedule_time's tzinfo gives no valid UTC offset ({type(exc).__name__})",
+        ) from None
     if when - now > MAX_SCHEDULE_AHEAD:
         raise _fail(event, "schedule_time", "schedule_time must be at most 30 days ahead")
     return when

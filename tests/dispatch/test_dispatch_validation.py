@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -15,7 +16,12 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from dispatch import DispatchConfigError, DispatchSettings, enqueue_http_task
+from dispatch import (
+    DispatchConfigError,
+    DispatchSettings,
+    enqueue_http_task,
+    enqueue_http_task_async,
+)
 from dispatch.testing import capture_tasks
 
 BASE = "https://worker.example.com"
@@ -523,6 +529,39 @@ def test_schedule_times_without_a_utc_equivalent_are_rejected(
     cloud: DispatchSettings, when: datetime
 ) -> None:
     assert reject(cloud, schedule_time=when).field == "schedule_time"
+
+
+class _DayLongOffset(tzinfo):
+    """A tzinfo datetime itself refuses: offsets must be under a day."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(hours=30)
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+
+class _BrokenZone(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise RuntimeError("zone database unavailable")
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize("zone", [_DayLongOffset(), _BrokenZone()])
+def test_schedule_time_whose_tzinfo_fails_is_rejected_and_logged(
+    cloud: DispatchSettings, zone: tzinfo
+) -> None:
+    # The sync and async twins both refuse it as DispatchConfigError under the documented
+    # event, not a bare ValueError/RuntimeError from inside the tzinfo.
+    when = datetime(2030, 1, 1, tzinfo=zone)
+    with structlog.testing.capture_logs() as logs:
+        assert reject(cloud, schedule_time=when).field == "schedule_time"
+        with pytest.raises(DispatchConfigError) as info:
+            asyncio.run(enqueue_http_task_async("/tasks/x", settings=cloud, schedule_time=when))
+    assert info.value.field == "schedule_time"
+    assert [log["event"] for log in logs] == ["tasks.enqueue_http_task.task_build_failed"] * 2
 
 
 def test_schedule_time_is_converted_to_utc_and_may_be_in_the_past() -> None:
