@@ -206,6 +206,31 @@ CASES: dict[str, tuple[str, Expected]] = {
             (6, "TG003", "import_module() with a non-constant name"),
         ],
     ),
+    # The same methods fetched by a constant name (were missed: only ``x.name(...)`` was
+    # recognised when ``x`` is not followed).
+    "fetched_import_methods": (
+        """
+        import importlib, sys
+        getattr(sys.modules["builtins"], "__import__")("httpx")
+        getattr(sys.modules["importlib"], "import_module", None)("requests")
+        importlib.__getattribute__("import_module")("httpx")
+        def load(registry, name, spec, module):
+            getattr(registry, "import_module")(name)
+            getattr(spec.loader, "exec_module")(module)
+        def shadowed(getattr):
+            getattr(sys, "__import__")("httpx")
+            getattr(sys, "other")("httpx")
+        # A split key on an owner the pass cannot name is out of reach (documented).
+        getattr(sys.modules["x"], "import_" "module")("httpx")
+        """,
+        [
+            (2, "TG002", "httpx"),
+            (3, "TG002", "requests"),
+            (4, "TG002", "httpx"),
+            (6, "TG003", "import_module() with a non-constant name"),
+            (7, "TG003", "exec_module()"),
+        ],
+    ),
     # Look-alikes that load nothing: no finding.
     "controls": (
         """

@@ -127,6 +127,13 @@ FRAGMENTS = [
     "import pkgutil\npkgutil.__dict__['resolve_' 'name']('google.cloud.tasks_v2:X')",
     "import runpy\ngetattr(runpy, 'run_' 'module')('google.cloud.tasks_v2')",
     "import_modules = 1\nfind_specs = 2\nmodule_name = 'x'",
+    # An import method fetched by a constant name from something the pass does not follow.
+    "import sys\ngetattr(sys.modules['builtins'], '__imp' 'ort__')('google.cloud.tasks_v2')",
+    "getattr(registry, 'import_' + 'module')('httpx')",
+    "registry.__getattribute__('import_' 'module')(name)",
+    "getattr(registry, 'import_module', None)('google.cloud.tasks_v2')",
+    "getattr(registry, '__import__')('httpx')",
+    "spec.loader.__getattribute__('exec_module')(module)",
     # Attribute chains on a name bound to a module above a pattern.
     "import concurrent.futures\npool = concurrent.futures.ProcessPoolExecutor()",
     "from concurrent import futures\nfutures.ThreadPoolExecutor()",
