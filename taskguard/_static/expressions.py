@@ -532,7 +532,7 @@ class ExpressionPass(Judge):
             self.call_dunder_import(label, positional, args, node, stmt_line)
         elif role == "resolve_name":
             # ``pydoc.locate`` has no ``module:attribute`` form (it imports nothing for one).
-            colon = func != "pydoc.locate"
+            colon = func not in ("pydoc.locate", "builtins.help")
             self.call_resolve_name(label, positional, args, node, stmt_line, keyword, colon)
         elif role == "by_name":
             first = positional[0] if positional else args.get(keyword)

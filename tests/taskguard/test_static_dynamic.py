@@ -231,6 +231,23 @@ CASES: dict[str, tuple[str, Expected]] = {
             (7, "TG003", "exec_module()"),
         ],
     ),
+    # The builtin help() documents a string by importing it, as pydoc.locate (was missed).
+    "help_builtin": (
+        """
+        import builtins
+        help("httpx.Client")
+        builtins.help("requests")
+        help("json")
+        def show(topic, help=print):
+            help("httpx")
+            return __builtins__["help"](topic)
+        """,
+        [
+            (2, "TG002", "httpx"),
+            (3, "TG002", "requests"),
+            (7, "TG003", "help() with a non-constant name"),
+        ],
+    ),
     # Look-alikes that load nothing: no finding.
     "controls": (
         """

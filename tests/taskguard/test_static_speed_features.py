@@ -134,6 +134,9 @@ FRAGMENTS = [
     "getattr(registry, 'import_module', None)('google.cloud.tasks_v2')",
     "getattr(registry, '__import__')('httpx')",
     "spec.loader.__getattribute__('exec_module')(module)",
+    "help('google.cloud.' 'tasks_v2')",
+    "help('htt' 'px.Client')",
+    "def f(help=None):\n    return help",
     # Attribute chains on a name bound to a module above a pattern.
     "import concurrent.futures\npool = concurrent.futures.ProcessPoolExecutor()",
     "from concurrent import futures\nfutures.ThreadPoolExecutor()",
