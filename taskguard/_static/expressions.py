@@ -50,6 +50,26 @@ def chain_calls(nodes: list[ast.AST], out: list[ast.Call]) -> None:
 _BUILTINS = frozenset(BUILTIN_NAMES)
 
 
+def sys_module(key: ast.expr) -> str | None:
+    """The module ``sys.modules[key]`` is, when it is a namespace the expression pass follows
+    (``sys.modules["runpy"].run_module``, ``sys.modules["builtins"].exec``).
+
+    Only a key written as one plain literal, and never ``types`` (a common word the byte
+    prefilter counts only in import statements): the prefilter finds the other namespace
+    names wherever they are spelled out, not a key split or escaped.
+    """
+    if (
+        type(key) is not ast.Constant
+        or type(key.value) is not str
+        or key.value not in LOOKUP_MODULES
+        or key.value == "types"
+        or key.end_lineno != key.lineno
+        or key.end_col_offset != key.col_offset + len(key.value) + 2
+    ):
+        return None
+    return key.value
+
+
 class ExpressionPass(Judge):
     """The expression half of :class:`~taskguard._static.analyze.Analyzer`: what the
     statement pass leaves in ``deferred``, walked after it (see ``run``)."""
@@ -170,7 +190,11 @@ class ExpressionPass(Judge):
             if kind is ast.Attribute:
                 value = self.member(value, link.attr)  # type: ignore[attr-defined]
             elif kind is ast.Subscript:
-                value = self.lookup(value, const_str(link.slice))  # type: ignore[arg-type, attr-defined]
+                key = const_str(link.slice)  # type: ignore[attr-defined]
+                if value == "sys.modules":
+                    value = sys_module(link.slice) if key is not None else None  # type: ignore[attr-defined]
+                else:
+                    value = self.lookup(value, key)  # type: ignore[arg-type]
             else:
                 value = self.qualify_call(link, value)  # type: ignore[arg-type]
             known[id(link)] = value

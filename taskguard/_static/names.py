@@ -153,6 +153,8 @@ TRACKED_TOPS = frozenset(
         "pkgutil",
         "pydoc",
         "runpy",
+        # For ``sys.modules["runpy"]`` and the like (see ``expressions.sys_module``).
+        "sys",
         "types",
         "zipimport",
     }

@@ -248,6 +248,25 @@ CASES: dict[str, tuple[str, Expected]] = {
             (7, "TG003", "help() with a non-constant name"),
         ],
     ),
+    # The namespaces reached through sys.modules by a plain name (were missed).
+    "sys_modules_namespaces": (
+        """
+        import sys
+        from sys import modules as loaded
+        sys.modules["runpy"].run_module("httpx")
+        loaded["pkgutil"].resolve_name("requests:Session")
+        sys.modules["builtins"].exec("import httpx")
+        getattr(sys.modules["importlib.util"], "spec_from_file_location")("m", "m.py")
+        sys.modules["json"].loads("{}")
+        sys.modules["ru" "npy"].run_path("x.py")
+        """,
+        [
+            (3, "TG002", "httpx"),
+            (4, "TG002", "requests"),
+            (5, "TG003", "exec()"),
+            (6, "TG003", "importlib.util.spec_from_file_location()"),
+        ],
+    ),
     # Look-alikes that load nothing: no finding.
     "controls": (
         """

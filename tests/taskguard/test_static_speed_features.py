@@ -137,6 +137,10 @@ FRAGMENTS = [
     "help('google.cloud.' 'tasks_v2')",
     "help('htt' 'px.Client')",
     "def f(help=None):\n    return help",
+    "import sys\nsys.modules['runpy'].run_module('google.cloud.tasks_v2')",
+    "import sys\nsys.modules['ru' 'npy'].run_module('google.cloud.' 'tasks_v2')",
+    "from sys import modules\nmodules['types'].ModuleType('m')",
+    "import sys\nsys.modules['imp'].load_source('m', 'm.py')",
     # Attribute chains on a name bound to a module above a pattern.
     "import concurrent.futures\npool = concurrent.futures.ProcessPoolExecutor()",
     "from concurrent import futures\nfutures.ThreadPoolExecutor()",
