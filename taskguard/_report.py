@@ -190,6 +190,7 @@ def sarif(result: CheckResult) -> str:
     import json
     import os
     from pathlib import Path
+    from urllib.parse import quote
 
     from taskguard import __version__
 
@@ -216,7 +217,9 @@ def sarif(result: CheckResult) -> str:
     ):
         location: dict[str, Any] = {
             "physicalLocation": {
-                "artifactLocation": {"uri": v.path},
+                # A URI reference: a space, "%", "#", "?" or a newline in a file name is
+                # percent-encoded (SARIF consumers reject or misread it raw).
+                "artifactLocation": {"uri": quote(v.path, safe="/")},
                 "region": {"startLine": v.line, "startColumn": v.column},
             }
         }

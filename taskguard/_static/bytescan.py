@@ -216,7 +216,9 @@ _CALL_PATTERN = (
 # key's text may be split or escaped, the namespace's name may not (``builtins`` also covers
 # ``__builtins__`` and ``f_builtins``) ...
 NAMESPACE_WORDS = (b"builtins", b"importlib", b"pkgutil", b"pydoc", b"runpy")
-NAMESPACE_NAMES = (b"globals", b"locals", b"vars")
+# ``help`` is no namespace, but it is as plain a name: ``help("google.cloud.tasks_v2")``
+# imports what it documents.
+NAMESPACE_NAMES = (b"globals", b"locals", b"vars", b"help")
 # ... and in protected modules: zipimport, a loader's methods that run a module
 # (``spec.loader.exec_module(m)``), the builtins that run code and ``imp`` (its loaders by
 # path) used as bare names, and ``types``, a common word, which only counts in import

@@ -97,8 +97,10 @@ def walk(
     ``rel_dir`` is relative to ``root``, '/'-separated. A directory reachable from two targets
     is yielded twice (see :func:`collect`). Skips SKIP_DIRS, hidden directories and
     ``exclude`` globs (a target inside an excluded directory included); follows symlinked
-    directories, after every real one, and never into a directory already walked (so no
-    loops, and a file reachable both ways keeps the name of its real location).
+    directories, after every real one. A directory reached under a second package name
+    through a link is walked again under that name (Python imports its files under both, and
+    the second may be protected), but never under a name it was already walked under, nor
+    into one of its own ancestors (so a link loop ends).
     """
     firsts = _top_level_names(policy)
     excluded = exclude_matcher(policy.exclude)
@@ -107,7 +109,8 @@ def walk(
     file_globs = tuple(g for g in policy.exclude if not g.endswith("/**"))
     excluded_file = exclude_matcher(file_globs) if file_globs else None
     src_layout = not policy.is_first_party("src")
-    seen_dirs: set[tuple[int, ...]] = set()
+    # (directory identity, package): the same directory under the same name is walked once.
+    seen_dirs: set[tuple[tuple[int, int], str]] = set()
 
     def relpath(path: str) -> str | None:
         rel = os.path.relpath(path, root)
@@ -144,10 +147,13 @@ def walk(
                 stats = [st.st_mtime_ns, st.st_ctime_ns, st.st_size]
                 yield rel_dir, Listing(os.path.dirname(target), package, [name], stats, False)
             continue
-        pending = [(target, rel_target)]
-        linked: list[tuple[str, str]] = []
+        # Each entry carries the identities of the directories above it in this walk.
+        pending: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+            (target, rel_target, frozenset())
+        ]
+        linked: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
         while pending or linked:
-            directory, rel_dir = pending.pop() if pending else linked.pop(0)
+            directory, rel_dir, above = pending.pop() if pending else linked.pop(0)
             try:
                 found_dirs, names, stats, stamp = list_directory(directory)
             except OSError as exc:
@@ -159,15 +165,16 @@ def walk(
             if trail is not None:
                 trail.listed.append((directory, stamp, found_dirs, names, stats))
             key = stamp[:2]
-            if key in seen_dirs:
-                continue
-            seen_dirs.add(key)
             package = package_of(rel_dir)
+            if key in above or (key, package) in seen_dirs:
+                continue
+            seen_dirs.add((key, package))
+            below = above | {key}
             package_first_party = bool(package) and policy.is_first_party(package)
             # Below the project root (or src/), only directories a root package can live in.
             allowed_top = firsts if firsts is not None and not package else None
             prefix = f"{rel_dir}/" if rel_dir else ""
-            subdirs: list[tuple[str, str]] = []
+            subdirs: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
             for name, is_link in found_dirs:
                 rel = prefix + name
                 if (
@@ -181,7 +188,7 @@ def walk(
                     or excluded(rel, True)
                 ):
                     continue
-                (linked if is_link else subdirs).append((f"{directory}{os.sep}{name}", rel))
+                (linked if is_link else subdirs).append((f"{directory}{os.sep}{name}", rel, below))
             pending.extend(reversed(subdirs))
             if names and (not package_first_party or excluded_file is not None):
                 kept: list[str] = []

@@ -50,6 +50,26 @@ def chain_calls(nodes: list[ast.AST], out: list[ast.Call]) -> None:
 _BUILTINS = frozenset(BUILTIN_NAMES)
 
 
+def sys_module(key: ast.expr) -> str | None:
+    """The module ``sys.modules[key]`` is, when it is a namespace the expression pass follows
+    (``sys.modules["runpy"].run_module``, ``sys.modules["builtins"].exec``).
+
+    Only a key written as one plain literal, and never ``types`` (a common word the byte
+    prefilter counts only in import statements): the prefilter finds the other namespace
+    names wherever they are spelled out, not a key split or escaped.
+    """
+    if (
+        type(key) is not ast.Constant
+        or type(key.value) is not str
+        or key.value not in LOOKUP_MODULES
+        or key.value == "types"
+        or key.end_lineno != key.lineno
+        or key.end_col_offset != key.col_offset + len(key.value) + 2
+    ):
+        return None
+    return key.value
+
+
 class ExpressionPass(Judge):
     """The expression half of :class:`~taskguard._static.analyze.Analyzer`: what the
     statement pass leaves in ``deferred``, walked after it (see ``run``)."""
@@ -170,7 +190,11 @@ class ExpressionPass(Judge):
             if kind is ast.Attribute:
                 value = self.member(value, link.attr)  # type: ignore[attr-defined]
             elif kind is ast.Subscript:
-                value = self.lookup(value, const_str(link.slice))  # type: ignore[arg-type, attr-defined]
+                key = const_str(link.slice)  # type: ignore[attr-defined]
+                if value == "sys.modules":
+                    value = sys_module(link.slice) if key is not None else None  # type: ignore[attr-defined]
+                else:
+                    value = self.lookup(value, key)  # type: ignore[arg-type]
             else:
                 value = self.qualify_call(link, value)  # type: ignore[arg-type]
             known[id(link)] = value
@@ -308,7 +332,10 @@ class ExpressionPass(Judge):
             func_name, role = callee
             self.call(role, func_name, node, stmt_line)
             if func_name in IMPORT_METHODS:
-                stack.append(node.func.value)  # type: ignore[attr-defined]
+                # ``x.import_module``: only ``x`` is left to visit; ``getattr(x, "...")``:
+                # the getattr call, whose own call is no import.
+                fetch = node.func
+                stack.append(fetch.value if isinstance(fetch, ast.Attribute) else fetch)
             else:
                 chain_calls([node.func], chained)
             stack.extend(node.args)
@@ -461,7 +488,45 @@ class ExpressionPass(Judge):
             if role == "runner" and self.found_by_name(node.func.value):
                 return None
             return node.func.attr, role
+        fetched = self.fetched_method(node.func)
+        if fetched is not None:
+            # The same method fetched by a constant name: ``getattr(x, "__import__")(...)``,
+            # ``x.__getattribute__("import_module")(...)``.
+            owner, attr = fetched
+            role = IMPORT_METHODS[attr]
+            if role == "runner" and self.found_by_name(owner):
+                return None
+            return attr, role
         return None
+
+    def fetched_method(self, node: ast.expr) -> tuple[ast.expr, str] | None:
+        """``(x, name)`` for ``getattr(x, "name")`` or ``x.__getattribute__("name")`` with
+        ``name`` one of IMPORT_METHODS, written as one plain literal (``x`` left unqualified:
+        a namespace the pass follows is judged by :meth:`qualify`, split keys included)."""
+        if type(node) is not ast.Call or node.keywords:
+            return None
+        args = node.args
+        if any(isinstance(a, ast.Starred) for a in args):
+            return None
+        func = node.func
+        if len(args) in (2, 3) and self.qualify(func) == "builtins.getattr":
+            owner, key = args[0], args[1]
+        elif type(func) is ast.Attribute and func.attr == "__getattribute__" and len(args) == 1:
+            owner, key = func.value, args[0]
+        else:
+            return None
+        # Only a name spelled out in one plain literal: the byte prefilter finds that text
+        # (a key split or escaped on an owner it cannot name would need every ``getattr``
+        # parsed).
+        if (
+            type(key) is not ast.Constant
+            or type(key.value) is not str
+            or key.value not in IMPORT_METHODS
+            or key.end_lineno != key.lineno
+            or key.end_col_offset != key.col_offset + len(key.value) + 2
+        ):
+            return None
+        return owner, key.value
 
     def found_by_name(self, node: ast.expr) -> bool:
         """Whether ``node`` is an attribute chain on a call that finds a module by name
@@ -491,7 +556,7 @@ class ExpressionPass(Judge):
             self.call_dunder_import(label, positional, args, node, stmt_line)
         elif role == "resolve_name":
             # ``pydoc.locate`` has no ``module:attribute`` form (it imports nothing for one).
-            colon = func != "pydoc.locate"
+            colon = func not in ("pydoc.locate", "builtins.help")
             self.call_resolve_name(label, positional, args, node, stmt_line, keyword, colon)
         elif role == "by_name":
             first = positional[0] if positional else args.get(keyword)

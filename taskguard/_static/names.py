@@ -63,6 +63,8 @@ BY_NAME_CALLS: dict[str, str] = {
     "pkgutil.resolve_name": "resolve_name",
     # Imports the longest importable prefix of a dotted name, as resolve_name without a colon.
     "pydoc.locate": "resolve_name",
+    # The builtin ``help`` (from ``site``) documents a string by ``pydoc.locate``-ing it.
+    "builtins.help": "resolve_name",
     # Imports the whole dotted name (``__import__`` then a walk down the attributes).
     "pydoc.safeimport": "import_module",
     # What ``import_module`` calls: ``(name, package=None, level=0)``. ``_bootstrap`` is
@@ -79,6 +81,7 @@ NAME_KEYWORDS = {
     "pkgutil.find_loader": "fullname",
     "runpy.run_module": "mod_name",
     "pydoc.locate": "path",
+    "builtins.help": "request",
     "pydoc.safeimport": "path",
 }
 # Functions that run code or load a module from a path or a loader, bypassing names: TG003
@@ -150,6 +153,8 @@ TRACKED_TOPS = frozenset(
         "pkgutil",
         "pydoc",
         "runpy",
+        # For ``sys.modules["runpy"]`` and the like (see ``expressions.sys_module``).
+        "sys",
         "types",
         "zipimport",
     }
@@ -174,7 +179,7 @@ STAR_NAMES: dict[str, tuple[str, ...]] = {
 }
 # Builtins the expression pass resolves (unless the module binds the name itself).
 BUILTIN_NAMES = frozenset(
-    {"exec", "eval", "compile", "__import__", "getattr", "globals", "locals", "vars"}
+    {"exec", "eval", "compile", "__import__", "getattr", "globals", "locals", "vars", "help"}
 )
 # Method names that import whatever the object is (see ``_Analyzer.callee``).
 # A loader's ``load_module``/``exec_module`` (``__loader__.load_module(...)``,

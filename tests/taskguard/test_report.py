@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 from hypothesis import given, settings
@@ -192,12 +193,37 @@ def test_sarif_is_a_valid_2_1_0_log() -> None:
         assert result["message"]["text"] == violation.message
         (location,) = result["locations"]
         physical = location["physicalLocation"]
-        assert physical["artifactLocation"] == {"uri": violation.path, "uriBaseId": "%SRCROOT%"}
+        assert physical["artifactLocation"] == {
+            "uri": quote(violation.path, safe="/"),
+            "uriBaseId": "%SRCROOT%",
+        }
+        assert unquote(physical["artifactLocation"]["uri"]) == violation.path
         assert physical["region"] == {
             "startLine": violation.line,
             "startColumn": violation.column,
         }
     assert json.loads(sarif(CLEAN))["runs"][0]["results"] == []
+
+
+def test_sarif_uris_are_percent_encoded_file_names() -> None:
+    # A raw space, "%", "#" or newline makes an invalid URI that SARIF consumers reject or
+    # misread ("#" would start a fragment): each is percent-encoded, "/" stays.
+    names = {
+        "app/odd, name.py": "app/odd%2C%20name.py",
+        "app/100%#?.py": "app/100%25%23%3F.py",
+        "app/nl\nx.py": "app/nl%0Ax.py",
+        "app/caf\u00e9.py": "app/caf%C3%A9.py",
+        "/abs/dir/m.py": "/abs/dir/m.py",
+    }
+    result = CheckResult(
+        tuple(Violation(path, 1, 1, "TG900", None, None, "x") for path in names), len(names)
+    )
+    log = json.loads(sarif(result))
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in log["runs"][0]["results"]
+    ]
+    assert uris == list(names.values())
 
 
 def test_render_dispatches_and_rejects_unknown_formats() -> None:

@@ -344,3 +344,30 @@ def test_typing_s_type_checking_without_a_foreign_star_import_still_hides_its_bl
     write_project(tmp_path, files, TABLE)
     monkeypatch.chdir(tmp_path)
     assert not check(["app"], use_cache=False).violations
+
+
+def test_a_first_party_directory_linked_into_a_protected_package_is_judged_there(
+    tmp_path: Path,
+) -> None:
+    # Python imports the linked file a second time as app.worker.tasks.shared.helpers, a
+    # protected module: its httpx must be reported there, not only under its real name
+    # (where it is allowed). A link back to an ancestor is not entered: the walk ends.
+    write_project(
+        tmp_path,
+        {
+            "app/shared/__init__.py": "",
+            "app/shared/helpers.py": "import httpx\n",
+            "app/worker/tasks/m.py": "x = 1\n",
+        },
+        TABLE,
+    )
+    tasks = tmp_path / "app" / "worker" / "tasks"
+    (tasks / "shared").symlink_to(tmp_path / "app" / "shared", target_is_directory=True)
+    (tasks / "up").symlink_to(tmp_path / "app", target_is_directory=True)
+    for args in (["--no-cache"], ["--no-cache", "--parse-all"], [], []):  # cold, then cached
+        result = run_cli(["check", "--format", "json", *args], tmp_path)
+        assert result.returncode == 1, result.stderr
+        violations = json.loads(result.stdout)["violations"]
+        assert [(v["path"], v["code"], v["importer"]) for v in violations] == [
+            ("app/worker/tasks/shared/helpers.py", "TG002", "app.worker.tasks.shared.helpers"),
+        ]

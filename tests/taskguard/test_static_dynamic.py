@@ -206,6 +206,67 @@ CASES: dict[str, tuple[str, Expected]] = {
             (6, "TG003", "import_module() with a non-constant name"),
         ],
     ),
+    # The same methods fetched by a constant name (were missed: only ``x.name(...)`` was
+    # recognised when ``x`` is not followed).
+    "fetched_import_methods": (
+        """
+        import importlib, sys
+        getattr(sys.modules["builtins"], "__import__")("httpx")
+        getattr(sys.modules["importlib"], "import_module", None)("requests")
+        importlib.__getattribute__("import_module")("httpx")
+        def load(registry, name, spec, module):
+            getattr(registry, "import_module")(name)
+            getattr(spec.loader, "exec_module")(module)
+        def shadowed(getattr):
+            getattr(sys, "__import__")("httpx")
+            getattr(sys, "other")("httpx")
+        # A split key on an owner the pass cannot name is out of reach (documented).
+        getattr(sys.modules["x"], "import_" "module")("httpx")
+        """,
+        [
+            (2, "TG002", "httpx"),
+            (3, "TG002", "requests"),
+            (4, "TG002", "httpx"),
+            (6, "TG003", "import_module() with a non-constant name"),
+            (7, "TG003", "exec_module()"),
+        ],
+    ),
+    # The builtin help() documents a string by importing it, as pydoc.locate (was missed).
+    "help_builtin": (
+        """
+        import builtins
+        help("httpx.Client")
+        builtins.help("requests")
+        help("json")
+        def show(topic, help=print):
+            help("httpx")
+            return __builtins__["help"](topic)
+        """,
+        [
+            (2, "TG002", "httpx"),
+            (3, "TG002", "requests"),
+            (7, "TG003", "help() with a non-constant name"),
+        ],
+    ),
+    # The namespaces reached through sys.modules by a plain name (were missed).
+    "sys_modules_namespaces": (
+        """
+        import sys
+        from sys import modules as loaded
+        sys.modules["runpy"].run_module("httpx")
+        loaded["pkgutil"].resolve_name("requests:Session")
+        sys.modules["builtins"].exec("import httpx")
+        getattr(sys.modules["importlib.util"], "spec_from_file_location")("m", "m.py")
+        sys.modules["json"].loads("{}")
+        sys.modules["ru" "npy"].run_path("x.py")
+        """,
+        [
+            (3, "TG002", "httpx"),
+            (4, "TG002", "requests"),
+            (5, "TG003", "exec()"),
+            (6, "TG003", "importlib.util.spec_from_file_location()"),
+        ],
+    ),
     # Look-alikes that load nothing: no finding.
     "controls": (
         """
