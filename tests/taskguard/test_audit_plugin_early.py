@@ -6,6 +6,7 @@ the acknowledgement option. Each run is a pytester subprocess."""
 from __future__ import annotations
 
 import pytest
+from _hook_support import NO_EXEC_LOADER
 
 from tests.taskguard.test_plugin import make_project, run
 
@@ -91,18 +92,10 @@ def test_acknowledgement_in_an_ini_file_line_form(pytester: pytest.Pytester) -> 
     assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
 
 
-NO_EXEC_HOOK = """
-import importlib.machinery, importlib.util, sys, types
-
-class NoExecLoader:
-    def __init__(self, path):
-        self.path = path
-    def create_module(self, spec):
-        return None
-    def exec_module(self, module):
-        with open(self.path, encoding="utf-8") as fh:
-            code = compile(fh.read(), self.path, "exec")
-        types.FunctionType(code, module.__dict__)()  # never the builtin exec
+NO_EXEC_HOOK = (
+    "import importlib.machinery, importlib.util, sys, types\n"
+    + NO_EXEC_LOADER
+    + """
 
 class NoExecFinder:
     def find_spec(self, name, path=None, target=None):
@@ -113,6 +106,7 @@ class NoExecFinder:
             name, found.origin, loader=NoExecLoader(found.origin)
         )
 """
+)
 
 
 @pytest.mark.parametrize(

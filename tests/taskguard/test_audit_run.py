@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _hook_support import NO_EXEC_LOADER
 
 from tests.taskguard.test_run import PY, SWALLOW, project, taskguard_run
 
@@ -87,18 +88,10 @@ def test_death_by_signal_is_128_plus_n(project: Path, signal_code: str, status: 
     assert proc.returncode == status, proc.stderr
 
 
-NO_EXEC_HOOK = """
-import importlib.machinery, importlib.util, sys, types
-
-class NoExecLoader:
-    def __init__(self, path):
-        self.path = path
-    def create_module(self, spec):
-        return None
-    def exec_module(self, module):
-        with open(self.path, encoding="utf-8") as fh:
-            code = compile(fh.read(), self.path, "exec")
-        types.FunctionType(code, module.__dict__)()  # never the builtin exec
+NO_EXEC_HOOK = (
+    "import importlib.machinery, importlib.util, sys, types\n"
+    + NO_EXEC_LOADER
+    + """
 
 class NoExecFinder:
     def find_spec(self, name, path=None, target=None):
@@ -150,6 +143,7 @@ import app.api.routers as routers
 routers.lazy()
 print("imported", flush=True)
 """
+)
 
 
 @pytest.mark.parametrize("finder", ["NoExecFinder", "LegacyNoExecFinder", "CopyExecFinder"])
